@@ -1,0 +1,336 @@
+// The genlab command line. Exit codes: 0 ok, 1 failure, 2 usage error.
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <boost/program_options.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "genlab/core/conformance.hpp"
+#include "genlab/core/discovery.hpp"
+#include "genlab/core/error.hpp"
+#include "genlab/core/experiment.hpp"
+#include "genlab/core/json.hpp"
+#include "genlab/core/loader.hpp"
+#include "genlab/genlab.h"
+
+#ifndef GENLAB_VERSION
+#define GENLAB_VERSION "0.0.0"
+#endif
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using namespace genlab;
+
+namespace {
+
+constexpr int kOk = 0, kFailure = 1, kUsage = 2;
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const char* kOverview = R"(genlab — a runtime and model registry for generative models, built as plugins.
+
+Usage: genlab [--verbose] COMMAND [ARGS...]
+
+Commands:
+  plugins list [--json]            the plugins found (built-in, GENLAB_PLUGIN_PATH, --plugin-path)
+  plugins info NAME [--json]       one plugin's description, capabilities and parameters
+  plugins check PATH               conformance check of a plugin folder or library
+  validate MANIFEST [--json]       resolve a manifest and print its run plan; runs nothing
+  run MANIFEST                     run an experiment (sequentially, in this process)
+
+Global options:
+  -h, --help       this text; `genlab COMMAND --help` for a command's options
+  --version        the genlab and ABI versions
+  -v, --verbose    debug logging
+
+Exit codes: 0 ok, 1 failure, 2 usage error.
+)";
+
+// Parses a subcommand's options; --help prints them and returns false.
+bool parse(const std::vector<std::string>& args, const po::options_description& options,
+           const po::positional_options_description& positional, po::variables_map& vm,
+           const std::string& usage) {
+  po::options_description all(options);
+  all.add_options()("help,h", "this text");
+  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+  if (vm.count("help")) {
+    std::cout << "Usage: " << usage << "\n\n" << all;
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+std::vector<fs::path> paths(const po::variables_map& vm) {
+  std::vector<fs::path> out;
+  if (vm.count("plugin-path"))
+    for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) out.emplace_back(p);
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+toml::array to_array(const std::vector<std::string>& v) {
+  toml::array a;
+  for (const auto& s : v) a.push_back(s);
+  return a;
+}
+
+int plugins_list(const std::vector<std::string>& args) {
+  po::options_description options("plugins list");
+  options.add_options()("json", "print JSON")(
+      "plugin-path", po::value<std::vector<std::string>>()->composing(), "also search DIR (repeatable)");
+  po::variables_map vm;
+  if (!parse(args, options, {}, vm, "genlab plugins list [--json] [--plugin-path DIR]...")) return kOk;
+  const Discovery found = discover_plugins(plugin_search_path(paths(vm)));
+  if (vm.count("json")) {
+    toml::array plugins, problems;
+    for (const auto& p : found.plugins)
+      plugins.push_back(toml::table{{"name", p.name},         {"kind", kind_name(p.kind)},
+                                    {"version", p.version},   {"abi_version", p.abi_version()},
+                                    {"family", p.family},     {"summary", p.summary},
+                                    {"modalities", to_array(p.modalities)}, {"folder", p.folder.string()}});
+    for (const auto& problem : found.problems) problems.push_back(problem);
+    std::cout << to_json(toml::table{{"plugins", std::move(plugins)}, {"problems", std::move(problems)}}) << "\n";
+    return kOk;
+  }
+  // Columns as wide as their widest cell, so the table reads at any name length.
+  std::vector<std::vector<std::string>> rows = {{"NAME", "KIND", "VERSION", "ABI", "FAMILY", "MODALITIES", "SUMMARY"}};
+  for (const auto& p : found.plugins)
+    rows.push_back({p.name, kind_name(p.kind), p.version, p.abi_version(), p.family, join(p.modalities, ","), p.summary});
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  for (const auto& row : rows) {
+    for (size_t c = 0; c + 1 < row.size(); ++c) std::cout << std::left << std::setw(static_cast<int>(widths[c] + 2)) << row[c];
+    std::cout << row.back() << "\n";
+  }
+  for (const auto& problem : found.problems) std::cerr << "warning: " << problem << "\n";
+  return kOk;
+}
+
+const char* type_name(genlab_param_type t) {
+  switch (t) {
+    case GENLAB_PARAM_INT: return "int";
+    case GENLAB_PARAM_DOUBLE: return "double";
+    case GENLAB_PARAM_BOOL: return "bool";
+    case GENLAB_PARAM_STRING: return "string";
+  }
+  return "?";
+}
+
+std::vector<std::string> capability_names(uint64_t caps) {
+  static const std::pair<uint64_t, const char*> names[] = {
+      {GENLAB_CAPABILITY_TRAIN, "train"},           {GENLAB_CAPABILITY_GENERATE, "generate"},
+      {GENLAB_CAPABILITY_SCORE, "score"},           {GENLAB_CAPABILITY_STATE, "state"},
+      {GENLAB_CAPABILITY_NEEDS_SCORES, "needs_scores"}, {GENLAB_CAPABILITY_NEEDS_REAL, "needs_real"},
+      {GENLAB_CAPABILITY_NEEDS_GENERATED, "needs_generated"}};
+  std::vector<std::string> out;
+  for (const auto& [bit, name] : names)
+    if (caps & bit) out.push_back(name);
+  return out;
+}
+
+int plugins_info(const std::vector<std::string>& args) {
+  po::options_description options("plugins info");
+  options.add_options()("name", po::value<std::string>()->required(), "plugin name")("json", "print JSON")(
+      "plugin-path", po::value<std::vector<std::string>>()->composing(), "also search DIR (repeatable)");
+  po::positional_options_description positional;
+  positional.add("name", 1);
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "genlab plugins info NAME [--json]")) return kOk;
+  const Discovery found = discover_plugins(plugin_search_path(paths(vm)));
+  const PluginManifest& manifest = find_plugin(found, vm["name"].as<std::string>());
+  auto plugin = load_plugin(manifest);
+  const auto& d = plugin->description();
+  std::vector<std::string> devices;
+  for (int32_t t : d.device_types) devices.push_back(device_type_name(t));
+  if (vm.count("json")) {
+    toml::array params;
+    for (const auto& p : d.params) {
+      toml::table t{{"name", p.name}, {"type", type_name(p.type)}, {"doc", p.doc}};
+      if (p.default_value) t.insert("default", *p.default_value);
+      params.push_back(std::move(t));
+    }
+    std::cout << to_json(toml::table{{"name", d.name}, {"kind", kind_name(d.kind)}, {"version", d.version},
+                                     {"abi_version", manifest.abi_version()}, {"family", d.family},
+                                     {"summary", d.summary}, {"modalities", to_array(d.modalities)},
+                                     {"capabilities", to_array(capability_names(d.capabilities))},
+                                     {"devices", to_array(devices)}, {"params", std::move(params)},
+                                     {"library", plugin->library().string()}})
+              << "\n";
+    return kOk;
+  }
+  std::cout << d.name << " " << d.version << " — " << d.summary << "\n"
+            << "  kind:         " << kind_name(d.kind) << "\n"
+            << "  family:       " << d.family << "\n"
+            << "  abi:          " << plugin->api().abi_major << "." << plugin->api().abi_minor << "\n"
+            << "  modalities:   " << join(d.modalities) << "\n"
+            << "  capabilities: " << join(capability_names(d.capabilities)) << "\n"
+            << "  devices:      " << join(devices) << "\n"
+            << "  library:      " << plugin->library().string() << "\n";
+  if (!d.params.empty()) {
+    std::cout << "  parameters:\n";
+    for (const auto& p : d.params)
+      std::cout << "    " << std::left << std::setw(18) << p.name << std::setw(8) << type_name(p.type)
+                << std::setw(12) << (p.default_value ? "= " + *p.default_value : std::string("(required)"))
+                << p.doc << "\n";
+  }
+  return kOk;
+}
+
+int plugins_check(const std::vector<std::string>& args) {
+  po::options_description options("plugins check");
+  options.add_options()("path", po::value<std::string>()->required(), "plugin folder or library")(
+      "dataset", po::value<std::string>()->default_value(""), "dataset plugin to feed a model or metric")(
+      "plugin-path", po::value<std::vector<std::string>>()->composing(), "also search DIR (repeatable)");
+  po::positional_options_description positional;
+  positional.add("path", 1);
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "genlab plugins check PATH [--dataset NAME]")) return kOk;
+  CheckOptions check;
+  check.dataset = vm["dataset"].as<std::string>();
+  check.plugin_paths = paths(vm);
+  const auto items = check_plugin(vm["path"].as<std::string>(), check);
+  size_t failed = 0;
+  for (const auto& item : items) {
+    failed += !item.passed;
+    std::cout << (item.passed ? "PASS  " : "FAIL  ") << item.name << (item.detail.empty() ? "" : ": " + item.detail)
+              << "\n";
+  }
+  std::cout << (items.size() - failed) << " passed, " << failed << " failed\n";
+  return failed == 0 && !items.empty() ? kOk : kFailure;
+}
+
+std::vector<std::string> overrides(const po::variables_map& vm) {
+  return vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
+void add_manifest_options(po::options_description& options, po::positional_options_description& positional) {
+  options.add_options()("manifest", po::value<std::string>()->required(), "experiment manifest (TOML)")(
+      "set", po::value<std::vector<std::string>>()->composing(), "override KEY=VALUE (repeatable)");
+  positional.add("manifest", 1);
+}
+
+int validate(const std::vector<std::string>& args) {
+  po::options_description options("validate");
+  po::positional_options_description positional;
+  add_manifest_options(options, positional);
+  options.add_options()("json", "print the plan as JSON");
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "genlab validate MANIFEST [--json] [--set KEY=VALUE]...")) return kOk;
+  const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
+  if (vm.count("json")) {
+    std::cout << to_json(e.plan()) << "\n";
+    return kOk;
+  }
+  std::cout << e.file.string() << ": ok — experiment '" << e.settings.name << "', " << e.runs.size()
+            << " run(s) of " << e.settings.steps << " steps, batch " << e.settings.batch_size << "\n";
+  for (const auto& r : e.runs)
+    std::cout << "  " << r.id << ": model " << r.model->name << " (" << r.model->plugin_name << ") on "
+              << r.dataset->name << " (" << r.dataset->plugin_name << "), seed " << r.seed << "\n";
+  for (const auto& m : e.metrics) std::cout << "  metric " << m.name << " (" << m.plugin_name << ")\n";
+  return kOk;
+}
+
+int run(const std::vector<std::string>& args) {
+  po::options_description options("run");
+  po::positional_options_description positional;
+  add_manifest_options(options, positional);
+  options.add_options()("quiet,q", "no per-step lines");
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "genlab run MANIFEST [--set KEY=VALUE]... [--quiet]")) return kOk;
+  const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
+  spdlog::info("experiment '{}': {} run(s), workspace {}", e.settings.name, e.runs.size(), e.settings.workspace.string());
+  const auto results = run_experiment(e, vm.count("quiet") > 0);
+  size_t failed = 0;
+  std::cout << "\nrun" << std::string(30, ' ') << "status  seconds  metrics\n";
+  for (const auto& r : results) {
+    failed += !r.ok;
+    std::cout << std::left << std::setw(33) << r.id << std::setw(8) << (r.ok ? "ok" : "FAILED") << std::setw(9)
+              << std::fixed << std::setprecision(1) << r.seconds;
+    if (r.ok) {
+      for (const auto& [section, s] : r.metrics)
+        std::cout << section << "." << s.name << "="
+                  << (std::isnan(s.value) ? std::string("NaN") : std::to_string(s.value))
+                  << (s.direction == GENLAB_DIRECTION_LOWER ? "(lower better) " : s.direction == GENLAB_DIRECTION_HIGHER ? "(higher better) " : " ");
+    } else {
+      std::cout << r.error;
+    }
+    std::cout << "\n";
+  }
+  std::cout << "results: " << (e.settings.workspace / e.settings.name).string() << "\n";
+  return failed == 0 ? kOk : kFailure;
+}
+
+int dispatch(const std::vector<std::string>& words) {
+  if (words.empty()) throw UsageError("no command given");
+  const std::string& command = words[0];
+  std::vector<std::string> rest(words.begin() + 1, words.end());
+  if (command == "plugins") {
+    if (rest.empty()) throw UsageError("`genlab plugins` needs list, info or check");
+    const std::string sub = rest[0];
+    std::vector<std::string> sub_args(rest.begin() + 1, rest.end());
+    if (sub == "list") return plugins_list(sub_args);
+    if (sub == "info") return plugins_info(sub_args);
+    if (sub == "check") return plugins_check(sub_args);
+    throw UsageError("unknown command 'plugins " + sub + "' (expected list, info or check)");
+  }
+  if (command == "validate") return validate(rest);
+  if (command == "run") return run(rest);
+  auto close = close_matches(command, {"plugins", "validate", "run"});
+  throw UsageError("unknown command '" + command + "'" + (close.empty() ? "" : " (did you mean '" + close[0] + "'?)"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("genlab");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+
+  std::vector<std::string> words(argv + 1, argv + argc);
+  // Global flags come before the command; everything after it belongs to the command.
+  size_t i = 0;
+  for (; i < words.size() && !words[i].empty() && words[i][0] == '-'; ++i) {
+    const std::string& flag = words[i];
+    if (flag == "-h" || flag == "--help") {
+      std::cout << kOverview;
+      return kOk;
+    }
+    if (flag == "--version") {
+      std::cout << "genlab " << GENLAB_VERSION << " (plugin ABI " << GENLAB_ABI_VERSION_MAJOR << "."
+                << GENLAB_ABI_VERSION_MINOR << ")\n";
+      return kOk;
+    }
+    if (flag == "-v" || flag == "--verbose") {
+      spdlog::set_level(spdlog::level::debug);
+      continue;
+    }
+    std::cerr << "genlab: unknown option '" << flag << "'\n\n" << kOverview;
+    return kUsage;
+  }
+  words.erase(words.begin(), words.begin() + static_cast<long>(i));
+  try {
+    return dispatch(words);
+  } catch (const UsageError& e) {
+    std::cerr << "genlab: " << e.what() << "\n\n" << kOverview;
+    return kUsage;
+  } catch (const po::error& e) {
+    std::cerr << "genlab: " << e.what() << " (see --help)\n";
+    return kUsage;
+  } catch (const HostError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kFailure;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kFailure;
+  }
+}

@@ -1,0 +1,123 @@
+// Host-side owners of plugin objects. Each wraps one genlab_*_api, calls it with a filled
+// argument struct, checks what comes back (struct sizes, NULL outputs), and turns a
+// returned error into a HostError naming the plugin and the call. Move-only RAII.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+#include <toml++/toml.h>
+
+#include "genlab/core/host_services.hpp"
+#include "genlab/core/loader.hpp"
+#include "genlab/genlab.h"
+
+namespace genlab {
+
+struct TensorMapDeleter {
+  void operator()(genlab_tensor_map* map) const { genlab_tensor_map_destroy(map); }
+};
+// An owned tensor map, freed through its own destroy (which calls every tensor's deleter).
+using TensorMapPtr = std::unique_ptr<genlab_tensor_map, TensorMapDeleter>;
+
+struct NamedScalar {
+  std::string name;
+  double value = 0;
+  genlab_direction direction = GENLAB_DIRECTION_NONE;
+};
+
+// Copies and frees a returned scalar list; a malformed one throws naming the plugin.
+std::vector<NamedScalar> take_scalars(const Plugin& plugin, genlab_scalar_list* list,
+                                      const char* call);
+// Checks a returned tensor map's struct and names; throws naming the plugin and call.
+TensorMapPtr take_tensor_map(const Plugin& plugin, genlab_tensor_map* map, const char* call);
+
+// The index of `name` in a map, or -1.
+long find_tensor(const genlab_tensor_map& map, const std::string& name);
+
+class ModelInstance {
+ public:
+  ModelInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings,
+                const toml::table& config, DLDevice device, const genlab_dataset_info* data_info);
+  ~ModelInstance();
+  ModelInstance(const ModelInstance&) = delete;
+  ModelInstance& operator=(const ModelInstance&) = delete;
+
+  std::vector<NamedScalar> train_step(const genlab_tensor_map& batch, int64_t step);   // train_step
+  TensorMapPtr generate(int64_t count, const toml::table* options,
+                        const genlab_tensor_map* inputs);                            // generate
+  bool can_score() const;
+  TensorMapPtr score(const genlab_tensor_map& batch);                                // score
+  TensorMapPtr export_state();                                                       // export_state
+  void import_state(const genlab_tensor_map& state);                                 // import_state
+  const Plugin& plugin() const { return *plugin_; }
+
+ private:
+  std::shared_ptr<const Plugin> plugin_;
+  std::unique_ptr<HostServices> host_;
+  genlab_model* model_ = nullptr;
+};
+
+class DatasetInstance {
+ public:
+  DatasetInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings, const toml::table& config);
+  ~DatasetInstance();
+  DatasetInstance(const DatasetInstance&) = delete;
+  DatasetInstance& operator=(const DatasetInstance&) = delete;
+
+  // info; checked once at creation (struct size, splits, elements) and kept.
+  const genlab_dataset_info& info() const { return *info_; }
+  int64_t split_size(const std::string& split) const;  // throws naming the splits there are
+  TensorMapPtr get_batch(const std::string& split, const std::vector<int64_t>& indices,
+                         uint64_t seed);                                             // get_batch
+  const Plugin& plugin() const { return *plugin_; }
+
+ private:
+  std::shared_ptr<const Plugin> plugin_;
+  std::unique_ptr<HostServices> host_;
+  genlab_dataset* dataset_ = nullptr;
+  const genlab_dataset_info* info_ = nullptr;
+  genlab_dataset_info info_copy_{};  // zero-filled tail for an older plugin's smaller struct
+};
+
+class MetricInstance {
+ public:
+  MetricInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings, const toml::table& config);
+  ~MetricInstance();
+  MetricInstance(const MetricInstance&) = delete;
+  MetricInstance& operator=(const MetricInstance&) = delete;
+
+  void update(const genlab_tensor_map* real, const genlab_tensor_map* generated,
+              const genlab_tensor_map* scores);                                      // update
+  std::vector<NamedScalar> compute();                                                // compute
+  void reset();                                                                      // reset
+  const Plugin& plugin() const { return *plugin_; }
+
+ private:
+  std::shared_ptr<const Plugin> plugin_;
+  std::unique_ptr<HostServices> host_;
+  genlab_metric* metric_ = nullptr;
+};
+
+class BackendInstance {
+ public:
+  BackendInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings, const toml::table& config);
+  ~BackendInstance();
+  BackendInstance(const BackendInstance&) = delete;
+  BackendInstance& operator=(const BackendInstance&) = delete;
+
+  const std::vector<int32_t>& device_types() const { return device_types_; }  // info
+  const std::vector<std::string>& op_names() const { return op_names_; }      // info
+  TensorMapPtr run_op(const std::string& op, const genlab_tensor_map& inputs,
+                      const toml::table* options);                            // run_op
+  const Plugin& plugin() const { return *plugin_; }
+
+ private:
+  std::shared_ptr<const Plugin> plugin_;
+  std::unique_ptr<HostServices> host_;
+  genlab_backend* backend_ = nullptr;
+  std::vector<int32_t> device_types_;
+  std::vector<std::string> op_names_;
+};
+
+}  // namespace genlab

@@ -1,0 +1,500 @@
+#include "genlab/core/conformance.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "genlab/core/discovery.hpp"
+#include "genlab/core/error.hpp"
+#include "genlab/core/instances.hpp"
+#include "genlab/core/loader.hpp"
+#include "genlab/genlab_util.h"
+
+namespace genlab {
+namespace fs = std::filesystem;
+
+namespace {
+
+// ------------------------------------------------------------------ ownership tracking
+//
+// Every tensor the host receives gets its deleter swapped for one that counts, so the
+// checker can tell that each is deleted exactly once, and only when its owner says.
+
+struct Tracked {
+  void (*original)(DLManagedTensor*);
+  std::string origin;
+};
+std::mutex tracked_mutex;
+std::map<DLManagedTensor*, Tracked> tracked;  // alive and tracked
+std::vector<std::string> ownership_problems;
+
+void counting_deleter(DLManagedTensor* tensor) {
+  void (*original)(DLManagedTensor*) = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(tracked_mutex);
+    auto it = tracked.find(tensor);
+    if (it == tracked.end()) {
+      ownership_problems.push_back("a tensor's deleter was called twice (or on an untracked tensor)");
+      return;
+    }
+    original = it->second.original;
+    tracked.erase(it);
+  }
+  if (original) original(tensor);
+}
+
+void track(genlab_tensor_map& map, const std::string& origin) {
+  std::lock_guard<std::mutex> lock(tracked_mutex);
+  for (size_t i = 0; i < map.count; ++i) {
+    DLManagedTensor* t = map.tensors[i];
+    if (t == nullptr) continue;
+    tracked[t] = Tracked{t->deleter, origin + " '" + map.names[i] + "'"};
+    t->deleter = counting_deleter;
+  }
+}
+
+// Pointers of a map's tensors (to check after its destroy that all were deleted).
+std::vector<DLManagedTensor*> members(const genlab_tensor_map& map) {
+  return std::vector<DLManagedTensor*>(map.tensors, map.tensors + map.count);
+}
+
+size_t count_alive(const std::vector<DLManagedTensor*>& tensors) {
+  std::lock_guard<std::mutex> lock(tracked_mutex);
+  size_t alive = 0;
+  for (auto* t : tensors) alive += tracked.count(t);
+  return alive;
+}
+
+std::string still_alive(const std::vector<DLManagedTensor*>& tensors) {
+  std::lock_guard<std::mutex> lock(tracked_mutex);
+  std::string out;
+  for (auto* t : tensors)
+    if (auto it = tracked.find(t); it != tracked.end()) out += (out.empty() ? "" : ", ") + it->second.origin;
+  return out;
+}
+
+// -------------------------------------------------------------------- the child side
+
+class Reporter {
+ public:
+  explicit Reporter(int fd) : fd_(fd) {}
+  void step(const std::string& name) { write("STEP", name, ""); }
+  void result(const std::string& name, bool passed, const std::string& detail = "") {
+    write(passed ? "PASS" : "FAIL", name, detail);
+    failed_ |= !passed;
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  void write(const char* tag, const std::string& name, const std::string& detail) {
+    std::string line = std::string(tag) + "\t" + name + "\t" + detail;
+    for (char& c : line)
+      if (c == '\n') c = ' ';
+    line += "\n";
+    size_t done = 0;
+    while (done < line.size()) {
+      ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+      if (n <= 0) return;
+      done += static_cast<size_t>(n);
+    }
+  }
+  int fd_;
+  bool failed_ = false;
+};
+
+// Runs one named check: passes unless `body` throws; `body` may return a detail string.
+template <class Body>
+bool attempt(Reporter& r, const std::string& name, Body&& body) {
+  r.step(name);
+  try {
+    r.result(name, true, body());
+    return true;
+  } catch (const std::exception& e) {
+    r.result(name, false, e.what());
+    return false;
+  }
+}
+
+// Expects `body` to fail with a HostError (a returned error), not to succeed.
+template <class Body>
+void expect_error(Reporter& r, const std::string& name, Body&& body) {
+  r.step(name);
+  try {
+    body();
+    r.result(name, false, "the call succeeded; expected it to return an error");
+  } catch (const HostError& e) {
+    r.result(name, true, std::string("returned: ") + e.what());
+  }
+}
+
+HostSettings settings(const std::string& name) {
+  HostSettings s;
+  s.plugin_name = name;
+  s.seed = 1234;
+  s.num_threads = 1;
+  return s;
+}
+
+std::vector<int64_t> range(int64_t begin, int64_t end) {
+  std::vector<int64_t> v;
+  for (int64_t i = begin; i < end; ++i) v.push_back(i);
+  return v;
+}
+std::vector<int64_t> range(int64_t n) { return range(0, n); }
+
+bool same_bytes(const DLTensor& a, const DLTensor& b) {
+  if (a.ndim != b.ndim || a.dtype.code != b.dtype.code || a.dtype.bits != b.dtype.bits) return false;
+  for (int32_t i = 0; i < a.ndim; ++i)
+    if (a.shape[i] != b.shape[i]) return false;
+  if (a.device.device_type != kDLCPU || b.device.device_type != kDLCPU) return true;  // not comparable here
+  if (!genlab_util_is_cpu_compact(&a, a.dtype) || !genlab_util_is_cpu_compact(&b, b.dtype)) return true;
+  const size_t bytes = static_cast<size_t>(genlab_util_numel(&a)) * ((a.dtype.bits * a.dtype.lanes + 7) / 8);
+  return std::memcmp(static_cast<const char*>(a.data) + a.byte_offset,
+                     static_cast<const char*>(b.data) + b.byte_offset, bytes) == 0;
+}
+
+// A config with each declared parameter given a value of the wrong type, one at a time.
+std::vector<std::pair<std::string, toml::table>> wrong_type_configs(const Plugin& plugin) {
+  std::vector<std::pair<std::string, toml::table>> out;
+  for (const auto& p : plugin.description().params) {
+    toml::table t;
+    if (p.type == GENLAB_PARAM_STRING) t.insert(p.name, 12345);
+    else t.insert(p.name, "not-a-" + std::string(p.type == GENLAB_PARAM_BOOL ? "bool" : "number"));
+    out.emplace_back(p.name, std::move(t));
+  }
+  return out;
+}
+
+// Destroys a map the checker received and checks every tensor of it got deleted once.
+void release_and_verify(Reporter& r, const std::string& what, TensorMapPtr map) {
+  if (!map) return;
+  auto tensors = members(*map);
+  map.reset();
+  const std::string alive = still_alive(tensors);
+  r.result("ownership: " + what + " deletes every tensor on destroy", alive.empty(),
+           alive.empty() ? std::to_string(tensors.size()) + " tensor(s) deleted exactly once" : "never deleted: " + alive);
+}
+
+std::shared_ptr<const Plugin> find_dataset_for(const Plugin& plugin, const CheckOptions& options, Reporter& r) {
+  const Discovery found = discover_plugins(plugin_search_path(options.plugin_paths));
+  if (!options.dataset.empty()) return load_plugin(find_plugin(found, options.dataset));
+  for (const auto& m : found.plugins) {
+    if (m.kind != GENLAB_PLUGIN_KIND_DATASET) continue;
+    for (const auto& modality : m.modalities) {
+      const auto& want = plugin.description().modalities;
+      if (want.empty() || std::find(want.begin(), want.end(), modality) != want.end()) {
+        r.result("found a dataset to test with", true, "'" + m.name + "' (modality " + modality + ")");
+        return load_plugin(m);
+      }
+    }
+  }
+  throw HostError("no dataset plugin serves the plugin's modalities; pass --dataset NAME");
+}
+
+void check_dataset(Reporter& r, const std::shared_ptr<const Plugin>& plugin) {
+  std::unique_ptr<DatasetInstance> data;
+  if (!attempt(r, "dataset: create with the default config", [&] {
+        data = std::make_unique<DatasetInstance>(plugin, settings(plugin->name()), toml::table{});
+        return std::string();
+      }))
+    return;
+  for (auto& [key, config] : wrong_type_configs(*plugin))
+    expect_error(r, "dataset: create with a wrongly typed '" + key + "' is an error",
+                 [&] { DatasetInstance bad(plugin, settings(plugin->name()), config); });
+  const auto& info = data->info();
+  r.result("dataset: info has a modality, splits and elements", info.element_count > 0,
+           std::string("modality ") + info.modality + ", " + std::to_string(info.split_count) + " split(s), " +
+               std::to_string(info.element_count) + " element(s)");
+  for (size_t s = 0; s < info.split_count; ++s) {
+    const std::string split = info.split_names[s];
+    const int64_t n = std::min<int64_t>(4, info.split_sizes[s]);
+    attempt(r, "dataset: get_batch from '" + split + "' matches the element specs", [&] {
+      TensorMapPtr a = data->get_batch(split, range(n), 7);
+      track(*a, "get_batch");
+      for (size_t e = 0; e < info.element_count; ++e) {
+        const auto& spec = info.elements[e];
+        long i = find_tensor(*a, spec.name);
+        if (i < 0) throw HostError(std::string("the batch lacks element '") + spec.name + "'");
+        const DLTensor& t = a->tensors[i]->dl_tensor;
+        if (t.ndim != spec.ndim + 1 || t.shape[0] != n)
+          throw HostError(std::string("element '") + spec.name + "' has ndim " + std::to_string(t.ndim) +
+                          " and batch size " + std::to_string(t.ndim ? t.shape[0] : 0) + ", expected ndim " +
+                          std::to_string(spec.ndim + 1) + " and " + std::to_string(n));
+        for (int32_t d = 0; d < spec.ndim; ++d)
+          if (t.shape[d + 1] != spec.shape[d])
+            throw HostError(std::string("element '") + spec.name + "' dim " + std::to_string(d + 1) + " is " +
+                            std::to_string(t.shape[d + 1]) + ", its spec says " + std::to_string(spec.shape[d]));
+        if (t.dtype.code != spec.dtype.code || t.dtype.bits != spec.dtype.bits)
+          throw HostError(std::string("element '") + spec.name + "' has another dtype than its spec");
+      }
+      TensorMapPtr b = data->get_batch(split, range(n), 7);
+      track(*b, "get_batch");
+      for (size_t i = 0; i < a->count; ++i)
+        if (!same_bytes(a->tensors[i]->dl_tensor, b->tensors[i]->dl_tensor))
+          throw HostError(std::string("two get_batch calls with the same indices and seed differ in '") +
+                          a->names[i] + "'");
+      release_and_verify(r, "get_batch map", std::move(a));
+      release_and_verify(r, "get_batch map", std::move(b));
+      return std::to_string(n) + " example(s), deterministic";
+    });
+    expect_error(r, "dataset: get_batch with an index past the end of '" + split + "' is an error",
+                 [&] { data->get_batch(split, {info.split_sizes[s]}, 0); });
+  }
+  expect_error(r, "dataset: get_batch from an unknown split is an error",
+               [&] { data->get_batch("no-such-split", {0}, 0); });
+}
+
+void check_model(Reporter& r, const std::shared_ptr<const Plugin>& plugin, const CheckOptions& options) {
+  std::shared_ptr<const Plugin> data_plugin;
+  if (!attempt(r, "model: a dataset to feed it", [&] {
+        data_plugin = find_dataset_for(*plugin, options, r);
+        return "'" + data_plugin->name() + "'";
+      }))
+    return;
+  DatasetInstance data(data_plugin, settings(data_plugin->name()), toml::table{});
+  const DLDevice cpu{kDLCPU, 0};
+  std::unique_ptr<ModelInstance> model;
+  if (!attempt(r, "model: create with the default config", [&] {
+        model = std::make_unique<ModelInstance>(plugin, settings(plugin->name()), toml::table{}, cpu, &data.info());
+        return std::string();
+      }))
+    return;
+  attempt(r, "model: create and destroy twice more (no leak of state between objects)", [&] {
+    for (int i = 0; i < 2; ++i) ModelInstance extra(plugin, settings(plugin->name()), toml::table{}, cpu, &data.info());
+    return std::string();
+  });
+  for (auto& [key, config] : wrong_type_configs(*plugin))
+    expect_error(r, "model: create with a wrongly typed '" + key + "' is an error",
+                 [&] { ModelInstance bad(plugin, settings(plugin->name()), config, cpu, &data.info()); });
+
+  const int64_t n = std::min<int64_t>(8, data.split_size("train"));
+  TensorMapPtr batch = data.get_batch("train", range(n), 1);
+  track(*batch, "batch");
+  auto borrowed = members(*batch);
+  attempt(r, "model: train_step returns finite losses", [&] {
+    std::string detail;
+    for (int step = 0; step < 2; ++step) {
+      auto losses = model->train_step(*batch, step);
+      if (losses.empty()) throw HostError("train_step returned no losses");
+      for (const auto& l : losses) {
+        if (!std::isfinite(l.value)) throw HostError("loss '" + l.name + "' is " + std::to_string(l.value));
+        detail += l.name + "=" + std::to_string(l.value) + " ";
+      }
+    }
+    return detail;
+  });
+  r.result("ownership: train_step leaves the borrowed batch alone", count_alive(borrowed) == borrowed.size(),
+           std::to_string(borrowed.size() - count_alive(borrowed)) + " borrowed tensor(s) deleted by the model");
+  genlab_tensor_map empty{GENLAB_TENSOR_MAP_STRUCT_SIZE, 0, nullptr, nullptr, nullptr};
+  expect_error(r, "model: train_step on an empty batch is an error", [&] { model->train_step(empty, 0); });
+
+  attempt(r, "model: generate returns samples with the batch dimension asked for", [&] {
+    TensorMapPtr out = model->generate(3, nullptr, nullptr);
+    track(*out, "generate");
+    if (out->count == 0) throw HostError("generate returned an empty map");
+    const DLTensor& first = out->tensors[0]->dl_tensor;
+    if (first.ndim < 1 || first.shape[0] != 3)
+      throw HostError(std::string("output '") + out->names[0] + "' does not have 3 rows");
+    std::string names;
+    for (size_t i = 0; i < out->count; ++i) names += std::string(names.empty() ? "" : ", ") + out->names[i];
+    release_and_verify(r, "generate map", std::move(out));
+    return names;
+  });
+
+  if (model->can_score()) {
+    attempt(r, "model: score returns one value per example", [&] {
+      TensorMapPtr scores = model->score(*batch);
+      track(*scores, "score");
+      if (scores->count == 0) throw HostError("score returned an empty map");
+      const DLTensor& s = scores->tensors[0]->dl_tensor;
+      if (s.ndim != 1 || s.shape[0] != n) throw HostError(std::string("score '") + scores->names[0] + "' is not [N]");
+      const std::string detail = std::string("'") + scores->names[0] + "' [" + std::to_string(n) + "]";
+      release_and_verify(r, "score map", std::move(scores));
+      return detail;
+    });
+  } else {
+    r.result("model: declares no score", plugin->model().score == nullptr || !plugin->has(GENLAB_CAPABILITY_SCORE),
+             "no likelihood metrics will be asked of it");
+  }
+
+  attempt(r, "model: state round trip (export, import into a new model, export again) is bit-identical", [&] {
+    TensorMapPtr state = model->export_state();
+    track(*state, "export_state");
+    ModelInstance fresh(plugin, settings(plugin->name()), toml::table{}, cpu, &data.info());
+    fresh.import_state(*state);
+    TensorMapPtr again = fresh.export_state();
+    track(*again, "export_state");
+    if (again->count != state->count) throw HostError("the second export has another number of tensors");
+    for (size_t i = 0; i < state->count; ++i) {
+      long j = find_tensor(*again, state->names[i]);
+      if (j < 0) throw HostError(std::string("'") + state->names[i] + "' is missing after the round trip");
+      if (!same_bytes(state->tensors[i]->dl_tensor, again->tensors[j]->dl_tensor))
+        throw HostError(std::string("'") + state->names[i] + "' differs after the round trip");
+    }
+    const size_t count = state->count;
+    release_and_verify(r, "export_state map", std::move(state));
+    release_and_verify(r, "export_state map", std::move(again));
+    return std::to_string(count) + " tensor(s)";
+  });
+  expect_error(r, "model: import_state of an empty map is an error", [&] { model->import_state(empty); });
+  model.reset();
+  release_and_verify(r, "get_batch map (after the model used it)", std::move(batch));
+}
+
+void check_metric(Reporter& r, const std::shared_ptr<const Plugin>& plugin, const CheckOptions& options) {
+  std::shared_ptr<const Plugin> data_plugin;
+  if (!attempt(r, "metric: a dataset to feed it", [&] {
+        data_plugin = find_dataset_for(*plugin, options, r);
+        return "'" + data_plugin->name() + "'";
+      }))
+    return;
+  DatasetInstance data(data_plugin, settings(data_plugin->name()), toml::table{});
+  std::unique_ptr<MetricInstance> metric;
+  if (!attempt(r, "metric: create with the default config", [&] {
+        metric = std::make_unique<MetricInstance>(plugin, settings(plugin->name()), toml::table{});
+        return std::string();
+      }))
+    return;
+  for (auto& [key, config] : wrong_type_configs(*plugin))
+    expect_error(r, "metric: create with a wrongly typed '" + key + "' is an error",
+                 [&] { MetricInstance bad(plugin, settings(plugin->name()), config); });
+  const int64_t n = std::min<int64_t>(64, data.split_size("train"));
+  TensorMapPtr a = data.get_batch("train", range(n), 1);
+  TensorMapPtr b = data.get_batch("train", range(n / 2, n), 2);
+  // Real data stands in for generated outputs: a borrowed view of `b` whose first tensor is
+  // named "samples", the name models give their main output.
+  std::vector<const char*> names(b->names, b->names + b->count);
+  if (!names.empty()) names[0] = "samples";
+  const genlab_tensor_map generated{GENLAB_TENSOR_MAP_STRUCT_SIZE, b->count, names.data(), b->tensors, nullptr};
+  attempt(r, "metric: update and compute give scalars with directions", [&] {
+    metric->update(a.get(), &generated, nullptr);
+    std::string detail;
+    for (const auto& s : metric->compute()) detail += s.name + "=" + std::to_string(s.value) + " ";
+    if (detail.empty()) throw HostError("compute returned no scalars");
+    return detail;
+  });
+  attempt(r, "metric: reset then compute does not crash", [&] {
+    metric->reset();
+    try {
+      metric->compute();
+      return std::string("computed on no data");
+    } catch (const HostError& e) {
+      return std::string("returned an error: ") + e.what();
+    }
+  });
+}
+
+void check_backend(Reporter& r, const std::shared_ptr<const Plugin>& plugin) {
+  std::unique_ptr<BackendInstance> backend;
+  if (!attempt(r, "backend: create and info", [&] {
+        backend = std::make_unique<BackendInstance>(plugin, settings(plugin->name()), toml::table{});
+        std::string ops;
+        for (const auto& op : backend->op_names()) ops += (ops.empty() ? "" : ", ") + op;
+        return "ops: " + ops;
+      }))
+    return;
+  genlab_tensor_map empty{GENLAB_TENSOR_MAP_STRUCT_SIZE, 0, nullptr, nullptr, nullptr};
+  expect_error(r, "backend: run_op of an unknown op is an error", [&] { backend->run_op("no-such-op", empty, nullptr); });
+  for (const auto& op : backend->op_names())
+    expect_error(r, "backend: run_op '" + op + "' without inputs is an error", [&] { backend->run_op(op, empty, nullptr); });
+}
+
+void run_checks(Reporter& r, const fs::path& path, const CheckOptions& options) {
+  std::optional<PluginManifest> manifest;
+  fs::path library = path;
+  if (fs::is_directory(path)) {
+    if (!attempt(r, "plugin.toml is valid", [&] {
+          manifest = read_plugin_manifest(path);
+          library = manifest->library;
+          return manifest->manifest_path.string();
+        }))
+      return;
+  }
+  std::shared_ptr<const Plugin> plugin;
+  if (!attempt(r, "loads: entry symbol, ABI version, struct sizes, required functions" +
+                      std::string(manifest ? ", agreement with plugin.toml" : ""),
+               [&] {
+                 plugin = load_plugin_library(library, manifest);
+                 return "ABI " + std::to_string(plugin->api().abi_major) + "." +
+                        std::to_string(plugin->api().abi_minor) + ", " + kind_name(plugin->kind()) + " '" +
+                        plugin->name() + "' " + plugin->description().version;
+               }))
+    return;
+  attempt(r, "describe is stable and runs nothing", [&] {
+    genlab_describe_args args{};
+    args.struct_size = GENLAB_DESCRIBE_ARGS_STRUCT_SIZE;
+    plugin->check(plugin->api().describe(&args), "describe");
+    if (args.description == nullptr || args.description->name == nullptr ||
+        plugin->name() != args.description->name)
+      throw HostError("a second describe gave another answer");
+    return std::string();
+  });
+  switch (plugin->kind()) {
+    case GENLAB_PLUGIN_KIND_MODEL: check_model(r, plugin, options); break;
+    case GENLAB_PLUGIN_KIND_DATASET: check_dataset(r, plugin); break;
+    case GENLAB_PLUGIN_KIND_METRIC: check_metric(r, plugin, options); break;
+    case GENLAB_PLUGIN_KIND_BACKEND: check_backend(r, plugin); break;
+  }
+  std::lock_guard<std::mutex> lock(tracked_mutex);
+  r.result("ownership: no deleter called twice", ownership_problems.empty(),
+           ownership_problems.empty() ? "" : ownership_problems.front());
+}
+
+}  // namespace
+
+std::vector<CheckItem> check_plugin(const fs::path& path, const CheckOptions& options) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) throw HostError("cannot create a pipe for the checker");
+  const pid_t child = fork();
+  if (child < 0) throw HostError("cannot fork the checker");
+  if (child == 0) {  // the child loads the plugin; whatever it does cannot hurt the parent
+    close(pipe_fds[0]);
+    Reporter reporter(pipe_fds[1]);
+    try {
+      run_checks(reporter, path, options);
+    } catch (const std::exception& e) {
+      reporter.result("checker", false, e.what());
+    }
+    close(pipe_fds[1]);
+    _exit(reporter.failed() ? 1 : 0);
+  }
+  close(pipe_fds[1]);
+  std::string text;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(pipe_fds[0], buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<size_t>(n));
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+
+  std::vector<CheckItem> items;
+  std::string last_step;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const size_t a = line.find('\t');
+    const size_t b = line.find('\t', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string tag = line.substr(0, a), name = line.substr(a + 1, b - a - 1), detail = line.substr(b + 1);
+    if (tag == "STEP") {
+      last_step = name;
+    } else {
+      items.push_back(CheckItem{name, tag == "PASS", detail});
+      last_step.clear();
+    }
+  }
+  if (WIFSIGNALED(status)) {
+    items.push_back(CheckItem{last_step.empty() ? "checker" : last_step, false,
+                              std::string("the plugin crashed the process with signal ") +
+                                  strsignal(WTERMSIG(status))});
+  }
+  return items;
+}
+
+}  // namespace genlab

@@ -1,0 +1,181 @@
+// example-gmm — a Gaussian mixture density model trained by gradient descent, written
+// with the genlab C++ SDK over LibTorch. Small, but a real generative model: it trains,
+// samples and scores (exact log-likelihood), and exports its full training state.
+//
+// Legend: N batch, K components, D data dimensions.
+//   log p(x) = logsumexp_k [ log pi_k + sum_d log N(x_d; mu_kd, sigma_kd^2) ]
+// Parameters are logits (pi = softmax(logits)), mu, and log_sigma, fitted by Adam on the
+// negative log-likelihood. Adam is written out here so its moments are part of the state.
+#include <cmath>
+
+#include <genlab/sdk/plugin.hpp>
+
+namespace {
+
+using genlab::sdk::Config;
+using genlab::sdk::Context;
+using genlab::sdk::Tensors;
+
+// Options: each field is a manifest key under [models.NAME].
+struct GmmOptions {
+  int64_t components = 8;    // K
+  double lr = 0.05;          // Adam step size
+  double init_scale = 1.0;   // std of the initial means
+  double min_log_sigma = -6; // floor on log sigma, keeps the likelihood bounded
+};
+
+class Gmm final : public genlab::sdk::Model {
+ public:
+  static genlab::sdk::Info info() {
+    genlab::sdk::Info i;
+    i.name = "example-gmm";
+    i.version = "1.0.0";
+    i.family = "mixture";
+    i.summary = "Gaussian mixture fitted by Adam, exact likelihood (example model)";
+    i.modalities = {"points", "image"};
+    i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
+                     GENLAB_CAPABILITY_STATE;
+    i.params = {{"components", GENLAB_PARAM_INT, "8", "number of mixture components K"},
+                {"lr", GENLAB_PARAM_DOUBLE, "0.05", "Adam learning rate"},
+                {"init_scale", GENLAB_PARAM_DOUBLE, "1.0", "standard deviation of the initial means"},
+                {"dim", GENLAB_PARAM_INT, "0", "data dimensions D; 0 takes them from the dataset"}};
+    return i;
+  }
+
+  explicit Gmm(const Context& context) : Model(context) {
+    const Config& c = context.config;
+    options_.components = c.get_positive("components", options_.components);
+    options_.lr = c.get("lr", options_.lr);
+    options_.init_scale = c.get("init_scale", options_.init_scale);
+    genlab::sdk::check(options_.lr > 0, GENLAB_ERROR_INVALID_ARGUMENT,
+                       "expected lr > 0, got " + std::to_string(options_.lr));
+    dim_ = c.get("dim", int64_t{0});
+    element_shape_ = {dim_};
+    if (dim_ == 0) {
+      genlab::sdk::check(context.data_info != nullptr && context.data_info->element_count > 0,
+                         GENLAB_ERROR_INVALID_ARGUMENT, "expected 'dim' > 0 when no dataset is given");
+      const genlab_element_spec& x = context.data_info->elements[0];  // the first element is the data
+      input_name_ = x.name;
+      element_shape_.assign(x.shape, x.shape + x.ndim);
+      dim_ = 1;
+      for (int64_t s : element_shape_) dim_ *= s;
+    }
+    genlab::sdk::check(dim_ > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected dim > 0, got " + std::to_string(dim_));
+
+    const int64_t K = options_.components;
+    const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device());
+    params_ = {at::zeros({K}, f32), at::randn({K, dim_}, f32) * options_.init_scale, at::zeros({K, dim_}, f32)};
+    for (auto& p : params_) {
+      p.set_requires_grad(true);
+      m_.push_back(at::zeros_like(p));
+      v_.push_back(at::zeros_like(p));
+    }
+  }
+
+  genlab::sdk::Scalars train_step(const Tensors& batch, int64_t /*step*/) override {
+    const at::Tensor x = flatten(batch.at(input_name_));  // [N, D]
+    at::Tensor loss = -log_prob(x).mean();
+    for (auto& p : params_) p.mutable_grad() = at::Tensor();
+    loss.backward();
+    adam_update();
+    return {{"nll", loss.item<double>(), GENLAB_DIRECTION_LOWER}};
+  }
+
+  Tensors generate(int64_t count, const Config& /*options*/, const Tensors& /*inputs*/) override {
+    genlab::sdk::check(count > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected count > 0, got " + std::to_string(count));
+    at::NoGradGuard no_grad;
+    const at::Tensor k = at::multinomial(at::softmax(params_[0], 0), count, /*replacement=*/true);  // [N]
+    const at::Tensor mu = params_[1].index_select(0, k);                                          // [N, D]
+    const at::Tensor sigma = at::exp(clamped_log_sigma()).index_select(0, k);                      // [N, D]
+    at::Tensor samples = mu + sigma * at::randn_like(mu);
+    std::vector<int64_t> shape = {count};
+    shape.insert(shape.end(), element_shape_.begin(), element_shape_.end());
+    Tensors out;
+    out.add("samples", samples.reshape(shape).contiguous());
+    out.add("component", k);
+    return out;
+  }
+
+  Tensors score(const Tensors& batch) override {
+    at::NoGradGuard no_grad;
+    Tensors out;
+    out.add("nll", -log_prob(flatten(batch.at(input_name_))));  // [N] nats
+    return out;
+  }
+
+  Tensors export_state() override {
+    Tensors state;
+    const char* names[] = {"logits", "mu", "log_sigma"};
+    for (size_t i = 0; i < params_.size(); ++i) {
+      state.add(names[i], params_[i].detach());
+      state.add(std::string("adam.m.") + names[i], m_[i]);
+      state.add(std::string("adam.v.") + names[i], v_[i]);
+    }
+    state.add("adam.step", at::scalar_tensor(static_cast<int64_t>(step_), at::kLong));
+    return state;
+  }
+
+  void import_state(const Tensors& state) override {
+    const char* names[] = {"logits", "mu", "log_sigma"};
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      copy_checked(params_[i], state.at(names[i]), names[i]);
+      copy_checked(m_[i], state.at(std::string("adam.m.") + names[i]), names[i]);
+      copy_checked(v_[i], state.at(std::string("adam.v.") + names[i]), names[i]);
+    }
+    step_ = state.at("adam.step").item<int64_t>();
+  }
+
+ private:
+  at::Tensor flatten(const at::Tensor& x) const {
+    genlab::sdk::check(x.dim() >= 1 && x.numel() == x.size(0) * dim_, GENLAB_ERROR_INVALID_ARGUMENT,
+                       "expected '" + input_name_ + "' with " + std::to_string(dim_) + " values per example");
+    return x.to(device(), at::kFloat).reshape({x.size(0), dim_});
+  }
+
+  at::Tensor clamped_log_sigma() const { return params_[2].clamp_min(options_.min_log_sigma); }
+
+  // log p(x) for each row of x [N, D] -> [N].
+  at::Tensor log_prob(const at::Tensor& x) const {
+    const at::Tensor log_sigma = clamped_log_sigma();                              // [K, D]
+    const at::Tensor z = (x.unsqueeze(1) - params_[1].unsqueeze(0)) / at::exp(log_sigma).unsqueeze(0);  // [N, K, D]
+    const double log_2pi = std::log(2.0 * M_PI);
+    const at::Tensor log_normal = (-0.5 * (z * z) - log_sigma.unsqueeze(0) - 0.5 * log_2pi).sum(2);  // [N, K]
+    return at::logsumexp(log_normal + at::log_softmax(params_[0], 0).unsqueeze(0), 1);
+  }
+
+  // Adam (Kingma & Ba 2015, Algorithm 1) with beta1 0.9, beta2 0.999, eps 1e-8.
+  void adam_update() {
+    at::NoGradGuard no_grad;
+    ++step_;
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    const double correction1 = 1 - std::pow(b1, static_cast<double>(step_));
+    const double correction2 = 1 - std::pow(b2, static_cast<double>(step_));
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const at::Tensor& g = params_[i].grad();
+      if (!g.defined()) continue;
+      m_[i].mul_(b1).add_(g, 1 - b1);
+      v_[i].mul_(b2).addcmul_(g, g, 1 - b2);
+      const at::Tensor denom = (v_[i] / correction2).sqrt_().add_(eps);
+      params_[i].addcdiv_(m_[i], denom, -options_.lr / correction1);
+    }
+  }
+
+  static void copy_checked(at::Tensor& into, const at::Tensor& from, const std::string& name) {
+    genlab::sdk::check(from.sizes() == into.sizes(), GENLAB_ERROR_INVALID_ARGUMENT,
+                       "state tensor '" + name + "' has shape " + c10::str(from.sizes()) + ", expected " +
+                           c10::str(into.sizes()));
+    into.detach().copy_(from);
+  }
+
+  GmmOptions options_;
+  int64_t dim_ = 0;
+  std::vector<int64_t> element_shape_;
+  std::string input_name_ = "x";
+  std::vector<at::Tensor> params_, m_, v_;  // logits [K], mu [K, D], log_sigma [K, D]
+  int64_t step_ = 0;
+};
+
+}  // namespace
+
+GENLAB_PLUGIN(Gmm)
