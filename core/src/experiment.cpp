@@ -22,6 +22,11 @@ std::string where(const fs::path& file, const toml::node& node) {
   return file.string() + ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column);
 }
 
+std::string where(const fs::path& file, const toml::key& key) {
+  const auto& begin = key.source().begin;
+  return file.string() + ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column);
+}
+
 std::string did_you_mean(const std::string& key, const std::vector<std::string>& known) {
   auto close = close_matches(key, known);
   return close.empty() ? std::string() : " (did you mean '" + close.front() + "'?)";
@@ -100,7 +105,7 @@ ExperimentSettings read_settings(const fs::path& file, const toml::table* table)
         else s.plugin_paths.emplace_back(read_value<std::string>(file, element, "plugin_paths", "an array of strings"));
       }
     } else {
-      throw HostError(where(file, node) + ": unknown key 'experiment." + key + "'" + did_you_mean(key, known) +
+      throw HostError(where(file, k) + ": unknown key 'experiment." + key + "'" + did_you_mean(key, known) +
                       "; expected one of " + join(known));
     }
   }
@@ -122,17 +127,19 @@ ExperimentSettings read_settings(const fs::path& file, const toml::table* table)
   return s;
 }
 
-// Checks one section's params against the plugin's declared parameters.
-void check_params(const fs::path& file, const std::string& section, const Component& c) {
+// Checks one section's params (`body`, the parsed table: copies lose their source
+// positions) against the plugin's declared parameters.
+void check_params(const fs::path& file, const std::string& section, const Component& c, const toml::table& body) {
   const auto& declared = c.plugin->description().params;
   if (declared.empty()) return;  // the plugin did not declare its keys: it checks them itself
   std::vector<std::string> names;
   for (const auto& p : declared) names.push_back(p.name);
-  for (const auto& [k, node] : c.params) {
+  for (const auto& [k, node] : body) {
     const std::string key(k.str());
+    if (key == "plugin") continue;
     auto it = std::find_if(declared.begin(), declared.end(), [&](const ParamSpec& p) { return p.name == key; });
     if (it == declared.end())
-      throw HostError(where(file, node) + ": unknown key '" + section + "." + c.name + "." + key + "' for " +
+      throw HostError(where(file, k) + ": unknown key '" + section + "." + c.name + "." + key + "' for " +
                       "plugin '" + c.plugin_name + "'" + did_you_mean(key, names) + "; it reads " + join(names));
     bool ok = true;
     const char* expected = "";
@@ -177,7 +184,7 @@ std::vector<Component> read_components(const fs::path& file, const toml::table& 
     if (c.plugin->kind() != kind)
       throw HostError(where(file, *plugin) + ": plugin '" + c.plugin_name + "' is a " + kind_name(c.plugin->kind()) +
                       ", but [" + section + "] needs a " + kind_name(kind));
-    check_params(file, section, c);
+    check_params(file, section, c, *body);
     out.push_back(std::move(c));
   }
   return out;
@@ -207,7 +214,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   for (const auto& [k, node] : root) {
     const std::string key(k.str());
     if (std::find(sections.begin(), sections.end(), key) == sections.end())
-      throw HostError(where(e.file, node) + ": unknown top-level key '" + key + "'" + did_you_mean(key, sections) +
+      throw HostError(where(e.file, k) + ": unknown top-level key '" + key + "'" + did_you_mean(key, sections) +
                       "; expected " + join(sections));
   }
   const toml::node* exp = root.get("experiment");

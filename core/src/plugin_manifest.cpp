@@ -68,7 +68,7 @@ PluginManifest read_plugin_manifest(const fs::path& folder) {
                                                  "family", "summary",    "modalities", "library"};
   for (const auto& [key, node] : table) {
     if (std::find(known.begin(), known.end(), std::string(key.str())) == known.end())
-      throw HostError(where(file, node.source()) + ": unknown key '" + std::string(key.str()) +
+      throw HostError(where(file, key.source()) + ": unknown key '" + std::string(key.str()) +
                       "' (expected one of name, kind, version, abi_version, family, summary, "
                       "modalities, library)");
   }

@@ -4,6 +4,8 @@
 #   [TORCH]                      link the LibTorch SDK layer (genlab::sdk_torch)
 #   [OUTPUT_DIR <dir>]           where the plugin folder goes (default: <build>/plugins)
 #   [NO_INSTALL]
+#   [ABI_VERSION <major.minor>]  what plugin.toml records; default: this SDK's header. Set it
+#                                only for an entry table built by hand against another header.
 #   SOURCES <file>...)
 #
 # Builds <target> as a shared module with hidden visibility in <OUTPUT_DIR>/<name>/ and
@@ -14,7 +16,7 @@ include(GNUInstallDirs)
 
 function(genlab_add_plugin target)
   cmake_parse_arguments(P "TORCH;NO_INSTALL"
-    "NAME;KIND;VERSION;FAMILY;SUMMARY;OUTPUT_DIR" "MODALITIES;SOURCES" ${ARGN})
+    "NAME;KIND;VERSION;FAMILY;SUMMARY;OUTPUT_DIR;ABI_VERSION" "MODALITIES;SOURCES" ${ARGN})
   foreach(required NAME KIND VERSION SOURCES)
     if(NOT P_${required})
       message(FATAL_ERROR "genlab_add_plugin(${target}): ${required} is required")
@@ -62,7 +64,10 @@ function(genlab_add_plugin target)
   # plugin.toml: what `genlab plugins list` reads without loading the library.
   list(TRANSFORM P_MODALITIES REPLACE "(.+)" "\"\\1\"" OUTPUT_VARIABLE quoted)
   list(JOIN quoted ", " modalities)
-  if(NOT GENLAB_ABI_VERSION)
+  if(NOT P_ABI_VERSION)
+    set(P_ABI_VERSION ${GENLAB_ABI_VERSION})
+  endif()
+  if(NOT P_ABI_VERSION)
     message(FATAL_ERROR "genlab_add_plugin: GENLAB_ABI_VERSION is not set (find_package(genlab) first)")
   endif()
   string(REPLACE "\"" "\\\"" summary "${P_SUMMARY}")
@@ -71,7 +76,7 @@ function(genlab_add_plugin target)
 name = \"${P_NAME}\"
 kind = \"${P_KIND}\"
 version = \"${P_VERSION}\"
-abi_version = \"${GENLAB_ABI_VERSION}\"
+abi_version = \"${P_ABI_VERSION}\"
 family = \"${P_FAMILY}\"
 summary = \"${summary}\"
 modalities = [${modalities}]

@@ -1,0 +1,69 @@
+// Shared helpers of the host tests: where the built plugins are, temp folders, and running
+// the genlab executable as a user would.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+namespace genlab::test {
+
+namespace fs = std::filesystem;
+
+inline fs::path test_plugin(const std::string& name) { return fs::path(GENLAB_TEST_PLUGIN_DIR) / name; }
+inline fs::path builtin_plugin(const std::string& name) { return fs::path(GENLAB_BUILTIN_PLUGIN_DIR) / name; }
+inline fs::path source_dir() { return fs::path(GENLAB_SOURCE_DIR); }
+
+// The library file inside a built plugin folder (libgenlab_<name>.so).
+inline fs::path library_of(const fs::path& folder) {
+  return folder / ("libgenlab_" + folder.filename().string() + ".so");
+}
+
+// A fresh folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() / ("genlab-test-" + std::to_string(rd()) + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+  fs::path write(const std::string& name, const std::string& text) const {
+    const fs::path file = path_ / name;
+    fs::create_directories(file.parent_path());
+    std::ofstream(file) << text;
+    return file;
+  }
+
+ private:
+  fs::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `genlab ARGS` through the shell, capturing both streams.
+inline CommandResult run_genlab(const std::string& args, const std::string& env = "") {
+  const std::string command = env + (env.empty() ? "" : " ") + "'" GENLAB_EXECUTABLE "' " + args + " 2>&1";
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+}  // namespace genlab::test

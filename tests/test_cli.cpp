@@ -1,0 +1,105 @@
+// The genlab command line as a user meets it: help, versions, listing, checking, validating
+// and running, with exit codes 0 ok, 1 failure, 2 usage error.
+#include <catch2/catch.hpp>
+
+#include "support.hpp"
+
+using genlab::test::run_genlab;
+using genlab::test::TempDir;
+using Catch::Matchers::Contains;
+
+TEST_CASE("genlab --help lists the commands and exits 0", "[cli]") {
+  const auto r = run_genlab("--help");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("plugins list") && Contains("plugins check") && Contains("validate") &&
+                           Contains("Exit codes"));
+}
+
+TEST_CASE("genlab --version names the plugin ABI", "[cli]") {
+  const auto r = run_genlab("--version");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("plugin ABI 1.0"));
+}
+
+TEST_CASE("usage errors exit 2 with a hint", "[cli]") {
+  SECTION("an unknown command gets a did-you-mean") {
+    const auto r = run_genlab("valdate x.toml");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains("did you mean 'validate'"));
+  }
+  SECTION("no command") { CHECK(run_genlab("").exit_code == 2); }
+  SECTION("an unknown option of a command") { CHECK(run_genlab("plugins list --colour").exit_code == 2); }
+  SECTION("a missing argument") { CHECK(run_genlab("plugins info").exit_code == 2); }
+}
+
+TEST_CASE("genlab plugins list shows the example plugins of all four kinds", "[cli]") {
+  const auto r = run_genlab("plugins list");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("example-gmm") && Contains("example-toy2d") && Contains("example-mmd") &&
+                           Contains("example-cpu-ops"));
+  const auto json = run_genlab("plugins list --json");
+  CHECK(json.exit_code == 0);
+  CHECK_THAT(json.output, Contains("\"name\" : \"example-toy2d\"") && Contains("\"kind\" : \"dataset\""));
+}
+
+TEST_CASE("GENLAB_PLUGIN_PATH adds plugin folders to the list", "[cli]") {
+  const auto r = run_genlab("plugins list", "GENLAB_PLUGIN_PATH=" GENLAB_TEST_PLUGIN_DIR);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("faulty-none"));
+}
+
+TEST_CASE("genlab plugins info shows capabilities and parameters", "[cli]") {
+  const auto r = run_genlab("plugins info example-gmm");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("score") && Contains("components") && Contains("= 8"));
+  const auto missing = run_genlab("plugins info example-gnm");
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.output, Contains("did you mean 'example-gmm'"));
+}
+
+TEST_CASE("genlab plugins check passes every example plugin", "[cli][check]") {
+  for (const char* name : {"example-toy2d", "example-gmm", "example-mmd", "example-cpu-ops"}) {
+    const auto r = run_genlab(std::string("plugins check ") + genlab::test::builtin_plugin(name).string());
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Contains(" 0 failed"));
+  }
+}
+
+TEST_CASE("genlab plugins check fails a broken plugin with the reason and exits 1", "[cli][check]") {
+  const auto r = run_genlab(std::string("plugins check ") + genlab::test::test_plugin("faulty-null-function").string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("FAIL") && Contains("genlab_dataset_api.get_batch is NULL"));
+}
+
+TEST_CASE("genlab validate prints the run plan without running", "[cli]") {
+  const std::string quickstart = (genlab::test::source_dir() / "configs" / "quickstart.toml").string();
+  const auto r = run_genlab("validate " + quickstart);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("4 run(s)") && Contains("gmm8-ring-s1"));
+  const auto json = run_genlab("validate --json " + quickstart);
+  CHECK(json.exit_code == 0);
+  CHECK_THAT(json.output, Contains("\"runs\" : ["));
+}
+
+TEST_CASE("genlab validate of a broken manifest exits 1 naming the line", "[cli]") {
+  TempDir dir;
+  const auto manifest = dir.write("bad.toml", "[experiment]\nsteps = \"many\"\n");
+  const auto r = run_genlab("validate " + manifest.string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("bad.toml:2:9") && Contains("expected 'steps' to be an integer"));
+}
+
+TEST_CASE("genlab run runs a tiny experiment and reports its metrics", "[cli]") {
+  TempDir dir;
+  const auto manifest = dir.write("tiny.toml", "[experiment]\nsteps = 20\nbatch_size = 16\neval_samples = 32\n"
+                                               "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
+                                               "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                               "[models.gmm]\nplugin = \"example-gmm\"\n"
+                                               "[metrics.mmd]\nplugin = \"example-mmd\"\n");
+  const auto r = run_genlab("run --quiet " + manifest.string());
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("gmm-ring-s0") && Contains("mmd.mmd2="));
+  CHECK(std::filesystem::exists(dir.path() / "ws" / "tiny" / "gmm-ring-s0" / "results.json"));
+}

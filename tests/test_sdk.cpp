@@ -1,0 +1,221 @@
+// The LibTorch SDK layer: DLPack in and out without copies, deleters called exactly once,
+// every exception turned into an error object, config access, and a model class driven
+// through its generated C table exactly as the host drives it.
+#include <catch2/catch.hpp>
+
+#include <genlab/sdk/plugin.hpp>
+
+#include "genlab/core/host_services.hpp"
+
+using namespace genlab::sdk;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// A model that records what it saw, to check zero-copy from inside the plugin.
+class ProbeModel final : public Model {
+ public:
+  static Info info() {
+    Info i;
+    i.name = "probe";
+    i.family = "test";
+    i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE;
+    return i;
+  }
+  explicit ProbeModel(const Context& context) : Model(context) {
+    scale_ = context.config.get("scale", 1.0);
+    check(scale_ > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected scale > 0, got " + std::to_string(scale_));
+  }
+  Scalars train_step(const Tensors& batch, int64_t) override {
+    seen_ = batch.at("x").data_ptr();
+    return {{"loss", batch.at("x").sum().item<double>() * scale_, GENLAB_DIRECTION_LOWER}};
+  }
+  Tensors generate(int64_t count, const Config&, const Tensors&) override {
+    if (count == 13) throw std::runtime_error("unlucky count");
+    if (count == 14) throw std::bad_alloc();
+    if (count == 15) throw 42;
+    if (count == 16) TORCH_CHECK(false, "a LibTorch check failed");
+    Tensors out;
+    last_ = at::arange(count, at::kFloat);
+    out.add("samples", last_);
+    return out;
+  }
+  Tensors export_state() override { return {}; }
+  void import_state(const Tensors&) override {}
+
+  static inline void* seen_ = nullptr;
+  static inline at::Tensor last_;
+
+ private:
+  double scale_ = 1;
+};
+
+struct Plugin {
+  const genlab_plugin_api* api = genlab::sdk::detail::plugin_api<ProbeModel>(GENLAB_ABI_VERSION_MAJOR, 0);
+  genlab::HostServices host{genlab::HostSettings{"probe", 7, 1, nullptr, {}}};
+  toml::table config;
+  genlab_model* model = nullptr;
+
+  genlab_error* create() {
+    genlab::ConfigHandle handle(config);
+    genlab_model_create_args args{};
+    args.struct_size = GENLAB_MODEL_CREATE_ARGS_STRUCT_SIZE;
+    args.host = host.api();
+    args.config = handle.get();
+    args.device = DLDevice{kDLCPU, 0};
+    genlab_error* e = api->model->create(&args);
+    model = args.model;
+    return e;
+  }
+  ~Plugin() { api->model->destroy(model); }
+};
+
+std::string message_and_free(genlab_error* e, genlab_error_code* code = nullptr) {
+  REQUIRE(e != nullptr);
+  std::string m = e->message;
+  if (code) *code = e->code;
+  genlab_error_destroy(e);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("a borrowed DLPack tensor becomes an at::Tensor on the same memory", "[sdk][dlpack]") {
+  const int64_t shape[2] = {2, 3};
+  DLManagedTensor* managed = genlab_util_cpu_tensor_new(genlab_util_dtype_float32(), 2, shape);
+  at::Tensor view = borrow(managed->dl_tensor);
+  CHECK(view.data_ptr() == managed->dl_tensor.data);
+  CHECK(view.sizes() == at::IntArrayRef({2, 3}));
+  view.fill_(5);  // writes land in the plugin's memory: no copy was made
+  CHECK(static_cast<float*>(managed->dl_tensor.data)[5] == 5.0f);
+  managed->deleter(managed);
+}
+
+TEST_CASE("a strided borrowed tensor keeps its strides and byte offset", "[sdk][dlpack]") {
+  at::Tensor base = at::arange(12, at::kFloat).reshape({3, 4});
+  at::Tensor column = base.select(1, 1);  // [3], stride 4, offset 1
+  DLManagedTensor* managed = at::toDLPack(column);
+  at::Tensor view = borrow(managed->dl_tensor);
+  CHECK(view.data_ptr() == column.data_ptr());
+  CHECK(at::equal(view, column));
+  managed->deleter(managed);
+}
+
+TEST_CASE("released tensors cross without a copy, and each deleter runs exactly once", "[sdk][dlpack]") {
+  static int freed = 0;
+  freed = 0;
+  float* data = new float[4]{1, 2, 3, 4};
+  at::Tensor t = at::from_blob(data, {4}, [](void* p) {
+    ++freed;
+    delete[] static_cast<float*>(p);
+  });
+  Tensors tensors;
+  tensors.add("x", t);
+  genlab_tensor_map* map = release(tensors);
+  REQUIRE(map->count == 1);
+  CHECK(map->tensors[0]->dl_tensor.data == data);  // pointer identity: no copy
+  CHECK(std::string(map->names[0]) == "x");
+  t = at::Tensor();
+  tensors = Tensors();
+  CHECK(freed == 0);  // the map still holds the storage
+  genlab_tensor_map_destroy(map);
+  CHECK(freed == 1);
+}
+
+TEST_CASE("a batch reaches the model's train_step with no copy, through the C table", "[sdk][dlpack]") {
+  Plugin p;
+  REQUIRE(p.create() == nullptr);
+  const int64_t shape[1] = {4};
+  DLManagedTensor* x = genlab_util_cpu_tensor_new(genlab_util_dtype_float32(), 1, shape);
+  std::fill_n(static_cast<float*>(x->dl_tensor.data), 4, 1.5f);
+  const char* names[] = {"x"};
+  genlab_tensor_map batch{GENLAB_TENSOR_MAP_STRUCT_SIZE, 1, names, &x, nullptr};
+  genlab_model_train_step_args args{};
+  args.struct_size = GENLAB_MODEL_TRAIN_STEP_ARGS_STRUCT_SIZE;
+  args.model = p.model;
+  args.batch = &batch;
+  REQUIRE(p.api->model->train_step(&args) == nullptr);
+  CHECK(ProbeModel::seen_ == x->dl_tensor.data);
+  REQUIRE(args.losses->count == 1);
+  CHECK(std::string(args.losses->names[0]) == "loss");
+  CHECK(args.losses->values[0] == 6.0);
+  CHECK(args.losses->directions[0] == GENLAB_DIRECTION_LOWER);
+  genlab_scalar_list_destroy(args.losses);
+  x->deleter(x);
+}
+
+TEST_CASE("generated outputs leave the plugin with no copy", "[sdk][dlpack]") {
+  Plugin p;
+  REQUIRE(p.create() == nullptr);
+  genlab_model_generate_args args{};
+  args.struct_size = GENLAB_MODEL_GENERATE_ARGS_STRUCT_SIZE;
+  args.model = p.model;
+  args.count = 5;
+  REQUIRE(p.api->model->generate(&args) == nullptr);
+  CHECK(args.outputs->tensors[0]->dl_tensor.data == ProbeModel::last_.data_ptr());
+  genlab_tensor_map_destroy(args.outputs);
+}
+
+TEST_CASE("every exception is caught at the boundary and becomes an error object", "[sdk][errors]") {
+  Plugin p;
+  REQUIRE(p.create() == nullptr);
+  auto generate = [&](int64_t count) {
+    genlab_model_generate_args args{};
+    args.struct_size = GENLAB_MODEL_GENERATE_ARGS_STRUCT_SIZE;
+    args.model = p.model;
+    args.count = count;
+    return p.api->model->generate(&args);
+  };
+  genlab_error_code code{};
+  SECTION("a std::exception is internal, with its message") {
+    CHECK(message_and_free(generate(13), &code) == "unlucky count");
+    CHECK(code == GENLAB_ERROR_INTERNAL);
+  }
+  SECTION("std::bad_alloc is out of memory") {
+    message_and_free(generate(14), &code);
+    CHECK(code == GENLAB_ERROR_OUT_OF_MEMORY);
+  }
+  SECTION("a thrown non-exception is unknown") {
+    message_and_free(generate(15), &code);
+    CHECK(code == GENLAB_ERROR_UNKNOWN);
+  }
+  SECTION("a c10::Error keeps its message and drops its backtrace") {
+    const std::string m = message_and_free(generate(16), &code);
+    CHECK_THAT(m, Contains("a LibTorch check failed"));
+    CHECK(m.find("frame #") == std::string::npos);
+  }
+  SECTION("score, not offered, is absent from the table") { CHECK(p.api->model->score == nullptr); }
+}
+
+TEST_CASE("a model's config is read through the host, with types checked", "[sdk][config]") {
+  SECTION("a valid value is used") {
+    Plugin p;
+    p.config.insert("scale", 2.0);
+    CHECK(p.create() == nullptr);
+  }
+  SECTION("a value of another type is an invalid-argument error naming the key") {
+    Plugin p;
+    p.config.insert("scale", "big");
+    genlab_error_code code{};
+    CHECK_THAT(message_and_free(p.create(), &code), Contains("'scale'"));
+    CHECK(code == GENLAB_ERROR_INVALID_ARGUMENT);
+  }
+  SECTION("a value that fails the model's own check says what was expected") {
+    Plugin p;
+    p.config.insert("scale", -3);
+    CHECK(message_and_free(p.create()) == "expected scale > 0, got -3.000000");
+  }
+}
+
+TEST_CASE("the generated description is static and complete", "[sdk]") {
+  const genlab_plugin_api* api = genlab::sdk::detail::plugin_api<ProbeModel>(GENLAB_ABI_VERSION_MAJOR, 0);
+  CHECK(genlab::sdk::detail::plugin_api<ProbeModel>(GENLAB_ABI_VERSION_MAJOR + 1, 0) == nullptr);
+  genlab_describe_args a{}, b{};
+  a.struct_size = b.struct_size = GENLAB_DESCRIBE_ARGS_STRUCT_SIZE;
+  REQUIRE(api->describe(&a) == nullptr);
+  REQUIRE(api->describe(&b) == nullptr);
+  CHECK(a.description == b.description);
+  CHECK(std::string(a.description->name) == "probe");
+  CHECK(a.description->struct_size == GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE);
+  CHECK(a.description->device_type_count == 1);
+}
