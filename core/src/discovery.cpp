@@ -10,9 +10,13 @@
 namespace genlab {
 namespace fs = std::filesystem;
 
+#ifndef GENLAB_BUILTIN_PLUGIN_SUBDIR
+#define GENLAB_BUILTIN_PLUGIN_SUBDIR "lib/genlab/plugins"
+#endif
+
 fs::path builtin_plugin_dir() {
   const fs::path exe = boost::dll::program_location().string();
-  return (exe.parent_path() / ".." / "lib" / "genlab" / "plugins").lexically_normal();
+  return (exe.parent_path() / ".." / GENLAB_BUILTIN_PLUGIN_SUBDIR).lexically_normal();
 }
 
 std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& extra) {

@@ -10,7 +10,8 @@
 
 namespace genlab {
 
-// <directory of the genlab executable>/../lib/genlab/plugins (build and install trees alike).
+// <directory of the genlab executable>/../<libdir>/genlab/plugins (build and install trees
+// alike; <libdir> is CMake's CMAKE_INSTALL_LIBDIR).
 std::filesystem::path builtin_plugin_dir();
 
 // The directories searched, first wins on a name clash: `extra` (from a manifest or the

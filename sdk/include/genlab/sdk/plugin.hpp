@@ -13,6 +13,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/DLConvertor.h>
+#include <ATen/Parallel.h>
 
 #include <cstdint>
 #include <memory>

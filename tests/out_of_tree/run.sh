@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs genlab from a build tree into a fresh prefix, builds the plugin of this folder
+# against it with find_package(genlab), and passes it through `genlab plugins check`.
+# Usage: run.sh BUILD_DIR WORK_DIR
+set -euo pipefail
+build=$1
+work=$2
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$work"
+mkdir -p "$work"
+cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
+cmake -S "$here" -B "$work/build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" > "$work/configure.log"
+cmake --build "$work/build"
+plugin="$work/build/plugins/oot-energy-distance"
+test -f "$plugin/plugin.toml"
+"$work/prefix/bin/genlab" plugins check "$plugin"
+GENLAB_PLUGIN_PATH="$work/build/plugins" "$work/prefix/bin/genlab" plugins list | grep -q "oot-energy-distance"
+echo "out-of-tree plugin built, checked and listed"
