@@ -24,7 +24,7 @@ class ProbeModel final : public Model {
   }
   explicit ProbeModel(const Context& context) : Model(context) {
     scale_ = context.config.get("scale", 1.0);
-    check(scale_ > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected scale > 0, got " + std::to_string(scale_));
+    GENLAB_CHECK(scale_ > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected scale > 0, got " + std::to_string(scale_));
   }
   Scalars train_step(const Tensors& batch, int64_t) override {
     seen_ = batch.at("x").data_ptr();

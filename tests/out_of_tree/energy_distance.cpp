@@ -31,7 +31,7 @@ class EnergyDistance final : public genlab::sdk::Metric {
   }
 
   genlab::sdk::Scalars compute() override {
-    genlab::sdk::check(!x_.empty() && !y_.empty(), GENLAB_ERROR_FAILED_PRECONDITION,
+    GENLAB_CHECK(!x_.empty() && !y_.empty(), GENLAB_ERROR_FAILED_PRECONDITION,
                        "expected real and generated examples before compute");
     const at::Tensor x = at::cat(x_), y = at::cat(y_);
     const double d = 2 * at::cdist(x, y).mean().item<double>() - at::cdist(x, x).mean().item<double>() -

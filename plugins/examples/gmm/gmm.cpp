@@ -47,12 +47,12 @@ class Gmm final : public genlab::sdk::Model {
     options_.components = c.get_positive("components", options_.components);
     options_.lr = c.get("lr", options_.lr);
     options_.init_scale = c.get("init_scale", options_.init_scale);
-    genlab::sdk::check(options_.lr > 0, GENLAB_ERROR_INVALID_ARGUMENT,
+    GENLAB_CHECK(options_.lr > 0, GENLAB_ERROR_INVALID_ARGUMENT,
                        "expected lr > 0, got " + std::to_string(options_.lr));
     dim_ = c.get("dim", int64_t{0});
     element_shape_ = {dim_};
     if (dim_ == 0) {
-      genlab::sdk::check(context.data_info != nullptr && context.data_info->element_count > 0,
+      GENLAB_CHECK(context.data_info != nullptr && context.data_info->element_count > 0,
                          GENLAB_ERROR_INVALID_ARGUMENT, "expected 'dim' > 0 when no dataset is given");
       const genlab_element_spec& x = context.data_info->elements[0];  // the first element is the data
       input_name_ = x.name;
@@ -60,7 +60,7 @@ class Gmm final : public genlab::sdk::Model {
       dim_ = 1;
       for (int64_t s : element_shape_) dim_ *= s;
     }
-    genlab::sdk::check(dim_ > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected dim > 0, got " + std::to_string(dim_));
+    GENLAB_CHECK(dim_ > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected dim > 0, got " + std::to_string(dim_));
 
     const int64_t K = options_.components;
     const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device());
@@ -82,7 +82,7 @@ class Gmm final : public genlab::sdk::Model {
   }
 
   Tensors generate(int64_t count, const Config& /*options*/, const Tensors& /*inputs*/) override {
-    genlab::sdk::check(count > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected count > 0, got " + std::to_string(count));
+    GENLAB_CHECK(count > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected count > 0, got " + std::to_string(count));
     at::NoGradGuard no_grad;
     const at::Tensor k = at::multinomial(at::softmax(params_[0], 0), count, /*replacement=*/true);  // [N]
     const at::Tensor mu = params_[1].index_select(0, k);                                          // [N, D]
@@ -128,7 +128,7 @@ class Gmm final : public genlab::sdk::Model {
 
  private:
   at::Tensor flatten(const at::Tensor& x) const {
-    genlab::sdk::check(x.dim() >= 1 && x.numel() == x.size(0) * dim_, GENLAB_ERROR_INVALID_ARGUMENT,
+    GENLAB_CHECK(x.dim() >= 1 && x.numel() == x.size(0) * dim_, GENLAB_ERROR_INVALID_ARGUMENT,
                        "expected '" + input_name_ + "' with " + std::to_string(dim_) + " values per example");
     return x.to(device(), at::kFloat).reshape({x.size(0), dim_});
   }
@@ -162,7 +162,7 @@ class Gmm final : public genlab::sdk::Model {
   }
 
   static void copy_checked(at::Tensor& into, const at::Tensor& from, const std::string& name) {
-    genlab::sdk::check(from.sizes() == into.sizes(), GENLAB_ERROR_INVALID_ARGUMENT,
+    GENLAB_CHECK(from.sizes() == into.sizes(), GENLAB_ERROR_INVALID_ARGUMENT,
                        "state tensor '" + name + "' has shape " + c10::str(from.sizes()) + ", expected " +
                            c10::str(into.sizes()));
     into.detach().copy_(from);

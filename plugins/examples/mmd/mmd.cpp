@@ -30,26 +30,26 @@ class Mmd final : public genlab::sdk::Metric {
     generated_key_ = context.config.get("generated_key", "samples");
     bandwidth_ = context.config.get("bandwidth", 0.0);
     max_examples_ = context.config.get_positive("max_examples", int64_t{2048});
-    genlab::sdk::check(bandwidth_ >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
+    GENLAB_CHECK(bandwidth_ >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
                        "expected bandwidth >= 0, got " + std::to_string(bandwidth_));
   }
 
   void update(const Tensors& real, const Tensors& generated, const Tensors& /*scores*/) override {
-    genlab::sdk::check(!real.empty() || !generated.empty(), GENLAB_ERROR_INVALID_ARGUMENT,
+    GENLAB_CHECK(!real.empty() || !generated.empty(), GENLAB_ERROR_INVALID_ARGUMENT,
                        "expected real or generated examples, got neither");
     if (!real.empty()) real_.push_back(rows(real.at(real_key_)));
     if (!generated.empty()) generated_.push_back(rows(generated.at(generated_key_)));
   }
 
   genlab::sdk::Scalars compute() override {
-    genlab::sdk::check(!real_.empty() && !generated_.empty(), GENLAB_ERROR_FAILED_PRECONDITION,
+    GENLAB_CHECK(!real_.empty() && !generated_.empty(), GENLAB_ERROR_FAILED_PRECONDITION,
                        "expected real and generated examples before compute");
     const at::Tensor x = at::cat(real_).narrow(0, 0, std::min<int64_t>(max_examples_, count(real_)));
     const at::Tensor y = at::cat(generated_).narrow(0, 0, std::min<int64_t>(max_examples_, count(generated_)));
-    genlab::sdk::check(x.size(1) == y.size(1), GENLAB_ERROR_INVALID_ARGUMENT,
+    GENLAB_CHECK(x.size(1) == y.size(1), GENLAB_ERROR_INVALID_ARGUMENT,
                        "real and generated examples differ in size: " + std::to_string(x.size(1)) + " vs " +
                            std::to_string(y.size(1)));
-    genlab::sdk::check(x.size(0) >= 2 && y.size(0) >= 2, GENLAB_ERROR_INVALID_ARGUMENT,
+    GENLAB_CHECK(x.size(0) >= 2 && y.size(0) >= 2, GENLAB_ERROR_INVALID_ARGUMENT,
                        "expected at least 2 examples of each side");
     const at::Tensor d_xx = at::cdist(x, x).pow(2), d_yy = at::cdist(y, y).pow(2), d_xy = at::cdist(x, y).pow(2);
     double sigma = bandwidth_;
@@ -74,7 +74,7 @@ class Mmd final : public genlab::sdk::Metric {
 
  private:
   static at::Tensor rows(const at::Tensor& t) {  // [N, ...] -> [N, D] float64 copy we keep
-    genlab::sdk::check(t.dim() >= 1, GENLAB_ERROR_INVALID_ARGUMENT, "expected a batch dimension");
+    GENLAB_CHECK(t.dim() >= 1, GENLAB_ERROR_INVALID_ARGUMENT, "expected a batch dimension");
     return t.detach().to(at::kCPU, at::kDouble).reshape({t.size(0), -1}).clone();
   }
   static int64_t count(const std::vector<at::Tensor>& parts) {

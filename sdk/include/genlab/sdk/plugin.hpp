@@ -43,10 +43,17 @@ class Error : public std::runtime_error {
   genlab_error_code code_;
 };
 
-// Throws Error(code, message) unless `condition` holds.
-inline void check(bool condition, genlab_error_code code, const std::string& message) {
-  if (!condition) throw Error(code, message);
-}
+}  // namespace genlab::sdk
+
+// Throws genlab::sdk::Error(code, message) unless `condition` holds. A macro so that the
+// message (often built with string concatenation) is only built when the check fails: checks
+// sit on every call's path.
+#define GENLAB_CHECK(condition, code, message)                      \
+  do {                                                              \
+    if (!(condition)) throw ::genlab::sdk::Error((code), (message)); \
+  } while (0)
+
+namespace genlab::sdk {
 
 // Runs `body` and turns whatever it throws into a genlab_error (NULL on success).
 template <class Body>
@@ -135,7 +142,7 @@ class Config {
   // Like get(), but with a check that names the key: "expected latent > 0, got -3".
   int64_t get_positive(const char* key, int64_t fallback) const {
     const int64_t value = get(key, fallback);
-    check(value > 0, GENLAB_ERROR_INVALID_ARGUMENT,
+    GENLAB_CHECK(value > 0, GENLAB_ERROR_INVALID_ARGUMENT,
           std::string("expected ") + key + " > 0, got " + std::to_string(value));
     return value;
   }
@@ -185,24 +192,17 @@ inline DLDevice to_dl_device(const at::Device& device) {
 }
 
 // A view of a borrowed DLPack tensor as an at::Tensor: same memory, no copy, no ownership.
-// The view must not outlive the call that lent the tensor.
+// The view must not outlive the call that lent the tensor. (The overload of from_blob
+// without a deleter allocates no deleter context: this is on every call's path.)
 inline at::Tensor borrow(const DLTensor& t) {
-  check(t.ndim >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "tensor with negative ndim");
-  std::vector<int64_t> sizes(t.shape, t.shape + t.ndim);
-  std::vector<int64_t> strides;
-  if (t.strides != nullptr) {
-    strides.assign(t.strides, t.strides + t.ndim);
-  } else {  // NULL strides mean compact row-major
-    strides.resize(t.ndim);
-    int64_t stride = 1;
-    for (int32_t i = t.ndim - 1; i >= 0; --i) {
-      strides[i] = stride;
-      stride *= sizes[i];
-    }
-  }
+  GENLAB_CHECK(t.ndim >= 0 && t.ndim <= 64, GENLAB_ERROR_INVALID_ARGUMENT,
+        "tensor with ndim " + std::to_string(t.ndim));
+  const at::IntArrayRef sizes(t.shape, static_cast<size_t>(t.ndim));
   auto options = at::TensorOptions().dtype(at::toScalarType(t.dtype)).device(to_device(t.device));
   void* data = static_cast<char*>(t.data) + t.byte_offset;
-  return at::from_blob(data, sizes, strides, [](void*) {}, options);
+  if (t.strides != nullptr)
+    return at::from_blob(data, sizes, at::IntArrayRef(t.strides, static_cast<size_t>(t.ndim)), options);
+  return at::from_blob(data, sizes, options);  // NULL strides mean compact row-major
 }
 
 // Named tensors, in order. Lookup by name is linear: maps hold a handful of entries.
@@ -238,8 +238,9 @@ class Tensors {
 inline Tensors borrow(const genlab_tensor_map* map) {
   Tensors out;
   if (map == nullptr) return out;
+  out.entries().reserve(map->count);
   for (size_t i = 0; i < map->count; ++i) {
-    check(map->tensors[i] != nullptr, GENLAB_ERROR_INVALID_ARGUMENT,
+    GENLAB_CHECK(map->tensors[i] != nullptr, GENLAB_ERROR_INVALID_ARGUMENT,
           std::string("tensor map slot '") + map->names[i] + "' is empty");
     out.add(map->names[i], borrow(map->tensors[i]->dl_tensor));
   }
@@ -431,7 +432,7 @@ namespace detail {
 
 template <class T, class Handle>
 T* self(Handle* handle) {
-  check(handle != nullptr, GENLAB_ERROR_INVALID_ARGUMENT, "null object handle");
+  GENLAB_CHECK(handle != nullptr, GENLAB_ERROR_INVALID_ARGUMENT, "null object handle");
   return reinterpret_cast<T*>(handle);
 }
 
@@ -493,7 +494,7 @@ struct DatasetTable {
   }
   static genlab_error* get_batch(genlab_dataset_get_batch_args* args) {
     return guard([&] {
-      check(args->split != nullptr, GENLAB_ERROR_INVALID_ARGUMENT, "split is null");
+      GENLAB_CHECK(args->split != nullptr, GENLAB_ERROR_INVALID_ARGUMENT, "split is null");
       std::vector<int64_t> indices(args->indices, args->indices + args->count);
       args->batch = release(self<T>(args->dataset)->get_batch(args->split, indices, args->seed));
     });
@@ -557,7 +558,7 @@ struct BackendTable {
   static genlab_error* run_op(genlab_backend_run_op_args* args) {
     return guard([&] {
       T* backend = self<T>(args->backend);
-      check(args->op != nullptr, GENLAB_ERROR_INVALID_ARGUMENT, "op name is null");
+      GENLAB_CHECK(args->op != nullptr, GENLAB_ERROR_INVALID_ARGUMENT, "op name is null");
       Config options(backend->host(), args->options);
       args->outputs = release(backend->run_op(args->op, borrow(args->inputs), options));
     });

@@ -1,0 +1,3 @@
+#include "bench_model.hpp"
+
+GENLAB_PLUGIN(IdentityModel)
