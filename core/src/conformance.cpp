@@ -307,7 +307,10 @@ void check_model(Reporter& r, const std::shared_ptr<const Plugin>& plugin, const
     return names;
   });
 
+  expect_error(r, "model: generate with a negative count is an error", [&] { model->generate(-1, nullptr, nullptr); });
+
   if (model->can_score()) {
+    expect_error(r, "model: score on an empty batch is an error", [&] { model->score(empty); });
     attempt(r, "model: score returns one value per example", [&] {
       TensorMapPtr scores = model->score(*batch);
       track(*scores, "score");
@@ -379,6 +382,8 @@ void check_metric(Reporter& r, const std::shared_ptr<const Plugin>& plugin, cons
     if (detail.empty()) throw HostError("compute returned no scalars");
     return detail;
   });
+  expect_error(r, "metric: update with no data at all is an error",
+               [&] { metric->update(nullptr, nullptr, nullptr); });
   attempt(r, "metric: reset then compute does not crash", [&] {
     metric->reset();
     try {

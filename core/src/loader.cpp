@@ -146,6 +146,23 @@ std::map<fs::path, std::shared_ptr<const Plugin>>& cache() {
   return *plugins;
 }
 
+// The library must agree with the plugin.toml beside it on name, kind, version and ABI.
+void check_agreement(const Plugin& plugin, const PluginManifest& manifest) {
+  const PluginDescription& d = plugin.description();
+  const std::string file = plugin.library().string();
+  const std::string toml = manifest.manifest_path.string();
+  auto disagree = [&](const char* field, const std::string& in_toml, const std::string& in_library) {
+    if (in_toml != in_library)
+      throw HostError(toml + ": " + field + " is '" + in_toml + "' but the library " + file + " says '" +
+                      in_library + "' (rebuild the plugin or fix its plugin.toml)");
+  };
+  disagree("name", manifest.name, d.name);
+  disagree("kind", kind_name(manifest.kind), kind_name(d.kind));
+  disagree("version", manifest.version, d.version);
+  disagree("abi_version", manifest.abi_version(),
+           std::to_string(plugin.api().abi_major) + "." + std::to_string(plugin.api().abi_minor));
+}
+
 }  // namespace
 
 std::shared_ptr<const Plugin> load_plugin(const PluginManifest& manifest) {
@@ -156,7 +173,10 @@ std::shared_ptr<const Plugin> load_plugin_library(const fs::path& library_path,
                                                   const std::optional<PluginManifest>& manifest) {
   const fs::path path = fs::absolute(library_path).lexically_normal();
   std::lock_guard<std::mutex> lock(cache_mutex);
-  if (auto it = cache().find(path); it != cache().end()) return it->second;
+  if (auto it = cache().find(path); it != cache().end()) {
+    if (manifest) check_agreement(*it->second, *manifest);
+    return it->second;
+  }
 
   const std::string file = path.string();
   std::error_code fs_error;
@@ -249,20 +269,8 @@ std::shared_ptr<const Plugin> load_plugin_library(const fs::path& library_path,
     throw HostError(file + ": describe says kind '" + kind_name(d.kind) + "', the plugin table says '" +
                     kind_name(api->kind) + "'");
 
-  if (manifest) {
-    const std::string toml = manifest->manifest_path.string();
-    auto disagree = [&](const char* field, const std::string& in_toml, const std::string& in_library) {
-      if (in_toml != in_library)
-        throw HostError(toml + ": " + field + " is '" + in_toml + "' but the library " + file +
-                        " says '" + in_library + "' (rebuild the plugin or fix its plugin.toml)");
-    };
-    disagree("name", manifest->name, d.name);
-    disagree("kind", kind_name(manifest->kind), kind_name(d.kind));
-    disagree("version", manifest->version, d.version);
-    disagree("abi_version", manifest->abi_version(),
-             std::to_string(api->abi_major) + "." + std::to_string(api->abi_minor));
-  }
-  cache().emplace(path, plugin);
+  cache().emplace(path, plugin);  // a library that loads is kept, even if its toml disagrees
+  if (manifest) check_agreement(*plugin, *manifest);
   return plugin;
 }
 

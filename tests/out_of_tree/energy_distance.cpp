@@ -26,6 +26,8 @@ class EnergyDistance final : public genlab::sdk::Metric {
   }
 
   void update(const Tensors& real, const Tensors& generated, const Tensors&) override {
+    GENLAB_CHECK(!real.empty() || !generated.empty(), GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected real or generated examples, got neither");
     if (!real.empty()) x_.push_back(flat(real.at(real_key_)));
     if (!generated.empty()) y_.push_back(flat(generated.at("samples")));
   }

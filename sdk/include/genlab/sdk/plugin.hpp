@@ -84,9 +84,13 @@ class Host {
 
   const genlab_host_api* api() const { return api_; }
   // genlab_host_api::seed (0 without a host).
-  uint64_t seed() const { return has(&genlab_host_api::seed) ? api_->seed : 0; }
+  uint64_t seed() const {
+    return api_ && GENLAB_STRUCT_HAS(genlab_host_api, api_->struct_size, seed) ? api_->seed : 0;
+  }
   // genlab_host_api::num_threads (0 when the host did not say).
-  int32_t num_threads() const { return has(&genlab_host_api::num_threads) ? api_->num_threads : 0; }
+  int32_t num_threads() const {
+    return api_ && GENLAB_STRUCT_HAS(genlab_host_api, api_->struct_size, num_threads) ? api_->num_threads : 0;
+  }
   // genlab_host_api::is_cancelled.
   bool cancelled() const {
     return api_ && api_->is_cancelled && api_->is_cancelled(api_->context) != 0;
@@ -104,12 +108,6 @@ class Host {
   void warn(const std::string& message) const { log(GENLAB_LOG_WARN, message); }
 
  private:
-  template <class Field>
-  bool has(Field genlab_host_api::*field) const {
-    if (api_ == nullptr) return false;
-    const auto offset = reinterpret_cast<size_t>(&(static_cast<genlab_host_api*>(nullptr)->*field));
-    return api_->struct_size >= offset + sizeof(Field);
-  }
   const genlab_host_api* api_ = nullptr;
 };
 
@@ -133,8 +131,7 @@ class Config {
                            host_.api() ? host_.api()->config_get_bool : nullptr, "a boolean") != 0;
   }
   std::string get(const char* key, const char* fallback) const {
-    const char* value = fallback;
-    value = lookup<const char*>(key, fallback,
+    const char* value = lookup<const char*>(key, fallback,
                                 host_.api() ? host_.api()->config_get_string : nullptr, "a string");
     return value ? std::string(value) : std::string();
   }
