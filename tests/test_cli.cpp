@@ -103,3 +103,16 @@ TEST_CASE("genlab run runs a tiny experiment and reports its metrics", "[cli]") 
   CHECK_THAT(r.output, Contains("gmm-ring-s0") && Contains("mmd.mmd2="));
   CHECK(std::filesystem::exists(dir.path() / "ws" / "tiny" / "gmm-ring-s0" / "results.json"));
 }
+
+TEST_CASE("genlab plugins check catches a map whose destroy leaks its tensors", "[cli][check]") {
+  const auto r = run_genlab(std::string("plugins check ") + genlab::test::test_plugin("faulty-leaky-map").string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("FAIL  ownership: get_batch map deletes every tensor on destroy: never deleted"));
+}
+
+TEST_CASE("genlab plugins check survives a plugin that segfaults and names the step", "[cli][check]") {
+  const auto r = run_genlab(std::string("plugins check ") + genlab::test::test_plugin("faulty-crash").string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("FAIL  dataset: get_batch from 'train' matches the element specs") &&
+                           Contains("crashed the process with signal Segmentation fault"));
+}

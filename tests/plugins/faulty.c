@@ -121,7 +121,21 @@ static genlab_error* info_fn(genlab_dataset_info_args* args) {
   return NULL;
 }
 
+#if defined(FAULT_LEAKY_MAP)
+/* A map destroy that forgets the tensors' deleters: the checker must notice. */
+static void leaky_destroy(genlab_tensor_map* map) {
+  for (size_t i = 0; i < map->count; ++i) map->tensors[i] = NULL;
+  genlab_util_tensor_map_destroy(map);
+}
+#endif
+
 static genlab_error* get_batch(genlab_dataset_get_batch_args* args) {
+#if defined(FAULT_CRASH)
+  if (args->count > 0) {
+    volatile int* null_pointer = NULL;
+    *null_pointer = 1; /* a segfault, as a buggy plugin would */
+  }
+#endif
 #if defined(FAULT_GET_BATCH_ERROR)
   return genlab_util_error_new(GENLAB_ERROR_IO, "cannot read /data/shard-%zu: disk on fire", args->count);
 #else
@@ -138,6 +152,9 @@ static genlab_error* get_batch(genlab_dataset_get_batch_args* args) {
   }
   genlab_tensor_map* map = genlab_util_tensor_map_new(1);
   genlab_util_tensor_map_set(map, 0, "x", x);
+#if defined(FAULT_LEAKY_MAP)
+  map->destroy = leaky_destroy;
+#endif
   args->batch = map;
   return NULL;
 #endif
