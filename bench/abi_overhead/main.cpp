@@ -17,23 +17,33 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-template <class Body>
-double median_ns_per_call(Body&& body, int calls, int repeats) {
-  std::vector<double> samples;
-  for (int r = 0; r < repeats; ++r) {
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Times `a` and `b` in alternating rounds (so drifts of this noisy machine hit both alike)
+// and returns the median ns per call of each.
+template <class A, class B>
+std::pair<double, double> side_by_side(A&& a, B&& b, int calls, int repeats) {
+  std::vector<double> ta, tb;
+  auto time = [&](auto&& body) {
     const auto start = Clock::now();
     for (int i = 0; i < calls; ++i) body();
-    samples.push_back(std::chrono::duration<double, std::nano>(Clock::now() - start).count() / calls);
+    return std::chrono::duration<double, std::nano>(Clock::now() - start).count() / calls;
+  };
+  for (int r = 0; r < repeats; ++r) {
+    ta.push_back(time(a));
+    tb.push_back(time(b));
   }
-  std::sort(samples.begin(), samples.end());
-  return samples[samples.size() / 2];
+  return {median(ta), median(tb)};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const char* plugin_dir = argc > 1 ? argv[1] : BENCH_PLUGIN_DIR;
-  const int calls = 20000, repeats = 15;
+  const int calls = 5000, repeats = 41;
   at::set_num_threads(1);
 
   // The batch: 4 tensors [8, 2] float32, as DLPack (for the ABI) and as at::Tensor (direct).
@@ -60,11 +70,12 @@ int main(int argc, char** argv) {
   out.reset();
 
   double sink = 0;
-  const double train_direct = median_ns_per_call([&] { sink += direct.train_step(direct_batch, 0)[0].value; }, calls, repeats);
-  const double train_abi = median_ns_per_call([&] { sink += through_abi.train_step(batch, 0)[0].value; }, calls, repeats);
-  const double gen_direct = median_ns_per_call(
-      [&] { sink += direct.generate(8, genlab::sdk::Config(), genlab::sdk::Tensors()).size(); }, calls, repeats);
-  const double gen_abi = median_ns_per_call([&] { sink += through_abi.generate(8, nullptr, nullptr)->count; }, calls, repeats);
+  const auto [train_direct, train_abi] =
+      side_by_side([&] { sink += direct.train_step(direct_batch, 0)[0].value; },
+                   [&] { sink += through_abi.train_step(batch, 0)[0].value; }, calls, repeats);
+  const auto [gen_direct, gen_abi] =
+      side_by_side([&] { sink += direct.generate(8, genlab::sdk::Config(), genlab::sdk::Tensors()).size(); },
+                   [&] { sink += through_abi.generate(8, nullptr, nullptr)->count; }, calls, repeats);
 
   std::printf("command: %s %s\n", argv[0], plugin_dir);
   std::printf("model call with a 4-tensor map ([8,2] float32 each), median of %d x %d calls, 1 thread\n", repeats, calls);

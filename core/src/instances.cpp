@@ -51,6 +51,7 @@ std::vector<NamedScalar> take_scalars(const Plugin& plugin, genlab_scalar_list* 
     throw HostError(plugin.label() + ": " + call + " returned a scalar list with struct_size " +
                     std::to_string(list->struct_size) + " < " + std::to_string(min_size::scalar_list));
   std::vector<NamedScalar> out;
+  out.reserve(list->count);
   for (size_t i = 0; i < list->count; ++i) {
     if (list->names == nullptr || list->names[i] == nullptr || list->values == nullptr)
       throw HostError(plugin.label() + ": " + call + " returned a scalar list with a NULL entry at " +

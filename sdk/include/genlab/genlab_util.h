@@ -217,61 +217,49 @@ static inline int genlab_util_is_cpu_compact(const DLTensor* t, DLDataType dtype
 
 /* --------------------------------------------------------------------- scalar lists */
 
-typedef struct genlab_util_scalar_list {
-  genlab_scalar_list list;
-  char** owned_names;
-  double* owned_values;
-  int32_t* owned_directions;
-} genlab_util_scalar_list;
+/* One allocation holds the struct, the three arrays and the names (scalar lists are made on
+ * every training step). */
+static inline void genlab_util_scalar_list_destroy(genlab_scalar_list* list) { free(list); }
 
-static inline void genlab_util_scalar_list_destroy(genlab_scalar_list* list) {
-  if (list == NULL) return;
-  genlab_util_scalar_list* self = (genlab_util_scalar_list*)list;
-  for (size_t i = 0; i < list->count; ++i) free(self->owned_names[i]);
-  free(self->owned_names);
-  free(self->owned_values);
-  free(self->owned_directions);
-  free(self);
-}
-
-/* A new list with `count` slots; fill them with genlab_util_scalar_list_set. */
-static inline genlab_scalar_list* genlab_util_scalar_list_new(size_t count) {
-  genlab_util_scalar_list* self =
-      (genlab_util_scalar_list*)calloc(1, sizeof(genlab_util_scalar_list));
-  if (self == NULL) return NULL;
-  size_t n = count ? count : 1;
-  self->owned_names = (char**)calloc(n, sizeof(char*));
-  self->owned_values = (double*)calloc(n, sizeof(double));
-  self->owned_directions = (int32_t*)calloc(n, sizeof(int32_t));
-  if (!self->owned_names || !self->owned_values || !self->owned_directions) {
-    free(self->owned_names);
-    free(self->owned_values);
-    free(self->owned_directions);
-    free(self);
-    return NULL;
+/* A new list of `count` scalars with names copied from `names`; values and directions are
+ * set with genlab_util_scalar_list_set_value. Returns NULL if out of memory. */
+static inline genlab_scalar_list* genlab_util_scalar_list_new(size_t count, const char* const* names) {
+  size_t text = 0;
+  for (size_t i = 0; i < count; ++i) text += strlen(names[i]) + 1;
+  const size_t header = sizeof(genlab_scalar_list);
+  const size_t values_at = (header + 7) & ~(size_t)7;
+  const size_t names_at = values_at + count * sizeof(double);
+  const size_t directions_at = names_at + count * sizeof(char*);
+  const size_t text_at = directions_at + count * sizeof(int32_t);
+  char* block = (char*)malloc(text_at + text);
+  if (block == NULL) return NULL;
+  genlab_scalar_list* list = (genlab_scalar_list*)block;
+  double* values = (double*)(block + values_at);
+  const char** name_ptrs = (const char**)(block + names_at);
+  int32_t* directions = (int32_t*)(block + directions_at);
+  char* cursor = block + text_at;
+  for (size_t i = 0; i < count; ++i) {
+    const size_t length = strlen(names[i]) + 1;
+    memcpy(cursor, names[i], length);
+    name_ptrs[i] = cursor;
+    cursor += length;
+    values[i] = 0.0;
+    directions[i] = GENLAB_DIRECTION_NONE;
   }
-  self->list.struct_size = GENLAB_SCALAR_LIST_STRUCT_SIZE;
-  self->list.count = count;
-  self->list.names = (const char* const*)self->owned_names;
-  self->list.values = self->owned_values;
-  self->list.directions = self->owned_directions;
-  self->list.destroy = genlab_util_scalar_list_destroy;
-  return &self->list;
+  list->struct_size = GENLAB_SCALAR_LIST_STRUCT_SIZE;
+  list->count = count;
+  list->names = name_ptrs;
+  list->values = values;
+  list->directions = directions;
+  list->destroy = genlab_util_scalar_list_destroy;
+  return list;
 }
 
-/* Sets slot `index`. Returns 0, or -1 if out of memory. */
-static inline int genlab_util_scalar_list_set(genlab_scalar_list* list, size_t index, const char* name,
-                                       double value, genlab_direction direction) {
-  genlab_util_scalar_list* self = (genlab_util_scalar_list*)list;
-  size_t length = strlen(name);
-  char* copy = (char*)malloc(length + 1);
-  if (copy == NULL) return -1;
-  memcpy(copy, name, length + 1);
-  free(self->owned_names[index]);
-  self->owned_names[index] = copy;
-  self->owned_values[index] = value;
-  self->owned_directions[index] = (int32_t)direction;
-  return 0;
+/* Sets the value and direction of slot `index` of a list made by genlab_util_scalar_list_new. */
+static inline void genlab_util_scalar_list_set_value(genlab_scalar_list* list, size_t index, double value,
+                                                     genlab_direction direction) {
+  ((double*)list->values)[index] = value;
+  ((int32_t*)list->directions)[index] = (int32_t)direction;
 }
 
 #ifdef __cplusplus

@@ -270,15 +270,18 @@ struct Scalar {
 using Scalars = std::vector<Scalar>;
 
 inline genlab_scalar_list* release(const Scalars& scalars) {
-  genlab_scalar_list* list = genlab_util_scalar_list_new(scalars.size());
-  if (list == nullptr) throw std::bad_alloc();
-  for (size_t i = 0; i < scalars.size(); ++i) {
-    if (genlab_util_scalar_list_set(list, i, scalars[i].name.c_str(), scalars[i].value,
-                                    scalars[i].direction) != 0) {
-      genlab_scalar_list_destroy(list);
-      throw std::bad_alloc();
-    }
+  const char* stack_names[8];
+  std::vector<const char*> heap_names;
+  const char** names = stack_names;
+  if (scalars.size() > 8) {
+    heap_names.resize(scalars.size());
+    names = heap_names.data();
   }
+  for (size_t i = 0; i < scalars.size(); ++i) names[i] = scalars[i].name.c_str();
+  genlab_scalar_list* list = genlab_util_scalar_list_new(scalars.size(), names);
+  if (list == nullptr) throw std::bad_alloc();
+  for (size_t i = 0; i < scalars.size(); ++i)
+    genlab_util_scalar_list_set_value(list, i, scalars[i].value, scalars[i].direction);
   return list;
 }
 
