@@ -171,6 +171,21 @@ std::vector<std::pair<std::string, toml::table>> wrong_type_configs(const Plugin
   return out;
 }
 
+// Creates the object under test with the default config (checked), then checks that each
+// wrongly typed parameter is refused with an error. `make(config)` builds one instance.
+template <class Instance, class Make>
+std::unique_ptr<Instance> create_checked(Reporter& r, const std::string& kind, const Plugin& plugin, Make&& make) {
+  std::unique_ptr<Instance> instance;
+  if (!attempt(r, kind + ": create with the default config", [&] {
+        instance = make(toml::table{});
+        return std::string();
+      }))
+    return nullptr;
+  for (auto& [key, config] : wrong_type_configs(plugin))
+    expect_error(r, kind + ": create with a wrongly typed '" + key + "' is an error", [&] { make(config); });
+  return instance;
+}
+
 // Destroys a map the checker received and checks every tensor of it got deleted once.
 void release_and_verify(Reporter& r, const std::string& what, TensorMapPtr map) {
   if (!map) return;
@@ -198,15 +213,10 @@ std::shared_ptr<const Plugin> find_dataset_for(const Plugin& plugin, const Check
 }
 
 void check_dataset(Reporter& r, const std::shared_ptr<const Plugin>& plugin) {
-  std::unique_ptr<DatasetInstance> data;
-  if (!attempt(r, "dataset: create with the default config", [&] {
-        data = std::make_unique<DatasetInstance>(plugin, settings(plugin->name()), toml::table{});
-        return std::string();
-      }))
-    return;
-  for (auto& [key, config] : wrong_type_configs(*plugin))
-    expect_error(r, "dataset: create with a wrongly typed '" + key + "' is an error",
-                 [&] { DatasetInstance bad(plugin, settings(plugin->name()), config); });
+  auto data = create_checked<DatasetInstance>(r, "dataset", *plugin, [&](const toml::table& config) {
+    return std::make_unique<DatasetInstance>(plugin, settings(plugin->name()), config);
+  });
+  if (!data) return;
   const auto& info = data->info();
   r.result("dataset: info has a modality, splits and elements", info.element_count > 0,
            std::string("modality ") + info.modality + ", " + std::to_string(info.split_count) + " split(s), " +
@@ -259,19 +269,15 @@ void check_model(Reporter& r, const std::shared_ptr<const Plugin>& plugin, const
     return;
   DatasetInstance data(data_plugin, settings(data_plugin->name()), toml::table{});
   const DLDevice cpu{kDLCPU, 0};
-  std::unique_ptr<ModelInstance> model;
-  if (!attempt(r, "model: create with the default config", [&] {
-        model = std::make_unique<ModelInstance>(plugin, settings(plugin->name()), toml::table{}, cpu, &data.info());
-        return std::string();
-      }))
-    return;
-  attempt(r, "model: create and destroy twice more (no leak of state between objects)", [&] {
-    for (int i = 0; i < 2; ++i) ModelInstance extra(plugin, settings(plugin->name()), toml::table{}, cpu, &data.info());
+  auto make_model = [&](const toml::table& config) {
+    return std::make_unique<ModelInstance>(plugin, settings(plugin->name()), config, cpu, &data.info());
+  };
+  auto model = create_checked<ModelInstance>(r, "model", *plugin, make_model);
+  if (!model) return;
+  attempt(r, "model: create and destroy twice more", [&] {
+    for (int i = 0; i < 2; ++i) make_model(toml::table{});
     return std::string();
   });
-  for (auto& [key, config] : wrong_type_configs(*plugin))
-    expect_error(r, "model: create with a wrongly typed '" + key + "' is an error",
-                 [&] { ModelInstance bad(plugin, settings(plugin->name()), config, cpu, &data.info()); });
 
   const int64_t n = std::min<int64_t>(8, data.split_size("train"));
   TensorMapPtr batch = data.get_batch("train", range(n), 1);
@@ -329,9 +335,9 @@ void check_model(Reporter& r, const std::shared_ptr<const Plugin>& plugin, const
   attempt(r, "model: state round trip (export, import into a new model, export again) is bit-identical", [&] {
     TensorMapPtr state = model->export_state();
     track(*state, "export_state");
-    ModelInstance fresh(plugin, settings(plugin->name()), toml::table{}, cpu, &data.info());
-    fresh.import_state(*state);
-    TensorMapPtr again = fresh.export_state();
+    auto fresh = make_model(toml::table{});
+    fresh->import_state(*state);
+    TensorMapPtr again = fresh->export_state();
     track(*again, "export_state");
     if (again->count != state->count) throw HostError("the second export has another number of tensors");
     for (size_t i = 0; i < state->count; ++i) {
@@ -358,15 +364,10 @@ void check_metric(Reporter& r, const std::shared_ptr<const Plugin>& plugin, cons
       }))
     return;
   DatasetInstance data(data_plugin, settings(data_plugin->name()), toml::table{});
-  std::unique_ptr<MetricInstance> metric;
-  if (!attempt(r, "metric: create with the default config", [&] {
-        metric = std::make_unique<MetricInstance>(plugin, settings(plugin->name()), toml::table{});
-        return std::string();
-      }))
-    return;
-  for (auto& [key, config] : wrong_type_configs(*plugin))
-    expect_error(r, "metric: create with a wrongly typed '" + key + "' is an error",
-                 [&] { MetricInstance bad(plugin, settings(plugin->name()), config); });
+  auto metric = create_checked<MetricInstance>(r, "metric", *plugin, [&](const toml::table& config) {
+    return std::make_unique<MetricInstance>(plugin, settings(plugin->name()), config);
+  });
+  if (!metric) return;
   const int64_t n = std::min<int64_t>(64, data.split_size("train"));
   TensorMapPtr a = data.get_batch("train", range(n), 1);
   TensorMapPtr b = data.get_batch("train", range(n / 2, n), 2);
