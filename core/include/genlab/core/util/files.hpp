@@ -1,0 +1,37 @@
+// Files that survive a kill -9 at any moment: written to a temporary beside the target,
+// flushed to disk, then renamed over it, so a reader sees the old file or the new one,
+// never half of one. And an advisory lock per folder, so two hosts never run one run.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace genlab {
+
+// Replaces `file` with `contents` atomically. Throws HostError naming the file (the old
+// file, if any, is left as it was).
+void write_file_atomic(const std::filesystem::path& file, const std::string& contents);
+
+// The whole file; throws HostError naming it if it cannot be read.
+std::string read_file(const std::filesystem::path& file);
+
+// Whether `folder` can be created and written to; the reason when not.
+std::string check_writable(const std::filesystem::path& folder);
+
+// An exclusive flock on `folder`/.lock, held while the object lives. try_acquire() is false
+// when another process holds it.
+class FolderLock {
+ public:
+  explicit FolderLock(const std::filesystem::path& folder);
+  ~FolderLock();
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+  bool try_acquire();
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  bool held_ = false;
+};
+
+}  // namespace genlab

@@ -1,0 +1,85 @@
+#include "genlab/core/util/files.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "genlab/core/error.hpp"
+
+namespace genlab {
+namespace fs = std::filesystem;
+
+void write_file_atomic(const fs::path& file, const std::string& contents) {
+  const fs::path temporary = file.string() + ".tmp." + std::to_string(getpid());
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw HostError(file.string() + ": cannot write: " + std::strerror(errno));
+  size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string reason = std::strerror(errno);
+      ::close(fd);
+      ::unlink(temporary.c_str());
+      throw HostError(file.string() + ": cannot write: " + reason + " (the previous version is kept)");
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(temporary.c_str());
+    throw HostError(file.string() + ": cannot flush: " + reason + " (the previous version is kept)");
+  }
+  if (::rename(temporary.c_str(), file.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(temporary.c_str());
+    throw HostError(file.string() + ": cannot replace: " + reason);
+  }
+  // The rename itself must reach the disk too.
+  const int dir = ::open(file.parent_path().empty() ? "." : file.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw HostError(file.string() + ": cannot read");
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::string check_writable(const fs::path& folder) {
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) return "cannot create it: " + ec.message();
+  const fs::path probe = folder / (".genlab-write-test." + std::to_string(getpid()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return std::string("cannot write in it: ") + std::strerror(errno);
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return {};
+}
+
+FolderLock::FolderLock(const fs::path& folder) : path_(folder / ".lock") {}
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+}
+
+bool FolderLock::try_acquire() {
+  if (held_) return true;
+  if (fd_ < 0) fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw HostError(path_.string() + ": cannot open lock file: " + std::strerror(errno));
+  held_ = ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
+  return held_;
+}
+
+}  // namespace genlab
