@@ -12,7 +12,11 @@
 #include "genlab/core/experiment.hpp"
 #include "genlab/core/json.hpp"
 #include "genlab/core/loader.hpp"
+#include "genlab/core/scheduler.hpp"
+#include "genlab/core/util/files.hpp"
+#include "genlab/core/worker.hpp"
 #include "genlab/genlab.h"
+#include <boost/dll/runtime_symbol_info.hpp>
 
 #ifndef GENLAB_VERSION
 #define GENLAB_VERSION "0.0.0"
@@ -39,7 +43,10 @@ Commands:
   plugins info NAME [--json]       one plugin's description, capabilities and parameters
   plugins check PATH               conformance check of a plugin folder or library
   validate MANIFEST [--json]       resolve a manifest and print its run plan; runs nothing
-  run MANIFEST                     run an experiment (sequentially, in this process)
+  run MANIFEST [--jobs N] [--resume] [--fail-fast]
+                                   run an experiment: each step in a worker process, finished
+                                   runs skipped, interrupted ones resumed with --resume
+  status [WORKSPACE]               the runs of a workspace: state, progress, time, failures
 
 Global options:
   -h, --help       this text; `genlab COMMAND --help` for a command's options
@@ -231,12 +238,19 @@ int validate(const std::vector<std::string>& args) {
     std::cout << to_json(e.plan()) << "\n";
     return kOk;
   }
-  std::cout << e.file.string() << ": ok — experiment '" << e.settings.name << "', " << e.runs.size()
-            << " run(s) of " << e.settings.steps << " steps, batch " << e.settings.batch_size << "\n";
-  for (const auto& r : e.runs)
-    std::cout << "  " << r.id << ": model " << r.model->name << " (" << r.model->plugin_name << ") on "
-              << r.dataset->name << " (" << r.dataset->plugin_name << "), seed " << r.seed << "\n";
-  for (const auto& m : e.metrics) std::cout << "  metric " << m.name << " (" << m.plugin_name << ")\n";
+  std::cout << e.file.string() << ": ok — experiment '" << e.name << "', " << e.runs.size()
+            << " run(s), workspace " << e.folder().string() << "\n";
+  for (const auto& r : e.runs) {
+    const auto& b = r.settings.budget;
+    std::cout << "  " << r.name << "  [" << r.id.substr(0, 12) << "]  model " << r.model.name << " ("
+              << r.model.plugin_name << ") on " << r.dataset.name << " (" << r.dataset.plugin_name << "), seed " << r.seed
+              << ", " << (b.steps ? std::to_string(b.steps) + " steps " : "")
+              << (b.epochs > 0 ? std::to_string(b.epochs) + " epochs " : "")
+              << (b.seconds > 0 ? std::to_string(b.seconds) + " s " : "") << "batch " << r.settings.batch_size << ", "
+              << r.settings.device << ", " << r.settings.threads << " thread(s)\n";
+  }
+  if (!e.runs.empty())
+    for (const auto& m : e.runs[0].metrics) std::cout << "  metric " << m.name << " (" << m.plugin_name << ")\n";
   return kOk;
 }
 
@@ -244,30 +258,59 @@ int run(const std::vector<std::string>& args) {
   po::options_description options("run");
   po::positional_options_description positional;
   add_manifest_options(options, positional);
-  options.add_options()("quiet,q", "no per-step lines");
+  options.add_options()("jobs,j", po::value<int>()->default_value(1), "worker processes at once")(
+      "threads", po::value<int>()->default_value(0), "CPU threads shared by running nodes (0: all cores)")(
+      "resume", "continue interrupted training from its last checkpoint")(
+      "fail-fast", "stop at the first failure")("keep-going", "go on past failures (the default)")(
+      "quiet,q", "plain periodic progress lines instead of live bars");
   po::variables_map vm;
-  if (!parse(args, options, positional, vm, "genlab run MANIFEST [--set KEY=VALUE]... [--quiet]")) return kOk;
+  if (!parse(args, options, positional, vm,
+             "genlab run MANIFEST [--jobs N] [--resume] [--fail-fast] [--set KEY=VALUE]... [--quiet]"))
+    return kOk;
+  if (vm.count("fail-fast") && vm.count("keep-going")) throw UsageError("--fail-fast and --keep-going exclude each other");
+  if (vm["jobs"].as<int>() < 1) throw UsageError("--jobs must be at least 1");
   const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
-  spdlog::info("experiment '{}': {} run(s), workspace {}", e.settings.name, e.runs.size(), e.settings.workspace.string());
-  const auto results = run_experiment(e, vm.count("quiet") > 0);
-  size_t failed = 0;
-  std::cout << "\nrun" << std::string(30, ' ') << "status  seconds  metrics\n";
-  for (const auto& r : results) {
-    failed += !r.ok;
-    std::cout << std::left << std::setw(33) << r.id << std::setw(8) << (r.ok ? "ok" : "FAILED") << std::setw(9)
-              << std::fixed << std::setprecision(1) << r.seconds;
-    if (r.ok) {
-      for (const auto& [section, s] : r.metrics)
-        std::cout << section << "." << s.name << "="
-                  << (std::isnan(s.value) ? std::string("NaN") : std::to_string(s.value))
-                  << (s.direction == GENLAB_DIRECTION_LOWER ? "(lower better) " : s.direction == GENLAB_DIRECTION_HIGHER ? "(higher better) " : " ");
-    } else {
-      std::cout << r.error;
-    }
-    std::cout << "\n";
-  }
-  std::cout << "results: " << (e.settings.workspace / e.settings.name).string() << "\n";
-  return failed == 0 ? kOk : kFailure;
+  SchedulerOptions o;
+  o.jobs = vm["jobs"].as<int>();
+  o.thread_budget = vm["threads"].as<int>();
+  o.resume = vm.count("resume") > 0;
+  o.fail_fast = vm.count("fail-fast") > 0;
+  o.quiet = vm.count("quiet") > 0;
+  o.executable = boost::dll::program_location().string();
+  spdlog::info("experiment '{}': {} run(s), {} job(s), workspace {}", e.name, e.runs.size(), o.jobs, e.folder().string());
+  const ScheduleResult result = run_scheduler(e, o);
+  size_t reused = 0;
+  for (const auto& n : result.nodes) reused += n.reused;
+  std::cout << read_file(e.folder() / "summary.md");
+  std::cout << "\n" << result.nodes.size() << " node(s): " << (result.nodes.size() - result.failed()) << " ok ("
+            << reused << " already done), " << result.failed() << " failed or skipped\n"
+            << "summary: " << (e.folder() / "summary.md").string() << "\n";
+  if (result.interrupted) return 130;
+  return result.failed() == 0 ? kOk : kFailure;
+}
+
+int worker(const std::vector<std::string>& args) {
+  po::options_description options("worker");
+  options.add_options()("kind", po::value<std::string>()->required(), "prepare, train or evaluate")(
+      "dir", po::value<std::string>()->required(), "the node's folder")("resume", "resume from the checkpoint");
+  po::positional_options_description positional;
+  positional.add("kind", 1).add("dir", 1);
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "genlab worker KIND DIR [--resume]  (started by `genlab run`)")) return kOk;
+  const auto kind = parse_node_kind(vm["kind"].as<std::string>());
+  if (!kind) throw UsageError("worker kind must be prepare, train or evaluate");
+  return run_worker(*kind, vm["dir"].as<std::string>(), vm.count("resume") > 0);
+}
+
+int status(const std::vector<std::string>& args) {
+  po::options_description options("status");
+  options.add_options()("workspace", po::value<std::string>()->default_value("genlab-runs"), "workspace folder");
+  po::positional_options_description positional;
+  positional.add("workspace", 1);
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "genlab status [WORKSPACE]")) return kOk;
+  std::cout << workspace_status(vm["workspace"].as<std::string>());
+  return kOk;
 }
 
 int dispatch(const std::vector<std::string>& words) {
@@ -285,14 +328,16 @@ int dispatch(const std::vector<std::string>& words) {
   }
   if (command == "validate") return validate(rest);
   if (command == "run") return run(rest);
-  auto close = close_matches(command, {"plugins", "validate", "run"});
+  if (command == "status") return status(rest);
+  if (command == "worker") return worker(rest);
+  auto close = close_matches(command, {"plugins", "validate", "run", "status"});
   throw UsageError("unknown command '" + command + "'" + (close.empty() ? "" : " (did you mean '" + close[0] + "'?)"));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto logger = spdlog::stderr_color_mt("genlab");
+  auto logger = spdlog::stderr_color_mt("genlab");  // workers: stderr is the node's log file
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
 

@@ -1,30 +1,32 @@
 #include "genlab/core/experiment.hpp"
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <iomanip>
-#include <numeric>
-#include <random>
+#include <map>
 #include <sstream>
-#include <spdlog/spdlog.h>
 
+#include "genlab/core/discovery.hpp"
 #include "genlab/core/error.hpp"
-#include "genlab/core/json.hpp"
+#include "genlab/core/util/files.hpp"
+#include "genlab/core/util/sha256.hpp"
 
 namespace genlab {
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string where(const fs::path& file, const toml::node& node) {
-  const auto& begin = node.source().begin;
-  return file.string() + ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column);
+// ------------------------------------------------------------------- where and what
+
+std::string where(const toml::source_region& region, const fs::path& fallback) {
+  if (region.begin.line == 0) return "--set";  // a command-line override has no position
+  const std::string file = region.path ? *region.path : fallback.string();
+  return file + ":" + std::to_string(region.begin.line) + ":" + std::to_string(region.begin.column);
 }
 
-std::string where(const fs::path& file, const toml::key& key) {
-  const auto& begin = key.source().begin;
-  return file.string() + ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column);
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
 }
 
 std::string did_you_mean(const std::string& key, const std::vector<std::string>& known) {
@@ -32,10 +34,94 @@ std::string did_you_mean(const std::string& key, const std::vector<std::string>&
   return close.empty() ? std::string() : " (did you mean '" + close.front() + "'?)";
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
+const char* type_name(genlab_param_type t) {
+  switch (t) {
+    case GENLAB_PARAM_INT: return "an integer";
+    case GENLAB_PARAM_DOUBLE: return "a number";
+    case GENLAB_PARAM_BOOL: return "a boolean";
+    case GENLAB_PARAM_STRING: return "a string";
+  }
+  return "a value";
+}
+
+bool has_type(const toml::node& node, genlab_param_type t) {
+  switch (t) {
+    case GENLAB_PARAM_INT: return node.is_integer();
+    case GENLAB_PARAM_DOUBLE: return node.is_number();
+    case GENLAB_PARAM_BOOL: return node.is_boolean();
+    case GENLAB_PARAM_STRING: return node.is_string();
+  }
+  return false;
+}
+
+// A value as it appears in run names and plans: 0.1, 32, "x" -> x.
+std::string short_text(const toml::node& node) {
+  std::ostringstream out;
+  if (const auto* s = node.as_string()) return s->get();
+  if (const auto* f = node.as_floating_point()) {
+    out << f->get();
+    return out.str();
+  }
+  node.visit([&](const auto& v) { out << v; });
+  return out.str();
+}
+
+// ------------------------------------------------------------------ reading and merging
+
+void deep_merge(toml::table& into, toml::table&& from) {
+  for (auto&& [key, node] : from) {
+    toml::node* existing = into.get(key.str());
+    if (existing && existing->is_table() && node.is_table()) {
+      deep_merge(*existing->as_table(), std::move(*node.as_table()));
+    } else {
+      into.insert_or_assign(key, std::move(node));
+    }
+  }
+}
+
+// Reads `file` with its includes merged under it (included files first, in order; this file
+// wins). Nodes are moved, never copied, so they keep their file, line and column.
+toml::table read_with_includes(const fs::path& file, std::vector<fs::path>& stack, std::vector<fs::path>& read) {
+  const fs::path path = fs::absolute(file).lexically_normal();
+  if (std::find(stack.begin(), stack.end(), path) != stack.end()) {
+    std::string chain;
+    for (const auto& p : stack) chain += p.string() + " -> ";
+    throw HostError("include cycle: " + chain + path.string() + " (remove one of these includes)");
+  }
+  if (!fs::is_regular_file(path))
+    throw HostError(path.string() + ": no such manifest" +
+                    (stack.empty() ? std::string() : " (included from " + stack.back().string() + ")"));
+  toml::table document;
+  try {
+    document = toml::parse_file(path.string());
+  } catch (const toml::parse_error& e) {
+    throw HostError(where(e.source(), path) + ": " + std::string(e.description()));
+  }
+  read.push_back(path);
+  toml::table merged;
+  if (const toml::node* include = document.get("include")) {
+    std::vector<std::string> names;
+    if (include->is_string()) names.push_back(include->as_string()->get());
+    else if (const toml::array* array = include->as_array()) {
+      for (const auto& element : *array) {
+        if (!element.is_string())
+          throw HostError(where(element.source(), path) + ": expected 'include' to hold file names (strings)");
+        names.push_back(element.as_string()->get());
+      }
+    } else {
+      throw HostError(where(include->source(), path) + ": expected 'include' to be a file name or an array of them");
+    }
+    stack.push_back(path);
+    for (const auto& name : names) {
+      fs::path included = name;
+      if (included.is_relative()) included = path.parent_path() / included;
+      deep_merge(merged, read_with_includes(included, stack, read));
+    }
+    stack.pop_back();
+    document.erase("include");
+  }
+  deep_merge(merged, std::move(document));
+  return merged;
 }
 
 // Applies one "a.b.c=value" override; the value is parsed as TOML (so 32, 0.1, true, "x",
@@ -59,7 +145,7 @@ void apply_override(toml::table& root, const std::string& text) {
     const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (part.empty()) throw HostError("--set " + text + ": empty key part in '" + key + "'");
     if (dot == std::string::npos) {
-      table->insert_or_assign(part, *parsed.get("v"));
+      table->insert_or_assign(part, std::move(*parsed.get("v")));
       return;
     }
     toml::node* next = table->get(part);
@@ -74,120 +160,216 @@ void apply_override(toml::table& root, const std::string& text) {
 }
 
 template <class T>
-T read_value(const fs::path& file, const toml::node& node, const char* key, const char* expected) {
-  auto value = node.value<T>();
-  if (!value) throw HostError(where(file, node) + ": expected '" + key + "' to be " + expected);
+T value_of(const toml::node& node, const fs::path& file, const std::string& key, const char* expected) {
+  if constexpr (std::is_same_v<T, double>) {
+    if (node.is_integer()) return static_cast<double>(node.as_integer()->get());
+  }
+  auto value = node.value_exact<T>();
+  if (!value) throw HostError(where(node.source(), file) + ": expected '" + key + "' to be " + expected);
   return *value;
 }
 
-ExperimentSettings read_settings(const fs::path& file, const toml::table* table) {
-  ExperimentSettings s;
-  s.name = file.stem().string();
-  if (table == nullptr) return s;
-  static const std::vector<std::string> known = {"name", "seeds", "steps", "batch_size", "eval_samples",
-                                                 "threads", "device", "log_every", "workspace", "plugin_paths"};
-  for (const auto& [k, node] : *table) {
-    const std::string key(k.str());
-    if (key == "name") s.name = read_value<std::string>(file, node, "name", "a string");
-    else if (key == "steps") s.steps = read_value<int64_t>(file, node, "steps", "an integer");
-    else if (key == "batch_size") s.batch_size = read_value<int64_t>(file, node, "batch_size", "an integer");
-    else if (key == "eval_samples") s.eval_samples = read_value<int64_t>(file, node, "eval_samples", "an integer");
-    else if (key == "threads") s.threads = static_cast<int32_t>(read_value<int64_t>(file, node, "threads", "an integer"));
-    else if (key == "log_every") s.log_every = read_value<int64_t>(file, node, "log_every", "an integer");
-    else if (key == "device") s.device = read_value<std::string>(file, node, "device", "a string");
-    else if (key == "workspace") s.workspace = read_value<std::string>(file, node, "workspace", "a string");
-    else if (key == "seeds" || key == "plugin_paths") {
-      const toml::array* array = node.as_array();
-      if (array == nullptr) throw HostError(where(file, node) + ": expected '" + key + "' to be an array");
-      if (key == "seeds") s.seeds.clear();
-      for (const toml::node& element : *array) {
-        if (key == "seeds") s.seeds.push_back(read_value<int64_t>(file, element, "seeds", "an array of integers"));
-        else s.plugin_paths.emplace_back(read_value<std::string>(file, element, "plugin_paths", "an array of strings"));
-      }
-    } else {
-      throw HostError(where(file, k) + ": unknown key 'experiment." + key + "'" + did_you_mean(key, known) +
-                      "; expected one of " + join(known));
-    }
-  }
-  auto positive = [&](int64_t value, const char* key) {
-    if (value <= 0)
-      throw HostError(where(file, *table->get(key)) + ": expected experiment." + key + " > 0, got " + std::to_string(value));
-  };
-  if (table->get("steps")) positive(s.steps, "steps");
-  if (table->get("batch_size")) positive(s.batch_size, "batch_size");
-  if (table->get("eval_samples")) positive(s.eval_samples, "eval_samples");
-  if (table->get("threads")) positive(s.threads, "threads");
-  if (s.seeds.empty()) throw HostError(file.string() + ": experiment.seeds is empty");
-  if (s.device != "cpu")
-    throw HostError(where(file, *table->get("device")) + ": device '" + s.device +
-                    "' is not available to this runner yet (expected \"cpu\")");
-  // Relative paths are relative to the manifest's folder, not the shell's.
-  for (auto& p : s.plugin_paths)
-    if (p.is_relative()) p = (file.parent_path() / p).lexically_normal();
-  return s;
+// ------------------------------------------------------------------------ sweeps
+
+bool is_sweep(const toml::node& node) {
+  const toml::table* t = node.as_table();
+  return t && t->size() == 1 && (t->contains("sweep") || t->contains("range"));
 }
 
-// Checks one section's params (`body`, the parsed table: copies lose their source
-// positions) against the plugin's declared parameters.
-void check_params(const fs::path& file, const std::string& section, const Component& c, const toml::table& body) {
+// A parameter's values (copies): one value, or the points of a {sweep = [...]} or
+// {range = [start, stop, step]} table (stop excluded, as in Python). Throws naming the
+// position when malformed.
+std::vector<toml::table> sweep_values(const toml::node& node, const fs::path& file, const std::string& key) {
+  std::vector<toml::table> out;  // each a one-entry table {"v": value}, to copy nodes of any type
+  if (!is_sweep(node)) {
+    toml::table t;
+    t.insert("v", node);
+    out.push_back(std::move(t));
+    return out;
+  }
+  const toml::table& spec = *node.as_table();
+  if (const toml::node* sweep = spec.get("sweep")) {
+    const toml::array* values = sweep->as_array();
+    if (values == nullptr || values->empty())
+      throw HostError(where(sweep->source(), file) + ": expected '" + key + ".sweep' to be a non-empty array");
+    for (const auto& v : *values) {
+      toml::table t;
+      t.insert("v", v);
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+  const toml::node* range = spec.get("range");
+  const toml::array* bounds = range->as_array();
+  if (bounds == nullptr || bounds->size() < 2 || bounds->size() > 3)
+    throw HostError(where(range->source(), file) + ": expected '" + key + ".range' as [start, stop] or [start, stop, step]");
+  bool integral = true;
+  std::vector<double> b;
+  for (const auto& v : *bounds) {
+    if (!v.is_number()) throw HostError(where(v.source(), file) + ": expected '" + key + ".range' to hold numbers");
+    integral &= v.is_integer();
+    b.push_back(v.is_integer() ? static_cast<double>(v.as_integer()->get()) : v.as_floating_point()->get());
+  }
+  const double step = b.size() == 3 ? b[2] : 1.0;
+  if (step == 0 || (b[1] - b[0]) / step < 0)
+    throw HostError(where(range->source(), file) + ": '" + key + ".range' " + "never reaches its stop with that step");
+  if ((b[1] - b[0]) / step > 10000)
+    throw HostError(where(range->source(), file) + ": '" + key + ".range' has more than 10000 points");
+  for (int64_t i = 0;; ++i) {
+    const double v = b[0] + static_cast<double>(i) * step;
+    if (step > 0 ? v >= b[1] - 1e-12 * std::abs(step) : v <= b[1] + 1e-12 * std::abs(step)) break;
+    toml::table t;
+    if (integral) t.insert("v", static_cast<int64_t>(std::llround(v)));
+    else t.insert("v", v);
+    out.push_back(std::move(t));
+  }
+  if (out.empty()) throw HostError(where(range->source(), file) + ": '" + key + ".range' is empty");
+  return out;
+}
+
+// ---------------------------------------------------------------------- settings
+
+const std::vector<std::string> kExperimentKeys = {
+    "name",    "seeds",  "workspace", "plugin_paths", "steps",   "epochs",          "max_seconds",
+    "batch_size", "checkpoint_every", "device", "threads", "timeout", "memory_limit_mb"};
+const std::vector<std::string> kRunKeys = {"steps",  "epochs",  "max_seconds", "batch_size",     "checkpoint_every",
+                                           "device", "threads", "timeout",     "memory_limit_mb"};
+
+// Sets one run setting from [experiment] or an override. Returns false for a key that is
+// not a run setting.
+bool apply_setting(RunSettings& s, const std::string& key, const toml::node& node, const fs::path& file) {
+  auto positive_int = [&](const char* what) {
+    const int64_t v = value_of<int64_t>(node, file, what, "an integer");
+    if (v <= 0) throw HostError(where(node.source(), file) + ": expected " + what + " > 0, got " + std::to_string(v));
+    return v;
+  };
+  auto non_negative = [&](const char* what) {
+    const double v = value_of<double>(node, file, what, "a number");
+    if (!(v >= 0)) throw HostError(where(node.source(), file) + ": expected " + what + " >= 0, got " + short_text(node));
+    return v;
+  };
+  if (key == "steps") s.budget.steps = positive_int("steps");
+  else if (key == "epochs") s.budget.epochs = non_negative("epochs");
+  else if (key == "max_seconds") s.budget.seconds = non_negative("max_seconds");
+  else if (key == "batch_size") s.batch_size = positive_int("batch_size");
+  else if (key == "checkpoint_every") s.checkpoint_every = static_cast<int64_t>(non_negative("checkpoint_every"));
+  else if (key == "threads") s.threads = static_cast<int32_t>(positive_int("threads"));
+  else if (key == "timeout") s.timeout = non_negative("timeout");
+  else if (key == "memory_limit_mb") s.memory_limit_mb = static_cast<int64_t>(non_negative("memory_limit_mb"));
+  else if (key == "device") {
+    s.device = value_of<std::string>(node, file, "device", "a string");
+    const bool ok = s.device == "cpu" || s.device == "cuda" ||
+                    (s.device.rfind("cuda:", 0) == 0 && s.device.size() > 5 &&
+                     s.device.find_first_not_of("0123456789", 5) == std::string::npos);
+    if (!ok) throw HostError(where(node.source(), file) + ": expected device \"cpu\", \"cuda\" or \"cuda:N\", got \"" + s.device + "\"");
+  } else {
+    return false;
+  }
+  return true;
+}
+
+toml::table settings_table(const RunSettings& s) {
+  return toml::table{{"steps", s.budget.steps},
+                     {"epochs", s.budget.epochs},
+                     {"max_seconds", s.budget.seconds},
+                     {"batch_size", s.batch_size},
+                     {"checkpoint_every", s.checkpoint_every},
+                     {"device", s.device},
+                     {"threads", s.threads},
+                     {"timeout", s.timeout},
+                     {"memory_limit_mb", s.memory_limit_mb},
+                     {"eval_samples", s.eval_samples},
+                     {"eval_split", s.eval_split}};
+}
+
+// -------------------------------------------------------------------- components
+
+struct ComponentSpec {
+  std::string name;
+  std::string plugin_name;
+  std::shared_ptr<const Plugin> plugin;
+  const toml::table* body = nullptr;  // in the merged manifest (positions intact)
+};
+
+// Checks `key = node` of a component against the plugin's declared parameters (sweeps too).
+void check_param(const fs::path& file, const std::string& section, const ComponentSpec& c, const std::string& key,
+                 const toml::node& node, const toml::source_region& key_source) {
   const auto& declared = c.plugin->description().params;
   if (declared.empty()) return;  // the plugin did not declare its keys: it checks them itself
   std::vector<std::string> names;
   for (const auto& p : declared) names.push_back(p.name);
-  for (const auto& [k, node] : body) {
-    const std::string key(k.str());
-    if (key == "plugin") continue;
-    auto it = std::find_if(declared.begin(), declared.end(), [&](const ParamSpec& p) { return p.name == key; });
-    if (it == declared.end())
-      throw HostError(where(file, k) + ": unknown key '" + section + "." + c.name + "." + key + "' for " +
-                      "plugin '" + c.plugin_name + "'" + did_you_mean(key, names) + "; it reads " + join(names));
-    bool ok = true;
-    const char* expected = "";
-    switch (it->type) {
-      case GENLAB_PARAM_INT: ok = node.is_integer(); expected = "an integer"; break;
-      case GENLAB_PARAM_DOUBLE: ok = node.is_number(); expected = "a number"; break;
-      case GENLAB_PARAM_BOOL: ok = node.is_boolean(); expected = "a boolean"; break;
-      case GENLAB_PARAM_STRING: ok = node.is_string(); expected = "a string"; break;
-    }
-    if (!ok)
-      throw HostError(where(file, node) + ": expected '" + section + "." + c.name + "." + key + "' to be " + expected);
-  }
-  for (const auto& p : declared)
-    if (!p.default_value && !c.params.get(p.name))
-      throw HostError(file.string() + ": '" + section + "." + c.name + "' lacks the required key '" + p.name +
-                      "' (" + p.doc + ")");
+  auto it = std::find_if(declared.begin(), declared.end(), [&](const ParamSpec& p) { return p.name == key; });
+  const std::string path = section + "." + c.name + "." + key;
+  if (it == declared.end())
+    throw HostError(where(key_source, file) + ": unknown key '" + path + "' for plugin '" + c.plugin_name + "'" +
+                    did_you_mean(key, names) + "; it reads " + join(names));
+  for (const auto& value : sweep_values(node, file, path))
+    if (!has_type(*value.get("v"), it->type))
+      throw HostError(where(node.source(), file) + ": expected '" + path + "' to be " + type_name(it->type) +
+                      (is_sweep(node) ? " in every point of its sweep" : std::string()));
 }
 
-std::vector<Component> read_components(const fs::path& file, const toml::table& root, const char* section,
-                                       genlab_plugin_kind kind, const Discovery& found) {
-  std::vector<Component> out;
+std::vector<ComponentSpec> read_components(const fs::path& file, const toml::table& root, const char* section,
+                                           genlab_plugin_kind kind, const Discovery& found) {
+  std::vector<ComponentSpec> out;
   const toml::node* node = root.get(section);
   if (node == nullptr) return out;
   const toml::table* table = node->as_table();
-  if (table == nullptr) throw HostError(where(file, *node) + ": expected [" + section + ".NAME] tables");
+  if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [" + section + ".NAME] tables");
   for (const auto& [k, entry] : *table) {
-    Component c;
+    ComponentSpec c;
     c.name = std::string(k.str());
     const toml::table* body = entry.as_table();
-    if (body == nullptr) throw HostError(where(file, entry) + ": expected [" + section + "." + c.name + "] to be a table");
+    if (body == nullptr)
+      throw HostError(where(entry.source(), file) + ": expected [" + section + "." + c.name + "] to be a table");
+    c.body = body;
     const toml::node* plugin = body->get("plugin");
     if (plugin == nullptr)
-      throw HostError(where(file, entry) + ": [" + section + "." + c.name + "] lacks 'plugin = \"NAME\"'");
-    c.plugin_name = read_value<std::string>(file, *plugin, "plugin", "a string");
-    c.params = *body;
-    c.params.erase("plugin");
+      throw HostError(where(k.source(), file) + ": [" + section + "." + c.name + "] lacks 'plugin = \"NAME\"'");
+    c.plugin_name = value_of<std::string>(*plugin, file, "plugin", "a string");
     try {
       c.plugin = load_plugin(find_plugin(found, c.plugin_name));
     } catch (const HostError& e) {
-      throw HostError(where(file, *plugin) + ": " + e.what());
+      throw HostError(where(plugin->source(), file) + ": " + e.what());
     }
     if (c.plugin->kind() != kind)
-      throw HostError(where(file, *plugin) + ": plugin '" + c.plugin_name + "' is a " + kind_name(c.plugin->kind()) +
-                      ", but [" + section + "] needs a " + kind_name(kind));
-    check_params(file, section, c, *body);
+      throw HostError(where(plugin->source(), file) + ": plugin '" + c.plugin_name + "' is a " +
+                      kind_name(c.plugin->kind()) + ", but [" + section + "] needs a " + kind_name(kind));
+    for (const auto& [pk, pv] : *body)
+      if (pk.str() != "plugin") check_param(file, section, c, std::string(pk.str()), pv, pk.source());
+    for (const auto& p : c.plugin->description().params)
+      if (!p.default_value && !body->get(p.name))
+        throw HostError(where(k.source(), file) + ": [" + section + "." + c.name + "] lacks the required key '" +
+                        p.name + "' (" + p.doc + ")");
     out.push_back(std::move(c));
   }
   return out;
+}
+
+// The points of a component's sweeps: each a resolved Component and its label.
+std::vector<std::pair<Component, std::string>> expand(const ComponentSpec& spec, const fs::path& file,
+                                                      const std::string& section) {
+  std::vector<std::pair<Component, std::string>> points(1);
+  points[0].first.name = spec.name;
+  points[0].first.plugin_name = spec.plugin_name;
+  points[0].first.plugin = spec.plugin;
+  for (const auto& [k, v] : *spec.body) {
+    const std::string key(k.str());
+    if (key == "plugin") continue;
+    const auto values = sweep_values(v, file, section + "." + spec.name + "." + key);
+    std::vector<std::pair<Component, std::string>> next;
+    for (const auto& point : points) {
+      for (const auto& value : values) {
+        auto copy = point;
+        copy.first.params.insert_or_assign(key, *value.get("v"));
+        if (values.size() > 1 || is_sweep(v))
+          copy.second += (copy.second.empty() ? "" : "-") + key + "=" + short_text(*value.get("v"));
+        next.push_back(std::move(copy));
+      }
+    }
+    points = std::move(next);
+  }
+  return points;
 }
 
 bool serves(const Plugin& plugin, const std::string& modality) {
@@ -195,211 +377,381 @@ bool serves(const Plugin& plugin, const std::string& modality) {
   return m.empty() || std::find(m.begin(), m.end(), modality) != m.end();
 }
 
+int32_t device_type_of(const std::string& device) { return device == "cpu" ? kDLCPU : kDLCUDA; }
+
+// ---------------------------------------------------------------------- identity
+
+std::map<fs::path, std::string>& library_hashes() {
+  static std::map<fs::path, std::string> hashes;
+  return hashes;
+}
+
+toml::table build_of(const Component& c) {
+  auto& hash = library_hashes()[c.plugin->library()];
+  if (hash.empty()) hash = sha256_file(c.plugin->library());
+  return toml::table{{"plugin", c.plugin_name},
+                     {"version", c.plugin->description().version},
+                     {"library_sha256", hash},
+                     {"params", c.params}};
+}
+
+std::string canonical(const toml::table& t) {
+  std::ostringstream out;
+  out << toml::json_formatter(t);  // keys sorted: toml::table is ordered
+  return out.str();
+}
+
+void assign_identity(RunPlan& r) {
+  const RunSettings& s = r.settings;
+  // What changes the trained weights. Timeouts, limits and checkpoint intervals do not.
+  toml::table train{{"model", build_of(r.model)},
+                    {"dataset", build_of(r.dataset)},
+                    {"seed", r.seed},
+                    {"steps", s.budget.steps},
+                    {"epochs", s.budget.epochs},
+                    {"max_seconds", s.budget.seconds},
+                    {"batch_size", s.batch_size},
+                    {"device", s.device},
+                    {"threads", s.threads}};
+  r.id = sha256_hex(canonical(train));
+  toml::array metrics;
+  for (const auto& m : r.metrics) metrics.push_back(toml::table{{"name", m.name}, {"build", build_of(m)}});
+  r.eval_id = sha256_hex(canonical(toml::table{{"train", r.id},
+                                               {"metrics", std::move(metrics)},
+                                               {"eval_samples", s.eval_samples},
+                                               {"eval_split", s.eval_split}}));
+}
+
+toml::table component_table(const Component& c) {
+  return toml::table{{"name", c.name},
+                     {"plugin", c.plugin_name},
+                     {"library", c.plugin->library().string()},
+                     {"params", c.params}};
+}
+
+Component component_from(const toml::table& t, const fs::path& file) {
+  Component c;
+  c.name = t["name"].value_or(std::string());
+  c.plugin_name = t["plugin"].value_or(std::string());
+  const std::string library = t["library"].value_or(std::string());
+  if (c.name.empty() || library.empty()) throw HostError(file.string() + ": a component lacks its name or library");
+  if (const toml::table* p = t["params"].as_table()) c.params = *p;
+  c.plugin = load_plugin_library(library);
+  return c;
+}
+
 }  // namespace
 
-Experiment load_experiment(const fs::path& path, const std::vector<std::string>& overrides) {
-  Experiment e;
-  e.file = fs::absolute(path).lexically_normal();
-  toml::table root;
-  try {
-    root = toml::parse_file(e.file.string());
-  } catch (const toml::parse_error& err) {
-    const auto& b = err.source().begin;
-    throw HostError(e.file.string() + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": " +
-                    std::string(err.description()));
-  }
-  for (const auto& o : overrides) apply_override(root, o);
+toml::table RunPlan::resolved() const {
+  toml::array metrics_out;
+  for (const auto& m : metrics) metrics_out.push_back(component_table(m));
+  return toml::table{{"id", id},
+                     {"eval_id", eval_id},
+                     {"name", name},
+                     {"seed", seed},
+                     {"settings", settings_table(settings)},
+                     {"model", component_table(model)},
+                     {"dataset", component_table(dataset)},
+                     {"metrics", std::move(metrics_out)}};
+}
 
-  static const std::vector<std::string> sections = {"experiment", "datasets", "models", "metrics"};
-  for (const auto& [k, node] : root) {
-    const std::string key(k.str());
-    if (std::find(sections.begin(), sections.end(), key) == sections.end())
-      throw HostError(where(e.file, k) + ": unknown top-level key '" + key + "'" + did_you_mean(key, sections) +
-                      "; expected " + join(sections));
-  }
-  const toml::node* exp = root.get("experiment");
-  if (exp && !exp->is_table()) throw HostError(where(e.file, *exp) + ": expected [experiment] to be a table");
-  e.settings = read_settings(e.file, exp ? exp->as_table() : nullptr);
-
-  const Discovery found = discover_plugins(plugin_search_path(e.settings.plugin_paths));
-  e.datasets = read_components(e.file, root, "datasets", GENLAB_PLUGIN_KIND_DATASET, found);
-  e.models = read_components(e.file, root, "models", GENLAB_PLUGIN_KIND_MODEL, found);
-  e.metrics = read_components(e.file, root, "metrics", GENLAB_PLUGIN_KIND_METRIC, found);
-  if (e.datasets.empty()) throw HostError(e.file.string() + ": no [datasets.NAME] section: a run needs data");
-  if (e.models.empty()) throw HostError(e.file.string() + ": no [models.NAME] section: nothing to train");
-
-  for (const auto& model : e.models) {
-    for (const auto& data : e.datasets) {
-      // The dataset's modality comes from its plugin.toml/description: no data is opened.
-      const auto& data_modalities = data.plugin->description().modalities;
-      for (const auto& modality : data_modalities)
-        if (!serves(*model.plugin, modality))
-          throw HostError(e.file.string() + ": model '" + model.name + "' (plugin '" + model.plugin_name +
-                          "', modalities " + join(model.plugin->description().modalities) + ") cannot train on dataset '" +
-                          data.name + "' of modality '" + modality + "'");
-      for (const auto& metric : e.metrics) {
-        if (metric.plugin->has(GENLAB_CAPABILITY_NEEDS_SCORES) && !model.plugin->has(GENLAB_CAPABILITY_SCORE))
-          throw HostError(e.file.string() + ": metric '" + metric.name + "' needs a likelihood (score), which model '" +
-                          model.name + "' (plugin '" + model.plugin_name + "') does not offer");
-      }
-      for (int64_t seed : e.settings.seeds) {
-        RunSpec run;
-        run.id = model.name + "-" + data.name + "-s" + std::to_string(seed);
-        run.model = &model;
-        run.dataset = &data;
-        run.seed = seed;
-        e.runs.push_back(run);
-      }
-    }
-  }
-  return e;
+RunPlan run_from_resolved(const toml::table& t, const fs::path& file) {
+  RunPlan r;
+  r.id = t["id"].value_or(std::string());
+  r.eval_id = t["eval_id"].value_or(std::string());
+  r.name = t["name"].value_or(std::string());
+  r.seed = t["seed"].value_or(int64_t{0});
+  const toml::table* s = t["settings"].as_table();
+  const toml::table* model = t["model"].as_table();
+  const toml::table* dataset = t["dataset"].as_table();
+  if (r.id.empty() || s == nullptr || model == nullptr || dataset == nullptr)
+    throw HostError(file.string() + ": not a resolved run (id, settings, model or dataset missing)");
+  RunSettings& rs = r.settings;
+  rs.budget.steps = (*s)["steps"].value_or(int64_t{0});
+  rs.budget.epochs = (*s)["epochs"].value_or(0.0);
+  rs.budget.seconds = (*s)["max_seconds"].value_or(0.0);
+  rs.batch_size = (*s)["batch_size"].value_or(int64_t{64});
+  rs.checkpoint_every = (*s)["checkpoint_every"].value_or(int64_t{0});
+  rs.device = (*s)["device"].value_or(std::string("cpu"));
+  rs.threads = (*s)["threads"].value_or(1);
+  rs.timeout = (*s)["timeout"].value_or(0.0);
+  rs.memory_limit_mb = (*s)["memory_limit_mb"].value_or(int64_t{0});
+  rs.eval_samples = (*s)["eval_samples"].value_or(int64_t{1024});
+  rs.eval_split = (*s)["eval_split"].value_or(std::string("test"));
+  r.model = component_from(*model, file);
+  r.dataset = component_from(*dataset, file);
+  if (const toml::array* metrics = t["metrics"].as_array())
+    for (const auto& m : *metrics)
+      if (const toml::table* mt = m.as_table()) r.metrics.push_back(component_from(*mt, file));
+  return r;
 }
 
 toml::table Experiment::plan() const {
   toml::array runs_out;
   for (const auto& r : runs) {
-    runs_out.push_back(toml::table{{"id", r.id},
-                                   {"model", r.model->name},
-                                   {"model_plugin", r.model->plugin_name},
-                                   {"model_params", r.model->params},
-                                   {"dataset", r.dataset->name},
-                                   {"dataset_plugin", r.dataset->plugin_name},
-                                   {"dataset_params", r.dataset->params},
-                                   {"seed", r.seed},
-                                   {"steps", settings.steps},
-                                   {"batch_size", settings.batch_size}});
+    toml::table t = r.resolved();
+    t.insert("folder", (folder() / "runs" / r.folder_name()).string());
+    runs_out.push_back(std::move(t));
   }
-  toml::array metrics_out;
-  for (const auto& m : metrics) metrics_out.push_back(toml::table{{"name", m.name}, {"plugin", m.plugin_name}, {"params", m.params}});
+  toml::array files;
+  for (const auto& f : includes) files.push_back(f.string());
   return toml::table{{"manifest", file.string()},
-                     {"experiment", settings.name},
-                     {"workspace", settings.workspace.string()},
-                     {"threads", settings.threads},
-                     {"eval_samples", settings.eval_samples},
-                     {"runs", std::move(runs_out)},
-                     {"metrics", std::move(metrics_out)}};
+                     {"files", std::move(files)},
+                     {"experiment", name},
+                     {"workspace", workspace.string()},
+                     {"runs", std::move(runs_out)}};
 }
 
-namespace {
+Experiment load_experiment(const fs::path& path, const std::vector<std::string>& overrides) {
+  Experiment e;
+  e.file = fs::absolute(path).lexically_normal();
+  std::vector<fs::path> stack;
+  toml::table root = read_with_includes(e.file, stack, e.includes);
+  for (const auto& o : overrides) apply_override(root, o);
+  const fs::path& file = e.file;
 
-std::string format_scalars(const std::vector<NamedScalar>& scalars) {
-  std::ostringstream out;
-  out << std::setprecision(5);
-  for (const auto& s : scalars) out << (out.tellp() > 0 ? " " : "") << s.name << "=" << s.value;
-  return out.str();
-}
+  static const std::vector<std::string> sections = {"experiment", "datasets", "models", "metrics",
+                                                    "evaluation", "report",   "overrides", "exclude"};
+  for (const auto& [k, node] : root) {
+    const std::string key(k.str());
+    if (std::find(sections.begin(), sections.end(), key) == sections.end())
+      throw HostError(where(k.source(), file) + ": unknown top-level key '" + key + "'" + did_you_mean(key, sections) +
+                      "; expected " + join(sections));
+  }
 
-// The first `count` indices of a split (evaluation uses a fixed slice, not a sample).
-std::vector<int64_t> first_indices(int64_t count) {
-  std::vector<int64_t> v(static_cast<size_t>(count));
-  std::iota(v.begin(), v.end(), 0);
-  return v;
-}
-
-RunResult execute(const Experiment& e, const RunSpec& run, bool quiet) {
-  RunResult result;
-  result.id = run.id;
-  result.folder = e.settings.workspace / e.settings.name / run.id;
-  const auto start = std::chrono::steady_clock::now();
-  fs::create_directories(result.folder);
-  std::ofstream losses_log(result.folder / "losses.jsonl");
-  if (!losses_log) throw HostError(result.folder.string() + ": cannot write losses.jsonl");
-
-  auto settings_for = [&](const Component& c) {
-    HostSettings s;
-    s.plugin_name = c.plugin_name;
-    s.seed = static_cast<uint64_t>(run.seed);
-    s.num_threads = e.settings.threads;
-    return s;
-  };
-  DatasetInstance data(run.dataset->plugin, settings_for(*run.dataset), run.dataset->params);
-  const int64_t train_size = data.split_size("train");
-  const std::string eval_split = [&] {
-    for (size_t i = 0; i < data.info().split_count; ++i)
-      if (std::string(data.info().split_names[i]) == "test") return std::string("test");
-    return std::string("train");
-  }();
-  ModelInstance model(run.model->plugin, settings_for(*run.model), run.model->params, DLDevice{kDLCPU, 0}, &data.info());
-
-  // The host owns the data order: a permutation per epoch from the run's seed.
-  std::mt19937_64 rng(static_cast<uint64_t>(run.seed));
-  std::vector<int64_t> order = first_indices(train_size);
-  size_t cursor = order.size();
-  const int64_t log_every = e.settings.log_every > 0 ? e.settings.log_every : std::max<int64_t>(1, e.settings.steps / 10);
-  for (int64_t step = 0; step < e.settings.steps; ++step) {
-    std::vector<int64_t> indices;
-    while (static_cast<int64_t>(indices.size()) < std::min(e.settings.batch_size, train_size)) {
-      if (cursor == order.size()) {
-        std::shuffle(order.begin(), order.end(), rng);
-        cursor = 0;
+  // [experiment]
+  RunSettings base;
+  base.budget.steps = 100;  // the default budget when none is given
+  std::vector<int64_t> seeds = {0};
+  e.name = e.file.stem().string();
+  e.workspace = "genlab-runs";
+  bool budget_given = false;
+  if (const toml::node* node = root.get("experiment")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [experiment] to be a table");
+    for (const auto& [k, v] : *table) {
+      const std::string key(k.str());
+      if (key == "name") e.name = value_of<std::string>(v, file, "name", "a string");
+      else if (key == "workspace") e.workspace = value_of<std::string>(v, file, "workspace", "a string");
+      else if (key == "plugin_paths") {
+        const toml::array* array = v.as_array();
+        if (array == nullptr) throw HostError(where(v.source(), file) + ": expected 'plugin_paths' to be an array of folders");
+        for (const auto& p : *array) {
+          fs::path folder = value_of<std::string>(p, file, "plugin_paths", "an array of strings");
+          // Relative to the file that names it, not to the shell's folder.
+          if (folder.is_relative() && p.source().path) folder = fs::path(*p.source().path).parent_path() / folder;
+          e.plugin_paths.push_back(folder.lexically_normal());
+        }
+      } else if (key == "seeds") {
+        seeds.clear();
+        if (const toml::array* array = v.as_array()) {
+          for (const auto& s : *array) seeds.push_back(value_of<int64_t>(s, file, "seeds", "an array of integers"));
+        } else if (is_sweep(v)) {
+          for (const auto& s : sweep_values(v, file, "experiment.seeds"))
+            if (s.get("v")->is_integer()) seeds.push_back(s.get("v")->as_integer()->get());
+            else throw HostError(where(v.source(), file) + ": expected experiment.seeds to be integers");
+        } else {
+          throw HostError(where(v.source(), file) + ": expected experiment.seeds as [1, 2] or {range = [0, 5]}");
+        }
+      } else if (!apply_setting(base, key, v, file)) {
+        throw HostError(where(k.source(), file) + ": unknown key 'experiment." + key + "'" +
+                        did_you_mean(key, kExperimentKeys) + "; expected one of " + join(kExperimentKeys));
       }
-      indices.push_back(order[cursor++]);
+      budget_given |= key == "steps" || key == "epochs" || key == "max_seconds";
     }
-    TensorMapPtr batch = data.get_batch("train", indices, static_cast<uint64_t>(run.seed) * 1000003ULL + step);
-    result.final_losses = model.train_step(*batch, step);
-    if (!result.final_losses.empty() && !std::isfinite(result.final_losses.front().value))
-      throw HostError("run " + run.id + ": loss '" + result.final_losses.front().name + "' is " +
-                      std::to_string(result.final_losses.front().value) + " at step " + std::to_string(step) +
-                      "; stopped early (lower the learning rate or check the data)");
-    toml::table line{{"step", step}};
-    for (const auto& l : result.final_losses) line.insert(l.name, l.value);
-    losses_log << to_json(line) << "\n";
-    if (!quiet && ((step + 1) % log_every == 0 || step + 1 == e.settings.steps))
-      spdlog::info("{} step {}/{} {}", run.id, step + 1, e.settings.steps, format_scalars(result.final_losses));
+    if (budget_given && !table->get("steps")) base.budget.steps = 0;  // only the limits given apply
   }
+  if (seeds.empty()) throw HostError(file.string() + ": experiment.seeds is empty");
+  if (e.workspace.is_relative()) e.workspace = fs::current_path() / e.workspace;
 
-  // Evaluation: the same number of real (held-out) and generated examples, plus scores.
-  const int64_t n = std::min(e.settings.eval_samples, data.split_size(eval_split));
-  TensorMapPtr real = data.get_batch(eval_split, first_indices(n), static_cast<uint64_t>(run.seed));
-  TensorMapPtr generated = model.generate(n, nullptr, nullptr);
-  TensorMapPtr scores;
-  if (model.can_score()) scores = model.score(*real);
-  for (const auto& m : e.metrics) {
-    MetricInstance metric(m.plugin, settings_for(m), m.params);
-    metric.update(real.get(), generated.get(), scores.get());
-    for (auto& s : metric.compute()) result.metrics.emplace_back(m.name, s);
-  }
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.ok = true;
-  return result;
-}
-
-void write_result(const RunResult& r) {
-  toml::table metrics;
-  for (const auto& [section, s] : r.metrics) {
-    // NaN is written as a string: JSON has no NaN, and a NaN must never read as a number.
-    if (std::isfinite(s.value)) metrics.insert(section + "." + s.name, s.value);
-    else metrics.insert(section + "." + s.name, std::to_string(s.value));
-  }
-  toml::table losses;
-  for (const auto& l : r.final_losses) losses.insert(l.name, l.value);
-  toml::table out{{"id", r.id}, {"ok", r.ok}, {"seconds", r.seconds}, {"final_losses", std::move(losses)},
-                  {"metrics", std::move(metrics)}};
-  if (!r.ok) out.insert("error", r.error);
-  std::error_code ec;
-  fs::create_directories(r.folder, ec);
-  std::ofstream(r.folder / "results.json") << to_json(out) << "\n";
-}
-
-}  // namespace
-
-std::vector<RunResult> run_experiment(const Experiment& e, bool quiet) {
-  std::vector<RunResult> results;
-  for (const auto& run : e.runs) {
-    RunResult r;
-    try {
-      r = execute(e, run, quiet);
-    } catch (const std::exception& err) {
-      r.id = run.id;
-      r.folder = e.settings.workspace / e.settings.name / run.id;
-      r.ok = false;
-      r.error = err.what();
-      spdlog::error("run {} failed: {}", run.id, r.error);
+  // [evaluation]
+  std::vector<std::string> eval_metrics;
+  if (const toml::node* node = root.get("evaluation")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [evaluation] to be a table");
+    static const std::vector<std::string> known = {"samples", "split", "metrics"};
+    for (const auto& [k, v] : *table) {
+      const std::string key(k.str());
+      if (key == "samples") {
+        base.eval_samples = value_of<int64_t>(v, file, "evaluation.samples", "an integer");
+        if (base.eval_samples <= 0) throw HostError(where(v.source(), file) + ": expected evaluation.samples > 0");
+      } else if (key == "split") {
+        base.eval_split = value_of<std::string>(v, file, "evaluation.split", "a string");
+      } else if (key == "metrics") {
+        const toml::array* array = v.as_array();
+        if (array == nullptr) throw HostError(where(v.source(), file) + ": expected evaluation.metrics to be an array of names");
+        for (const auto& m : *array) eval_metrics.push_back(value_of<std::string>(m, file, "evaluation.metrics", "names"));
+      } else {
+        throw HostError(where(k.source(), file) + ": unknown key 'evaluation." + key + "'" + did_you_mean(key, known) +
+                        "; expected one of " + join(known));
+      }
     }
-    write_result(r);
-    results.push_back(std::move(r));
   }
-  return results;
+
+  // [report]
+  if (const toml::node* node = root.get("report")) {
+    const toml::table* table = node->as_table();
+    if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [report] to be a table");
+    static const std::vector<std::string> known = {"title", "sort_by"};
+    for (const auto& [k, v] : *table) {
+      const std::string key(k.str());
+      if (key == "title") e.report.title = value_of<std::string>(v, file, "report.title", "a string");
+      else if (key == "sort_by") e.report.sort_by = value_of<std::string>(v, file, "report.sort_by", "a string");
+      else
+        throw HostError(where(k.source(), file) + ": unknown key 'report." + key + "'" + did_you_mean(key, known) +
+                        "; expected one of " + join(known));
+    }
+  }
+  if (e.report.title.empty()) e.report.title = e.name;
+
+  // Components.
+  const Discovery found = discover_plugins(plugin_search_path(e.plugin_paths));
+  auto datasets = read_components(file, root, "datasets", GENLAB_PLUGIN_KIND_DATASET, found);
+  auto models = read_components(file, root, "models", GENLAB_PLUGIN_KIND_MODEL, found);
+  auto metric_specs = read_components(file, root, "metrics", GENLAB_PLUGIN_KIND_METRIC, found);
+  if (datasets.empty()) throw HostError(file.string() + ": no [datasets.NAME] section: a run needs data");
+  if (models.empty()) throw HostError(file.string() + ": no [models.NAME] section: nothing to train");
+  std::vector<Component> metrics;
+  for (const auto& spec : metric_specs) {
+    if (!eval_metrics.empty() && std::find(eval_metrics.begin(), eval_metrics.end(), spec.name) == eval_metrics.end())
+      continue;
+    auto points = expand(spec, file, "metrics");
+    if (points.size() != 1)
+      throw HostError(file.string() + ": metric '" + spec.name + "' has a sweep; sweep models and datasets, not metrics");
+    metrics.push_back(points[0].first);
+  }
+  for (const auto& name : eval_metrics)
+    if (std::none_of(metric_specs.begin(), metric_specs.end(), [&](const ComponentSpec& m) { return m.name == name; }))
+      throw HostError(file.string() + ": evaluation.metrics names '" + name + "', which no [metrics." + name + "] defines");
+
+  // [[exclude]] and [[overrides]]: read once, applied per run below.
+  struct Match {
+    std::string model, dataset;
+    std::optional<int64_t> seed;
+    const toml::node* node;
+    bool matches(const RunPlan& r) const {
+      return (model.empty() || model == r.model.name) && (dataset.empty() || dataset == r.dataset.name) &&
+             (!seed || *seed == r.seed);
+    }
+  };
+  auto read_match = [&](const toml::table& t, const toml::node& at, const char* section) {
+    Match m{{}, {}, {}, &at};
+    static const std::vector<std::string> known = {"model", "dataset", "seed"};
+    for (const auto& [k, v] : t) {
+      const std::string key(k.str());
+      if (key == "model") m.model = value_of<std::string>(v, file, "model", "a model name");
+      else if (key == "dataset") m.dataset = value_of<std::string>(v, file, "dataset", "a dataset name");
+      else if (key == "seed") m.seed = value_of<int64_t>(v, file, "seed", "an integer");
+      else
+        throw HostError(where(k.source(), file) + ": unknown key '" + key + "' in " + section + did_you_mean(key, known) +
+                        "; expected model, dataset or seed");
+    }
+    if (!m.model.empty() && std::none_of(models.begin(), models.end(), [&](auto& c) { return c.name == m.model; }))
+      throw HostError(where(at.source(), file) + ": " + section + " names model '" + m.model + "', which is not defined");
+    if (!m.dataset.empty() && std::none_of(datasets.begin(), datasets.end(), [&](auto& c) { return c.name == m.dataset; }))
+      throw HostError(where(at.source(), file) + ": " + section + " names dataset '" + m.dataset + "', which is not defined");
+    return m;
+  };
+  std::vector<Match> excludes;
+  if (const toml::node* node = root.get("exclude")) {
+    const toml::array* array = node->as_array();
+    if (array == nullptr) throw HostError(where(node->source(), file) + ": expected [[exclude]] entries");
+    for (const auto& entry : *array) {
+      if (!entry.is_table()) throw HostError(where(entry.source(), file) + ": expected [[exclude]] to hold tables");
+      excludes.push_back(read_match(*entry.as_table(), entry, "[[exclude]]"));
+    }
+  }
+  std::vector<std::pair<Match, const toml::table*>> run_overrides;
+  if (const toml::node* node = root.get("overrides")) {
+    const toml::array* array = node->as_array();
+    if (array == nullptr) throw HostError(where(node->source(), file) + ": expected [[overrides]] entries");
+    for (const auto& entry : *array) {
+      const toml::table* t = entry.as_table();
+      const toml::table* where_t = t ? (*t)["where"].as_table() : nullptr;
+      const toml::table* set_t = t ? (*t)["set"].as_table() : nullptr;
+      if (t == nullptr || set_t == nullptr || t->size() != (where_t ? 2u : 1u))
+        throw HostError(where(entry.source(), file) +
+                        ": expected [[overrides]] with 'where = {model = ..., dataset = ..., seed = ...}' and 'set = {...}'");
+      run_overrides.emplace_back(where_t ? read_match(*where_t, entry, "[[overrides]].where") : Match{{}, {}, {}, &entry},
+                                 set_t);
+    }
+  }
+
+  // The matrix: models x datasets x seeds x sweep points.
+  for (const auto& model_spec : models) {
+    for (const auto& data_spec : datasets) {
+      for (const auto& modality : data_spec.plugin->description().modalities)
+        if (!serves(*model_spec.plugin, modality))
+          throw HostError(where(model_spec.body->source(), file) + ": model '" + model_spec.name + "' (plugin '" +
+                          model_spec.plugin_name + "', modalities " + join(model_spec.plugin->description().modalities) +
+                          ") cannot train on dataset '" + data_spec.name + "' of modality '" + modality + "'");
+      for (const auto& m : metrics)
+        if (m.plugin->has(GENLAB_CAPABILITY_NEEDS_SCORES) && !model_spec.plugin->has(GENLAB_CAPABILITY_SCORE))
+          throw HostError(file.string() + ": metric '" + m.name + "' needs a likelihood (score), which model '" +
+                          model_spec.name + "' (plugin '" + model_spec.plugin_name +
+                          "') does not offer; drop the metric or list the metrics this model gets in evaluation.metrics");
+      const auto model_points = expand(model_spec, file, "models");
+      const auto data_points = expand(data_spec, file, "datasets");
+      for (int64_t seed : seeds) {
+        for (const auto& [model, model_label] : model_points) {
+          for (const auto& [data, data_label] : data_points) {
+            RunPlan r;
+            r.model = model;
+            r.dataset = data;
+            r.metrics = metrics;
+            r.seed = seed;
+            r.settings = base;
+            if (std::any_of(excludes.begin(), excludes.end(), [&](const Match& m) { return m.matches(r); })) continue;
+            for (const auto& [match, set] : run_overrides) {
+              if (!match.matches(r)) continue;
+              for (const auto& [k, v] : *set) {
+                const std::string key(k.str());
+                const size_t dot = key.find('.');
+                const std::string head = key.substr(0, dot);
+                const std::string rest = dot == std::string::npos ? "" : key.substr(dot + 1);
+                if (head == "experiment" && apply_setting(r.settings, rest, v, file)) continue;
+                const size_t dot2 = rest.find('.');
+                const std::string name = rest.substr(0, dot2), param = dot2 == std::string::npos ? "" : rest.substr(dot2 + 1);
+                Component* target = head == "models" && name == r.model.name       ? &r.model
+                                    : head == "datasets" && name == r.dataset.name ? &r.dataset
+                                                                                   : nullptr;
+                if (target == nullptr || param.empty())
+                  throw HostError(where(k.source(), file) + ": an override sets '" + key +
+                                  "'; expected experiment.<setting> or models.<name>.<key> / datasets.<name>.<key> of "
+                                  "the runs it matches");
+                ComponentSpec spec{target->name, target->plugin_name, target->plugin, nullptr};
+                check_param(file, head, spec, param, v, k.source());
+                target->params.insert_or_assign(param, v);
+              }
+            }
+            if (r.settings.budget.steps == 0 && r.settings.budget.epochs == 0 && r.settings.budget.seconds == 0)
+              throw HostError(file.string() + ": run '" + model.name + "' on '" + data.name +
+                              "' has no budget: set experiment.steps, epochs or max_seconds");
+            const int32_t device = device_type_of(r.settings.device);
+            const auto& devices = r.model.plugin->description().device_types;
+            if (std::find(devices.begin(), devices.end(), device) == devices.end())
+              throw HostError(file.string() + ": model '" + model.name + "' (plugin '" + model.plugin_name + "') cannot run on " +
+                              r.settings.device + "; it runs on " + [&] {
+                                std::vector<std::string> names;
+                                for (int32_t d : devices) names.push_back(device_type_name(d));
+                                return join(names);
+                              }());
+            r.name = model.name + "-" + data.name + "-s" + std::to_string(seed);
+            if (!model_label.empty()) r.name += "-" + model_label;
+            if (!data_label.empty()) r.name += "-" + data_label;
+            for (char& c : r.name)
+              if (c == '/' || c == ' ' || c == '"') c = '_';
+            assign_identity(r);
+            e.runs.push_back(std::move(r));
+          }
+        }
+      }
+    }
+  }
+  if (e.runs.empty()) throw HostError(file.string() + ": every run is excluded: nothing to do");
+  if (const std::string why = check_writable(e.folder()); !why.empty())
+    throw HostError("workspace " + e.folder().string() + ": " + why + " (set experiment.workspace to a writable folder)");
+  return e;
 }
 
 }  // namespace genlab

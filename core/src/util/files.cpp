@@ -57,14 +57,12 @@ std::string read_file(const fs::path& file) {
 }
 
 std::string check_writable(const fs::path& folder) {
+  // Creates nothing: the nearest folder that exists must be a writable directory.
+  fs::path probe = fs::absolute(folder);
   std::error_code ec;
-  fs::create_directories(folder, ec);
-  if (ec) return "cannot create it: " + ec.message();
-  const fs::path probe = folder / (".genlab-write-test." + std::to_string(getpid()));
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return std::string("cannot write in it: ") + std::strerror(errno);
-  ::close(fd);
-  ::unlink(probe.c_str());
+  while (!fs::exists(probe, ec) && probe.has_parent_path() && probe != probe.parent_path()) probe = probe.parent_path();
+  if (!fs::is_directory(probe, ec)) return probe.string() + " is not a directory";
+  if (::access(probe.c_str(), W_OK) != 0) return std::string("cannot write in ") + probe.string() + ": " + std::strerror(errno);
   return {};
 }
 

@@ -1,81 +1,91 @@
-// Experiment manifests (a first schema) and the minimal sequential runner.
+// Experiment manifests: parsing, includes, sweeps, overrides and checks, resolved into a
+// plan of runs. docs/manifest.md documents every key; configs/ holds examples.
 //
-// A manifest names datasets, models and metrics, each with the plugin that serves it and
-// that plugin's parameters, and an [experiment] table with the seeds, the step budget, the
-// batch size and the workspace. The runs are models x datasets x seeds. docs/manifest.md
-// documents the keys.
+// A run is one model trained on one dataset with one seed and one point of each sweep. Its
+// identity is a hash of everything that decides its result: the resolved parameters, the
+// settings that change training, and the plugin builds (name, version, library sha256).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 #include <toml++/toml.h>
 
-#include "genlab/core/discovery.hpp"
-#include "genlab/core/instances.hpp"
 #include "genlab/core/loader.hpp"
 
 namespace genlab {
 
-// One dataset, model or metric section: its name in the manifest, its plugin, its params.
+// A dataset, model or metric section: its manifest name, its plugin and its parameters.
 struct Component {
   std::string name;
   std::string plugin_name;
-  toml::table params;               // the section without its `plugin` key
+  toml::table params;  // resolved: sweeps expanded, overrides applied, `plugin` removed
   std::shared_ptr<const Plugin> plugin;
 };
 
-struct ExperimentSettings {
-  std::string name = "experiment";
-  std::vector<int64_t> seeds = {0};
-  int64_t steps = 100;
-  int64_t batch_size = 64;
-  int64_t eval_samples = 512;
-  int32_t threads = 1;
-  std::string device = "cpu";
-  int64_t log_every = 0;            // 0: ten lines per run
-  std::filesystem::path workspace = "genlab-runs";
-  std::vector<std::filesystem::path> plugin_paths;
+// When a run's training stops: the first of the limits that is set (0 = unset).
+struct Budget {
+  int64_t steps = 0;
+  double epochs = 0;
+  double seconds = 0;
 };
 
-struct RunSpec {
-  std::string id;                   // <model>-<dataset>-s<seed>
-  const Component* model = nullptr;
-  const Component* dataset = nullptr;
+// What one run does beyond its components. Keys of [experiment], overridable per run.
+struct RunSettings {
+  Budget budget;
+  int64_t batch_size = 64;
+  int64_t checkpoint_every = 0;  // steps; 0: only at the end
+  std::string device = "cpu";    // "cpu", "cuda", "cuda:1"
+  int32_t threads = 1;           // CPU threads the run may use (LibTorch and BLAS pools)
+  double timeout = 0;            // seconds a node may run before it is killed; 0: none
+  int64_t memory_limit_mb = 0;   // address-space limit of the worker; 0: none
+  int64_t eval_samples = 1024;   // real and generated examples given to the metrics
+  std::string eval_split = "test";
+};
+
+struct RunPlan {
+  std::string name;   // readable: <model>-<dataset>-s<seed>[-<key>=<value>...]
+  std::string id;     // hex sha256 of the identity (see identity())
+  std::string eval_id;  // also covers the metrics and evaluation settings
+  Component model, dataset;
+  std::vector<Component> metrics;
   int64_t seed = 0;
+  RunSettings settings;
+
+  // The run's resolved manifest: what the worker runs, and what its folder keeps.
+  toml::table resolved() const;
+  // The folder of this run under an experiment folder.
+  std::string folder_name() const { return name + "--" + id.substr(0, 12); }
+};
+
+struct Report {
+  std::string title;
+  std::string sort_by;  // a metric ("mmd.mmd2") to rank runs by; empty: manifest order
 };
 
 struct Experiment {
   std::filesystem::path file;
-  ExperimentSettings settings;
-  std::vector<Component> datasets, models, metrics;
-  std::vector<RunSpec> runs;
+  std::string name;
+  std::filesystem::path workspace;
+  std::vector<std::filesystem::path> plugin_paths;
+  std::vector<std::filesystem::path> includes;  // every file read, in order
+  std::vector<RunPlan> runs;
+  Report report;
 
-  // The resolved plan as a TOML table (printed as JSON by `validate --json`).
+  std::filesystem::path folder() const { return workspace / name; }
+  // The plan as a table (printed as JSON by `validate --json`).
   toml::table plan() const;
 };
 
-// Parses `file`, applies `overrides` ("experiment.steps=10", "models.gmm.lr=0.1"), finds
-// and loads every plugin, checks every key, type, kind and modality. Throws HostError
-// naming file:line:column and what was expected. Runs nothing.
-Experiment load_experiment(const std::filesystem::path& file,
-                           const std::vector<std::string>& overrides = {});
+// Reads `file` (and its includes), applies `overrides` ("models.vae.latent=32"), loads
+// every plugin and checks every key, type, kind, modality, capability, device and the
+// workspace. Throws HostError naming file:line:column, what was expected and the fix.
+// Runs nothing.
+Experiment load_experiment(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
 
-struct RunResult {
-  std::string id;
-  bool ok = false;
-  std::string error;                 // when !ok
-  std::vector<NamedScalar> final_losses;
-  std::vector<std::pair<std::string, NamedScalar>> metrics;  // (metric section, scalar)
-  double seconds = 0;
-  std::filesystem::path folder;
-};
-
-// Runs every run in order, one after another, in this process. A failing run is recorded
-// and the others go on. Writes <workspace>/<experiment>/<run>/{losses.jsonl,results.json}.
-std::vector<RunResult> run_experiment(const Experiment& experiment, bool quiet);
+// A RunPlan read back from the run.toml that resolved() wrote (in a worker process).
+RunPlan run_from_resolved(const toml::table& resolved, const std::filesystem::path& where);
 
 }  // namespace genlab

@@ -15,7 +15,7 @@ void write_file_atomic(const std::filesystem::path& file, const std::string& con
 // The whole file; throws HostError naming it if it cannot be read.
 std::string read_file(const std::filesystem::path& file);
 
-// Whether `folder` can be created and written to; the reason when not.
+// Whether `folder` can be created and written to (creating nothing); the reason when not.
 std::string check_writable(const std::filesystem::path& folder);
 
 // An exclusive flock on `folder`/.lock, held while the object lives. try_acquire() is false

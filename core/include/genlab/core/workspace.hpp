@@ -1,0 +1,46 @@
+// Where everything of an experiment lives, Hydra-like: one folder per run holding its
+// resolved manifest, logs, losses, checkpoint, state and results.
+//
+//   <workspace>/<experiment>/
+//     summary.json, summary.md           the report node's output
+//     data/<dataset>--<id>/              prepare: node.toml, prepare.{state,done}.toml, prepare.log
+//     runs/<run name>--<id>/             train:   run.toml, train.{state,done}.toml, train.log,
+//                                                 losses.jsonl, checkpoint.safetensors
+//       eval-<eval id>/                  evaluate: evaluate.{state,done}.toml, evaluate.log,
+//                                                 results.json, samples.safetensors
+//
+// A node is finished exactly when its done file exists; done files are written atomically
+// as a node's last act, so a kill -9 at any moment leaves a node finished or not, never half.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <toml++/toml.h>
+
+namespace genlab {
+
+enum class NodeKind { Prepare, Train, Evaluate };
+
+const char* node_kind_name(NodeKind kind);
+std::optional<NodeKind> parse_node_kind(const std::string& name);
+
+inline std::filesystem::path done_file(const std::filesystem::path& dir, NodeKind kind) {
+  return dir / (std::string(node_kind_name(kind)) + ".done.toml");
+}
+inline std::filesystem::path state_file(const std::filesystem::path& dir, NodeKind kind) {
+  return dir / (std::string(node_kind_name(kind)) + ".state.toml");
+}
+inline std::filesystem::path log_file(const std::filesystem::path& dir, NodeKind kind) {
+  return dir / (std::string(node_kind_name(kind)) + ".log");
+}
+inline std::filesystem::path checkpoint_file(const std::filesystem::path& run_dir) {
+  return run_dir / "checkpoint.safetensors";
+}
+
+// A TOML file read whole; nullopt if it is missing or does not parse.
+std::optional<toml::table> read_toml(const std::filesystem::path& file);
+// Writes a table atomically as TOML.
+void write_toml(const std::filesystem::path& file, const toml::table& table);
+
+}  // namespace genlab

@@ -1,0 +1,40 @@
+#include "genlab/core/workspace.hpp"
+
+#include <sstream>
+
+#include "genlab/core/util/files.hpp"
+
+namespace genlab {
+
+const char* node_kind_name(NodeKind kind) {
+  switch (kind) {
+    case NodeKind::Prepare: return "prepare";
+    case NodeKind::Train: return "train";
+    case NodeKind::Evaluate: return "evaluate";
+  }
+  return "?";
+}
+
+std::optional<NodeKind> parse_node_kind(const std::string& name) {
+  for (auto kind : {NodeKind::Prepare, NodeKind::Train, NodeKind::Evaluate})
+    if (name == node_kind_name(kind)) return kind;
+  return std::nullopt;
+}
+
+std::optional<toml::table> read_toml(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) return std::nullopt;
+  try {
+    return toml::parse_file(file.string());
+  } catch (const toml::parse_error&) {
+    return std::nullopt;
+  }
+}
+
+void write_toml(const std::filesystem::path& file, const toml::table& table) {
+  std::ostringstream out;
+  out << table << "\n";
+  write_file_atomic(file, out.str());
+}
+
+}  // namespace genlab
