@@ -67,3 +67,12 @@ inline CommandResult run_genlab(const std::string& args, const std::string& env 
 }
 
 }  // namespace genlab::test
+
+namespace genlab::test {
+
+inline std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace genlab::test

@@ -87,21 +87,22 @@ TEST_CASE("genlab validate of a broken manifest exits 1 naming the line", "[cli]
   const auto manifest = dir.write("bad.toml", "[experiment]\nsteps = \"many\"\n");
   const auto r = run_genlab("validate " + manifest.string());
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Contains("bad.toml:2:9") && Contains("expected 'steps' to be an integer"));
+  CHECK_THAT(r.output, Contains("bad.toml:2:9") && Contains("expected 'experiment.steps' to be an integer"));
 }
 
 TEST_CASE("genlab run runs a tiny experiment and reports its metrics", "[cli]") {
   TempDir dir;
-  const auto manifest = dir.write("tiny.toml", "[experiment]\nsteps = 20\nbatch_size = 16\neval_samples = 32\n"
+  const auto manifest = dir.write("tiny.toml", "[experiment]\nsteps = 20\nbatch_size = 16\n"
                                                "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
+                                               "[evaluation]\nsamples = 32\n"
                                                "[datasets.ring]\nplugin = \"example-toy2d\"\n"
                                                "[models.gmm]\nplugin = \"example-gmm\"\n"
                                                "[metrics.mmd]\nplugin = \"example-mmd\"\n");
   const auto r = run_genlab("run --quiet " + manifest.string());
   INFO(r.output);
   CHECK(r.exit_code == 0);
-  CHECK_THAT(r.output, Contains("gmm-ring-s0") && Contains("mmd.mmd2="));
-  CHECK(std::filesystem::exists(dir.path() / "ws" / "tiny" / "gmm-ring-s0" / "results.json"));
+  CHECK_THAT(r.output, Contains("| gmm-ring-s0 | finished | finished |") && Contains("mmd.mmd2"));
+  CHECK(std::filesystem::exists(dir.path() / "ws" / "tiny" / "summary.md"));
 }
 
 TEST_CASE("genlab plugins check catches a map whose destroy leaks its tensors", "[cli][check]") {

@@ -53,7 +53,6 @@ struct ManifestFile {
 
 const char* kTinyExperiment = R"(steps = 30
 batch_size = 32
-eval_samples = 64
 seeds = [3]
 
 [datasets.ring]
@@ -61,12 +60,12 @@ plugin = "example-toy2d"
 train_size = 256
 test_size = 64
 
+[metrics.mmd]
+plugin = "example-mmd"
+
 [models.gmm]
 plugin = "example-gmm"
 components = 4
-
-[metrics.mmd]
-plugin = "example-mmd"
 )";
 
 }  // namespace
@@ -168,8 +167,10 @@ components = 2
 )");
   const Experiment e = load_experiment(m.path);
   REQUIRE(e.runs.size() == 4);
-  CHECK(e.runs[0].id == "a-ring-s1");
-  CHECK(e.runs[3].id == "b-ring-s2");
+  CHECK(e.runs[0].name == "a-ring-s1");
+  CHECK(e.runs[3].name == "b-ring-s2");
+  CHECK(e.runs[0].id.size() == 64);
+  CHECK(e.runs[0].id != e.runs[2].id);  // another model config, another identity
 }
 
 TEST_CASE("manifest errors name file:line:column and the fix", "[manifest]") {
@@ -185,7 +186,7 @@ TEST_CASE("manifest errors name file:line:column and the fix", "[manifest]") {
                Contains("m.toml:8:6") && Contains("expected 'models.gmm.lr' to be a number"));
   }
   SECTION("an unknown experiment key") {
-    ManifestFile m("step = 3\n[datasets.ring]\nplugin = \"example-toy2d\"\n");
+    ManifestFile m("step = 3\n[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\n");
     CHECK_THAT(error_of([&] { load_experiment(m.path); }),
                Contains("m.toml:4:1") && Contains("unknown key 'experiment.step'") && Contains("did you mean 'steps'"));
   }
@@ -217,52 +218,123 @@ TEST_CASE("manifest errors name file:line:column and the fix", "[manifest]") {
 TEST_CASE("command-line overrides keep their TOML types", "[manifest]") {
   ManifestFile m(kTinyExperiment);
   const Experiment e = load_experiment(m.path, {"models.gmm.components=6", "experiment.steps=7", "models.gmm.lr=0.5"});
-  CHECK(e.settings.steps == 7);
-  CHECK(e.models[0].params["components"].value<int64_t>() == 6);
-  CHECK(e.models[0].params["lr"].value<double>() == 0.5);
+  CHECK(e.runs[0].settings.budget.steps == 7);
+  CHECK(e.runs[0].model.params["components"].value<int64_t>() == 6);
+  CHECK(e.runs[0].model.params["lr"].value<double>() == 0.5);
   CHECK_THAT(error_of([&] { load_experiment(m.path, {"models.gmm.components=\"six\""}); }),
              Contains("expected 'models.gmm.components' to be an integer"));
   CHECK_THAT(error_of([&] { load_experiment(m.path, {"no-equals-sign"}); }), Contains("expected KEY=VALUE"));
 }
 
-TEST_CASE("the runner trains, evaluates and writes results for every run", "[runner]") {
+
+TEST_CASE("a run's identity changes with what changes its result, and only with that", "[manifest][identity]") {
   ManifestFile m(kTinyExperiment);
+  const auto base = load_experiment(m.path).runs[0];
+  CHECK(load_experiment(m.path).runs[0].id == base.id);
+  CHECK(load_experiment(m.path, {"models.gmm.components=5"}).runs[0].id != base.id);
+  CHECK(load_experiment(m.path, {"experiment.seeds=[4]"}).runs[0].id != base.id);
+  CHECK(load_experiment(m.path, {"experiment.steps=31"}).runs[0].id != base.id);
+  CHECK(load_experiment(m.path, {"experiment.timeout=100"}).runs[0].id == base.id);
+  CHECK(load_experiment(m.path, {"experiment.checkpoint_every=10"}).runs[0].id == base.id);
+  // Metrics change the evaluation's identity, not the training's.
+  const auto other_metric = load_experiment(m.path, {"metrics.mmd.bandwidth=0.5"}).runs[0];
+  CHECK(other_metric.id == base.id);
+  CHECK(other_metric.eval_id != base.eval_id);
+}
+
+TEST_CASE("sweeps and ranges expand into runs, named by their values", "[manifest][sweep]") {
+  ManifestFile m(std::string(kTinyExperiment) + "lr = {sweep = [0.1, 0.01]}\n"
+                 "init_scale = {range = [1, 4, 2]}\n");
   const Experiment e = load_experiment(m.path);
-  const auto results = run_experiment(e, true);
-  REQUIRE(results.size() == 1);
-  REQUIRE(results[0].ok);
-  CHECK(std::filesystem::exists(results[0].folder / "results.json"));
-  CHECK(std::filesystem::exists(results[0].folder / "losses.jsonl"));
-  bool has_mmd = false;
-  for (const auto& [section, s] : results[0].metrics) has_mmd |= section == "mmd" && s.name == "mmd2";
-  CHECK(has_mmd);
+  REQUIRE(e.runs.size() == 4);  // 2 learning rates x init_scale 1, 3
+  CHECK(e.runs[0].name == "gmm-ring-s3-init_scale=1-lr=0.1");
+  CHECK(e.runs[3].name == "gmm-ring-s3-init_scale=3-lr=0.01");
+  CHECK(e.runs[3].model.params["lr"].value<double>() == 0.01);
 }
 
-TEST_CASE("a CPU run repeats bit for bit with the same seed", "[runner]") {
-  ManifestFile m(kTinyExperiment);
-  const auto first = run_experiment(load_experiment(m.path), true);
-  const auto second = run_experiment(load_experiment(m.path), true);
-  REQUIRE(first[0].ok);
-  REQUIRE(second[0].ok);
-  CHECK(first[0].final_losses[0].value == second[0].final_losses[0].value);
-  CHECK(first[0].metrics[0].second.value == second[0].metrics[0].second.value);
+TEST_CASE("seeds take a list or a range", "[manifest][sweep]") {
+  ManifestFile m(std::string("seeds = {range = [0, 3]}\n") + "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                 "[models.gmm]\nplugin = \"example-gmm\"\n");
+  const Experiment e = load_experiment(m.path);
+  REQUIRE(e.runs.size() == 3);
+  CHECK(e.runs[2].seed == 2);
 }
 
-TEST_CASE("a failing run is recorded with its reason and the other runs go on", "[runner]") {
-  ManifestFile m(R"(steps = 5
-batch_size = 2
-eval_samples = 4
-[datasets.broken]
-plugin = "faulty-get-batch-error"
-[datasets.fine]
-plugin = "faulty-none"
+TEST_CASE("a sweep value of the wrong type is refused at its position", "[manifest][sweep]") {
+  ManifestFile m(std::string(kTinyExperiment) + "init_scale = {sweep = [1.0, \"three\"]}\n");
+  CHECK_THAT(error_of([&] { load_experiment(m.path); }),
+             Contains("m.toml:19:14") && Contains("expected 'models.gmm.init_scale' to be a number in every point"));
+}
+
+TEST_CASE("per-run overrides and exclusions apply to the runs they match", "[manifest]") {
+  ManifestFile m(std::string("seeds = [1, 2]\n") + R"(
+[datasets.ring]
+plugin = "example-toy2d"
+[datasets.wide]
+plugin = "example-toy2d"
+radius = 4.0
 [models.gmm]
 plugin = "example-gmm"
-components = 1
+[[overrides]]
+where = {dataset = "wide", seed = 2}
+set = {"experiment.steps" = 7, "models.gmm.components" = 3}
+[[exclude]]
+dataset = "ring"
+seed = 2
 )");
-  const auto results = run_experiment(load_experiment(m.path), true);
-  REQUIRE(results.size() == 2);
-  CHECK_FALSE(results[0].ok);
-  CHECK_THAT(results[0].error, Contains("disk on fire"));
-  CHECK(results[1].ok);
+  const Experiment e = load_experiment(m.path);
+  REQUIRE(e.runs.size() == 3);
+  CHECK(e.runs[0].name == "gmm-ring-s1");
+  CHECK(e.runs[2].name == "gmm-wide-s2");
+  CHECK(e.runs[2].settings.budget.steps == 7);
+  CHECK(e.runs[2].model.params["components"].value<int64_t>() == 3);
+  CHECK(e.runs[1].settings.budget.steps == 100);
+}
+
+TEST_CASE("includes merge another manifest under this one, and cycles are refused", "[manifest][include]") {
+  TempDir dir;
+  dir.write("base.toml", "[experiment]\nsteps = 9\nworkspace = \"" + (dir.path() / "ws").string() +
+                             "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\n");
+  const auto top = dir.write("top.toml", "include = \"base.toml\"\n[models.gmm]\ncomponents = 2\n");
+  const Experiment e = load_experiment(top);
+  REQUIRE(e.runs.size() == 1);
+  CHECK(e.runs[0].settings.budget.steps == 9);
+  CHECK(e.runs[0].model.params["components"].value<int64_t>() == 2);
+  CHECK(e.includes.size() == 2);
+
+  dir.write("a.toml", "include = [\"b.toml\"]\n");
+  dir.write("b.toml", "include = [\"a.toml\"]\n");
+  CHECK_THAT(error_of([&] { load_experiment(dir.path() / "a.toml"); }),
+             Contains("include cycle: ") && Contains("a.toml -> ") && Contains("b.toml -> "));
+  // An error inside an included file names that file.
+  dir.write("bad-base.toml", "[experiment]\nsteps = \"x\"\n");
+  const auto uses_bad = dir.write("uses-bad.toml", "include = \"bad-base.toml\"\n");
+  CHECK_THAT(error_of([&] { load_experiment(uses_bad); }), Contains("bad-base.toml:2:9"));
+}
+
+TEST_CASE("a metric that needs a capability the model lacks is refused, naming both", "[manifest]") {
+  ManifestFile m(R"(
+[datasets.ring]
+plugin = "example-toy2d"
+[models.mean]
+plugin = "fault-model"
+[metrics.nll]
+plugin = "example-nll"
+)");
+  CHECK_THAT(error_of([&] { load_experiment(m.path); }),
+             Contains("metric 'nll' needs a likelihood (score), which model 'mean' (plugin 'fault-model') does not offer"));
+}
+
+TEST_CASE("a device the model does not serve is refused before anything runs", "[manifest]") {
+  ManifestFile m{std::string(kTinyExperiment)};
+  CHECK_THAT(error_of([&] { load_experiment(m.path, {"experiment.device=\"cuda:0\""}); }),
+             Contains("cannot run on cuda:0; it runs on cpu"));
+  CHECK_THAT(error_of([&] { load_experiment(m.path, {"experiment.device=\"gpu\""}); }),
+             Contains("expected device \"cpu\", \"cuda\" or \"cuda:N\""));
+}
+
+TEST_CASE("an unwritable workspace is refused before anything runs", "[manifest]") {
+  ManifestFile m{std::string(kTinyExperiment)};
+  CHECK_THAT(error_of([&] { load_experiment(m.path, {"experiment.workspace=\"/proc/genlab-runs\""}); }),
+             Contains("workspace /proc/genlab-runs") && Contains("set experiment.workspace to a writable folder"));
 }

@@ -238,26 +238,27 @@ const std::vector<std::string> kRunKeys = {"steps",  "epochs",  "max_seconds", "
 // Sets one run setting from [experiment] or an override. Returns false for a key that is
 // not a run setting.
 bool apply_setting(RunSettings& s, const std::string& key, const toml::node& node, const fs::path& file) {
-  auto positive_int = [&](const char* what) {
+  const std::string what = "experiment." + key;
+  auto positive_int = [&] {
     const int64_t v = value_of<int64_t>(node, file, what, "an integer");
     if (v <= 0) throw HostError(where(node.source(), file) + ": expected " + what + " > 0, got " + std::to_string(v));
     return v;
   };
-  auto non_negative = [&](const char* what) {
+  auto non_negative = [&] {
     const double v = value_of<double>(node, file, what, "a number");
     if (!(v >= 0)) throw HostError(where(node.source(), file) + ": expected " + what + " >= 0, got " + short_text(node));
     return v;
   };
-  if (key == "steps") s.budget.steps = positive_int("steps");
-  else if (key == "epochs") s.budget.epochs = non_negative("epochs");
-  else if (key == "max_seconds") s.budget.seconds = non_negative("max_seconds");
-  else if (key == "batch_size") s.batch_size = positive_int("batch_size");
-  else if (key == "checkpoint_every") s.checkpoint_every = static_cast<int64_t>(non_negative("checkpoint_every"));
-  else if (key == "threads") s.threads = static_cast<int32_t>(positive_int("threads"));
-  else if (key == "timeout") s.timeout = non_negative("timeout");
-  else if (key == "memory_limit_mb") s.memory_limit_mb = static_cast<int64_t>(non_negative("memory_limit_mb"));
+  if (key == "steps") s.budget.steps = positive_int();
+  else if (key == "epochs") s.budget.epochs = non_negative();
+  else if (key == "max_seconds") s.budget.seconds = non_negative();
+  else if (key == "batch_size") s.batch_size = positive_int();
+  else if (key == "checkpoint_every") s.checkpoint_every = static_cast<int64_t>(non_negative());
+  else if (key == "threads") s.threads = static_cast<int32_t>(positive_int());
+  else if (key == "timeout") s.timeout = non_negative();
+  else if (key == "memory_limit_mb") s.memory_limit_mb = static_cast<int64_t>(non_negative());
   else if (key == "device") {
-    s.device = value_of<std::string>(node, file, "device", "a string");
+    s.device = value_of<std::string>(node, file, what, "a string");
     const bool ok = s.device == "cpu" || s.device == "cuda" ||
                     (s.device.rfind("cuda:", 0) == 0 && s.device.size() > 5 &&
                      s.device.find_first_not_of("0123456789", 5) == std::string::npos);

@@ -452,7 +452,7 @@ class Executor {
       if (seconds > n.timeout && !n.term_sent) {
         n.timed_out = n.term_sent = true;
         ::kill(n.pid, SIGTERM);
-      } else if (seconds > n.timeout + 5) {
+      } else if (seconds > n.timeout + 3) {
         ::kill(n.pid, SIGKILL);  // it ignored SIGTERM (a hang in plugin code)
       }
     }
@@ -574,7 +574,7 @@ void write_summary(const Experiment& e, const ScheduleResult& result) {
 std::string workspace_status(const fs::path& workspace) {
   if (!fs::is_directory(workspace)) throw HostError(workspace.string() + ": no such workspace");
   std::ostringstream out;
-  out << std::left << std::setw(44) << "RUN" << std::setw(11) << "TRAIN" << std::setw(11) << "EVALUATE"
+  out << std::left << std::setw(44) << "RUN" << std::setw(13) << "TRAIN" << std::setw(13) << "EVALUATE"
       << std::setw(16) << "PROGRESS" << std::setw(10) << "TIME" << "REASON\n";
   std::vector<fs::path> experiments;
   for (const auto& entry : fs::directory_iterator(workspace))
@@ -609,13 +609,12 @@ std::string workspace_status(const fs::path& workspace) {
         progress = std::to_string((*done)["steps"].value_or(int64_t{0})) + " steps";
       } else {
         const std::string last = last_lines(run / "losses.jsonl", 1);
-        if (const size_t at = last.find("\"step\" : "); at != std::string::npos)
-          progress = "step " + std::to_string(std::stoll(last.substr(at + 9)) + 1);
+        if (last.rfind("{\"step\":", 0) == 0) progress = "step " + std::to_string(std::stoll(last.substr(8)) + 1);
       }
       const double seconds = train_state["seconds"].value_or(0.0) + eval_state["seconds"].value_or(0.0);
       std::string reason = train_state["reason"].value_or(eval_state["reason"].value_or(std::string()));
       const std::string name = run.filename().string().substr(0, run.filename().string().rfind("--"));
-      out << "  " << std::left << std::setw(42) << name << std::setw(11) << train << std::setw(11) << eval
+      out << "  " << std::left << std::setw(42) << name << std::setw(13) << train << std::setw(13) << eval
           << std::setw(16) << progress << std::setw(10) << (seconds > 0 ? format_duration(seconds) : "") << reason
           << "\n";
     }

@@ -22,6 +22,7 @@
 #include "genlab/core/json.hpp"
 #include "genlab/core/safetensors.hpp"
 #include "genlab/core/util/files.hpp"
+#include "genlab/core/util/json.hpp"
 #include "genlab/genlab_util.h"
 
 namespace genlab {
@@ -217,15 +218,25 @@ LoopState load_checkpoint(ModelInstance& model, const RunPlan& r, const fs::path
   return s;
 }
 
+// One line of losses.jsonl: {"step":12,"loss":0.5,...}; a non-finite loss is a string.
+std::string loss_line(int64_t step, const std::vector<NamedScalar>& losses) {
+  std::string line = "{\"step\":" + std::to_string(step);
+  char number[32];
+  for (const auto& l : losses) {
+    if (std::isfinite(l.value)) std::snprintf(number, sizeof number, "%.9g", l.value);
+    else std::snprintf(number, sizeof number, "\"%s\"", std::isnan(l.value) ? "NaN" : l.value > 0 ? "inf" : "-inf");
+    line += "," + json_quote(l.name) + ":" + number;
+  }
+  return line + "}\n";
+}
+
 // Keeps the loss lines of the steps before `step` (those the checkpoint covers).
 void truncate_losses(const fs::path& file, int64_t step) {
   std::ifstream in(file);
   std::string kept, line;
-  while (std::getline(in, line)) {
-    const size_t at = line.find("\"step\" : ");
-    if (at == std::string::npos) continue;
-    if (std::stoll(line.substr(at + 9)) < step) kept += line + "\n";
-  }
+  const std::string prefix = "{\"step\":";
+  while (std::getline(in, line))
+    if (line.rfind(prefix, 0) == 0 && std::stoll(line.substr(prefix.size())) < step) kept += line + "\n";
   write_file_atomic(file, kept);
 }
 
@@ -328,9 +339,7 @@ int train(const fs::path& dir, bool resume) {
         throw HostError("loss '" + losses.front().name + "' is " + std::to_string(losses.front().value) + " at step " +
                         std::to_string(step) + ": stopped early (lower the learning rate or check the data)");
       s.step = step + 1;
-      toml::table line{{"step", step}};
-      for (const auto& l : losses) line.insert(l.name, l.value);
-      losses_log << to_json(line) << "\n";
+      losses_log << loss_line(step, losses);
       if (Clock::now() - last_report > std::chrono::milliseconds(200)) {
         report_progress(s.step, total, losses);
         last_report = Clock::now();

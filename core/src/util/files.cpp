@@ -62,7 +62,12 @@ std::string check_writable(const fs::path& folder) {
   std::error_code ec;
   while (!fs::exists(probe, ec) && probe.has_parent_path() && probe != probe.parent_path()) probe = probe.parent_path();
   if (!fs::is_directory(probe, ec)) return probe.string() + " is not a directory";
-  if (::access(probe.c_str(), W_OK) != 0) return std::string("cannot write in ") + probe.string() + ": " + std::strerror(errno);
+  // access(W_OK) says yes to root almost everywhere (even /proc): try a file instead.
+  const fs::path file = probe / (".genlab-write-test." + std::to_string(getpid()));
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return std::string("cannot write in ") + probe.string() + ": " + std::strerror(errno);
+  ::close(fd);
+  ::unlink(file.c_str());
   return {};
 }
 

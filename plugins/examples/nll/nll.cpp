@@ -1,0 +1,62 @@
+// example-nll — the likelihood a model gives held-out data, from its `score`: the mean
+// negative log-likelihood (or bound) in nats per example and in bits per dimension
+//   bits/dim = NLL / (D ln 2), D the number of values per example.
+// It needs a model that scores (capability "score"); the host refuses it for one that
+// does not, before anything runs.
+#include <cmath>
+
+#include <genlab/sdk/plugin.hpp>
+
+namespace {
+
+using genlab::sdk::Tensors;
+
+class Nll final : public genlab::sdk::Metric {
+ public:
+  static genlab::sdk::Info info() {
+    genlab::sdk::Info i;
+    i.name = "example-nll";
+    i.version = "1.0.0";
+    i.family = "likelihood";
+    i.summary = "mean NLL of held-out data in nats and bits/dim, from the model's score";
+    i.modalities = {"points", "image"};
+    i.capabilities = GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_SCORES;
+    i.params = {{"score_key", GENLAB_PARAM_STRING, "\"nll\"", "name of the per-example score tensor"},
+                {"real_key", GENLAB_PARAM_STRING, "\"x\"", "name of the real data tensor (for D)"}};
+    return i;
+  }
+
+  explicit Nll(const genlab::sdk::Context& c) : Metric(c) {
+    score_key_ = c.config.get("score_key", "nll");
+    real_key_ = c.config.get("real_key", "x");
+  }
+
+  void update(const Tensors& real, const Tensors&, const Tensors& scores) override {
+    GENLAB_CHECK(!scores.empty(), GENLAB_ERROR_INVALID_ARGUMENT, "expected the model's scores, got none");
+    const at::Tensor s = scores.at(score_key_).to(at::kDouble).flatten();
+    sum_ += s.sum().item<double>();
+    count_ += s.numel();
+    if (!real.empty()) {
+      const at::Tensor x = real.at(real_key_);
+      dims_ = x.numel() / std::max<int64_t>(1, x.size(0));
+    }
+  }
+
+  genlab::sdk::Scalars compute() override {
+    GENLAB_CHECK(count_ > 0, GENLAB_ERROR_FAILED_PRECONDITION, "expected scores before compute");
+    const double nll = sum_ / static_cast<double>(count_);
+    const double bits = dims_ > 0 ? nll / (static_cast<double>(dims_) * std::log(2.0)) : std::nan("");
+    return {{"nll_nats", nll, GENLAB_DIRECTION_LOWER}, {"bits_per_dim", bits, GENLAB_DIRECTION_LOWER}};
+  }
+
+  void reset() override { sum_ = 0, count_ = 0; }
+
+ private:
+  std::string score_key_, real_key_;
+  double sum_ = 0;
+  int64_t count_ = 0, dims_ = 0;
+};
+
+}  // namespace
+
+GENLAB_PLUGIN(Nll)

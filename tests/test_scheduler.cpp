@@ -1,0 +1,254 @@
+// The scheduler through the genlab command: worker processes that fail alone, parallel
+// runs equal to sequential ones, finished runs never run again, kill -9 and --resume.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
+
+#include "genlab/core/workspace.hpp"
+#include "support.hpp"
+
+using genlab::test::run_genlab;
+using genlab::test::TempDir;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+extern char** environ;
+
+namespace {
+
+// A manifest in a fresh folder whose workspace is inside it.
+struct Experiment {
+  TempDir dir;
+  fs::path manifest;
+  explicit Experiment(const std::string& body, const std::string& name = "exp") {
+    manifest = dir.write("m.toml", "[experiment]\nname = \"" + name + "\"\nworkspace = \"" + (dir.path() / "ws").string() +
+                                       "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" + body);
+  }
+  fs::path folder() const { return dir.path() / "ws" / "exp"; }
+  // The only run folder whose name starts with `run`.
+  fs::path run(const std::string& run) const {
+    for (const auto& e : fs::directory_iterator(folder() / "runs"))
+      if (e.path().filename().string().rfind(run + "--", 0) == 0) return e.path();
+    FAIL("no run folder for " << run);
+    return {};
+  }
+  std::string state(const std::string& run_name, genlab::NodeKind kind) const {
+    fs::path dir = run(run_name);
+    if (kind == genlab::NodeKind::Evaluate)
+      for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_directory() && e.path().filename().string().rfind("eval-", 0) == 0) dir = e.path();
+    auto t = genlab::read_toml(genlab::state_file(dir, kind));
+    return t ? (*t)["state"].value_or(std::string("?")) + ": " + (*t)["reason"].value_or(std::string()) : "no state";
+  }
+  std::string results(const std::string& run_name) const {
+    for (const auto& e : fs::directory_iterator(run(run_name)))
+      if (e.is_directory() && fs::exists(e.path() / "results.json"))
+        return genlab::test::read_text(e.path() / "results.json");
+    return {};
+  }
+};
+
+const char* kRing = R"(
+[datasets.ring]
+plugin = "example-toy2d"
+train_size = 512
+test_size = 128
+[evaluation]
+samples = 128
+[metrics.mmd]
+plugin = "example-mmd"
+bandwidth = 0.3
+)";
+
+// The metric values of a results.json, without the cost.* timings (which differ run to run).
+std::string metric_lines(const std::string& results) {
+  std::string out;
+  std::istringstream in(results);
+  std::string line;
+  bool in_metrics = false;
+  while (std::getline(in, line)) {
+    if (line.find("\"metrics\"") != std::string::npos) in_metrics = true;
+    else if (in_metrics && line.find('}') != std::string::npos) in_metrics = false;
+    else if (in_metrics && line.find("cost.") == std::string::npos) out += line + "\n";
+  }
+  return out;
+}
+
+pid_t spawn_genlab(const std::vector<std::string>& args, const fs::path& output) {
+  std::vector<std::string> all = {GENLAB_EXECUTABLE};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+size_t count_lines(const fs::path& file) {
+  std::ifstream in(file);
+  return static_cast<size_t>(std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
+}
+
+}  // namespace
+
+TEST_CASE("each injected fault fails only its own run, with the reason recorded", "[scheduler][faults]") {
+  Experiment e(std::string("steps = 6\nbatch_size = 16\ntimeout = 3\n") + kRing + R"(
+[models.healthy]
+plugin = "fault-model"
+[models.segfault]
+plugin = "fault-model"
+fault = "segfault"
+[models.abort]
+plugin = "fault-model"
+fault = "abort"
+[models.throw]
+plugin = "fault-model"
+fault = "throw"
+[models.hang]
+plugin = "fault-model"
+fault = "hang"
+[models.oom]
+plugin = "fault-model"
+fault = "oom"
+[models.nan]
+plugin = "fault-model"
+fault = "nan"
+[models.shape]
+plugin = "fault-model"
+fault = "bad_shape"
+)");
+  const auto r = run_genlab("run --quiet --jobs 2 " + e.manifest.string());
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  using genlab::NodeKind;
+  CHECK_THAT(e.state("healthy-ring-s0", NodeKind::Evaluate), Contains("finished"));
+  CHECK_THAT(e.state("segfault-ring-s0", NodeKind::Train), Contains("failed: killed by signal 11 (Segmentation fault)"));
+  CHECK_THAT(e.state("abort-ring-s0", NodeKind::Train), Contains("failed: killed by signal 6 (Aborted)"));
+  CHECK_THAT(e.state("throw-ring-s0", NodeKind::Train), Contains("failed:") && Contains("the fault model threw on purpose"));
+  CHECK_THAT(e.state("hang-ring-s0", NodeKind::Train), Contains("failed: timed out after 3.0s and was killed"));
+  CHECK_THAT(e.state("oom-ring-s0", NodeKind::Train), Contains("failed:") && Contains("allocate"));
+  CHECK_THAT(e.state("nan-ring-s0", NodeKind::Train), Contains("failed:") && Contains("loss 'loss' is nan at step 2") &&
+                                                          Contains("stopped early"));
+  CHECK_THAT(e.state("shape-ring-s0", NodeKind::Evaluate),
+             Contains("failed:") && Contains("'samples' without 128 rows; asked for 128 samples"));
+  CHECK_THAT(e.state("segfault-ring-s0", NodeKind::Evaluate), Contains("skipped: train segfault-ring-s0 did not finish"));
+  // The failure's log tail is kept in the state file.
+  auto state = genlab::read_toml(genlab::state_file(e.run("throw-ring-s0"), NodeKind::Train));
+  REQUIRE(state);
+  CHECK_THAT((*state)["log_tail"].value_or(std::string()), Contains("threw on purpose"));
+  // And the summary names every failure.
+  CHECK_THAT(genlab::test::read_text(e.folder() / "summary.md"), Contains("| healthy-ring-s0 | finished | finished |") &&
+                                                                     Contains("segfault-ring-s0: killed by signal 11"));
+}
+
+TEST_CASE("--fail-fast stops at the first failure and leaves the rest not started", "[scheduler][faults]") {
+  Experiment e(std::string("steps = 6\nbatch_size = 16\n") + kRing + R"(
+[models.a_throw]
+plugin = "fault-model"
+fault = "throw"
+[models.b_healthy]
+plugin = "fault-model"
+)");
+  const auto r = run_genlab("run --quiet --fail-fast " + e.manifest.string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("not started: --fail-fast stopped after a failure"));
+}
+
+TEST_CASE("--jobs 2 gives the same results as --jobs 1", "[scheduler][parallel]") {
+  const std::string body = std::string("steps = 200\nbatch_size = 64\nseeds = [1, 2]\n") + kRing +
+                           "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 8\n";
+  Experiment one(body), two(body);
+  REQUIRE(run_genlab("run --quiet --jobs 1 " + one.manifest.string()).exit_code == 0);
+  const auto r = run_genlab("run --quiet --jobs 2 " + two.manifest.string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  for (const char* run : {"gmm-ring-s1", "gmm-ring-s2"}) {
+    const std::string a = metric_lines(one.results(run)), b = metric_lines(two.results(run));
+    CHECK(!a.empty());
+    CHECK(a == b);
+    CHECK(genlab::test::read_text(one.run(run) / "losses.jsonl") == genlab::test::read_text(two.run(run) / "losses.jsonl"));
+  }
+}
+
+TEST_CASE("a second run of a manifest skips what finished, and a changed config runs anew", "[scheduler][resume]") {
+  Experiment e(std::string("steps = 20\nbatch_size = 16\n") + kRing + "[models.gmm]\nplugin = \"example-gmm\"\n");
+  REQUIRE(run_genlab("run --quiet " + e.manifest.string()).exit_code == 0);
+  const auto again = run_genlab("run --quiet " + e.manifest.string());
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Contains("3 ok (3 already done)"));
+  const auto changed = run_genlab("run --quiet --set models.gmm.components=3 " + e.manifest.string());
+  CHECK_THAT(changed.output, Contains("3 ok (1 already done)"));  // the data is prepared already
+  const auto status = run_genlab("status " + (e.dir.path() / "ws").string());
+  CHECK_THAT(status.output, Contains("gmm-ring-s0") && Contains("finished") && Contains("20 steps"));
+}
+
+TEST_CASE("after kill -9 of the host, --resume ends with the metrics of an uninterrupted run", "[scheduler][resume]") {
+  const std::string body = std::string("steps = 4000\nbatch_size = 32\ncheckpoint_every = 100\nseeds = [7]\n") + kRing +
+                           "[models.gmm]\nplugin = \"example-gmm\"\n";
+  Experiment interrupted(body), whole(body);
+  const pid_t host = spawn_genlab({"run", "--quiet", interrupted.manifest.string()}, interrupted.dir.path() / "out.txt");
+  REQUIRE(host > 0);
+  // Wait until training is well under way (past a few checkpoints), then kill the host.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  fs::path losses;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(interrupted.folder() / "runs"))
+      for (const auto& d : fs::directory_iterator(interrupted.folder() / "runs")) losses = d.path() / "losses.jsonl";
+    if (!losses.empty() && fs::exists(losses) && count_lines(losses) > 700) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(host, SIGKILL);
+  int status = 0;
+  ::waitpid(host, &status, 0);
+  const size_t lines_at_kill = count_lines(losses);
+  INFO("loss lines at the kill: " << lines_at_kill);
+  REQUIRE(lines_at_kill < 4000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the worker dies with its host
+
+  CHECK_THAT(run_genlab("status " + (interrupted.dir.path() / "ws").string()).output, Contains("interrupted"));
+  const auto resumed = run_genlab("run --quiet --resume " + interrupted.manifest.string());
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK_THAT(resumed.output, Contains("resuming from its checkpoint"));
+  REQUIRE(run_genlab("run --quiet " + whole.manifest.string()).exit_code == 0);
+
+  CHECK(metric_lines(interrupted.results("gmm-ring-s7")) == metric_lines(whole.results("gmm-ring-s7")));
+  CHECK(genlab::test::read_text(interrupted.run("gmm-ring-s7") / "losses.jsonl") ==
+        genlab::test::read_text(whole.run("gmm-ring-s7") / "losses.jsonl"));
+}
+
+TEST_CASE("Ctrl-C saves a checkpoint and a later --resume finishes the run", "[scheduler][resume]") {
+  Experiment e(std::string("steps = 6000\nbatch_size = 32\nseeds = [3]\n") + kRing + "[models.gmm]\nplugin = \"example-gmm\"\n");
+  const pid_t host = spawn_genlab({"run", "--quiet", e.manifest.string()}, e.dir.path() / "out.txt");
+  fs::path losses;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(e.folder() / "runs"))
+      for (const auto& d : fs::directory_iterator(e.folder() / "runs")) losses = d.path() / "losses.jsonl";
+    if (!losses.empty() && fs::exists(losses) && count_lines(losses) > 300) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(host, SIGINT);
+  int status = 0;
+  ::waitpid(host, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  CHECK_THAT(e.state("gmm-ring-s3", genlab::NodeKind::Train), Contains("cancelled"));
+  CHECK(fs::exists(e.run("gmm-ring-s3") / "checkpoint.safetensors"));
+  const auto resumed = run_genlab("run --quiet --resume " + e.manifest.string());
+  INFO(resumed.output);
+  CHECK(resumed.exit_code == 0);
+  CHECK(count_lines(e.run("gmm-ring-s3") / "losses.jsonl") == 6000);
+}
