@@ -153,7 +153,7 @@ fault = "bad_shape"
                                                                      Contains("segfault-ring-s0: killed by signal 11"));
 }
 
-TEST_CASE("--fail-fast stops at the first failure and leaves the rest not started", "[scheduler][faults]") {
+TEST_CASE("with --fail-fast the scheduler stops at the first failure and leaves the rest not started", "[scheduler][faults]") {
   Experiment e(std::string("steps = 6\nbatch_size = 16\n") + kRing + R"(
 [models.a_throw]
 plugin = "fault-model"
@@ -166,7 +166,7 @@ plugin = "fault-model"
   CHECK_THAT(r.output, Contains("not started: --fail-fast stopped after a failure"));
 }
 
-TEST_CASE("--jobs 2 gives the same results as --jobs 1", "[scheduler][parallel]") {
+TEST_CASE("parallel runs with --jobs 2 give the same results as --jobs 1", "[scheduler][parallel]") {
   const std::string body = std::string("steps = 200\nbatch_size = 64\nseeds = [1, 2]\n") + kRing +
                            "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 8\n";
   Experiment one(body), two(body);
