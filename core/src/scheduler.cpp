@@ -70,6 +70,8 @@ struct Node {
   bool term_sent = false;
   std::unique_ptr<FolderLock> lock;
   int64_t step = 0, total = 0;
+  int64_t first_step = -1;             // the first progress line: rates leave start-up out
+  Clock::time_point first_step_time;
   std::string loss_name;
   double loss = NAN;
   Clock::time_point last_plain_line;
@@ -147,9 +149,12 @@ class Display {
       out << "step " << n.step;
       if (n.total > 0) out << "/" << n.total;
       if (!n.loss_name.empty()) out << " " << n.loss_name << " " << std::setprecision(4) << n.loss;
-      const double rate = n.step / std::max(seconds, 1e-9);
-      out << " " << std::fixed << std::setprecision(1) << rate << " steps/s";
-      if (n.total > 0 && rate > 0) out << " ETA " << format_duration((n.total - n.step) / rate);
+      const double since = std::chrono::duration<double>(now - n.first_step_time).count();
+      if (n.step > n.first_step && since > 0) {
+        const double rate = (n.step - n.first_step) / since;
+        out << " " << std::fixed << std::setprecision(1) << rate << " steps/s";
+        if (n.total > 0) out << " ETA " << format_duration((n.total - n.step) / rate);
+      }
     } else {
       out << "starting (" << format_duration(seconds) << ")";
     }
@@ -395,7 +400,13 @@ class Executor {
       n.out_buffer.erase(0, newline + 1);
       std::string tag;
       line >> tag;
-      if (tag == "progress") line >> n.step >> n.total >> n.loss_name >> n.loss;
+      if (tag == "progress") {
+        line >> n.step >> n.total >> n.loss_name >> n.loss;
+        if (n.first_step < 0) {
+          n.first_step = n.step;
+          n.first_step_time = Clock::now();
+        }
+      }
     }
   }
 
@@ -469,7 +480,7 @@ class Executor {
     if (n.result.state == NodeState::Failed)
       state.insert("log_tail", last_lines(log_file(n.result.dir, n.result.kind), 20));
     try {
-      write_toml(state_file(n.result.dir, n.result.kind), state);
+      write_toml(state_file(n.result.dir, n.result.kind), state, Durability::AtomicOnly);
     } catch (const HostError& e) {
       display_.event(std::string("warning: ") + e.what());
     }
@@ -564,8 +575,9 @@ void write_summary(const Experiment& e, const ScheduleResult& result) {
   try {
     fs::create_directories(e.folder());
     write_file_atomic(e.folder() / "summary.json",
-                      to_json(toml::table{{"experiment", e.name}, {"manifest", e.file.string()}, {"runs", std::move(runs)}}) + "\n");
-    write_file_atomic(e.folder() / "summary.md", md.str());
+                      to_json(toml::table{{"experiment", e.name}, {"manifest", e.file.string()}, {"runs", std::move(runs)}}) + "\n",
+                      Durability::AtomicOnly);
+    write_file_atomic(e.folder() / "summary.md", md.str(), Durability::AtomicOnly);
   } catch (const HostError& err) {
     std::cerr << "warning: summary not written: " << err.what() << "\n";
   }

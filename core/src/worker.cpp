@@ -237,7 +237,7 @@ void truncate_losses(const fs::path& file, int64_t step) {
   const std::string prefix = "{\"step\":";
   while (std::getline(in, line))
     if (line.rfind(prefix, 0) == 0 && std::stoll(line.substr(prefix.size())) < step) kept += line + "\n";
-  write_file_atomic(file, kept);
+  write_file_atomic(file, kept, Durability::AtomicOnly);
 }
 
 double cpu_seconds() {
@@ -280,7 +280,7 @@ int train(const fs::path& dir, bool resume) {
     s.rng.seed(static_cast<uint64_t>(r.seed));
     s.order = first_indices(train_size);
     s.cursor = s.order.size();  // shuffles at the first step
-    write_file_atomic(losses_path, "");
+    write_file_atomic(losses_path, "", Durability::AtomicOnly);
   }
   std::ofstream losses_log(losses_path, std::ios::app);
 
@@ -421,7 +421,7 @@ int evaluate(const fs::path& dir) {
   }
   toml::table result{{"run", r.name}, {"run_id", r.id}, {"eval_id", r.eval_id}, {"samples", n},
                      {"metrics", metrics}, {"directions", directions}};
-  write_file_atomic(dir / "results.json", to_json(result) + "\n");
+  write_file_atomic(dir / "results.json", to_json(result) + "\n", Durability::AtomicOnly);
   write_toml(done_file(dir, NodeKind::Evaluate), result);
   return 0;
 }

@@ -31,10 +31,10 @@ std::optional<toml::table> read_toml(const std::filesystem::path& file) {
   }
 }
 
-void write_toml(const std::filesystem::path& file, const toml::table& table) {
+void write_toml(const std::filesystem::path& file, const toml::table& table, Durability durability) {
   std::ostringstream out;
   out << table << "\n";
-  write_file_atomic(file, out.str());
+  write_file_atomic(file, out.str(), durability);
 }
 
 }  // namespace genlab

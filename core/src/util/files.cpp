@@ -14,7 +14,7 @@
 namespace genlab {
 namespace fs = std::filesystem;
 
-void write_file_atomic(const fs::path& file, const std::string& contents) {
+void write_file_atomic(const fs::path& file, const std::string& contents, Durability durability) {
   const fs::path temporary = file.string() + ".tmp." + std::to_string(getpid());
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw HostError(file.string() + ": cannot write: " + std::strerror(errno));
@@ -30,7 +30,7 @@ void write_file_atomic(const fs::path& file, const std::string& contents) {
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((durability == Durability::Durable && ::fsync(fd) != 0) || ::close(fd) != 0) {
     const std::string reason = std::strerror(errno);
     ::unlink(temporary.c_str());
     throw HostError(file.string() + ": cannot flush: " + reason + " (the previous version is kept)");
@@ -40,6 +40,7 @@ void write_file_atomic(const fs::path& file, const std::string& contents) {
     ::unlink(temporary.c_str());
     throw HostError(file.string() + ": cannot replace: " + reason);
   }
+  if (durability == Durability::AtomicOnly) return;
   // The rename itself must reach the disk too.
   const int dir = ::open(file.parent_path().empty() ? "." : file.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
   if (dir >= 0) {

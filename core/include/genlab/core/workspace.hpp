@@ -18,6 +18,8 @@
 #include <string>
 #include <toml++/toml.h>
 
+#include "genlab/core/util/files.hpp"
+
 namespace genlab {
 
 enum class NodeKind { Prepare, Train, Evaluate };
@@ -40,7 +42,8 @@ inline std::filesystem::path checkpoint_file(const std::filesystem::path& run_di
 
 // A TOML file read whole; nullopt if it is missing or does not parse.
 std::optional<toml::table> read_toml(const std::filesystem::path& file);
-// Writes a table atomically as TOML.
-void write_toml(const std::filesystem::path& file, const toml::table& table);
+// Writes a table atomically as TOML (durably unless told otherwise).
+void write_toml(const std::filesystem::path& file, const toml::table& table,
+                Durability durability = Durability::Durable);
 
 }  // namespace genlab
