@@ -117,3 +117,11 @@ TEST_CASE("genlab plugins check survives a plugin that segfaults and names the s
   CHECK_THAT(r.output, Contains("FAIL  dataset: get_batch from 'train' matches the element specs") &&
                            Contains("crashed the process with signal Segmentation fault"));
 }
+
+TEST_CASE("every manifest shipped in configs/ validates", "[cli][configs]") {
+  for (const char* manifest : {"quickstart.toml", "examples/sweep.toml"}) {
+    const auto r = run_genlab("validate " + (genlab::test::source_dir() / "configs" / manifest).string());
+    INFO(manifest << ": " << r.output);
+    CHECK(r.exit_code == 0);
+  }
+}
