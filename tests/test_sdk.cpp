@@ -219,3 +219,65 @@ TEST_CASE("the generated description is static and complete", "[sdk]") {
   CHECK(a.description->struct_size == GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE);
   CHECK(a.description->device_type_count == 1);
 }
+
+namespace {
+
+// Draws from LibTorch's global generator, as dropout or sampling would.
+class NoisyModel final : public Model {
+ public:
+  static Info info() {
+    Info i;
+    i.name = "noisy";
+    return i;
+  }
+  explicit NoisyModel(const Context& context) : Model(context) {}
+  Scalars train_step(const Tensors&, int64_t) override { return {}; }
+  Tensors generate(int64_t count, const Config&, const Tensors&) override {
+    Tensors out;
+    out.add("samples", at::randn({count}));
+    return out;
+  }
+  Tensors export_state() override { return {}; }
+  void import_state(const Tensors& state) override {
+    GENLAB_CHECK(state.empty(), GENLAB_ERROR_INVALID_ARGUMENT, "the SDK must not pass its RNG state on");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the SDK saves and restores LibTorch's RNG with a model's state", "[sdk][state]") {
+  const genlab_plugin_api* api = genlab::sdk::detail::plugin_api<NoisyModel>(GENLAB_ABI_VERSION_MAJOR, 0);
+  genlab::HostServices host{genlab::HostSettings{"noisy", 3, 1, nullptr, {}}};
+  genlab_model_create_args create{};
+  create.struct_size = GENLAB_MODEL_CREATE_ARGS_STRUCT_SIZE;
+  create.host = host.api();
+  create.device = DLDevice{kDLCPU, 0};
+  REQUIRE(api->model->create(&create) == nullptr);
+  auto draw = [&] {
+    genlab_model_generate_args g{};
+    g.struct_size = GENLAB_MODEL_GENERATE_ARGS_STRUCT_SIZE;
+    g.model = create.model;
+    g.count = 4;
+    REQUIRE(api->model->generate(&g) == nullptr);
+    const float* x = static_cast<const float*>(g.outputs->tensors[0]->dl_tensor.data);
+    std::vector<float> v(x, x + 4);
+    genlab_tensor_map_destroy(g.outputs);
+    return v;
+  };
+  genlab_model_export_state_args exported{};
+  exported.struct_size = GENLAB_MODEL_EXPORT_STATE_ARGS_STRUCT_SIZE;
+  exported.model = create.model;
+  REQUIRE(api->model->export_state(&exported) == nullptr);
+  REQUIRE(exported.state->count == 1);
+  CHECK(std::string(exported.state->names[0]) == "genlab.rng.cpu");
+  const auto first = draw();
+  CHECK(draw() != first);  // the generator moved on
+  genlab_model_import_state_args imported{};
+  imported.struct_size = GENLAB_MODEL_IMPORT_STATE_ARGS_STRUCT_SIZE;
+  imported.model = create.model;
+  imported.state = exported.state;
+  REQUIRE(api->model->import_state(&imported) == nullptr);
+  CHECK(draw() == first);  // restored: the same numbers again
+  genlab_tensor_map_destroy(exported.state);
+  api->model->destroy(create.model);
+}

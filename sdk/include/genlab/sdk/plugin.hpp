@@ -13,6 +13,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/DLConvertor.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
 #include <cstdint>
@@ -430,6 +431,8 @@ class Backend : public Object {
 
 namespace detail {
 
+constexpr const char* kRngStateName = "genlab.rng.cpu";
+
 template <class T, class Handle>
 T* self(Handle* handle) {
   GENLAB_CHECK(handle != nullptr, GENLAB_ERROR_INVALID_ARGUMENT, "null object handle");
@@ -463,11 +466,33 @@ struct ModelTable {
   static genlab_error* score(genlab_model_score_args* args) {
     return guard([&] { args->scores = release(self<T>(args->model)->score(borrow(args->batch))); });
   }
+  // The SDK adds LibTorch's CPU generator state to every exported state and restores it on
+  // import, so a run resumed from a checkpoint draws the same random numbers (dropout,
+  // noise, sampling) as one that never stopped.
   static genlab_error* export_state(genlab_model_export_state_args* args) {
-    return guard([&] { args->state = release(self<T>(args->model)->export_state()); });
+    return guard([&] {
+      Tensors state = self<T>(args->model)->export_state();
+      at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: shares the state
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      state.add(kRngStateName, generator.get_state());
+      args->state = release(state);
+    });
   }
   static genlab_error* import_state(genlab_model_import_state_args* args) {
-    return guard([&] { self<T>(args->model)->import_state(borrow(args->state)); });
+    return guard([&] {
+      Tensors all = borrow(args->state), state;
+      const at::Tensor* rng = nullptr;
+      for (const auto& [name, tensor] : all.entries()) {
+        if (name == kRngStateName) rng = &tensor;
+        else state.add(name, tensor);
+      }
+      self<T>(args->model)->import_state(state);
+      if (rng != nullptr) {
+        at::Generator generator = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(generator.mutex());
+        generator.set_state(rng->clone());
+      }
+    });
   }
   static const genlab_model_api* table() {
     static const genlab_model_api api = {
