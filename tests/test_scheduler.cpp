@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "genlab/core/workspace.hpp"
+#include "genlab/registry/registry.hpp"
 #include "support.hpp"
 
 using genlab::test::run_genlab;
@@ -251,4 +252,55 @@ TEST_CASE("Ctrl-C saves a checkpoint and a later --resume finishes the run", "[s
   INFO(resumed.output);
   CHECK(resumed.exit_code == 0);
   CHECK(count_lines(e.run("gmm-ring-s3") / "losses.jsonl") == 6000);
+}
+
+TEST_CASE("finished runs become registry versions that can be shown, aliased, compared and sampled",
+          "[scheduler][registry]") {
+  Experiment e(std::string("steps = 300\nbatch_size = 64\nseeds = [1, 2]\n") + kRing +
+               "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 8\n");
+  const auto r = run_genlab("run --quiet --jobs 2 " + e.manifest.string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("registered: gmm:1, gmm:2"));
+  // Running again registers nothing new.
+  CHECK_THAT(run_genlab("run --quiet " + e.manifest.string()).output, Contains("registered: gmm:1, gmm:2"));
+  const std::string ws = " --workspace " + (e.dir.path() / "ws").string();
+  CHECK_THAT(run_genlab("registry list" + ws).output, Contains("gmm:1") && Contains("gmm:2"));
+  CHECK(run_genlab("registry alias gmm:2 best" + ws).exit_code == 0);
+  const auto show = run_genlab("registry show gmm@best" + ws);
+  CHECK_THAT(show.output, Contains("gmm:2  @best") && Contains("mmd.mmd2") && Contains("checkpoint"));
+  CHECK_THAT(run_genlab("registry compare gmm:1 gmm@best" + ws).output,
+             Contains("| mmd.mmd2 (lower is better) |") && Contains("| (seed) | 1 | 2 |"));
+  const fs::path png = e.dir.path() / "grid.png";
+  const auto sampled = run_genlab("sample gmm@best --n 500 --out " + png.string() + ws);
+  INFO(sampled.output);
+  CHECK(sampled.exit_code == 0);
+  CHECK(fs::file_size(png) > 1000);
+  CHECK(genlab::test::read_text(png).substr(1, 3) == "PNG");
+  CHECK_THAT(run_genlab("registry show gmm:7" + ws).output, Contains("model 'gmm' has no version 7"));
+  CHECK(run_genlab("registry show '../x'" + ws).exit_code == 1);
+}
+
+TEST_CASE("sampling a version whose plugin library changed since it was registered is refused",
+          "[scheduler][registry]") {
+  Experiment e(std::string("steps = 20\nbatch_size = 16\n") + kRing + "[models.gmm]\nplugin = \"example-gmm\"\n");
+  REQUIRE(run_genlab("run --quiet " + e.manifest.string()).exit_code == 0);
+  // Record the same run under another model name, as if trained by another build.
+  genlab::registry::Registry reg(e.dir.path() / "ws");
+  genlab::registry::Version v = reg.resolve("gmm");
+  genlab::registry::NewVersion other;
+  other.model = "gmm-old";
+  other.run = *reg.store().run(v.run_id);
+  other.eval_id = v.eval_id;
+  other.model_plugin = v.plugin;
+  other.model_plugin.library_sha256 = std::string(64, '0');
+  other.dataset_plugin = v.dataset_plugin;
+  other.dataset_params = v.dataset_params;
+  other.config = v.config;
+  other.files = {{e.dir.path() / "ws" / v.artifacts[0].path, "checkpoint"}};
+  reg.register_version(other);
+  const auto r = run_genlab("sample gmm-old --n 8 --out /dev/null --workspace " + (e.dir.path() / "ws").string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("was trained with plugin 'example-gmm' library sha256 0000000000000000") &&
+                           Contains("a different build"));
 }

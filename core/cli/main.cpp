@@ -12,7 +12,9 @@
 #include "genlab/core/experiment.hpp"
 #include "genlab/core/json.hpp"
 #include "genlab/core/loader.hpp"
+#include "genlab/core/registration.hpp"
 #include "genlab/core/scheduler.hpp"
+#include "genlab/core/workspace.hpp"
 #include "genlab/core/util/files.hpp"
 #include "genlab/core/worker.hpp"
 #include "genlab/genlab.h"
@@ -47,6 +49,9 @@ Commands:
                                    run an experiment: each step in a worker process, finished
                                    runs skipped, interrupted ones resumed with --resume
   status [WORKSPACE]               the runs of a workspace: state, progress, time, failures
+  registry list|show|alias|compare|export|delete|gc
+                                   the model registry of a workspace (genlab-runs/registry.db)
+  sample REF [--n 64] [--out F]    draw samples from a registered model (NAME[:VERSION|@ALIAS])
 
 Global options:
   -h, --help       this text; `genlab COMMAND --help` for a command's options
@@ -279,12 +284,30 @@ int run(const std::vector<std::string>& args) {
   o.executable = boost::dll::program_location().string();
   spdlog::info("experiment '{}': {} run(s), {} job(s), workspace {}", e.name, e.runs.size(), o.jobs, e.folder().string());
   const ScheduleResult result = run_scheduler(e, o);
+  // Every evaluated run becomes a model version (registering again is a no-op).
+  std::vector<std::string> registered;
+  try {
+    registry::Registry reg(e.workspace);
+    for (const auto& r : e.runs) {
+      const fs::path run_dir = e.folder() / "runs" / r.folder_name();
+      const fs::path eval_dir = run_dir / ("eval-" + r.eval_id.substr(0, 12));
+      if (!fs::exists(done_file(eval_dir, NodeKind::Evaluate))) continue;
+      try {
+        registered.push_back(register_run(reg, e, r, run_dir, eval_dir).ref());
+      } catch (const std::exception& err) {
+        spdlog::warn("run {} not registered: {}", r.name, err.what());
+      }
+    }
+  } catch (const std::exception& err) {
+    spdlog::warn("registry {} unavailable: {}", (e.workspace / "registry.db").string(), err.what());
+  }
   size_t reused = 0;
   for (const auto& n : result.nodes) reused += n.reused;
   std::cout << read_file(e.folder() / "summary.md");
   std::cout << "\n" << result.nodes.size() << " node(s): " << (result.nodes.size() - result.failed()) << " ok ("
             << reused << " already done), " << result.failed() << " failed or skipped\n"
             << "summary: " << (e.folder() / "summary.md").string() << "\n";
+  if (!registered.empty()) std::cout << "registered: " << join(registered) << "\n";
   if (result.interrupted) return 130;
   return result.failed() == 0 ? kOk : kFailure;
 }
@@ -313,6 +336,159 @@ int status(const std::vector<std::string>& args) {
   return kOk;
 }
 
+registry::Registry open_registry(const po::variables_map& vm) {
+  return registry::Registry(vm["workspace"].as<std::string>());
+}
+
+std::string metric_value(double v) {
+  if (std::isnan(v)) return "NaN";
+  std::ostringstream out;
+  out << std::setprecision(6) << v;
+  return out.str();
+}
+
+toml::table version_table(const registry::Version& v) {
+  toml::table metrics;
+  for (const auto& m : v.metrics) {
+    if (std::isfinite(m.value)) metrics.insert(m.name, m.value);
+    else metrics.insert(m.name, metric_value(m.value));
+  }
+  toml::array artifacts;
+  for (const auto& a : v.artifacts)
+    artifacts.push_back(toml::table{{"kind", a.kind}, {"path", a.path}, {"sha256", a.sha256}, {"size", a.size}});
+  return toml::table{{"ref", v.ref()},
+                     {"model", v.model},
+                     {"version", v.version},
+                     {"created", v.created},
+                     {"aliases", to_array(v.aliases)},
+                     {"run_id", v.run_id},
+                     {"plugin", toml::table{{"name", v.plugin.name}, {"version", v.plugin.version},
+                                            {"abi_version", v.plugin.abi_version}, {"library_sha256", v.plugin.library_sha256}}},
+                     {"dataset", toml::table{{"plugin", v.dataset_plugin}, {"params", v.dataset_params}, {"sha256", v.dataset_hash}}},
+                     {"seed", v.seed},
+                     {"config", v.config},
+                     {"metrics", std::move(metrics)},
+                     {"artifacts", std::move(artifacts)}};
+}
+
+int registry_command(const std::vector<std::string>& args) {
+  if (args.empty()) throw UsageError("`genlab registry` needs list, show, alias, compare, export, delete or gc");
+  const std::string sub = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  po::options_description options("registry " + sub);
+  options.add_options()("workspace", po::value<std::string>()->default_value("genlab-runs"), "the workspace (registry.db)");
+  po::positional_options_description positional;
+  po::variables_map vm;
+  if (sub == "list") {
+    options.add_options()("name", po::value<std::string>()->default_value(""), "only this model")("json", "print JSON");
+    positional.add("name", 1);
+    if (!parse(rest, options, positional, vm, "genlab registry list [NAME] [--json] [--workspace W]")) return kOk;
+    auto reg = open_registry(vm);
+    const auto versions = reg.store().versions(vm["name"].as<std::string>());
+    if (vm.count("json")) {
+      toml::array out;
+      for (const auto& v : versions) out.push_back(version_table(v));
+      std::cout << to_json(toml::table{{"versions", std::move(out)}}) << "\n";
+      return kOk;
+    }
+    std::cout << std::left << std::setw(24) << "VERSION" << std::setw(16) << "ALIASES" << std::setw(16) << "PLUGIN"
+              << std::setw(16) << "DATASET" << "RUN\n";
+    for (const auto& v : versions)
+      std::cout << std::left << std::setw(24) << v.ref() << std::setw(16) << join(v.aliases, ",") << std::setw(16)
+                << v.plugin.name << std::setw(16) << v.dataset_plugin << v.run_id.substr(0, 12) << "\n";
+    return kOk;
+  }
+  if (sub == "show") {
+    options.add_options()("ref", po::value<std::string>()->required(), "NAME[:VERSION|@ALIAS]")("json", "print JSON");
+    positional.add("ref", 1);
+    if (!parse(rest, options, positional, vm, "genlab registry show NAME[:VERSION|@ALIAS] [--json]")) return kOk;
+    auto reg = open_registry(vm);
+    const auto v = reg.resolve(vm["ref"].as<std::string>());
+    if (vm.count("json")) {
+      std::cout << to_json(version_table(v)) << "\n";
+      return kOk;
+    }
+    std::cout << v.ref() << (v.aliases.empty() ? "" : "  @" + join(v.aliases, " @")) << "\n"
+              << "  plugin:   " << v.plugin.name << " " << v.plugin.version << " (ABI " << v.plugin.abi_version
+              << ", library sha256 " << v.plugin.library_sha256.substr(0, 16) << "...)\n"
+              << "  dataset:  " << v.dataset_plugin << (v.dataset_hash.empty() ? "" : ", data sha256 " + v.dataset_hash.substr(0, 16) + "...") << "\n"
+              << "  run:      " << v.run_id << ", seed " << v.seed << "\n";
+    if (auto run = reg.store().run(v.run_id)) std::cout << "  manifest: " << run->manifest << " (experiment " << run->experiment << ")\n";
+    std::cout << "  metrics:\n";
+    for (const auto& m : v.metrics)
+      std::cout << "    " << std::left << std::setw(28) << m.name << std::setw(14) << metric_value(m.value)
+                << (m.direction == "none" ? std::string("informational") : m.direction + " is better") << ", " << m.split
+                << "\n";
+    std::cout << "  artifacts:\n";
+    for (const auto& a : v.artifacts) std::cout << "    " << std::setw(11) << a.kind << a.path << " (" << a.size << " bytes)\n";
+    return kOk;
+  }
+  if (sub == "alias") {
+    options.add_options()("ref", po::value<std::string>()->required(), "NAME:VERSION")(
+        "alias", po::value<std::string>()->required(), "the alias (best, production, ...)");
+    positional.add("ref", 1).add("alias", 1);
+    if (!parse(rest, options, positional, vm, "genlab registry alias NAME:VERSION ALIAS")) return kOk;
+    auto reg = open_registry(vm);
+    reg.set_alias(vm["ref"].as<std::string>(), vm["alias"].as<std::string>());
+    const auto v = reg.resolve(vm["ref"].as<std::string>());
+    std::cout << v.model << "@" << vm["alias"].as<std::string>() << " -> " << v.ref() << "\n";
+    return kOk;
+  }
+  if (sub == "compare") {
+    options.add_options()("refs", po::value<std::vector<std::string>>()->multitoken()->required(), "versions");
+    positional.add("refs", -1);
+    if (!parse(rest, options, positional, vm, "genlab registry compare REF REF...")) return kOk;
+    std::cout << open_registry(vm).compare(vm["refs"].as<std::vector<std::string>>());
+    return kOk;
+  }
+  if (sub == "export") {
+    options.add_options()("ref", po::value<std::string>()->required(), "NAME[:VERSION|@ALIAS]")(
+        "dir", po::value<std::string>()->required(), "target folder");
+    positional.add("ref", 1).add("dir", 1);
+    if (!parse(rest, options, positional, vm, "genlab registry export NAME[:VERSION|@ALIAS] DIR")) return kOk;
+    open_registry(vm).export_version(vm["ref"].as<std::string>(), vm["dir"].as<std::string>());
+    std::cout << "exported to " << vm["dir"].as<std::string>() << ": checkpoint.safetensors, config.toml, MODEL_CARD.md\n";
+    return kOk;
+  }
+  if (sub == "delete") {
+    options.add_options()("ref", po::value<std::string>()->required(), "NAME:VERSION");
+    positional.add("ref", 1);
+    if (!parse(rest, options, positional, vm, "genlab registry delete NAME:VERSION")) return kOk;
+    auto reg = open_registry(vm);
+    const auto v = reg.resolve(vm["ref"].as<std::string>());
+    reg.store().delete_version(v.model, v.version);
+    std::cout << "deleted " << v.ref() << "; `genlab registry gc` removes its files\n";
+    return kOk;
+  }
+  if (sub == "gc") {
+    options.add_options()("dry-run", "only list what would be removed");
+    if (!parse(rest, options, positional, vm, "genlab registry gc [--dry-run]")) return kOk;
+    const bool dry = vm.count("dry-run") > 0;
+    const auto removed = open_registry(vm).gc(dry);
+    for (const auto& p : removed) std::cout << (dry ? "would remove " : "removed ") << p.string() << "\n";
+    std::cout << removed.size() << " unreferenced artifact(s)" << (dry ? "" : " removed") << "\n";
+    return kOk;
+  }
+  throw UsageError("unknown command 'registry " + sub + "' (expected list, show, alias, compare, export, delete or gc)");
+}
+
+int sample(const std::vector<std::string>& args) {
+  po::options_description options("sample");
+  options.add_options()("ref", po::value<std::string>()->required(), "NAME[:VERSION|@ALIAS]")(
+      "n", po::value<int64_t>()->default_value(64), "how many samples")(
+      "out", po::value<std::string>()->default_value("samples.png"), "the PNG to write")(
+      "workspace", po::value<std::string>()->default_value("genlab-runs"), "the workspace (registry.db)")(
+      "plugin-path", po::value<std::vector<std::string>>()->composing(), "also search DIR (repeatable)");
+  po::positional_options_description positional;
+  positional.add("ref", 1);
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "genlab sample NAME[:VERSION|@ALIAS] [--n 64] [--out grid.png]")) return kOk;
+  auto reg = open_registry(vm);
+  sample_version(reg, vm["ref"].as<std::string>(), vm["n"].as<int64_t>(), vm["out"].as<std::string>(), paths(vm));
+  std::cout << "wrote " << vm["out"].as<std::string>() << "\n";
+  return kOk;
+}
+
 int dispatch(const std::vector<std::string>& words) {
   if (words.empty()) throw UsageError("no command given");
   const std::string& command = words[0];
@@ -329,8 +505,10 @@ int dispatch(const std::vector<std::string>& words) {
   if (command == "validate") return validate(rest);
   if (command == "run") return run(rest);
   if (command == "status") return status(rest);
+  if (command == "registry") return registry_command(rest);
+  if (command == "sample") return sample(rest);
   if (command == "worker") return worker(rest);
-  auto close = close_matches(command, {"plugins", "validate", "run", "status"});
+  auto close = close_matches(command, {"plugins", "validate", "run", "status", "registry", "sample"});
   throw UsageError("unknown command '" + command + "'" + (close.empty() ? "" : " (did you mean '" + close[0] + "'?)"));
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <sstream>
 
 #include "genlab/core/discovery.hpp"
@@ -382,17 +383,10 @@ int32_t device_type_of(const std::string& device) { return device == "cpu" ? kDL
 
 // ---------------------------------------------------------------------- identity
 
-std::map<fs::path, std::string>& library_hashes() {
-  static std::map<fs::path, std::string> hashes;
-  return hashes;
-}
-
 toml::table build_of(const Component& c) {
-  auto& hash = library_hashes()[c.plugin->library()];
-  if (hash.empty()) hash = sha256_file(c.plugin->library());
   return toml::table{{"plugin", c.plugin_name},
                      {"version", c.plugin->description().version},
-                     {"library_sha256", hash},
+                     {"library_sha256", library_sha256(c.plugin->library())},
                      {"params", c.params}};
 }
 
@@ -442,6 +436,15 @@ Component component_from(const toml::table& t, const fs::path& file) {
 }
 
 }  // namespace
+
+std::string library_sha256(const fs::path& library) {
+  static std::mutex mutex;
+  static std::map<fs::path, std::string> hashes;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& hash = hashes[library];
+  if (hash.empty()) hash = sha256_file(library);
+  return hash;
+}
 
 toml::table RunPlan::resolved() const {
   toml::array metrics_out;

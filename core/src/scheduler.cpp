@@ -220,7 +220,7 @@ class Executor {
                                 {"params", r.dataset.params}};
       std::ostringstream text;
       text << toml::json_formatter(dataset);
-      const std::string data_id = sha256_hex(text.str() + sha256_file(r.dataset.plugin->library()));
+      const std::string data_id = sha256_hex(text.str() + library_sha256(r.dataset.plugin->library()));
       size_t prepare_index;
       if (auto it = prepared.find(data_id); it != prepared.end()) {
         prepare_index = it->second;

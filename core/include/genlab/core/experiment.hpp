@@ -85,6 +85,9 @@ struct Experiment {
 // Runs nothing.
 Experiment load_experiment(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
 
+// The sha256 of a plugin library, computed once per process.
+std::string library_sha256(const std::filesystem::path& library);
+
 // A RunPlan read back from the run.toml that resolved() wrote (in a worker process).
 RunPlan run_from_resolved(const toml::table& resolved, const std::filesystem::path& where);
 

@@ -1,0 +1,153 @@
+// The model registry: trained model versions (immutable, numbered 1, 2, ...), movable
+// aliases with their history, metrics, lineage back to the run that made each version,
+// and artifacts (checkpoints) kept content-addressed beside the database.
+//
+// It knows neither plugins nor LibTorch: it stores names, hashes, numbers and files.
+// Storage sits behind `Store`, so a server database can replace SQLite for teams without
+// touching the callers.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace genlab::registry {
+
+// The registry's one exception type; messages name the model, version, file or field.
+class RegistryError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct PluginBuild {
+  std::string name, version, abi_version, library_sha256;
+};
+
+struct RunRecord {
+  std::string id;             // the run's identity (sha256)
+  std::string experiment;
+  std::string manifest;       // path of the manifest it came from
+  std::string resolved;       // the run's resolved manifest (TOML text)
+  int64_t seed = 0;
+  std::string state;          // "finished", ...
+  double seconds = 0;         // training wall seconds
+  std::string host;           // host name, OS, CPU count
+  int64_t created = 0;        // unix seconds
+};
+
+struct Metric {
+  std::string name;
+  double value = 0;           // NaN is kept as NaN, never as a number
+  std::string direction;      // "lower", "higher", "none"
+  std::string split;          // the data the metric was computed on ("test")
+};
+
+struct Artifact {
+  std::string path;           // relative to the registry's root
+  std::string sha256;
+  int64_t size = 0;
+  std::string kind;           // "checkpoint", "samples", "log", "report"
+};
+
+// What a new model version is made from. The files are copied into the registry.
+struct NewVersion {
+  std::string model;          // the model's registry name
+  RunRecord run;
+  std::string eval_id;        // with run.id and model: the key that makes registering idempotent
+  PluginBuild model_plugin;
+  std::vector<PluginBuild> other_plugins;  // dataset, metrics
+  std::string dataset_plugin, dataset_params, dataset_hash;
+  std::string config;         // the model's resolved parameters (TOML text)
+  std::vector<Metric> metrics;
+  struct File {
+    std::filesystem::path source;
+    std::string kind;
+  };
+  std::vector<File> files;
+};
+
+struct Version {
+  std::string model;
+  int64_t version = 0;
+  int64_t created = 0;
+  std::string run_id, eval_id;
+  PluginBuild plugin;
+  std::string dataset_plugin, dataset_params, dataset_hash;
+  int64_t seed = 0;
+  std::string config;
+  std::vector<Metric> metrics;
+  std::vector<Artifact> artifacts;
+  std::vector<std::string> aliases;
+  std::string ref() const { return model + ":" + std::to_string(version); }
+};
+
+struct AliasEvent {
+  std::string alias;
+  int64_t version = 0;        // 0: removed
+  int64_t at = 0;
+};
+
+// The storage interface (see the top of this file).
+class Store {
+ public:
+  virtual ~Store() = default;
+  // Inserts the version with its run, plugins, metrics and artifacts in one transaction and
+  // returns its number; if (run, eval, model) is already registered, returns that number.
+  virtual int64_t add_version(const NewVersion& request, const std::vector<Artifact>& artifacts) = 0;
+  virtual std::optional<Version> version(const std::string& model, int64_t number) = 0;
+  virtual std::optional<int64_t> latest(const std::string& model) = 0;
+  virtual std::optional<int64_t> alias(const std::string& model, const std::string& alias) = 0;
+  virtual std::vector<Version> versions(const std::string& model_filter) = 0;  // "" = all
+  virtual std::vector<Version> versions_of_run(const std::string& run_id) = 0;
+  virtual std::optional<RunRecord> run(const std::string& run_id) = 0;
+  virtual void set_alias(const std::string& model, const std::string& alias, int64_t version) = 0;
+  virtual std::vector<AliasEvent> alias_history(const std::string& model, const std::string& alias) = 0;
+  virtual void delete_version(const std::string& model, int64_t version) = 0;
+  virtual std::vector<Artifact> artifacts() = 0;  // of every version
+  virtual int schema_version() = 0;
+};
+
+// SQLite in WAL mode, one file; creates or migrates the schema.
+std::unique_ptr<Store> open_sqlite_store(const std::filesystem::path& database);
+
+// The registry of a workspace: <root>/registry.db and <root>/artifacts/.
+class Registry {
+ public:
+  explicit Registry(const std::filesystem::path& root);
+
+  const std::filesystem::path& root() const { return root_; }
+  Store& store() { return *store_; }
+
+  // Copies the files into the artifact store (verified, atomically), then records the
+  // version. Registering the same run and evaluation again returns the same version.
+  Version register_version(const NewVersion& request);
+
+  // "name", "name:3" or "name@best" -> the version (latest for a bare name).
+  Version resolve(const std::string& ref);
+  void set_alias(const std::string& ref, const std::string& alias);
+
+  // The absolute path of an artifact, after checking its size and sha256 against the record.
+  std::filesystem::path verified_artifact(const Artifact& artifact);
+
+  // Files under artifacts/ that no version references; removed unless `dry_run`.
+  std::vector<std::filesystem::path> gc(bool dry_run);
+
+  // Metrics side by side and only the config keys that differ, as a Markdown table.
+  std::string compare(const std::vector<std::string>& refs);
+
+  // The checkpoint, config.toml and MODEL_CARD.md of a version into `dir`.
+  void export_version(const std::string& ref, const std::filesystem::path& dir);
+
+ private:
+  std::filesystem::path root_;
+  std::unique_ptr<Store> store_;
+};
+
+// Model and alias names: letters, digits, '_', '-', '.', not starting with '.'; no path
+// separators. Throws RegistryError naming the field.
+void check_name(const std::string& name, const char* what);
+
+}  // namespace genlab::registry
