@@ -173,6 +173,11 @@ void save_checkpoint(ModelInstance& model, const RunPlan& r, const LoopState& s,
                              {"run_id", r.id},
                              {"plugin", r.model.plugin_name},
                              {"plugin_version", r.model.plugin->description().version},
+                             {"config", [&] {
+                                std::ostringstream text;
+                                text << r.model.params;
+                                return text.str();
+                              }()},
                              {"step", std::to_string(s.step)},
                              {"cursor", std::to_string(s.cursor)},
                              {"host_rng", rng.str()},
