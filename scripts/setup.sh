@@ -10,7 +10,7 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libtomlplusplus-dev libspdlog-dev catch2 libdlpack-dev
-  libsqlite3-dev libstb-dev python3
+  libsqlite3-dev libstb-dev zlib1g-dev python3
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh -DGENLAB_BUILD_TESTS=ON -DGENLAB_BUILD_BENCH=ON
+bash scripts/fetch-data.sh digits   # the only data set the tests read
 cmake --build build
 cd build
 ctest --output-on-failure --timeout 900

