@@ -376,8 +376,15 @@ void check_metric(Reporter& r, const std::shared_ptr<const Plugin>& plugin, cons
   std::vector<const char*> names(b->names, b->names + b->count);
   if (!names.empty()) names[0] = "samples";
   const genlab_tensor_map generated{GENLAB_TENSOR_MAP_STRUCT_SIZE, b->count, names.data(), b->tensors, nullptr};
+  // A metric that needs a model's scores gets one per example, as a model's score() gives.
+  TensorMapPtr scores(genlab_util_tensor_map_new(1));
+  const int64_t count = static_cast<int64_t>(a->tensors[0]->dl_tensor.shape[0]);
+  DLManagedTensor* nll = genlab_util_cpu_tensor_new(genlab_util_dtype_float32(), 1, &count);
+  for (int64_t i = 0; i < count; ++i) static_cast<float*>(nll->dl_tensor.data)[i] = 1.0f + 0.01f * static_cast<float>(i);
+  genlab_util_tensor_map_set(scores.get(), 0, "nll", nll);
+  const bool needs_scores = plugin->has(GENLAB_CAPABILITY_NEEDS_SCORES);
   attempt(r, "metric: update and compute give scalars with directions", [&] {
-    metric->update(a.get(), &generated, nullptr);
+    metric->update(a.get(), &generated, needs_scores ? scores.get() : nullptr);
     std::string detail;
     for (const auto& s : metric->compute()) detail += s.name + "=" + std::to_string(s.value) + " ";
     if (detail.empty()) throw HostError("compute returned no scalars");

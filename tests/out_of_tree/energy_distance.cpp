@@ -17,18 +17,18 @@ class EnergyDistance final : public genlab::sdk::Metric {
     i.summary = "energy distance between real and generated examples (out-of-tree)";
     i.modalities = {"points", "image"};
     i.capabilities = GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_GENERATED;
-    i.params = {{"real_key", GENLAB_PARAM_STRING, "\"x\"", "name of the real data tensor"}};
+    i.params = {{"real_key", GENLAB_PARAM_STRING, "\"\"", "name of the real data tensor; empty: the first"}};
     return i;
   }
 
   explicit EnergyDistance(const genlab::sdk::Context& context) : Metric(context) {
-    real_key_ = context.config.get("real_key", "x");
+    real_key_ = context.config.get("real_key", "");
   }
 
   void update(const Tensors& real, const Tensors& generated, const Tensors&) override {
     GENLAB_CHECK(!real.empty() || !generated.empty(), GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected real or generated examples, got neither");
-    if (!real.empty()) x_.push_back(flat(real.at(real_key_)));
+    if (!real.empty()) x_.push_back(flat(real_key_.empty() ? real.entries().front().second : real.at(real_key_)));
     if (!generated.empty()) y_.push_back(flat(generated.at("samples")));
   }
 

@@ -5,10 +5,13 @@
 // Legend: N batch, K components, D data dimensions.
 //   log p(x) = logsumexp_k [ log pi_k + sum_d log N(x_d; mu_kd, sigma_kd^2) ]
 // Parameters are logits (pi = softmax(logits)), mu, and log_sigma, fitted by Adam on the
-// negative log-likelihood. Adam is written out here so its moments are part of the state.
+// negative log-likelihood.
 #include <cmath>
+#include <memory>
 
 #include <genlab/sdk/plugin.hpp>
+
+#include "../../common/adam.hpp"
 
 namespace {
 
@@ -65,19 +68,18 @@ class Gmm final : public genlab::sdk::Model {
     const int64_t K = options_.components;
     const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device());
     params_ = {at::zeros({K}, f32), at::randn({K, dim_}, f32) * options_.init_scale, at::zeros({K, dim_}, f32)};
-    for (auto& p : params_) {
-      p.set_requires_grad(true);
-      m_.push_back(at::zeros_like(p));
-      v_.push_back(at::zeros_like(p));
-    }
+    for (auto& p : params_) p.set_requires_grad(true);
+    adam_ = std::make_unique<genlab::plugins::Adam>(
+        std::vector<std::pair<std::string, at::Tensor>>{{"logits", params_[0]}, {"mu", params_[1]}, {"log_sigma", params_[2]}},
+        genlab::plugins::Adam::Options{options_.lr});
   }
 
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t /*step*/) override {
     const at::Tensor x = flatten(batch.at(input_name_));  // [N, D]
     at::Tensor loss = -log_prob(x).mean();
-    for (auto& p : params_) p.mutable_grad() = at::Tensor();
+    adam_->zero_grad();
     loss.backward();
-    adam_update();
+    adam_->step();
     return {{"nll", loss.item<double>(), GENLAB_DIRECTION_LOWER}};
   }
 
@@ -105,26 +107,11 @@ class Gmm final : public genlab::sdk::Model {
 
   Tensors export_state() override {
     Tensors state;
-    const char* names[] = {"logits", "mu", "log_sigma"};
-    for (size_t i = 0; i < params_.size(); ++i) {
-      state.add(names[i], params_[i].detach());
-      state.add(std::string("adam.m.") + names[i], m_[i]);
-      state.add(std::string("adam.v.") + names[i], v_[i]);
-    }
-    state.add("adam.step", at::scalar_tensor(static_cast<int64_t>(step_), at::kLong));
+    adam_->export_to(state);
     return state;
   }
 
-  void import_state(const Tensors& state) override {
-    const char* names[] = {"logits", "mu", "log_sigma"};
-    at::NoGradGuard no_grad;
-    for (size_t i = 0; i < params_.size(); ++i) {
-      copy_checked(params_[i], state.at(names[i]), names[i]);
-      copy_checked(m_[i], state.at(std::string("adam.m.") + names[i]), names[i]);
-      copy_checked(v_[i], state.at(std::string("adam.v.") + names[i]), names[i]);
-    }
-    step_ = state.at("adam.step").item<int64_t>();
-  }
+  void import_state(const Tensors& state) override { adam_->import_from(state); }
 
  private:
   at::Tensor flatten(const at::Tensor& x) const {
@@ -144,36 +131,12 @@ class Gmm final : public genlab::sdk::Model {
     return at::logsumexp(log_normal + at::log_softmax(params_[0], 0).unsqueeze(0), 1);
   }
 
-  // Adam (Kingma & Ba 2015, Algorithm 1) with beta1 0.9, beta2 0.999, eps 1e-8.
-  void adam_update() {
-    at::NoGradGuard no_grad;
-    ++step_;
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    const double correction1 = 1 - std::pow(b1, static_cast<double>(step_));
-    const double correction2 = 1 - std::pow(b2, static_cast<double>(step_));
-    for (size_t i = 0; i < params_.size(); ++i) {
-      const at::Tensor& g = params_[i].grad();
-      if (!g.defined()) continue;
-      m_[i].mul_(b1).add_(g, 1 - b1);
-      v_[i].mul_(b2).addcmul_(g, g, 1 - b2);
-      const at::Tensor denom = (v_[i] / correction2).sqrt_().add_(eps);
-      params_[i].addcdiv_(m_[i], denom, -options_.lr / correction1);
-    }
-  }
-
-  static void copy_checked(at::Tensor& into, const at::Tensor& from, const std::string& name) {
-    GENLAB_CHECK(from.sizes() == into.sizes(), GENLAB_ERROR_INVALID_ARGUMENT,
-                       "state tensor '" + name + "' has shape " + c10::str(from.sizes()) + ", expected " +
-                           c10::str(into.sizes()));
-    into.detach().copy_(from);
-  }
-
   GmmOptions options_;
   int64_t dim_ = 0;
   std::vector<int64_t> element_shape_;
   std::string input_name_ = "x";
-  std::vector<at::Tensor> params_, m_, v_;  // logits [K], mu [K, D], log_sigma [K, D]
-  int64_t step_ = 0;
+  std::vector<at::Tensor> params_;  // logits [K], mu [K, D], log_sigma [K, D]
+  std::unique_ptr<genlab::plugins::Adam> adam_;
 };
 
 }  // namespace

@@ -18,7 +18,7 @@ class Mmd final : public genlab::sdk::Metric {
     i.summary = "unbiased squared MMD with an RBF kernel, real vs generated (example metric)";
     i.modalities = {"points", "image"};
     i.capabilities = GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_GENERATED;
-    i.params = {{"real_key", GENLAB_PARAM_STRING, "\"x\"", "name of the real data tensor"},
+    i.params = {{"real_key", GENLAB_PARAM_STRING, "\"\"", "name of the real data tensor; empty: the first"},
                 {"generated_key", GENLAB_PARAM_STRING, "\"samples\"", "name of the generated tensor"},
                 {"bandwidth", GENLAB_PARAM_DOUBLE, "0.0", "kernel width sigma; 0 takes the median distance"},
                 {"max_examples", GENLAB_PARAM_INT, "2048", "use at most this many examples of each side"}};
@@ -26,7 +26,7 @@ class Mmd final : public genlab::sdk::Metric {
   }
 
   explicit Mmd(const Context& context) : Metric(context) {
-    real_key_ = context.config.get("real_key", "x");
+    real_key_ = context.config.get("real_key", "");
     generated_key_ = context.config.get("generated_key", "samples");
     bandwidth_ = context.config.get("bandwidth", 0.0);
     max_examples_ = context.config.get_positive("max_examples", int64_t{2048});
@@ -37,7 +37,7 @@ class Mmd final : public genlab::sdk::Metric {
   void update(const Tensors& real, const Tensors& generated, const Tensors& /*scores*/) override {
     GENLAB_CHECK(!real.empty() || !generated.empty(), GENLAB_ERROR_INVALID_ARGUMENT,
                        "expected real or generated examples, got neither");
-    if (!real.empty()) real_.push_back(rows(real.at(real_key_)));
+    if (!real.empty()) real_.push_back(rows(real_key_.empty() ? real.entries().front().second : real.at(real_key_)));
     if (!generated.empty()) generated_.push_back(rows(generated.at(generated_key_)));
   }
 

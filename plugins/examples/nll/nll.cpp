@@ -21,23 +21,24 @@ class Nll final : public genlab::sdk::Metric {
     i.summary = "mean NLL of held-out data in nats and bits/dim, from the model's score";
     i.modalities = {"points", "image"};
     i.capabilities = GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_SCORES;
-    i.params = {{"score_key", GENLAB_PARAM_STRING, "\"nll\"", "name of the per-example score tensor"},
-                {"real_key", GENLAB_PARAM_STRING, "\"x\"", "name of the real data tensor (for D)"}};
+    i.params = {{"score_key", GENLAB_PARAM_STRING, "\"\"", "name of the per-example score tensor; empty: the first"},
+                {"real_key", GENLAB_PARAM_STRING, "\"\"", "name of the real data tensor (for D); empty: the first"}};
     return i;
   }
 
   explicit Nll(const genlab::sdk::Context& c) : Metric(c) {
-    score_key_ = c.config.get("score_key", "nll");
-    real_key_ = c.config.get("real_key", "x");
+    score_key_ = c.config.get("score_key", "");
+    real_key_ = c.config.get("real_key", "");
   }
 
   void update(const Tensors& real, const Tensors&, const Tensors& scores) override {
     GENLAB_CHECK(!scores.empty(), GENLAB_ERROR_INVALID_ARGUMENT, "expected the model's scores, got none");
-    const at::Tensor s = scores.at(score_key_).to(at::kDouble).flatten();
+    const at::Tensor& score = score_key_.empty() ? scores.entries().front().second : scores.at(score_key_);
+    const at::Tensor s = score.to(at::kDouble).flatten();
     sum_ += s.sum().item<double>();
     count_ += s.numel();
     if (!real.empty()) {
-      const at::Tensor x = real.at(real_key_);
+      const at::Tensor& x = real_key_.empty() ? real.entries().front().second : real.at(real_key_);
       dims_ = x.numel() / std::max<int64_t>(1, x.size(0));
     }
   }

@@ -1,0 +1,84 @@
+// Adam (Kingma & Ba 2015, Algorithm 1) over a list of named parameters, written out so
+// that its moments and step count are part of a model's exported state: a run resumed
+// from a checkpoint continues exactly where it stopped.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <genlab/sdk/plugin.hpp>
+
+namespace genlab::plugins {
+
+class Adam {
+ public:
+  struct Options {
+    double lr = 1e-3;
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  };
+
+  Adam(std::vector<std::pair<std::string, at::Tensor>> params, Options options)
+      : params_(std::move(params)), options_(options) {
+    for (auto& [name, p] : params_) {
+      m_.push_back(at::zeros_like(p));
+      v_.push_back(at::zeros_like(p));
+    }
+  }
+
+  void zero_grad() {
+    for (auto& [name, p] : params_) p.mutable_grad() = at::Tensor();
+  }
+
+  void step() {
+    at::NoGradGuard no_grad;
+    ++steps_;
+    const double c1 = 1 - std::pow(options_.beta1, static_cast<double>(steps_));
+    const double c2 = 1 - std::pow(options_.beta2, static_cast<double>(steps_));
+    for (size_t i = 0; i < params_.size(); ++i) {
+      at::Tensor& p = params_[i].second;
+      const at::Tensor& g = p.grad();
+      if (!g.defined()) continue;
+      m_[i].mul_(options_.beta1).add_(g, 1 - options_.beta1);
+      v_[i].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
+      const at::Tensor denom = (v_[i] / c2).sqrt_().add_(options_.eps);
+      p.addcdiv_(m_[i], denom, -options_.lr / c1);
+    }
+  }
+
+  // Parameters and moments under their names, plus "adam.step".
+  void export_to(genlab::sdk::Tensors& state) const {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      state.add(params_[i].first, params_[i].second.detach());
+      state.add("adam.m." + params_[i].first, m_[i]);
+      state.add("adam.v." + params_[i].first, v_[i]);
+    }
+    state.add("adam.step", at::scalar_tensor(steps_, at::kLong));
+  }
+
+  void import_from(const genlab::sdk::Tensors& state) {
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const std::string& name = params_[i].first;
+      copy_checked(params_[i].second, state.at(name), name);
+      copy_checked(m_[i], state.at("adam.m." + name), "adam.m." + name);
+      copy_checked(v_[i], state.at("adam.v." + name), "adam.v." + name);
+    }
+    steps_ = state.at("adam.step").item<int64_t>();
+  }
+
+ private:
+  static void copy_checked(at::Tensor& into, const at::Tensor& from, const std::string& name) {
+    GENLAB_CHECK(from.sizes() == into.sizes(), GENLAB_ERROR_INVALID_ARGUMENT,
+                 "state tensor '" + name + "' has shape " + c10::str(from.sizes()) + ", expected " + c10::str(into.sizes()));
+    into.detach().copy_(from);
+  }
+
+  std::vector<std::pair<std::string, at::Tensor>> params_;
+  std::vector<at::Tensor> m_, v_;
+  Options options_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace genlab::plugins
