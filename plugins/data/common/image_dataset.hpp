@@ -1,0 +1,170 @@
+// The part every image dataset plugin shares: images held as one float tensor
+// [N, C, H, W] in [0, 1] with int64 labels per split, the subset and class filters that
+// data-size and outlier experiments need, and get_batch as an index_select.
+#pragma once
+
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+#include <zlib.h>
+
+#include <genlab/sdk/plugin.hpp>
+
+namespace genlab::data {
+
+// One split: images [N, C, H, W] float32 in [0, 1] and labels [N] int64.
+struct Split {
+  std::string name;
+  at::Tensor images, labels;
+};
+
+// Reads a whole file, gzipped or not (zlib reads plain files as they are).
+inline std::string read_maybe_gzipped(const std::string& path) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  GENLAB_CHECK(file != nullptr, GENLAB_ERROR_IO, path + ": cannot open (does it exist? scripts/fetch-data.sh fetches the data)");
+  std::string out;
+  char buffer[1 << 16];
+  int got;
+  while ((got = gzread(file, buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<size_t>(got));
+  int error = 0;
+  const char* message = gzerror(file, &error);
+  const std::string reason = error != Z_OK && error != Z_STREAM_END ? message : "";
+  gzclose(file);
+  GENLAB_CHECK(got == 0 && reason.empty(), GENLAB_ERROR_IO,
+               path + ": read failed at (decompressed) byte offset " + std::to_string(out.size()) + ": " +
+                   (reason.empty() ? "unexpected end of the compressed stream" : reason));
+  return out;
+}
+
+// The data directory for default paths: $GENLAB_DATA, else ./data.
+inline std::string data_dir() {
+  const char* env = std::getenv("GENLAB_DATA");
+  return env && *env ? env : "data";
+}
+
+// Subset and class filters, from the manifest (same keys for every image dataset).
+struct Selection {
+  int64_t subset = 0;            // keep this many training examples (0: all)
+  std::string subset_mode = "first";
+  int64_t subset_seed = 0;
+  std::set<int64_t> classes;     // empty: all
+
+  static std::vector<genlab::sdk::Param> params() {
+    return {{"subset", GENLAB_PARAM_INT, "0", "training examples to keep, 0 for all (data-size experiments)"},
+            {"subset_mode", GENLAB_PARAM_STRING, "\"first\"", "\"first\" N, or a \"random\" sample of N by subset_seed"},
+            {"subset_seed", GENLAB_PARAM_INT, "0", "seed of the random subset"},
+            {"classes", GENLAB_PARAM_STRING, "\"\"", "keep only these labels, e.g. \"0,1,7\"; empty for all"}};
+  }
+
+  explicit Selection(const genlab::sdk::Config& c) {
+    subset = c.get("subset", int64_t{0});
+    GENLAB_CHECK(subset >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected subset >= 0, got " + std::to_string(subset));
+    subset_mode = c.get("subset_mode", "first");
+    GENLAB_CHECK(subset_mode == "first" || subset_mode == "random", GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected subset_mode \"first\" or \"random\", got \"" + subset_mode + "\"");
+    subset_seed = c.get("subset_seed", int64_t{0});
+    std::istringstream list(c.get("classes", ""));
+    std::string item;
+    while (std::getline(list, item, ',')) {
+      if (item.find_first_not_of(" ") == std::string::npos) continue;
+      try {
+        classes.insert(std::stoll(item));
+      } catch (const std::exception&) {
+        throw genlab::sdk::Error(GENLAB_ERROR_INVALID_ARGUMENT, "expected classes as \"0,1,7\", got \"" + item + "\"");
+      }
+    }
+  }
+
+  // Applies the class filter to a split, and the subset to the train split.
+  void apply(Split& split) const {
+    if (!classes.empty()) {
+      std::vector<int64_t> keep;
+      const auto* labels = split.labels.data_ptr<int64_t>();
+      for (int64_t i = 0; i < split.labels.size(0); ++i)
+        if (classes.count(labels[i])) keep.push_back(i);
+      select(split, keep);
+    }
+    if (split.name == "train" && subset > 0 && subset < split.images.size(0)) {
+      std::vector<int64_t> keep(static_cast<size_t>(split.images.size(0)));
+      for (size_t i = 0; i < keep.size(); ++i) keep[i] = static_cast<int64_t>(i);
+      if (subset_mode == "random") std::shuffle(keep.begin(), keep.end(), std::mt19937_64(static_cast<uint64_t>(subset_seed)));
+      keep.resize(static_cast<size_t>(subset));
+      std::sort(keep.begin(), keep.end());
+      select(split, keep);
+    }
+    GENLAB_CHECK(split.images.size(0) > 0, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "split '" + split.name + "' is empty after the class filter");
+  }
+
+ private:
+  static void select(Split& split, const std::vector<int64_t>& keep) {
+    const at::Tensor index = at::tensor(keep, at::kLong);
+    split.images = split.images.index_select(0, index).contiguous();
+    split.labels = split.labels.index_select(0, index).contiguous();
+  }
+};
+
+// A dataset of image splits: describes itself and serves batches.
+class ImageDataset : public genlab::sdk::Dataset {
+ public:
+  using Dataset::Dataset;
+
+  const genlab_dataset_info& data_info() const override { return info_; }
+
+  genlab::sdk::Tensors get_batch(const std::string& split, const std::vector<int64_t>& indices, uint64_t) override {
+    const Split* s = nullptr;
+    for (const auto& candidate : splits_)
+      if (candidate.name == split) s = &candidate;
+    GENLAB_CHECK(s != nullptr, GENLAB_ERROR_NOT_FOUND, "no split '" + split + "' (expected train or test)");
+    const int64_t n = s->images.size(0);
+    for (int64_t i : indices)
+      GENLAB_CHECK(i >= 0 && i < n, GENLAB_ERROR_INVALID_ARGUMENT,
+                   "index " + std::to_string(i) + " out of range [0, " + std::to_string(n) + ") of split '" + split + "'");
+    const at::Tensor index = at::tensor(indices, at::kLong);
+    genlab::sdk::Tensors out;
+    out.add("image", s->images.index_select(0, index));
+    out.add("label", s->labels.index_select(0, index));
+    return out;
+  }
+
+ protected:
+  // Call once the splits are loaded: fills the description of the data.
+  void describe(std::vector<Split> splits, const Selection& selection) {
+    splits_ = std::move(splits);
+    int64_t classes = 0;
+    for (auto& s : splits_) {
+      selection.apply(s);
+      names_.push_back(s.name.c_str());
+      sizes_.push_back(s.images.size(0));
+      classes = std::max(classes, s.labels.max().item<int64_t>() + 1);
+    }
+    for (auto& s : splits_) names_[&s - splits_.data()] = s.name.c_str();
+    shape_.assign(splits_[0].images.sizes().begin() + 1, splits_[0].images.sizes().end());
+    elements_[0] = genlab_element_spec{GENLAB_ELEMENT_SPEC_STRUCT_SIZE, "image", genlab_util_dtype_float32(),
+                                       static_cast<int32_t>(shape_.size()), shape_.data()};
+    elements_[1] = genlab_element_spec{GENLAB_ELEMENT_SPEC_STRUCT_SIZE, "label", genlab_util_dtype_int64(), 0, nullptr};
+    info_.struct_size = GENLAB_DATASET_INFO_STRUCT_SIZE;
+    info_.modality = "image";
+    info_.split_count = splits_.size();
+    info_.split_names = names_.data();
+    info_.split_sizes = sizes_.data();
+    info_.element_count = 2;
+    info_.elements = elements_;
+    info_.num_classes = classes;
+    info_.vocab_size = 0;
+    info_.value_range = "[0, 1]";
+  }
+
+ private:
+  std::vector<Split> splits_;
+  std::vector<const char*> names_;
+  std::vector<int64_t> sizes_;
+  std::vector<int64_t> shape_;
+  genlab_element_spec elements_[2]{};
+  genlab_dataset_info info_{};
+};
+
+}  // namespace genlab::data

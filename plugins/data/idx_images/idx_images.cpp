@@ -1,0 +1,105 @@
+// idx-images — images and labels in the IDX format of MNIST and Fashion-MNIST (LeCun et
+// al.), gzipped or not, and any IDX a user brings. An IDX file is a 4-byte magic (two zero
+// bytes, the type 0x08 for unsigned bytes, the number of dimensions), the dimensions as
+// big-endian int32, then the data. Images: 3 dims (N, H, W); labels: 1 dim (N).
+#include "../common/image_dataset.hpp"
+
+namespace {
+
+using genlab::data::Split;
+
+// The dims of an IDX file of `ndim` dimensions; checks magic and length, naming the file.
+std::vector<int64_t> idx_dims(const std::string& bytes, const std::string& path, int ndim) {
+  GENLAB_CHECK(bytes.size() >= 4, GENLAB_ERROR_INVALID_ARGUMENT,
+               path + ": truncated at byte offset " + std::to_string(bytes.size()) + ": expected a 4-byte IDX magic");
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  const uint32_t magic = (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | b[3];
+  char expected[16], got[16];
+  std::snprintf(expected, sizeof expected, "0x%08x", 0x800u | unsigned(ndim));
+  std::snprintf(got, sizeof got, "0x%08x", magic);
+  GENLAB_CHECK(magic == (0x800u | unsigned(ndim)), GENLAB_ERROR_INVALID_ARGUMENT,
+               path + ": bad magic at byte offset 0: expected " + expected + " (IDX, unsigned bytes, " +
+                   std::to_string(ndim) + " dims), got " + got + " (is it an IDX file of the right kind?)");
+  const size_t header = 4 + 4 * static_cast<size_t>(ndim);
+  GENLAB_CHECK(bytes.size() >= header, GENLAB_ERROR_INVALID_ARGUMENT,
+               path + ": truncated at byte offset " + std::to_string(bytes.size()) + ": the header needs " +
+                   std::to_string(header) + " bytes");
+  std::vector<int64_t> dims;
+  int64_t count = 1;
+  for (int d = 0; d < ndim; ++d) {
+    const unsigned char* p = b + 4 + 4 * d;
+    const int64_t v = (int64_t(p[0]) << 24) | (int64_t(p[1]) << 16) | (int64_t(p[2]) << 8) | p[3];
+    dims.push_back(v);
+    count *= v;
+  }
+  GENLAB_CHECK(bytes.size() - header >= static_cast<size_t>(count), GENLAB_ERROR_INVALID_ARGUMENT,
+               path + ": truncated at byte offset " + std::to_string(bytes.size()) + ": the header promises " +
+                   std::to_string(count) + " bytes of data after byte " + std::to_string(header));
+  return dims;
+}
+
+// The first existing of `name` and `name`.gz in `folder`.
+std::string find_file(const std::string& folder, const std::string& name) {
+  for (const std::string& candidate : {folder + "/" + name, folder + "/" + name + ".gz"}) {
+    FILE* f = std::fopen(candidate.c_str(), "rb");
+    if (f) {
+      std::fclose(f);
+      return candidate;
+    }
+  }
+  throw genlab::sdk::Error(GENLAB_ERROR_IO, folder + "/" + name + "[.gz]: no such file (scripts/fetch-data.sh fetches "
+                                            "MNIST and Fashion-MNIST into ./data)");
+}
+
+Split read_split(const std::string& name, const std::string& images_path, const std::string& labels_path) {
+  const std::string image_bytes = genlab::data::read_maybe_gzipped(images_path);
+  const std::string label_bytes = genlab::data::read_maybe_gzipped(labels_path);
+  const auto dims = idx_dims(image_bytes, images_path, 3);
+  const auto label_dims = idx_dims(label_bytes, labels_path, 1);
+  GENLAB_CHECK(label_dims[0] == dims[0], GENLAB_ERROR_INVALID_ARGUMENT,
+               labels_path + ": " + std::to_string(label_dims[0]) + " labels for the " + std::to_string(dims[0]) +
+                   " images of " + images_path);
+  Split s;
+  s.name = name;
+  const auto* pixels = reinterpret_cast<const uint8_t*>(image_bytes.data() + 16);
+  s.images = at::from_blob(const_cast<uint8_t*>(pixels), {dims[0], 1, dims[1], dims[2]}, at::kByte)
+                 .to(at::kFloat)
+                 .div_(255.0f);  // [N, 1, H, W] in [0, 1]
+  const auto* labels = reinterpret_cast<const uint8_t*>(label_bytes.data() + 8);
+  s.labels = at::from_blob(const_cast<uint8_t*>(labels), {dims[0]}, at::kByte).to(at::kLong);
+  return s;
+}
+
+class IdxImages final : public genlab::data::ImageDataset {
+ public:
+  static genlab::sdk::Info info() {
+    genlab::sdk::Info i;
+    i.name = "idx-images";
+    i.version = "1.0.0";
+    i.family = "image";
+    i.summary = "IDX images and labels (MNIST, Fashion-MNIST), gzipped or not; float [N,1,H,W] in [0,1]";
+    i.modalities = {"image"};
+    i.params = {{"path", GENLAB_PARAM_STRING, "\"$GENLAB_DATA/mnist\"", "folder of the IDX files"},
+                {"train_images", GENLAB_PARAM_STRING, "\"train-images-idx3-ubyte\"", "file name (.gz found too)"},
+                {"train_labels", GENLAB_PARAM_STRING, "\"train-labels-idx1-ubyte\"", "file name (.gz found too)"},
+                {"test_images", GENLAB_PARAM_STRING, "\"t10k-images-idx3-ubyte\"", "file name (.gz found too)"},
+                {"test_labels", GENLAB_PARAM_STRING, "\"t10k-labels-idx1-ubyte\"", "file name (.gz found too)"}};
+    for (auto& p : genlab::data::Selection::params()) i.params.push_back(p);
+    return i;
+  }
+
+  explicit IdxImages(const genlab::sdk::Context& c) : ImageDataset(c) {
+    const std::string folder = c.config.get("path", (genlab::data::data_dir() + "/mnist").c_str());
+    const genlab::data::Selection selection(c.config);
+    std::vector<Split> splits;
+    splits.push_back(read_split("train", find_file(folder, c.config.get("train_images", "train-images-idx3-ubyte")),
+                                find_file(folder, c.config.get("train_labels", "train-labels-idx1-ubyte"))));
+    splits.push_back(read_split("test", find_file(folder, c.config.get("test_images", "t10k-images-idx3-ubyte")),
+                                find_file(folder, c.config.get("test_labels", "t10k-labels-idx1-ubyte"))));
+    describe(std::move(splits), selection);
+  }
+};
+
+}  // namespace
+
+GENLAB_PLUGIN(IdxImages)
