@@ -58,7 +58,7 @@ TEST_CASE("genlab plugins info shows capabilities and parameters", "[cli]") {
 }
 
 TEST_CASE("genlab plugins check passes every built-in plugin whose data the tests have", "[cli][check]") {
-  for (const char* name : {"example-toy2d", "example-gmm", "example-mmd", "example-nll", "example-cpu-ops", "digits-csv", "vae"}) {
+  for (const char* name : {"example-toy2d", "example-gmm", "example-mmd", "example-nll", "example-cpu-ops", "digits-csv", "vae", "gan"}) {
     const auto r = run_genlab(std::string("plugins check ") + genlab::test::builtin_plugin(name).string());
     INFO(r.output);
     CHECK(r.exit_code == 0);
@@ -119,9 +119,21 @@ TEST_CASE("genlab plugins check survives a plugin that segfaults and names the s
 }
 
 TEST_CASE("every manifest shipped in configs/ validates", "[cli][configs]") {
-  for (const char* manifest : {"quickstart.toml", "examples/sweep.toml", "vae-digits-tiny.toml", "vae-mnist.toml"}) {
+  for (const char* manifest : {"quickstart.toml", "examples/sweep.toml", "vae-digits-tiny.toml", "vae-mnist.toml",
+                               "gan-digits-tiny.toml", "gan-mnist.toml"}) {
     const auto r = run_genlab("validate " + (genlab::test::source_dir() / "configs" / manifest).string());
     INFO(manifest << ": " << r.output);
     CHECK(r.exit_code == 0);
   }
+}
+
+TEST_CASE("a likelihood metric for the GAN is refused before anything runs, naming both", "[cli][gan]") {
+  TempDir dir;
+  const auto manifest = dir.write("m.toml", "[experiment]\nworkspace = \"" + (dir.path() / "ws").string() + "\"\n"
+                                            "[datasets.digits]\nplugin = \"digits-csv\"\n"
+                                            "[models.gan]\nplugin = \"gan\"\n"
+                                            "[metrics.nll]\nplugin = \"example-nll\"\n");
+  const auto r = run_genlab("validate " + manifest.string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("metric 'nll' needs a likelihood (score), which model 'gan' (plugin 'gan') does not offer"));
 }

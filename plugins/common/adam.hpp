@@ -19,8 +19,10 @@ class Adam {
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   };
 
-  Adam(std::vector<std::pair<std::string, at::Tensor>> params, Options options)
-      : params_(std::move(params)), options_(options) {
+  // `prefix` names the optimiser's tensors in the state ("<prefix>.m.<param>", ...), so that
+  // two optimisers of one model (a GAN's) do not collide.
+  Adam(std::vector<std::pair<std::string, at::Tensor>> params, Options options, std::string prefix = "adam")
+      : params_(std::move(params)), options_(options), prefix_(std::move(prefix)) {
     for (auto& [name, p] : params_) {
       m_.push_back(at::zeros_like(p));
       v_.push_back(at::zeros_like(p));
@@ -47,14 +49,14 @@ class Adam {
     }
   }
 
-  // Parameters and moments under their names, plus "adam.step".
+  // Parameters and moments under their names, plus "<prefix>.step".
   void export_to(genlab::sdk::Tensors& state) const {
     for (size_t i = 0; i < params_.size(); ++i) {
       state.add(params_[i].first, params_[i].second.detach());
-      state.add("adam.m." + params_[i].first, m_[i]);
-      state.add("adam.v." + params_[i].first, v_[i]);
+      state.add(prefix_ + ".m." + params_[i].first, m_[i]);
+      state.add(prefix_ + ".v." + params_[i].first, v_[i]);
     }
-    state.add("adam.step", at::scalar_tensor(steps_, at::kLong));
+    state.add(prefix_ + ".step", at::scalar_tensor(steps_, at::kLong));
   }
 
   void import_from(const genlab::sdk::Tensors& state) {
@@ -62,10 +64,10 @@ class Adam {
     for (size_t i = 0; i < params_.size(); ++i) {
       const std::string& name = params_[i].first;
       copy_checked(params_[i].second, state.at(name), name);
-      copy_checked(m_[i], state.at("adam.m." + name), "adam.m." + name);
-      copy_checked(v_[i], state.at("adam.v." + name), "adam.v." + name);
+      copy_checked(m_[i], state.at(prefix_ + ".m." + name), prefix_ + ".m." + name);
+      copy_checked(v_[i], state.at(prefix_ + ".v." + name), prefix_ + ".v." + name);
     }
-    steps_ = state.at("adam.step").item<int64_t>();
+    steps_ = state.at(prefix_ + ".step").item<int64_t>();
   }
 
  private:
@@ -78,6 +80,7 @@ class Adam {
   std::vector<std::pair<std::string, at::Tensor>> params_;
   std::vector<at::Tensor> m_, v_;
   Options options_;
+  std::string prefix_;
   int64_t steps_ = 0;
 };
 
