@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <stb_image_write.h>
 #include <zlib.h>
 
 #include "genlab/core/error.hpp"
@@ -313,4 +314,41 @@ TEST_CASE("the GAN's options: hinge loss and spectral norm train; a reference ar
   g.config.insert_or_assign("arch", "dcgan28");
   CHECK_THROWS_WITH(g.make(), Contains("arch \"dcgan28\" generates 28x28 images, the data is 8x8"));
   CHECK_FALSE(g.plugin->has(GENLAB_CAPABILITY_SCORE));  // no likelihood: the host refuses such metrics
+}
+
+namespace {
+
+void write_png(const fs::path& file, int w, int h, int channels, unsigned char value) {
+  std::vector<unsigned char> pixels(static_cast<size_t>(w * h * channels), value);
+  fs::create_directories(file.parent_path());
+  REQUIRE(stbi_write_png(file.c_str(), w, h, channels, pixels.data(), w * channels));
+}
+
+}  // namespace
+
+TEST_CASE("image-folder reads one sub-folder per class, labels by sorted name", "[data][image-folder]") {
+  TempDir dir;
+  for (int i = 0; i < 5; ++i) write_png(dir.path() / "cats" / ("c" + std::to_string(i) + ".png"), 6, 4, 3, 255);
+  for (int i = 0; i < 5; ++i) write_png(dir.path() / "ants" / ("a" + std::to_string(i) + ".png"), 6, 4, 3, 51);
+  DatasetInstance data(builtin("image-folder"), settings(), toml::table{{"path", dir.path().string()}, {"test_fraction", 0.2}});
+  CHECK(data.split_size("train") == 8);
+  CHECK(data.split_size("test") == 2);
+  CHECK(data.info().num_classes == 2);
+  const auto& spec = data.info().elements[0];
+  CHECK(std::vector<int64_t>(spec.shape, spec.shape + 3) == std::vector<int64_t>{3, 4, 6});
+  TensorMapPtr batch = data.get_batch("train", {0, 7}, 0);
+  CHECK(static_cast<const float*>(batch->tensors[0]->dl_tensor.data)[0] == Approx(0.2));  // "ants" first: label 0
+  CHECK(static_cast<const int64_t*>(batch->tensors[1]->dl_tensor.data)[1] == 1);
+}
+
+TEST_CASE("image-folder refuses an image of another size or a broken file, naming it", "[data][image-folder][bad-input]") {
+  TempDir dir;
+  write_png(dir.path() / "a.png", 4, 4, 1, 0);
+  write_png(dir.path() / "b.png", 5, 4, 1, 0);
+  CHECK_THAT(create_error("image-folder", toml::table{{"path", dir.path().string()}}),
+             Contains("b.png: 5x4, but the first image is 4x4"));
+  fs::remove(dir.path() / "b.png");
+  dir.write("c.png", "not a png at all");
+  CHECK_THAT(create_error("image-folder", toml::table{{"path", dir.path().string()}}),
+             Contains("c.png: not a readable image"));
 }
