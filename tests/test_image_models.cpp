@@ -155,13 +155,16 @@ TEST_CASE("digits-csv reads the real 8x8 digits and refuses a malformed row by i
 
 namespace {
 
-struct DigitsVae {
-  std::shared_ptr<const Plugin> plugin = builtin("vae");
+// A model plugin with the real 8x8 digits: builds models and trains them, batch after batch.
+struct DigitsModel {
+  std::shared_ptr<const Plugin> plugin;
   DatasetInstance data{builtin("digits-csv"), settings(), toml::table{}};
-  toml::table config{{"hidden", 64}, {"latent", 4}};
+  toml::table config;
+  DigitsModel(const std::string& name, toml::table config) : plugin(builtin(name)), config(std::move(config)) {}
   std::unique_ptr<ModelInstance> make(uint64_t seed = 5) {
     return std::make_unique<ModelInstance>(plugin, settings(seed), config, DLDevice{kDLCPU, 0}, &data.info());
   }
+  // The first loss of each step.
   std::vector<double> train(ModelInstance& model, int steps) {
     std::vector<double> losses;
     for (int s = 0; s < steps; ++s) {
@@ -172,6 +175,10 @@ struct DigitsVae {
     }
     return losses;
   }
+};
+
+struct DigitsVae : DigitsModel {
+  DigitsVae() : DigitsModel("vae", toml::table{{"hidden", 64}, {"latent", 4}}) {}
 };
 
 double mean(const std::vector<double>& v, size_t from, size_t to) {
@@ -246,23 +253,8 @@ TEST_CASE("the VAE refuses options it does not have", "[vae][bad-input]") {
 
 namespace {
 
-struct DigitsGan {
-  std::shared_ptr<const Plugin> plugin = builtin("gan");
-  DatasetInstance data{builtin("digits-csv"), settings(), toml::table{}};
-  toml::table config{{"width", 0.5}, {"noise", 16}};
-  std::unique_ptr<ModelInstance> make(uint64_t seed = 5) {
-    return std::make_unique<ModelInstance>(plugin, settings(seed), config, DLDevice{kDLCPU, 0}, &data.info());
-  }
-  std::vector<double> train(ModelInstance& model, int steps) {
-    std::vector<double> losses;
-    for (int s = 0; s < steps; ++s) {
-      std::vector<int64_t> idx;
-      for (int i = 0; i < 64; ++i) idx.push_back((s * 64 + i) % data.split_size("train"));
-      TensorMapPtr batch = data.get_batch("train", idx, 0);
-      for (const auto& l : model.train_step(*batch, s)) losses.push_back(l.value);
-    }
-    return losses;
-  }
+struct DigitsGan : DigitsModel {
+  DigitsGan() : DigitsModel("gan", toml::table{{"width", 0.5}, {"noise", 16}}) {}
   // The distance between the mean image of 256 samples and of 256 test digits.
   double mean_image_distance(ModelInstance& model) {
     const auto samples = floats(*model.generate(256, nullptr, nullptr));
