@@ -21,6 +21,7 @@
 #include <genlab/sdk/plugin.hpp>
 
 #include "../../common/adam.hpp"
+#include "../../common/image_input.hpp"
 
 namespace {
 
@@ -156,7 +157,7 @@ class Gan final : public genlab::sdk::Model {
     return i;
   }
 
-  explicit Gan(const genlab::sdk::Context& c) : Model(c) {
+  explicit Gan(const genlab::sdk::Context& c) : Model(c), input_(c) {
     o_.arch = c.config.get("arch", o_.arch.c_str());
     o_.noise = c.config.get_positive("noise", o_.noise);
     o_.width = c.config.get("width", o_.width);
@@ -172,12 +173,8 @@ class Gan final : public genlab::sdk::Model {
                  "expected loss \"nonsaturating\" or \"hinge\", got \"" + o_.loss + "\"");
     GENLAB_CHECK(o_.width > 0 && o_.lr_g > 0 && o_.lr_d > 0, GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected width, lr_g and lr_d > 0");
-    GENLAB_CHECK(c.data_info != nullptr && c.data_info->element_count > 0 && c.data_info->elements[0].ndim == 3,
-                 GENLAB_ERROR_INVALID_ARGUMENT, "expected image data [C, H, W] (the first element of the dataset)");
-    const auto& e = c.data_info->elements[0];
-    input_name_ = e.name;
-    shape_.assign(e.shape, e.shape + 3);
-    const int64_t C = shape_[0], H = shape_[1], W = shape_[2];
+    const auto& shape = input_.shape();
+    const int64_t C = shape[0], H = shape[1], W = shape[2];
     if (o_.arch == "auto") o_.arch = H == 28 && W == 28 ? "dcgan28" : "small";
     if (o_.arch == "dcgan28")
       GENLAB_CHECK(H == 28 && W == 28, GENLAB_ERROR_INVALID_ARGUMENT,
@@ -198,10 +195,7 @@ class Gan final : public genlab::sdk::Model {
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t) override {
     g_->train();
     d_->train();
-    const at::Tensor& x = batch.at(input_name_);
-    GENLAB_CHECK(x.dim() == 4 && x.size(1) == shape_[0] && x.size(2) == shape_[1] && x.size(3) == shape_[2],
-                 GENLAB_ERROR_INVALID_ARGUMENT, "expected '" + input_name_ + "' of shape [B, " + c10::str(shape_) + "]");
-    const torch::Tensor real = x.to(device(), at::kFloat) * 2 - 1;  // [0, 1] -> [-1, 1], the range of tanh
+    const torch::Tensor real = input_.take(batch, device()) * 2 - 1;  // [0, 1] -> [-1, 1], the range of tanh
     const int64_t B = real.size(0);
     torch::Tensor d_loss, d_real, d_fake;
     for (int64_t k = 0; k < o_.d_steps; ++k) {
@@ -264,8 +258,7 @@ class Gan final : public genlab::sdk::Model {
   torch::Tensor noise(int64_t n) const { return torch::randn({n, o_.noise}, torch::TensorOptions().device(device())); }
 
   GanOptions o_;
-  std::string input_name_ = "image";
-  std::vector<int64_t> shape_;
+  genlab::plugins::ImageInput input_;
   Generator g_{nullptr};
   Discriminator d_{nullptr};
   std::unique_ptr<genlab::plugins::Adam> adam_g_, adam_d_;

@@ -20,6 +20,7 @@
 #include <genlab/sdk/plugin.hpp>
 
 #include "../../common/adam.hpp"
+#include "../../common/image_input.hpp"
 
 namespace {
 
@@ -123,7 +124,7 @@ class Vae final : public genlab::sdk::Model {
     return i;
   }
 
-  explicit Vae(const genlab::sdk::Context& c) : Model(c) {
+  explicit Vae(const genlab::sdk::Context& c) : Model(c), input_(c) {
     VaeOptions o;
     o.arch = c.config.get("arch", o.arch.c_str());
     GENLAB_CHECK(o.arch == "mlp" || o.arch == "conv", GENLAB_ERROR_INVALID_ARGUMENT,
@@ -139,11 +140,7 @@ class Vae final : public genlab::sdk::Model {
     o.iw_samples = c.config.get("iw_samples", o.iw_samples);
     GENLAB_CHECK(o.iw_samples >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected iw_samples >= 0");
 
-    GENLAB_CHECK(c.data_info != nullptr && c.data_info->element_count > 0 && c.data_info->elements[0].ndim == 3,
-                 GENLAB_ERROR_INVALID_ARGUMENT, "expected image data [C, H, W] (the first element of the dataset)");
-    const genlab_element_spec& image = c.data_info->elements[0];
-    input_name_ = image.name;
-    net_ = VaeNet(o, std::vector<int64_t>(image.shape, image.shape + 3));
+    net_ = VaeNet(o, input_.shape());
     net_->to(device());
     std::vector<std::pair<std::string, at::Tensor>> params;
     for (const auto& p : net_->named_parameters()) params.emplace_back("net." + p.key(), p.value());
@@ -172,7 +169,7 @@ class Vae final : public genlab::sdk::Model {
     torch::NoGradGuard no_grad;
     net_->eval();
     torch::Tensor z;
-    if (const at::Tensor* x = inputs.find(input_name_)) {
+    if (const at::Tensor* x = inputs.find(input_.name())) {
       z = net_->encode(x->to(device(), at::kFloat)).first;  // the posterior mean
     } else {
       z = torch::randn({count, net_->options.latent}, torch::TensorOptions().device(device()));
@@ -205,14 +202,7 @@ class Vae final : public genlab::sdk::Model {
   void import_state(const Tensors& state) override { adam_->import_from(state); }
 
  private:
-  torch::Tensor input(const Tensors& batch) const {
-    const at::Tensor& x = batch.at(input_name_);
-    GENLAB_CHECK(x.dim() == 4 && x.size(1) == net_->shape[0] && x.size(2) == net_->shape[1] && x.size(3) == net_->shape[2],
-                 GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected '" + input_name_ + "' [B, " + std::to_string(net_->shape[0]) + ", " + std::to_string(net_->shape[1]) +
-                     ", " + std::to_string(net_->shape[2]) + "], got " + c10::str(x.sizes()));
-    return x.to(device(), at::kFloat);
-  }
+  torch::Tensor input(const Tensors& batch) const { return input_.take(batch, device()); }
 
   // -log of the IWAE estimate with K samples per example, in chunks of samples to bound memory.
   torch::Tensor iwae_nll(const torch::Tensor& x, const torch::Tensor& mu, const torch::Tensor& logvar, int64_t K) {
@@ -235,7 +225,7 @@ class Vae final : public genlab::sdk::Model {
   }
 
   VaeNet net_{nullptr};
-  std::string input_name_ = "image";
+  genlab::plugins::ImageInput input_;
   std::unique_ptr<genlab::plugins::Adam> adam_;
 };
 
