@@ -58,7 +58,8 @@ TEST_CASE("genlab plugins info shows capabilities and parameters", "[cli]") {
 }
 
 TEST_CASE("genlab plugins check passes every built-in plugin whose data the tests have", "[cli][check]") {
-  for (const char* name : {"example-toy2d", "example-gmm", "example-mmd", "example-nll", "example-cpu-ops", "digits-csv", "vae", "gan"}) {
+  for (const char* name : {"example-toy2d", "example-gmm", "example-mmd", "example-nll", "example-cpu-ops", "digits-csv", "vae", "gan",
+                           "diffusion"}) {
     const auto r = run_genlab(std::string("plugins check ") + genlab::test::builtin_plugin(name).string());
     INFO(r.output);
     CHECK(r.exit_code == 0);
@@ -119,12 +120,15 @@ TEST_CASE("genlab plugins check survives a plugin that segfaults and names the s
 }
 
 TEST_CASE("every manifest shipped in configs/ validates", "[cli][configs]") {
-  for (const char* manifest : {"quickstart.toml", "examples/sweep.toml", "vae-digits-tiny.toml", "vae-mnist.toml",
-                               "gan-digits-tiny.toml", "gan-mnist.toml"}) {
-    const auto r = run_genlab("validate " + (genlab::test::source_dir() / "configs" / manifest).string());
-    INFO(manifest << ": " << r.output);
+  int count = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(genlab::test::source_dir() / "configs")) {
+    if (entry.path().extension() != ".toml" || entry.path().filename() == "base.toml") continue;  // base: an include
+    const auto r = run_genlab("validate " + entry.path().string());
+    INFO(entry.path() << ": " << r.output);
     CHECK(r.exit_code == 0);
+    ++count;
   }
+  CHECK(count >= 7);
 }
 
 TEST_CASE("a likelihood metric for the GAN is refused before anything runs, naming both", "[cli][gan]") {

@@ -11,25 +11,15 @@
 #include "genlab/core/loader.hpp"
 #include "genlab/core/plugin_manifest.hpp"
 #include "genlab/genlab_util.h"
-#include "support.hpp"
+#include "model_support.hpp"
 
 using namespace genlab;
+using namespace genlab::test;
 using genlab::test::TempDir;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::shared_ptr<const Plugin> builtin(const std::string& name) {
-  return load_plugin(read_plugin_manifest(genlab::test::builtin_plugin(name)));
-}
-
-HostSettings settings(uint64_t seed = 0) {
-  HostSettings s;
-  s.plugin_name = "test";
-  s.seed = seed;
-  return s;
-}
 
 std::string be32(uint32_t v) {
   return std::string{char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
@@ -155,43 +145,9 @@ TEST_CASE("digits-csv reads the real 8x8 digits and refuses a malformed row by i
 
 namespace {
 
-// A model plugin with the real 8x8 digits: builds models and trains them, batch after batch.
-struct DigitsModel {
-  std::shared_ptr<const Plugin> plugin;
-  DatasetInstance data{builtin("digits-csv"), settings(), toml::table{}};
-  toml::table config;
-  DigitsModel(const std::string& name, toml::table config) : plugin(builtin(name)), config(std::move(config)) {}
-  std::unique_ptr<ModelInstance> make(uint64_t seed = 5) {
-    return std::make_unique<ModelInstance>(plugin, settings(seed), config, DLDevice{kDLCPU, 0}, &data.info());
-  }
-  // The first loss of each step.
-  std::vector<double> train(ModelInstance& model, int steps) {
-    std::vector<double> losses;
-    for (int s = 0; s < steps; ++s) {
-      std::vector<int64_t> idx;
-      for (int i = 0; i < 64; ++i) idx.push_back((s * 64 + i) % data.split_size("train"));
-      TensorMapPtr batch = data.get_batch("train", idx, 0);
-      losses.push_back(model.train_step(*batch, s).at(0).value);
-    }
-    return losses;
-  }
+struct DigitsVae : ModelOnData {
+  DigitsVae() : ModelOnData("vae", toml::table{{"hidden", 64}, {"latent", 4}}) {}
 };
-
-struct DigitsVae : DigitsModel {
-  DigitsVae() : DigitsModel("vae", toml::table{{"hidden", 64}, {"latent", 4}}) {}
-};
-
-double mean(const std::vector<double>& v, size_t from, size_t to) {
-  double s = 0;
-  for (size_t i = from; i < to; ++i) s += v[i];
-  return s / static_cast<double>(to - from);
-}
-
-std::vector<float> floats(const genlab_tensor_map& map) {
-  const DLTensor& t = map.tensors[0]->dl_tensor;
-  const float* x = static_cast<const float*>(t.data);
-  return std::vector<float>(x, x + genlab_util_numel(&t));
-}
 
 }  // namespace
 
@@ -253,8 +209,8 @@ TEST_CASE("the VAE refuses options it does not have", "[vae][bad-input]") {
 
 namespace {
 
-struct DigitsGan : DigitsModel {
-  DigitsGan() : DigitsModel("gan", toml::table{{"width", 0.5}, {"noise", 16}}) {}
+struct DigitsGan : ModelOnData {
+  DigitsGan() : ModelOnData("gan", toml::table{{"width", 0.5}, {"noise", 16}}) {}
   // The distance between the mean image of 256 samples and of 256 test digits.
   double mean_image_distance(ModelInstance& model) {
     const auto samples = floats(*model.generate(256, nullptr, nullptr));

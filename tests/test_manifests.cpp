@@ -242,6 +242,22 @@ TEST_CASE("a run's identity changes with what changes its result, and only with 
   CHECK(other_metric.eval_id != base.eval_id);
 }
 
+TEST_CASE("evaluation.generate options change the evaluation's identity; other values are refused", "[manifest]") {
+  ManifestFile m(kTinyExperiment);
+  const auto base = load_experiment(m.path).runs[0];
+  ManifestFile with(std::string(kTinyExperiment) + "[evaluation]\ngenerate = { sampler = \"ddim\", steps = 20 }\n");
+  const auto run = load_experiment(with.path).runs[0];
+  CHECK(run.id == base.id);
+  CHECK(run.eval_id != base.eval_id);
+  CHECK(run.settings.eval_generate["steps"].value<int64_t>() == 20);
+  CHECK(run_from_resolved(run.resolved(), "run.toml").settings.eval_generate == run.settings.eval_generate);
+  ManifestFile nested(std::string(kTinyExperiment) + "[evaluation]\ngenerate = { steps = [1, 2] }\n");
+  CHECK_THAT(error_of([&] { load_experiment(nested.path); }),
+             Contains("expected evaluation.generate.steps to be a string, number or boolean"));
+  ManifestFile scalar(std::string(kTinyExperiment) + "[evaluation]\ngenerate = 5\n");
+  CHECK_THAT(error_of([&] { load_experiment(scalar.path); }), Contains("expected evaluation.generate to be a table"));
+}
+
 TEST_CASE("sweeps and ranges expand into runs, named by their values", "[manifest][sweep]") {
   ManifestFile m(std::string(kTinyExperiment) + "lr = {sweep = [0.1, 0.01]}\n"
                  "init_scale = {range = [1, 4, 2]}\n");

@@ -281,7 +281,8 @@ toml::table settings_table(const RunSettings& s) {
                      {"timeout", s.timeout},
                      {"memory_limit_mb", s.memory_limit_mb},
                      {"eval_samples", s.eval_samples},
-                     {"eval_split", s.eval_split}};
+                     {"eval_split", s.eval_split},
+                     {"eval_generate", s.eval_generate}};
 }
 
 // -------------------------------------------------------------------- components
@@ -411,10 +412,12 @@ void assign_identity(RunPlan& r) {
   r.id = sha256_hex(canonical(train));
   toml::array metrics;
   for (const auto& m : r.metrics) metrics.push_back(toml::table{{"name", m.name}, {"build", build_of(m)}});
-  r.eval_id = sha256_hex(canonical(toml::table{{"train", r.id},
-                                               {"metrics", std::move(metrics)},
-                                               {"eval_samples", s.eval_samples},
-                                               {"eval_split", s.eval_split}}));
+  toml::table evaluation{{"train", r.id},
+                         {"metrics", std::move(metrics)},
+                         {"eval_samples", s.eval_samples},
+                         {"eval_split", s.eval_split}};
+  if (!s.eval_generate.empty()) evaluation.insert("eval_generate", s.eval_generate);  // keeps older ids unchanged
+  r.eval_id = sha256_hex(canonical(evaluation));
 }
 
 toml::table component_table(const Component& c) {
@@ -482,6 +485,7 @@ RunPlan run_from_resolved(const toml::table& t, const fs::path& file) {
   rs.memory_limit_mb = (*s)["memory_limit_mb"].value_or(int64_t{0});
   rs.eval_samples = (*s)["eval_samples"].value_or(int64_t{1024});
   rs.eval_split = (*s)["eval_split"].value_or(std::string("test"));
+  if (const toml::table* generate = (*s)["eval_generate"].as_table()) rs.eval_generate = *generate;
   r.model = component_from(*model, file);
   r.dataset = component_from(*dataset, file);
   if (const toml::array* metrics = t["metrics"].as_array())
@@ -573,7 +577,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   if (const toml::node* node = root.get("evaluation")) {
     const toml::table* table = node->as_table();
     if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [evaluation] to be a table");
-    static const std::vector<std::string> known = {"samples", "split", "metrics"};
+    static const std::vector<std::string> known = {"samples", "split", "metrics", "generate"};
     for (const auto& [k, v] : *table) {
       const std::string key(k.str());
       if (key == "samples") {
@@ -585,6 +589,16 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
         const toml::array* array = v.as_array();
         if (array == nullptr) throw HostError(where(v.source(), file) + ": expected evaluation.metrics to be an array of names");
         for (const auto& m : *array) eval_metrics.push_back(value_of<std::string>(m, file, "evaluation.metrics", "names"));
+      } else if (key == "generate") {
+        const toml::table* options = v.as_table();
+        if (options == nullptr)
+          throw HostError(where(v.source(), file) + ": expected evaluation.generate to be a table of options for the " +
+                          "model's generate, e.g. { sampler = \"ddim\", steps = 50 }");
+        for (const auto& [ok, ov] : *options)
+          if (ov.is_table() || ov.is_array())
+            throw HostError(where(ov.source(), file) + ": expected evaluation.generate." + std::string(ok.str()) +
+                            " to be a string, number or boolean");
+        base.eval_generate = *options;
       } else {
         throw HostError(where(k.source(), file) + ": unknown key 'evaluation." + key + "'" + did_you_mean(key, known) +
                         "; expected one of " + join(known));

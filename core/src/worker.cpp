@@ -391,7 +391,7 @@ int evaluate(const fs::path& dir) {
   const int64_t n = std::min(rs.eval_samples, data.split_size(rs.eval_split));
   TensorMapPtr real = data.get_batch(rs.eval_split, first_indices(n), static_cast<uint64_t>(r.seed));
   const auto start = Clock::now();
-  TensorMapPtr generated = model.generate(n, nullptr, nullptr);
+  TensorMapPtr generated = model.generate(n, &rs.eval_generate, nullptr);
   const double sampling_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (generated->count == 0 || generated->tensors[0]->dl_tensor.ndim < 1 || generated->tensors[0]->dl_tensor.shape[0] != n)
     throw HostError("generate of plugin '" + r.model.plugin_name + "' returned " +

@@ -29,6 +29,8 @@ class Adam {
     }
   }
 
+  int64_t steps() const { return steps_; }  // updates made so far
+
   void zero_grad() {
     for (auto& [name, p] : params_) p.mutable_grad() = at::Tensor();
   }

@@ -21,7 +21,7 @@
 #include <genlab/sdk/plugin.hpp>
 
 #include "../../common/adam.hpp"
-#include "../../common/image_input.hpp"
+#include "../../common/example_input.hpp"
 
 namespace {
 
@@ -258,7 +258,7 @@ class Gan final : public genlab::sdk::Model {
   torch::Tensor noise(int64_t n) const { return torch::randn({n, o_.noise}, torch::TensorOptions().device(device())); }
 
   GanOptions o_;
-  genlab::plugins::ImageInput input_;
+  genlab::plugins::ExampleInput input_;
   Generator g_{nullptr};
   Discriminator d_{nullptr};
   std::unique_ptr<genlab::plugins::Adam> adam_g_, adam_d_;

@@ -20,7 +20,7 @@
 #include <genlab/sdk/plugin.hpp>
 
 #include "../../common/adam.hpp"
-#include "../../common/image_input.hpp"
+#include "../../common/example_input.hpp"
 
 namespace {
 
@@ -225,7 +225,7 @@ class Vae final : public genlab::sdk::Model {
   }
 
   VaeNet net_{nullptr};
-  genlab::plugins::ImageInput input_;
+  genlab::plugins::ExampleInput input_;
   std::unique_ptr<genlab::plugins::Adam> adam_;
 };
 

@@ -43,6 +43,7 @@ struct RunSettings {
   int64_t memory_limit_mb = 0;   // address-space limit of the worker; 0: none
   int64_t eval_samples = 1024;   // real and generated examples given to the metrics
   std::string eval_split = "test";
+  toml::table eval_generate;     // options given to the model's generate at evaluation
 };
 
 struct RunPlan {
