@@ -275,7 +275,10 @@ TEST_CASE("finished runs become registry versions that can be shown, aliased, co
   const auto sampled = run_genlab("sample gmm@best --n 500 --out " + png.string() + ws);
   INFO(sampled.output);
   CHECK(sampled.exit_code == 0);
+  CHECK_THAT(sampled.output, Contains("500 samples in") && Contains("samples/s"));
   CHECK(fs::file_size(png) > 1000);
+  CHECK_THAT(run_genlab("sample gmm@best --option nonsense --out " + png.string() + ws).output,
+             Contains("--option nonsense: expected KEY=VALUE, e.g. steps=50"));
   CHECK(genlab::test::read_text(png).substr(1, 3) == "PNG");
   CHECK_THAT(run_genlab("registry show gmm:7" + ws).output, Contains("model 'gmm' has no version 7"));
   CHECK(run_genlab("registry show '../x'" + ws).exit_code == 1);

@@ -6,7 +6,6 @@ G step, Adam 2e-4 (beta1 0.5), batch 64, data in memory. For bench/gan_speed.sh.
 
 Usage: gan.py MNIST_DIR STEPS THREADS WIDTH
 """
-import resource
 import sys
 import time
 
@@ -15,12 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def read_idx_images(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    n, h, w = (int.from_bytes(data[i:i + 4], "big") for i in (4, 8, 12))
-    return torch.from_numpy(np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, 1, h, w).astype(np.float32) / 255)
+from common import read_idx_images, report
 
 
 def main(mnist_dir, steps, threads, width):
@@ -60,9 +54,7 @@ def main(mnist_dir, steps, threads, width):
         start = time.perf_counter()
         samples = G(torch.randn(1000, 100, 1, 1))
         sample_seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"python steps_per_second {steps / train_seconds:.3f} samples_per_second {samples.shape[0] / sample_seconds:.0f} "
-          f"peak_rss_mb {peak_mb:.0f}")
+    report(steps, train_seconds, samples.shape[0], sample_seconds)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ samples/s of generation and peak memory.
 
 Usage: vae.py MNIST_DIR STEPS THREADS
 """
-import resource
 import sys
 import time
 
@@ -16,12 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def read_idx_images(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    n, h, w = (int.from_bytes(data[i:i + 4], "big") for i in (4, 8, 12))
-    return torch.from_numpy(np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, 1, h, w).astype(np.float32) / 255)
+from common import read_idx_images, report
 
 
 class VAE(nn.Module):
@@ -63,9 +57,7 @@ def main(mnist_dir, steps, threads):
         start = time.perf_counter()
         samples = torch.sigmoid(model.decode(torch.randn(10000, 20)))
         sample_seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"python steps_per_second {steps / train_seconds:.1f} samples_per_second {samples.shape[0] / sample_seconds:.0f} "
-          f"peak_rss_mb {peak_mb:.0f} final_loss {loss.item():.2f}")
+    report(steps, train_seconds, samples.shape[0], sample_seconds, final_loss=f"{loss.item():.2f}")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,9 @@ Commands:
   status [WORKSPACE]               the runs of a workspace: state, progress, time, failures
   registry list|show|alias|compare|export|delete|gc
                                    the model registry of a workspace (genlab-runs/registry.db)
-  sample REF [--n 64] [--out F]    draw samples from a registered model (NAME[:VERSION|@ALIAS])
+  sample REF [--n 64] [--out F] [--option K=V]...
+                                   draw samples from a registered model (NAME[:VERSION|@ALIAS]),
+                                   with options for its generate (sampler=ddim, steps=50, ...)
 
 Global options:
   -h, --help       this text; `genlab COMMAND --help` for a command's options
@@ -192,7 +194,7 @@ int plugins_info(const std::vector<std::string>& args) {
     std::cout << "  parameters:\n";
     for (const auto& p : d.params)
       std::cout << "    " << std::left << std::setw(18) << p.name << std::setw(8) << type_name(p.type)
-                << std::setw(12) << (p.default_value ? "= " + *p.default_value : std::string("(required)"))
+                << std::setw(12) << (p.default_value ? "= " + *p.default_value : std::string("(required)")) + " "
                 << p.doc << "\n";
   }
   return kOk;
@@ -477,15 +479,25 @@ int sample(const std::vector<std::string>& args) {
   options.add_options()("ref", po::value<std::string>()->required(), "NAME[:VERSION|@ALIAS]")(
       "n", po::value<int64_t>()->default_value(64), "how many samples")(
       "out", po::value<std::string>()->default_value("samples.png"), "the PNG to write")(
+      "option", po::value<std::vector<std::string>>()->composing(),
+      "KEY=VALUE for the model's generate, e.g. sampler=ddpm (repeatable; docs/manifest.md lists them)")(
       "workspace", po::value<std::string>()->default_value("genlab-runs"), "the workspace (registry.db)")(
       "plugin-path", po::value<std::vector<std::string>>()->composing(), "also search DIR (repeatable)");
   po::positional_options_description positional;
   positional.add("ref", 1);
   po::variables_map vm;
-  if (!parse(args, options, positional, vm, "genlab sample NAME[:VERSION|@ALIAS] [--n 64] [--out grid.png]")) return kOk;
+  if (!parse(args, options, positional, vm,
+             "genlab sample NAME[:VERSION|@ALIAS] [--n 64] [--out grid.png] [--option KEY=VALUE]..."))
+    return kOk;
+  toml::table generate_options;
+  if (vm.count("option"))
+    for (const auto& o : vm["option"].as<std::vector<std::string>>()) apply_override(generate_options, o, "--option");
   auto reg = open_registry(vm);
-  sample_version(reg, vm["ref"].as<std::string>(), vm["n"].as<int64_t>(), vm["out"].as<std::string>(), paths(vm));
-  std::cout << "wrote " << vm["out"].as<std::string>() << "\n";
+  const int64_t n = vm["n"].as<int64_t>();
+  const double seconds =
+      sample_version(reg, vm["ref"].as<std::string>(), n, generate_options, vm["out"].as<std::string>(), paths(vm));
+  std::cout << "wrote " << vm["out"].as<std::string>() << ": " << n << " samples in " << seconds << " s ("
+            << static_cast<double>(n) / seconds << " samples/s)\n";
   return kOk;
 }
 

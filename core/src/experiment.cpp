@@ -125,40 +125,6 @@ toml::table read_with_includes(const fs::path& file, std::vector<fs::path>& stac
   return merged;
 }
 
-// Applies one "a.b.c=value" override; the value is parsed as TOML (so 32, 0.1, true, "x",
-// [1, 2] keep their types) and falls back to a plain string.
-void apply_override(toml::table& root, const std::string& text) {
-  const size_t eq = text.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw HostError("--set " + text + ": expected KEY=VALUE, e.g. models.gmm.lr=0.1");
-  const std::string key = text.substr(0, eq);
-  const std::string value = text.substr(eq + 1);
-  toml::table parsed;
-  try {
-    parsed = toml::parse("v = " + value);
-  } catch (const toml::parse_error&) {
-    parsed = toml::table{{"v", value}};
-  }
-  toml::table* table = &root;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = key.find('.', start);
-    const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (part.empty()) throw HostError("--set " + text + ": empty key part in '" + key + "'");
-    if (dot == std::string::npos) {
-      table->insert_or_assign(part, std::move(*parsed.get("v")));
-      return;
-    }
-    toml::node* next = table->get(part);
-    if (next == nullptr) {
-      table->insert(part, toml::table{});
-      next = table->get(part);
-    }
-    if (!next->is_table()) throw HostError("--set " + text + ": '" + part + "' is not a table");
-    table = next->as_table();
-    start = dot + 1;
-  }
-}
 
 template <class T>
 T value_of(const toml::node& node, const fs::path& file, const std::string& key, const char* expected) {
@@ -439,6 +405,39 @@ Component component_from(const toml::table& t, const fs::path& file) {
 }
 
 }  // namespace
+
+void apply_override(toml::table& root, const std::string& text, const std::string& flag) {
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw HostError(flag + " " + text + ": expected KEY=VALUE, e.g. " + (flag == "--set" ? "models.gmm.lr=0.1" : "steps=50"));
+  const std::string key = text.substr(0, eq);
+  const std::string value = text.substr(eq + 1);
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", value}};
+  }
+  toml::table* table = &root;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = key.find('.', start);
+    const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty()) throw HostError(flag + " " + text + ": empty key part in '" + key + "'");
+    if (dot == std::string::npos) {
+      table->insert_or_assign(part, std::move(*parsed.get("v")));
+      return;
+    }
+    toml::node* next = table->get(part);
+    if (next == nullptr) {
+      table->insert(part, toml::table{});
+      next = table->get(part);
+    }
+    if (!next->is_table()) throw HostError(flag + " " + text + ": '" + part + "' is not a table");
+    table = next->as_table();
+    start = dot + 1;
+  }
+}
 
 std::string library_sha256(const fs::path& library) {
   static std::mutex mutex;

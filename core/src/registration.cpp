@@ -1,3 +1,4 @@
+#include <chrono>
 #include "genlab/core/registration.hpp"
 
 #include <sys/utsname.h>
@@ -156,8 +157,8 @@ void write_samples_png(const genlab_tensor_map& outputs, const fs::path& png) {
     throw HostError(png.string() + ": cannot write the PNG");
 }
 
-void sample_version(registry::Registry& reg, const std::string& ref, int64_t count, const fs::path& png,
-                    const std::vector<fs::path>& plugin_paths) {
+double sample_version(registry::Registry& reg, const std::string& ref, int64_t count, const toml::table& options,
+                      const fs::path& png, const std::vector<fs::path>& plugin_paths) {
   if (count <= 0) throw HostError("--n must be > 0, got " + std::to_string(count));
   const registry::Version v = reg.resolve(ref);
   const Discovery found = discover_plugins(plugin_search_path(plugin_paths));
@@ -189,8 +190,11 @@ void sample_version(registry::Registry& reg, const std::string& ref, int64_t cou
     const genlab_tensor_map view{GENLAB_TENSOR_MAP_STRUCT_SIZE, names.size(), names.data(), tensors.data(), nullptr};
     model.import_state(view);
   }
-  TensorMapPtr outputs = model.generate(count, nullptr, nullptr);
+  const auto start = std::chrono::steady_clock::now();
+  TensorMapPtr outputs = model.generate(count, &options, nullptr);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_samples_png(*outputs, png);
+  return seconds;
 }
 
 }  // namespace genlab

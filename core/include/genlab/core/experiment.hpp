@@ -86,6 +86,10 @@ struct Experiment {
 // Runs nothing.
 Experiment load_experiment(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
 
+// Applies one "a.b.c=value" to `root`; the value is parsed as TOML (so 32, 0.1, true, "x",
+// [1, 2] keep their types) and falls back to a plain string. Errors name `flag`.
+void apply_override(toml::table& root, const std::string& text, const std::string& flag = "--set");
+
 // The sha256 of a plugin library, computed once per process.
 std::string library_sha256(const std::filesystem::path& library);
 
