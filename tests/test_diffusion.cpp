@@ -27,8 +27,13 @@ struct RingDiffusion : ModelOnData {
                     "example-toy2d") {}
 };
 
-// abar_t of the linear schedule, computed here from its definition, not by the plugin.
-double linear_alpha_bar(int64_t t, int64_t T) {
+// abar_t of the linear and cosine schedules, computed here from their papers' definitions
+// (Ho et al. 2020, section 4; Nichol & Dhariwal 2021, eq. 17), not by the plugin.
+double alpha_bar(const std::string& schedule, int64_t t, int64_t T) {
+  if (schedule == "cosine") {
+    auto f = [&](double s) { return std::pow(std::cos((s / static_cast<double>(T) + 0.008) / 1.008 * M_PI / 2), 2); };
+    return f(static_cast<double>(t + 1)) / f(0);
+  }
   const double start = 1e-4 * 1000.0 / T, end = 0.02 * 1000.0 / T;
   double ab = 1;
   for (int64_t s = 0; s <= t; ++s) ab *= 1 - (start + (end - start) * static_cast<double>(s) / static_cast<double>(T - 1));
@@ -58,7 +63,9 @@ struct RingStats {
 }  // namespace
 
 TEST_CASE("diffusion: the forward noising matches q(x_t | x_0) statistically", "[diffusion]") {
+  const std::string schedule = GENERATE("linear", "cosine");
   DigitsDiffusion d;
+  d.config.insert("schedule", schedule);
   auto model = d.make(11);
   TensorMapPtr images = d.examples("train", 512);
   const auto x0 = floats(*images);  // in [0, 1]; the model works in [-1, 1]
@@ -67,7 +74,7 @@ TEST_CASE("diffusion: the forward noising matches q(x_t | x_0) statistically", "
     TensorMapPtr out = model->generate(512, &options, images.get());
     const auto xt = floats(*out);
     REQUIRE(xt.size() == x0.size());
-    const double ab = linear_alpha_bar(t, 200), n = static_cast<double>(xt.size());
+    const double ab = alpha_bar(schedule, t, 200), n = static_cast<double>(xt.size());
     // x_t - sqrt(abar) x_0 must be N(0, 1 - abar) noise, independent of x_0.
     double sum = 0, sum_sq = 0, cov = 0, x_mean = 0, x_var = 0;
     for (size_t i = 0; i < xt.size(); ++i) x_mean += (2 * x0[i] - 1) / n;
@@ -79,7 +86,7 @@ TEST_CASE("diffusion: the forward noising matches q(x_t | x_0) statistically", "
       x_var += (x - x_mean) * (x - x_mean);
     }
     const double mean_r = sum / n, var_r = sum_sq / n - mean_r * mean_r;
-    INFO("t " << t << ": abar " << ab << ", residual mean " << mean_r << ", variance " << var_r << " (expected "
+    INFO(schedule << ", t " << t << ": abar " << ab << ", residual mean " << mean_r << ", variance " << var_r << " (expected "
               << 1 - ab << "), slope on x_0 " << cov / x_var);
     CHECK(std::abs(mean_r) < 5 * std::sqrt((1 - ab) / n));          // 5 standard errors
     CHECK(std::abs(var_r / (1 - ab) - 1) < 0.05);                   // ~6 standard errors at n = 32768
@@ -146,6 +153,19 @@ TEST_CASE("diffusion: DDIM with eta = 1 on the full schedule matches ancestral D
   CHECK(std::abs(from_ddpm.radius - from_ddim.radius) < 0.05);
   CHECK(std::abs(from_ddpm.radius - 2.0) < 0.2);  // and both found the ring
   for (double share : from_ddpm.sectors) CHECK(share > 0.05);
+}
+
+TEST_CASE("diffusion: v-prediction with the cosine schedule learns the ring too", "[diffusion]") {
+  RingDiffusion ring;
+  ring.config.insert("prediction", "v");
+  ring.config.insert("schedule", "cosine");
+  auto model = ring.make(8);
+  ring.train(*model, 600, 256);
+  toml::table ddim{{"steps", 50}};
+  const RingStats stats(floats(*model->generate(1000, &ddim, nullptr)));
+  INFO("mean radius " << stats.radius);
+  CHECK(std::abs(stats.radius - 2.0) < 0.2);
+  for (double share : stats.sectors) CHECK(share > 0.05);
 }
 
 TEST_CASE("diffusion: the bound is per example, in bits/dim too, and far lower for digits than for noise", "[diffusion]") {

@@ -251,7 +251,8 @@ class Diffusion final : public genlab::sdk::Model {
       GENLAB_CHECK(s.forward_step < o_.timesteps, GENLAB_ERROR_INVALID_ARGUMENT,
                    "expected forward_step < timesteps (" + std::to_string(o_.timesteps) + ")");
       const at::Tensor* images = inputs.find(input_.name());
-      GENLAB_CHECK(images != nullptr, GENLAB_ERROR_INVALID_ARGUMENT, "forward_step needs the input '" + input_.name() + "'");
+      GENLAB_CHECK(images != nullptr && images->dim() > 0 && images->size(0) == count, GENLAB_ERROR_INVALID_ARGUMENT,
+                   "forward_step needs the input '" + input_.name() + "' with " + std::to_string(count) + " rows");
       const torch::Tensor x0 = to_model(images->to(device(), torch::kFloat));
       if (!noise.defined()) noise = torch::randn_like(x0);
       const torch::Tensor t = torch::full({x0.size(0)}, s.forward_step, torch::TensorOptions().device(device()).dtype(torch::kLong));
