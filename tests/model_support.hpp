@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "genlab/core/error.hpp"
 #include "genlab/core/instances.hpp"
 #include "genlab/core/loader.hpp"
 #include "genlab/core/plugin_manifest.hpp"
@@ -26,6 +27,17 @@ inline HostSettings settings(uint64_t seed = 0) {
   s.plugin_name = "test";
   s.seed = seed;
   return s;
+}
+
+// The error a dataset plugin's create gives for `config` (a test failure if it opens).
+inline std::string create_error(const std::string& plugin, const toml::table& config) {
+  try {
+    DatasetInstance data(builtin(plugin), settings(), config);
+  } catch (const HostError& e) {
+    return e.what();
+  }
+  FAIL("the dataset opened");
+  return {};
 }
 
 // A model plugin with a dataset (by default the real 8x8 digits): builds models and trains
@@ -78,9 +90,10 @@ class MapBuilder {
   MapBuilder& add_float(const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& values) {
     return add(name, genlab_util_dtype_float32(), shape, values.data(), values.size() * sizeof(float));
   }
-  MapBuilder& add_int64(const std::string& name, const std::vector<int64_t>& values) {
-    return add(name, genlab_util_dtype_int64(), {static_cast<int64_t>(values.size())}, values.data(),
-               values.size() * sizeof(int64_t));
+  // A vector, or with `shape` a tensor of that shape.
+  MapBuilder& add_int64(const std::string& name, const std::vector<int64_t>& values, std::vector<int64_t> shape = {}) {
+    if (shape.empty()) shape = {static_cast<int64_t>(values.size())};
+    return add(name, genlab_util_dtype_int64(), shape, values.data(), values.size() * sizeof(int64_t));
   }
   TensorMapPtr build() {
     TensorMapPtr map(genlab_util_tensor_map_new(tensors_.size()));

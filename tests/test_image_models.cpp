@@ -46,16 +46,6 @@ void write_idx(const fs::path& dir, const std::string& prefix, uint32_t n, uint3
   write(prefix + "-labels-idx1-ubyte", labels);
 }
 
-std::string create_error(const std::string& plugin, const toml::table& config) {
-  try {
-    DatasetInstance data(builtin(plugin), settings(), config);
-  } catch (const HostError& e) {
-    return e.what();
-  }
-  FAIL("the dataset opened");
-  return {};
-}
-
 }  // namespace
 
 TEST_CASE("idx-images reads IDX files, gzipped or not, as float images in [0, 1]", "[data][idx]") {

@@ -1,11 +1,12 @@
-#include <chrono>
 #include "genlab/core/registration.hpp"
 
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 #include <thread>
 #include <stb_image_write.h>
@@ -13,6 +14,7 @@
 #include "genlab/core/discovery.hpp"
 #include "genlab/core/error.hpp"
 #include "genlab/core/safetensors.hpp"
+#include "genlab/core/util/files.hpp"
 #include "genlab/core/util/sha256.hpp"
 #include "genlab/core/workspace.hpp"
 #include "genlab/genlab_util.h"
@@ -151,10 +153,27 @@ void write_samples_png(const genlab_tensor_map& outputs, const fs::path& png) {
     }
   } else {
     throw HostError(std::string("cannot draw output '") + outputs.names[0] +
-                    "': expected images [N, 1 or 3, H, W] or points [N, 2]");
+                    "': expected images [N, 1 or 3, H, W] or points [N, 2] (for a text model, --out FILE.txt)");
   }
   if (!stbi_write_png(png.c_str(), width, height, channels, pixels.data(), width * channels))
     throw HostError(png.string() + ": cannot write the PNG");
+}
+
+void write_samples_text(const genlab_tensor_map& outputs, const fs::path& file) {
+  const long index = genlab_util_tensor_map_find(&outputs, "text");
+  if (index < 0) throw HostError("the model generated no 'text' output to write to " + file.string());
+  const DLTensor& t = outputs.tensors[index]->dl_tensor;
+  const DLDataType u8{kDLUInt, 8, 1};
+  if (t.ndim != 2 || !genlab_util_is_cpu_compact(&t, u8))
+    throw HostError("output 'text' is not a compact uint8 CPU tensor [N, L]");
+  const char* bytes = static_cast<const char*>(t.data) + t.byte_offset;
+  std::string out;
+  for (int64_t i = 0; i < t.shape[0]; ++i) {
+    const char* row = bytes + i * t.shape[1];
+    out += "----- sample " + std::to_string(i + 1) + " -----\n" +
+           std::string(row, strnlen(row, static_cast<size_t>(t.shape[1]))) + "\n";
+  }
+  write_file_atomic(file, out);
 }
 
 double sample_version(registry::Registry& reg, const std::string& ref, int64_t count, const toml::table& options,
@@ -193,7 +212,10 @@ double sample_version(registry::Registry& reg, const std::string& ref, int64_t c
   const auto start = std::chrono::steady_clock::now();
   TensorMapPtr outputs = model.generate(count, &options, nullptr);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_samples_png(*outputs, png);
+  if (png.extension() == ".txt")
+    write_samples_text(*outputs, png);
+  else
+    write_samples_png(*outputs, png);
   return seconds;
 }
 

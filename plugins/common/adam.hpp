@@ -1,6 +1,9 @@
 // Adam (Kingma & Ba 2015, Algorithm 1) over a list of named parameters, written out so
 // that its moments and step count are part of a model's exported state: a run resumed
-// from a checkpoint continues exactly where it stopped.
+// from a checkpoint continues exactly where it stopped. With weight_decay > 0 it is AdamW
+// (Loshchilov & Hutter 2019): decay decoupled from the gradient, p <- p (1 - lr wd), and,
+// as nanoGPT does, only on tensors of two or more dimensions (matrices and embeddings, not
+// biases or norm gains).
 #pragma once
 
 #include <cmath>
@@ -17,6 +20,7 @@ class Adam {
   struct Options {
     double lr = 1e-3;
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    double weight_decay = 0.0;
   };
 
   // `prefix` names the optimiser's tensors in the state ("<prefix>.m.<param>", ...), so that
@@ -30,6 +34,7 @@ class Adam {
   }
 
   int64_t steps() const { return steps_; }  // updates made so far
+  void set_lr(double lr) { options_.lr = lr; }  // for a schedule
 
   void zero_grad() {
     for (auto& [name, p] : params_) p.mutable_grad() = at::Tensor();
@@ -44,6 +49,7 @@ class Adam {
       at::Tensor& p = params_[i].second;
       const at::Tensor& g = p.grad();
       if (!g.defined()) continue;
+      if (options_.weight_decay > 0 && p.dim() >= 2) p.mul_(1 - options_.lr * options_.weight_decay);
       m_[i].mul_(options_.beta1).add_(g, 1 - options_.beta1);
       v_[i].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
       const at::Tensor denom = (v_[i] / c2).sqrt_().add_(options_.eps);

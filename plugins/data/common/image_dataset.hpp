@@ -3,15 +3,15 @@
 // data-size and outlier experiments need, and get_batch as an index_select.
 #pragma once
 
-#include <cstdlib>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-#include <zlib.h>
 
 #include <genlab/sdk/plugin.hpp>
+
+#include "files.hpp"
 
 namespace genlab::data {
 
@@ -20,30 +20,6 @@ struct Split {
   std::string name;
   at::Tensor images, labels;
 };
-
-// Reads a whole file, gzipped or not (zlib reads plain files as they are).
-inline std::string read_maybe_gzipped(const std::string& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  GENLAB_CHECK(file != nullptr, GENLAB_ERROR_IO, path + ": cannot open (does it exist? scripts/fetch-data.sh fetches the data)");
-  std::string out;
-  char buffer[1 << 16];
-  int got;
-  while ((got = gzread(file, buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<size_t>(got));
-  int error = 0;
-  const char* message = gzerror(file, &error);
-  const std::string reason = error != Z_OK && error != Z_STREAM_END ? message : "";
-  gzclose(file);
-  GENLAB_CHECK(got == 0 && reason.empty(), GENLAB_ERROR_IO,
-               path + ": read failed at (decompressed) byte offset " + std::to_string(out.size()) + ": " +
-                   (reason.empty() ? "unexpected end of the compressed stream" : reason));
-  return out;
-}
-
-// The data directory for default paths: $GENLAB_DATA, else ./data.
-inline std::string data_dir() {
-  const char* env = std::getenv("GENLAB_DATA");
-  return env && *env ? env : "data";
-}
 
 // Subset and class filters, from the manifest (same keys for every image dataset).
 struct Selection {

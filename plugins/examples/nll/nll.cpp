@@ -1,6 +1,10 @@
 // example-nll — the likelihood a model gives held-out data, from its `score`: the mean
 // negative log-likelihood (or bound) in nats per example and in bits per dimension
 //   bits/dim = NLL / (D ln 2), D the number of values per example.
+// A score with one value per example ([B]) is a total over the example's D values; one with
+// more ([B, T], a language model's per-token NLL) is already per value: then nll_nats is per
+// token, bits_per_dim is bits per token (bits/char for characters) and perplexity is
+// exp(nll_nats).
 // It needs a model that scores (capability "score"); the host refuses it for one that
 // does not, before anything runs.
 #include <cmath>
@@ -19,7 +23,7 @@ class Nll final : public genlab::sdk::Metric {
     i.version = "1.0.0";
     i.family = "likelihood";
     i.summary = "mean NLL of held-out data in nats and bits/dim, from the model's score";
-    i.modalities = {"points", "image"};
+    i.modalities = {"points", "image", "tokens"};
     i.capabilities = GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_SCORES;
     i.params = {{"score_key", GENLAB_PARAM_STRING, "\"\"", "name of the per-example score tensor; empty: the first"},
                 {"real_key", GENLAB_PARAM_STRING, "\"\"", "name of the real data tensor (for D); empty: the first"}};
@@ -37,6 +41,7 @@ class Nll final : public genlab::sdk::Metric {
     const at::Tensor s = score.to(at::kDouble).flatten();
     sum_ += s.sum().item<double>();
     count_ += s.numel();
+    per_value_ = score.dim() > 1;
     if (!real.empty()) {
       const at::Tensor& x = real_key_.empty() ? real.entries().front().second : real.at(real_key_);
       dims_ = x.numel() / std::max<int64_t>(1, x.size(0));
@@ -46,6 +51,10 @@ class Nll final : public genlab::sdk::Metric {
   genlab::sdk::Scalars compute() override {
     GENLAB_CHECK(count_ > 0, GENLAB_ERROR_FAILED_PRECONDITION, "expected scores before compute");
     const double nll = sum_ / static_cast<double>(count_);
+    if (per_value_)
+      return {{"nll_nats", nll, GENLAB_DIRECTION_LOWER},
+              {"bits_per_dim", nll / std::log(2.0), GENLAB_DIRECTION_LOWER},
+              {"perplexity", std::exp(nll), GENLAB_DIRECTION_LOWER}};
     const double bits = dims_ > 0 ? nll / (static_cast<double>(dims_) * std::log(2.0)) : std::nan("");
     return {{"nll_nats", nll, GENLAB_DIRECTION_LOWER}, {"bits_per_dim", bits, GENLAB_DIRECTION_LOWER}};
   }
@@ -56,6 +65,7 @@ class Nll final : public genlab::sdk::Metric {
   std::string score_key_, real_key_;
   double sum_ = 0;
   int64_t count_ = 0, dims_ = 0;
+  bool per_value_ = false;  // the score is per value ([B, T]), not per example
 };
 
 }  // namespace

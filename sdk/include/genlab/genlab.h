@@ -26,6 +26,8 @@
  *   field only if the other side's `struct_size` covers it (GENLAB_STRUCT_HAS); it never
  *   requires the sizes to be equal. Fields that a side cannot see read as zero / NULL.
  *
+ *   History: 1.0 the first; 1.1 appends genlab_dataset_info.vocabulary.
+ *
  * Conventions
  *
  *   - Every fallible call returns `genlab_error*`: NULL means success; otherwise the caller
@@ -55,7 +57,7 @@ extern "C" {
  * ====================================================================================== */
 
 #define GENLAB_ABI_VERSION_MAJOR 1
-#define GENLAB_ABI_VERSION_MINOR 0
+#define GENLAB_ABI_VERSION_MINOR 1
 
 /* The size of `type` up to and including `last_field`: what a struct_size must be at least
  * for its reader to see `last_field`. Each struct below has a GENLAB_<NAME>_STRUCT_SIZE
@@ -434,8 +436,12 @@ typedef struct genlab_dataset_info {
   int64_t num_classes;             /* 0 when unlabelled */
   int64_t vocab_size;              /* tokens: the vocabulary size; else 0 */
   const char* value_range;         /* e.g. "[0, 1]" for images; may be NULL */
+  /* Since 1.1. tokens: the symbols of the vocabulary as one UTF-8 string, token i being its
+   * i-th code point (vocab_size code points); NULL when tokens are bytes (vocab_size 256)
+   * or have no text form. A model keeps it to encode prompts and decode what it writes. */
+  const char* vocabulary;
 } genlab_dataset_info;
-#define GENLAB_DATASET_INFO_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_dataset_info, value_range)
+#define GENLAB_DATASET_INFO_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_dataset_info, vocabulary)
 
 typedef struct genlab_dataset_create_args {
   size_t struct_size;

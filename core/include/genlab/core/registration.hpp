@@ -22,12 +22,15 @@ registry::Version register_run(registry::Registry& reg, const Experiment& e, con
 std::string dataset_content_hash(const toml::table& params);
 
 // Generates `count` samples from a registered version, with `options` for the model's
-// generate, and writes them as a PNG: a grid for images [N, C, H, W] in [0, 1], a scatter
-// plot for 2-D points [N, 2]. Returns the seconds generate took.
+// generate, and writes them as a PNG (a grid for images [N, C, H, W] in [0, 1], a scatter
+// plot for 2-D points [N, 2]) or, when `png` ends in .txt, the output "text" (uint8 [N, L],
+// UTF-8, zero-padded) one sample after another. Returns the seconds generate took.
 double sample_version(registry::Registry& reg, const std::string& ref, int64_t count, const toml::table& options,
                       const std::filesystem::path& png, const std::vector<std::filesystem::path>& plugin_paths);
 
 // Writes the first output of a generate call as a PNG (see sample_version).
 void write_samples_png(const genlab_tensor_map& outputs, const std::filesystem::path& png);
+// Writes the output "text" of a generate call (see sample_version).
+void write_samples_text(const genlab_tensor_map& outputs, const std::filesystem::path& file);
 
 }  // namespace genlab

@@ -364,6 +364,13 @@ struct Context {
   Config config;                                 // valid only during the constructor
   at::Device device = at::Device(at::kCPU);      // models: where the model lives
   const genlab_dataset_info* data_info = nullptr;  // models: the training data, may be null
+
+  // The data's vocabulary (ABI 1.1; see genlab_dataset_info), or null: none, or a 1.0 host.
+  const char* vocabulary() const {
+    return data_info != nullptr && GENLAB_STRUCT_HAS(genlab_dataset_info, data_info->struct_size, vocabulary)
+               ? data_info->vocabulary
+               : nullptr;
+  }
 };
 
 // What all four base classes share: the host the object was created with.

@@ -1,0 +1,171 @@
+// text — any UTF-8 text file (or a folder of them, read in name order) as windows of
+// tokens for language models.
+//
+// Tokens: "char", one per Unicode code point, the vocabulary being the sorted code points
+// of the training split (or of all the text, with vocabulary_from = "all"), handed to the
+// model in genlab_dataset_info.vocabulary; or "byte", the 256 byte values, no vocabulary.
+// Splits: "train", the first 1 - val_fraction of the text, whose examples are the windows
+// of block_size + 1 tokens starting at every position (so the host's shuffled indices are
+// nanoGPT's random windows); "val", the rest, cut into non-overlapping windows (so the
+// first N examples of it cover distinct text). `subset` keeps the first N characters (or
+// bytes) of the training text, for data-size experiments.
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "../../common/utf8.hpp"
+#include "../common/files.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace utf8 = genlab::plugins::utf8;
+
+// The code points of UTF-8 `bytes`; an error naming `where` and the byte offset of the first
+// malformed sequence.
+std::vector<uint32_t> decode_utf8(const std::string& bytes, const std::string& where) {
+  std::vector<uint32_t> out;
+  size_t bad = 0;
+  GENLAB_CHECK(utf8::decode(bytes, out, bad), GENLAB_ERROR_INVALID_ARGUMENT,
+               where + ": not UTF-8 at byte offset " + std::to_string(bad) + " (use tokenizer = \"byte\" for other encodings)");
+  return out;
+}
+
+// The file's bytes, or a folder's files (recursively, in name order) one after another.
+std::string read_text(const std::string& path) {
+  std::error_code error;
+  if (!fs::is_directory(path, error)) return genlab::data::read_maybe_gzipped(path);
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::recursive_directory_iterator(path, error))
+    if (entry.is_regular_file()) files.push_back(entry.path());
+  GENLAB_CHECK(!error, GENLAB_ERROR_IO, path + ": cannot list: " + error.message());
+  std::sort(files.begin(), files.end());
+  std::string out;
+  for (const auto& f : files) out += genlab::data::read_maybe_gzipped(f.string());
+  return out;
+}
+
+class Text final : public genlab::sdk::Dataset {
+ public:
+  static genlab::sdk::Info info() {
+    genlab::sdk::Info i;
+    i.name = "text";
+    i.version = "1.0.0";
+    i.family = "text";
+    i.summary = "UTF-8 text as windows of block_size + 1 int64 tokens, by character or byte";
+    i.modalities = {"tokens"};
+    i.params = {{"path", GENLAB_PARAM_STRING, "\"$GENLAB_DATA/moby-dick/moby-dick.txt\"", "a UTF-8 text file or a folder of them"},
+                {"tokenizer", GENLAB_PARAM_STRING, "\"char\"", "\"char\" (code points, vocabulary from the text) or \"byte\" (256)"},
+                {"block_size", GENLAB_PARAM_INT, "64", "tokens a model sees; each example is block_size + 1 tokens"},
+                {"val_fraction", GENLAB_PARAM_DOUBLE, "0.1", "share of the text, at the end, that forms the val split"},
+                {"subset", GENLAB_PARAM_INT, "0", "keep the first N characters (bytes) of the training text; 0: all"},
+                {"vocabulary_from", GENLAB_PARAM_STRING, "\"train\"", "char: build the vocabulary from \"train\" or \"all\" the text"}};
+    return i;
+  }
+
+  explicit Text(const genlab::sdk::Context& c) : Dataset(c) {
+    const std::string path = c.config.get("path", (genlab::data::data_dir() + "/moby-dick/moby-dick.txt").c_str());
+    const std::string tokenizer = c.config.get("tokenizer", "char");
+    block_size_ = c.config.get_positive("block_size", int64_t{64});
+    const double val_fraction = c.config.get("val_fraction", 0.1);
+    const int64_t subset = c.config.get("subset", int64_t{0});
+    const std::string vocabulary_from = c.config.get("vocabulary_from", "train");
+    GENLAB_CHECK(tokenizer == "char" || tokenizer == "byte", GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected tokenizer \"char\" or \"byte\", got \"" + tokenizer + "\"");
+    GENLAB_CHECK(val_fraction > 0 && val_fraction < 1, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected 0 < val_fraction < 1, got " + std::to_string(val_fraction));
+    GENLAB_CHECK(subset >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected subset >= 0");
+    GENLAB_CHECK(vocabulary_from == "train" || vocabulary_from == "all", GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected vocabulary_from \"train\" or \"all\", got \"" + vocabulary_from + "\"");
+
+    const std::string bytes = read_text(path);
+    std::vector<uint32_t> symbols;
+    if (tokenizer == "byte")
+      for (unsigned char b : bytes) symbols.push_back(b);
+    else
+      symbols = decode_utf8(bytes, path);
+    const int64_t n = static_cast<int64_t>(symbols.size());
+    const int64_t n_val = static_cast<int64_t>(val_fraction * static_cast<double>(n));
+    int64_t n_train = n - n_val;
+    if (subset > 0) n_train = std::min(n_train, subset);
+    GENLAB_CHECK(n_train > block_size_ && n_val > block_size_, GENLAB_ERROR_INVALID_ARGUMENT,
+                 path + ": " + std::to_string(n) + " " + (tokenizer == "byte" ? "bytes" : "characters") +
+                     " give train " + std::to_string(n_train) + " and val " + std::to_string(n_val) +
+                     ", each must be longer than block_size (" + std::to_string(block_size_) + ")");
+
+    std::map<uint32_t, int64_t> index;  // symbol -> token
+    if (tokenizer == "byte") {
+      for (uint32_t b = 0; b < 256; ++b) index[b] = b;
+    } else {
+      const auto train_end = symbols.begin() + (vocabulary_from == "all" ? n : n - n_val);
+      for (auto it = symbols.begin(); it != train_end; ++it) index.emplace(*it, 0);
+      int64_t next = 0;
+      for (auto& [symbol, token] : index) {
+        token = next++;
+        utf8::append(vocabulary_, symbol);
+      }
+    }
+    auto encode = [&](int64_t from, int64_t count, std::vector<int64_t>& out) {
+      out.resize(static_cast<size_t>(count));
+      for (int64_t i = 0; i < count; ++i) {
+        const auto found = index.find(symbols[from + i]);
+        GENLAB_CHECK(found != index.end(), GENLAB_ERROR_INVALID_ARGUMENT,
+                     path + ": character " + utf8::describe(symbols[from + i]) + " (character " +
+                         std::to_string(from + i) + ") of the val split is not in the training split's vocabulary; "
+                         "set vocabulary_from = \"all\"");
+        out[i] = found->second;
+      }
+    };
+    encode(0, n_train, train_);
+    encode(n - n_val, n_val, val_);
+
+    sizes_ = {n_train - block_size_, (n_val - 1) / block_size_};
+    shape_ = {block_size_ + 1};
+    element_ = genlab_element_spec{GENLAB_ELEMENT_SPEC_STRUCT_SIZE, "tokens", genlab_util_dtype_int64(), 1, shape_.data()};
+    info_.struct_size = GENLAB_DATASET_INFO_STRUCT_SIZE;
+    info_.modality = "tokens";
+    info_.split_count = 2;
+    info_.split_names = split_names_;
+    info_.split_sizes = sizes_.data();
+    info_.element_count = 1;
+    info_.elements = &element_;
+    info_.num_classes = 0;
+    info_.vocab_size = static_cast<int64_t>(index.size());
+    info_.value_range = nullptr;
+    info_.vocabulary = tokenizer == "char" ? vocabulary_.c_str() : nullptr;
+  }
+
+  const genlab_dataset_info& data_info() const override { return info_; }
+
+  genlab::sdk::Tensors get_batch(const std::string& split, const std::vector<int64_t>& indices, uint64_t) override {
+    GENLAB_CHECK(split == "train" || split == "val", GENLAB_ERROR_NOT_FOUND, "no split '" + split + "' (expected train or val)");
+    const bool train = split == "train";
+    const std::vector<int64_t>& tokens = train ? train_ : val_;
+    const int64_t size = sizes_[train ? 0 : 1], width = block_size_ + 1;
+    at::Tensor out = at::empty({static_cast<int64_t>(indices.size()), width}, at::kLong);
+    int64_t* row = out.data_ptr<int64_t>();
+    for (int64_t i : indices) {
+      GENLAB_CHECK(i >= 0 && i < size, GENLAB_ERROR_INVALID_ARGUMENT,
+                   "index " + std::to_string(i) + " out of range [0, " + std::to_string(size) + ") of split '" + split + "'");
+      const int64_t start = train ? i : i * block_size_;
+      std::copy(tokens.begin() + start, tokens.begin() + start + width, row);
+      row += width;
+    }
+    genlab::sdk::Tensors batch;
+    batch.add("tokens", out);
+    return batch;
+  }
+
+ private:
+  int64_t block_size_ = 64;
+  std::vector<int64_t> train_, val_;
+  std::string vocabulary_;
+  std::vector<int64_t> sizes_, shape_;
+  const char* split_names_[2] = {"train", "val"};
+  genlab_element_spec element_{};
+  genlab_dataset_info info_{};
+};
+
+}  // namespace
+
+GENLAB_PLUGIN(Text)
