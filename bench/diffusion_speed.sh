@@ -20,4 +20,4 @@ echo "== sampling $ddpm_samples images with DDPM-1000 (training 2 steps only: th
 bash bench/peers/compare.sh "$build" configs/diffusion-mnist.toml diffusion-mnist 2 \
   "bench/peers/diffusion.py data/mnist 2 1 ddpm 1000 $ddpm_samples 16 1,2,2" \
   --set evaluation.samples="$ddpm_samples" --set 'evaluation.metrics=["mmd"]' \
-  --set 'evaluation.generate={sampler="ddpm"}' | grep -v "training steps/s" | sed 's/, training steps\/s [0-9.]*//'
+  --set 'evaluation.generate={sampler="ddpm"}' | grep -v "^training ratios" | sed 's/training steps\/s [0-9.]*, //'

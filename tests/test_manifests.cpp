@@ -6,6 +6,7 @@
 #include "genlab/core/discovery.hpp"
 #include "genlab/core/error.hpp"
 #include "genlab/core/experiment.hpp"
+#include "genlab/core/workspace.hpp"
 #include "genlab/core/plugin_manifest.hpp"
 #include "support.hpp"
 
@@ -251,6 +252,12 @@ TEST_CASE("evaluation.generate options change the evaluation's identity; other v
   CHECK(run.eval_id != base.eval_id);
   CHECK(run.settings.eval_generate["steps"].value<int64_t>() == 20);
   CHECK(run_from_resolved(run.resolved(), "run.toml").settings.eval_generate == run.settings.eval_generate);
+  // Through the text of run.toml, strings that start with a newline survive (toml++'s
+  // multi-line form would lose it).
+  ManifestFile newline(std::string(kTinyExperiment) + "[evaluation]\ngenerate = { prompt = \"\\nCall me\" }\n");
+  const auto with_newline = load_experiment(newline.path).runs[0];
+  const auto reread = run_from_resolved(toml::parse(toml_text(with_newline.resolved())), "run.toml");
+  CHECK(reread.settings.eval_generate["prompt"].value<std::string>() == "\nCall me");
   ManifestFile nested(std::string(kTinyExperiment) + "[evaluation]\ngenerate = { steps = [1, 2] }\n");
   CHECK_THAT(error_of([&] { load_experiment(nested.path); }),
              Contains("expected evaluation.generate.steps to be a string, number or boolean"));

@@ -24,12 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string toml_text(const toml::table& t) {
-  std::ostringstream out;
-  out << t;
-  return out.str();
-}
-
 registry::PluginBuild build_of(const Component& c) {
   const auto& api = c.plugin->api();
   return registry::PluginBuild{c.plugin_name, c.plugin->description().version,

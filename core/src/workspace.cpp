@@ -31,10 +31,17 @@ std::optional<toml::table> read_toml(const std::filesystem::path& file) {
   }
 }
 
-void write_toml(const std::filesystem::path& file, const toml::table& table, Durability durability) {
+std::string toml_text(const toml::table& table) {
+  // Basic strings only, escapes and all: by default toml++ writes "\n..." as '''\n...''',
+  // and TOML drops a newline right after the opening ''' when reading it back.
   std::ostringstream out;
-  out << table << "\n";
-  write_file_atomic(file, out.str(), durability);
+  out << toml::toml_formatter(table, toml::toml_formatter::default_flags & ~toml::format_flags::allow_multi_line_strings &
+                                         ~toml::format_flags::allow_literal_strings);
+  return out.str();
+}
+
+void write_toml(const std::filesystem::path& file, const toml::table& table, Durability durability) {
+  write_file_atomic(file, toml_text(table) + "\n", durability);
 }
 
 }  // namespace genlab

@@ -42,6 +42,8 @@ inline std::filesystem::path checkpoint_file(const std::filesystem::path& run_di
 
 // A TOML file read whole; nullopt if it is missing or does not parse.
 std::optional<toml::table> read_toml(const std::filesystem::path& file);
+// The table as TOML text that reads back equal (every string on one line).
+std::string toml_text(const toml::table& table);
 // Writes a table atomically as TOML (durably unless told otherwise).
 void write_toml(const std::filesystem::path& file, const toml::table& table,
                 Durability durability = Durability::Durable);
