@@ -81,7 +81,7 @@ TEST_CASE("a library without the entry symbol is refused, naming the symbol", "[
 }
 
 TEST_CASE("a plugin whose ABI major differs is refused with both versions named", "[loader][bad-plugin]") {
-  CHECK_THAT(refusal("faulty-major"), Contains("libgenlab_faulty-major.so") && Contains("built for ABI 2.0") &&
+  CHECK_THAT(refusal("faulty-major"), Contains("libgenlab_faulty-major.so") && Contains("built for ABI 2.") &&
                                           Contains("this host speaks ABI 1." + std::to_string(GENLAB_ABI_VERSION_MINOR)));
 }
 

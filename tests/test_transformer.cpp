@@ -85,12 +85,12 @@ TEST_CASE("transformer: the causal mask holds: a later token changes no earlier 
   g.train(*model, 5, 8);
   TensorMapPtr a = g.examples("val", 2);
   std::vector<int64_t> tokens = int64s(*a);
-  const auto before = floats(*model->score(*a));  // [2, 32]: nll[i] predicts token i + 1
+  const auto before = floats(*model->score(*a), 1);  // nll_per_token [2, 32]: nll[i] predicts token i + 1
   const int k = 20;
   tokens[k] = (tokens[k] + 1) % 10;
   tokens[33 + k] = (tokens[33 + k] + 3) % 10;
   TensorMapPtr changed = MapBuilder().add_int64("tokens", tokens, {2, 33}).build();
-  const auto after = floats(*model->score(*changed));
+  const auto after = floats(*model->score(*changed), 1);
   for (int row = 0; row < 2; ++row) {
     for (int i = 0; i < k - 1; ++i) CHECK(after[row * 32 + i] == before[row * 32 + i]);
     bool later_changed = false;

@@ -12,8 +12,9 @@
 // that each new token costs one position. The context is the last tokens up to T; when it
 // is full the oldest half is dropped and the cache refilled from the rest (kv_cache = false
 // recomputes the same context at every step: the reference the cache must match).
-// score: the per-token negative log-likelihood [B, T] in nats, so that bits/char = mean /
-// ln 2 and perplexity = exp(mean).
+// score: per window, the negative log-likelihood of its T predicted tokens in nats ("nll"
+// [B]), and per token ("nll_per_token" [B, T]), from which bits/char = mean / ln 2 and
+// perplexity = exp(mean) (example-nll with score_key = "nll_per_token").
 // The vocabulary (genlab_dataset_info.vocabulary: one code point per token) is kept in the
 // state, to encode prompts and decode text; byte-level data (V = 256, no vocabulary) maps
 // bytes to tokens directly.
@@ -210,7 +211,8 @@ class Transformer final : public genlab::sdk::Model {
     const torch::Tensor nll = torch::nll_loss(torch::log_softmax(logits.reshape({-1, o_.net.vocab_size}), -1),
                                               tokens.narrow(1, 1, T).reshape({-1}), {}, at::Reduction::None);
     Tensors out;
-    out.add("nll", nll.view({B, T}).to(at::kCPU));  // nats per token
+    out.add("nll", nll.view({B, T}).sum(1).to(at::kCPU));         // [B] nats per window of T predictions
+    out.add("nll_per_token", nll.view({B, T}).to(at::kCPU));      // [B, T] nats
     return out;
   }
 
