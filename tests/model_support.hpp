@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <filesystem>
+#include <stb_image_write.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +72,13 @@ struct ModelOnData {
     return data.get_batch(split, idx, 0);
   }
 };
+
+// A w x h PNG of `channels` channels, every value `value`.
+inline void write_png(const std::filesystem::path& file, int w, int h, int channels, unsigned char value) {
+  std::vector<unsigned char> pixels(static_cast<size_t>(w * h * channels), value);
+  std::filesystem::create_directories(file.parent_path());
+  REQUIRE(stbi_write_png(file.c_str(), w, h, channels, pixels.data(), w * channels));
+}
 
 inline double mean(const std::vector<double>& v, size_t from, size_t to) {
   double s = 0;

@@ -237,3 +237,16 @@ TEST_CASE("diffusion: a class-conditional model samples the classes asked for, w
   CHECK(sample({7, 7, 7, 7}) != threes);
   CHECK_THROWS_WITH(sample({3, 3, 3, 10}), Contains("expected labels in [0, 10)"));
 }
+
+TEST_CASE("diffusion: the U-Net takes 32x32 colour images (an image folder) as well", "[diffusion]") {
+  TempDir dir;
+  for (int i = 0; i < 8; ++i) write_png(dir.path() / ("p" + std::to_string(i) + ".png"), 32, 32, 3, static_cast<unsigned char>(30 * i));
+  ModelOnData d("diffusion", toml::table{{"channels", 8}, {"timesteps", 50}}, "image-folder",
+                toml::table{{"path", dir.path().string()}, {"test_fraction", 0.25}});
+  auto model = d.make();
+  for (double loss : d.train(*model, 2, 4)) CHECK(std::isfinite(loss));
+  toml::table ddim{{"steps", 3}};
+  TensorMapPtr out = model->generate(2, &ddim, nullptr);
+  const DLTensor& s = out->tensors[0]->dl_tensor;
+  CHECK(std::vector<int64_t>(s.shape, s.shape + 4) == std::vector<int64_t>{2, 3, 32, 32});
+}

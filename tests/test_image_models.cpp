@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <stb_image_write.h>
 #include <zlib.h>
 
 #include "genlab/core/error.hpp"
@@ -255,12 +254,6 @@ TEST_CASE("the GAN's options: hinge loss and spectral norm train; a reference ar
 }
 
 namespace {
-
-void write_png(const fs::path& file, int w, int h, int channels, unsigned char value) {
-  std::vector<unsigned char> pixels(static_cast<size_t>(w * h * channels), value);
-  fs::create_directories(file.parent_path());
-  REQUIRE(stbi_write_png(file.c_str(), w, h, channels, pixels.data(), w * channels));
-}
 
 }  // namespace
 
