@@ -478,7 +478,7 @@ int sample(const std::vector<std::string>& args) {
   po::options_description options("sample");
   options.add_options()("ref", po::value<std::string>()->required(), "NAME[:VERSION|@ALIAS]")(
       "n", po::value<int64_t>()->default_value(64), "how many samples")(
-      "out", po::value<std::string>()->default_value("samples.png"), "the PNG to write")(
+      "out", po::value<std::string>()->default_value("samples.png"), "the PNG to write (FILE.txt: a text model's text)")(
       "option", po::value<std::vector<std::string>>()->composing(),
       "KEY=VALUE for the model's generate, e.g. sampler=ddpm (repeatable; docs/manifest.md lists them)")(
       "workspace", po::value<std::string>()->default_value("genlab-runs"), "the workspace (registry.db)")(
