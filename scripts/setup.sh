@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what genlab needs on Debian 12 (as root), selects OpenBLAS (Debian's libtorch
 # on the reference BLAS is ~9x slower), and configures the build in ./build.
-# Idempotent: skips apt when every package is already there.
+# Idempotent: skips apt when every package is already there. GENLAB_EXTRA_PACKAGES adds
+# more (scripts/test.sh: chromium, which opens the report in a test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ packages=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libtomlplusplus-dev libspdlog-dev catch2 libdlpack-dev
   libsqlite3-dev libstb-dev zlib1g-dev python3
+  ${GENLAB_EXTRA_PACKAGES:-}
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -3,8 +3,10 @@
 # test with CTest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh -DGENLAB_BUILD_TESTS=ON -DGENLAB_BUILD_BENCH=ON
-bash scripts/fetch-data.sh digits moby-dick   # the only data sets the tests read (1.5 MB)
+# chromium: a test opens a report in headless Chromium and checks every chart rendered.
+GENLAB_EXTRA_PACKAGES=chromium bash scripts/setup.sh -DGENLAB_BUILD_TESTS=ON -DGENLAB_BUILD_BENCH=ON
+# The only data the tests read (1.5 MB), and the charting libraries reports inline.
+bash scripts/fetch-data.sh digits moby-dick vega
 cmake --build build
 cd build
 ctest --output-on-failure --timeout 900

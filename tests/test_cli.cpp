@@ -59,8 +59,9 @@ TEST_CASE("genlab plugins info shows capabilities and parameters", "[cli]") {
 }
 
 TEST_CASE("genlab plugins check passes every built-in plugin whose data the tests have", "[cli][check]") {
-  for (const char* name : {"example-toy2d", "example-gmm", "example-mmd", "example-nll", "example-cpu-ops", "digits-csv", "vae", "gan",
-                           "diffusion", "text", "transformer"}) {
+  for (const char* name : {"example-toy2d", "example-gmm", "example-mmd", "example-cpu-ops", "digits-csv", "vae", "gan",
+                           "diffusion", "text", "transformer", "classifier", "likelihood", "fid", "kid", "precision-recall",
+                           "density-coverage", "class-coverage", "sharpness", "psnr-ssim"}) {
     const auto r = run_genlab(std::string("plugins check ") + genlab::test::builtin_plugin(name).string());
     INFO(r.output);
     CHECK(r.exit_code == 0);
@@ -78,10 +79,11 @@ TEST_CASE("genlab validate prints the run plan without running", "[cli]") {
   const std::string quickstart = (genlab::test::source_dir() / "configs" / "quickstart.toml").string();
   const auto r = run_genlab("validate " + quickstart);
   CHECK(r.exit_code == 0);
-  CHECK_THAT(r.output, Contains("4 run(s)") && Contains("gmm8-ring-s1"));
+  CHECK_THAT(r.output, Contains("8 run(s)") && Contains("gpt-moby-s1") && Contains("features-digits") &&
+                           Contains("metric nll (likelihood): 4 run(s)") && Contains("metric text (likelihood): 2 run(s)"));
   const auto json = run_genlab("validate --json " + quickstart);
   CHECK(json.exit_code == 0);
-  CHECK_THAT(json.output, Contains("\"runs\" : ["));
+  CHECK_THAT(json.output, Contains("\"runs\" : [") && Contains("\"feature_networks\" : ["));
 }
 
 TEST_CASE("genlab validate of a broken manifest exits 1 naming the line", "[cli]") {
@@ -137,8 +139,8 @@ TEST_CASE("a likelihood metric for the GAN is refused before anything runs, nami
   const auto manifest = dir.write("m.toml", "[experiment]\nworkspace = \"" + (dir.path() / "ws").string() + "\"\n"
                                             "[datasets.digits]\nplugin = \"digits-csv\"\n"
                                             "[models.gan]\nplugin = \"gan\"\n"
-                                            "[metrics.nll]\nplugin = \"example-nll\"\n");
+                                            "[metrics.nll]\nplugin = \"likelihood\"\n");
   const auto r = run_genlab("validate " + manifest.string());
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Contains("metric 'nll' needs a likelihood (score), which model 'gan' (plugin 'gan') does not offer"));
+  CHECK_THAT(r.output, Contains("metric 'nll' (plugin 'likelihood') needs a likelihood (score), which model 'gan' (plugin 'gan') does not offer"));
 }

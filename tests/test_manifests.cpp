@@ -342,10 +342,108 @@ plugin = "example-toy2d"
 [models.mean]
 plugin = "fault-model"
 [metrics.nll]
-plugin = "example-nll"
+plugin = "likelihood"
 )");
   CHECK_THAT(error_of([&] { load_experiment(m.path); }),
-             Contains("metric 'nll' needs a likelihood (score), which model 'mean' (plugin 'fault-model') does not offer"));
+             Contains("metric 'nll' (plugin 'likelihood') needs a likelihood (score), which model 'mean' (plugin "
+                      "'fault-model') does not offer; limit the metric to the runs it serves with models = [...]"));
+}
+
+TEST_CASE("a metric limited to some models and datasets applies to those runs only", "[manifest][metrics]") {
+  ManifestFile m(R"(
+steps = 5
+[datasets.ring]
+plugin = "example-toy2d"
+[models.mean]
+plugin = "fault-model"
+[models.gmm]
+plugin = "example-gmm"
+[metrics.nll]
+plugin = "likelihood"
+models = ["gmm"]
+[metrics.mmd]
+plugin = "example-mmd"
+)");
+  const Experiment e = load_experiment(m.path);
+  REQUIRE(e.runs.size() == 2);
+  for (const auto& r : e.runs) {
+    INFO(r.name);
+    CHECK(r.metrics.size() == (r.model.name == "gmm" ? 2u : 1u));
+    CHECK(std::any_of(r.metrics.begin(), r.metrics.end(), [](const Component& c) { return c.name == "mmd"; }));
+    CHECK(std::any_of(r.metrics.begin(), r.metrics.end(), [](const Component& c) { return c.name == "nll"; }) ==
+          (r.model.name == "gmm"));
+  }
+  // The scope names what exists, and sweeps of it are not parameters of the plugin.
+  CHECK_THAT(error_of([&] { load_experiment(m.path, {"metrics.nll.models=[\"gnn\"]"}); }),
+             Contains("'metrics.nll.models' names 'gnn', which no [models.gnn] defines"));
+  CHECK_THAT(error_of([&] { load_experiment(m.path, {"metrics.nll.datasets=\"ring\""}); }),
+             Contains("expected 'metrics.nll.datasets' to be a list of names"));
+}
+
+TEST_CASE("a metric for another modality is refused naming the metric, the model and the data", "[manifest][metrics]") {
+  ManifestFile m(R"(
+[datasets.ring]
+plugin = "example-toy2d"
+[models.gmm]
+plugin = "example-gmm"
+[metrics.psnr]
+plugin = "psnr-ssim"
+)");
+  CHECK_THAT(error_of([&] { load_experiment(m.path); }),
+             Contains("metric 'psnr' (plugin 'psnr-ssim') cannot evaluate model 'gmm' on dataset 'ring' of modality "
+                      "'points' (it serves image)"));
+}
+
+TEST_CASE("image metrics that read features get one feature network per dataset, shared by runs", "[manifest][metrics]") {
+  ManifestFile m(R"(
+seeds = [1, 2]
+[datasets.digits]
+plugin = "digits-csv"
+[models.gmm]
+plugin = "example-gmm"
+components = 2
+[models.gmm4]
+plugin = "example-gmm"
+components = 4
+[metrics.fid]
+plugin = "fid"
+[features]
+steps = 40
+channels = 8
+)");
+  const Experiment e = load_experiment(m.path);
+  REQUIRE(e.runs.size() == 4);
+  REQUIRE(e.feature_runs.size() == 1);
+  const RunPlan& net = e.feature_runs[0];
+  CHECK(net.name == "features-digits");
+  CHECK(net.model.plugin_name == "classifier");
+  CHECK(net.settings.budget.steps == 40);
+  CHECK(net.model.params["channels"].value_or(int64_t{0}) == 8);
+  CHECK(e.feature_folder(net).parent_path() == e.workspace / "features");
+  for (const auto& r : e.runs) CHECK(r.features_id == net.id);
+  // The network is part of the evaluation's identity, not the training's.
+  const Experiment other = load_experiment(m.path, {"features.steps=50"});
+  CHECK(other.runs[0].id == e.runs[0].id);
+  CHECK(other.runs[0].eval_id != e.runs[0].eval_id);
+  // Without it the metrics see pixels; a bad key names the plugin's parameters.
+  const Experiment off = load_experiment(m.path, {"features.enabled=false"});
+  CHECK(off.feature_runs.empty());
+  CHECK(off.runs[0].features_id.empty());
+  CHECK_THAT(error_of([&] { load_experiment(m.path, {"features.chanels=8"}); }),
+             Contains("unknown key 'features.chanels' for plugin 'classifier'") && Contains("did you mean 'channels'"));
+}
+
+TEST_CASE("overrides set a run's evaluation samples, split and generate options", "[manifest]") {
+  ManifestFile m(std::string(kTinyExperiment) + R"(
+[[overrides]]
+where = {seed = 3}
+set = {"evaluation.samples" = 7, "evaluation.split" = "train", "evaluation.generate" = {steps = 3}}
+)");
+  const Experiment e = load_experiment(m.path);
+  REQUIRE(e.runs.size() == 1);
+  CHECK(e.runs[0].settings.eval_samples == 7);
+  CHECK(e.runs[0].settings.eval_split == "train");
+  CHECK(e.runs[0].settings.eval_generate["steps"].value_or(int64_t{0}) == 3);
 }
 
 TEST_CASE("a device the model does not serve is refused before anything runs", "[manifest]") {

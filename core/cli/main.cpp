@@ -2,6 +2,7 @@
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <boost/program_options.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +14,7 @@
 #include "genlab/core/json.hpp"
 #include "genlab/core/loader.hpp"
 #include "genlab/core/registration.hpp"
+#include "genlab/core/report.hpp"
 #include "genlab/core/scheduler.hpp"
 #include "genlab/core/workspace.hpp"
 #include "genlab/core/util/files.hpp"
@@ -49,6 +51,8 @@ Commands:
                                    run an experiment: each step in a worker process, finished
                                    runs skipped, interrupted ones resumed with --resume
   status [WORKSPACE]               the runs of a workspace: state, progress, time, failures
+  compare MANIFEST [--metric M]    per metric, the models ranked over their seeds (mean, 95% CI)
+  report MANIFEST                  write report.html and report.md again from the runs' results
   registry list|show|alias|compare|export|delete|gc
                                    the model registry of a workspace (genlab-runs/registry.db)
   sample REF [--n 64] [--out F] [--option K=V]...
@@ -145,7 +149,8 @@ std::vector<std::string> capability_names(uint64_t caps) {
       {GENLAB_CAPABILITY_TRAIN, "train"},           {GENLAB_CAPABILITY_GENERATE, "generate"},
       {GENLAB_CAPABILITY_SCORE, "score"},           {GENLAB_CAPABILITY_STATE, "state"},
       {GENLAB_CAPABILITY_NEEDS_SCORES, "needs_scores"}, {GENLAB_CAPABILITY_NEEDS_REAL, "needs_real"},
-      {GENLAB_CAPABILITY_NEEDS_GENERATED, "needs_generated"}};
+      {GENLAB_CAPABILITY_NEEDS_GENERATED, "needs_generated"}, {GENLAB_CAPABILITY_READS_FEATURES, "reads_features"},
+      {GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS, "generate_needs_inputs"}};
   std::vector<std::string> out;
   for (const auto& [bit, name] : names)
     if (caps & bit) out.push_back(name);
@@ -247,6 +252,10 @@ int validate(const std::vector<std::string>& args) {
   }
   std::cout << e.file.string() << ": ok — experiment '" << e.name << "', " << e.runs.size()
             << " run(s), workspace " << e.folder().string() << "\n";
+  for (const auto& r : e.feature_runs)
+    std::cout << "  " << r.name << "  [" << r.id.substr(0, 12) << "]  feature network " << r.model.plugin_name << " on "
+              << r.dataset.name << ", " << r.settings.budget.steps << " steps (" << e.feature_folder(r).string()
+              << (fs::exists(done_file(e.feature_folder(r), NodeKind::Train)) ? ", trained" : "") << ")\n";
   for (const auto& r : e.runs) {
     const auto& b = r.settings.budget;
     std::cout << "  " << r.name << "  [" << r.id.substr(0, 12) << "]  model " << r.model.name << " ("
@@ -256,8 +265,19 @@ int validate(const std::vector<std::string>& args) {
               << (b.seconds > 0 ? std::to_string(b.seconds) + " s " : "") << "batch " << r.settings.batch_size << ", "
               << r.settings.device << ", " << r.settings.threads << " thread(s)\n";
   }
-  if (!e.runs.empty())
-    for (const auto& m : e.runs[0].metrics) std::cout << "  metric " << m.name << " (" << m.plugin_name << ")\n";
+  std::map<std::string, std::vector<std::string>> metric_runs;  // metric -> the runs it evaluates
+  std::vector<std::string> metric_order;
+  for (const auto& r : e.runs)
+    for (const auto& m : r.metrics) {
+      const std::string key = m.name + " (" + m.plugin_name + ")";
+      if (metric_runs[key].empty()) metric_order.push_back(key);
+      metric_runs[key].push_back(r.name);
+    }
+  for (const auto& key : metric_order)
+    std::cout << "  metric " << key
+              << (metric_runs[key].size() == e.runs.size() ? std::string(": every run")
+                                                             : ": " + std::to_string(metric_runs[key].size()) + " run(s)")
+              << "\n";
   return kOk;
 }
 
@@ -290,16 +310,18 @@ int run(const std::vector<std::string>& args) {
   std::vector<std::string> registered;
   try {
     registry::Registry reg(e.workspace);
-    for (const auto& r : e.runs) {
-      const fs::path run_dir = e.folder() / "runs" / r.folder_name();
+    auto register_evaluated = [&](const RunPlan& r, const fs::path& run_dir) {
       const fs::path eval_dir = run_dir / ("eval-" + r.eval_id.substr(0, 12));
-      if (!fs::exists(done_file(eval_dir, NodeKind::Evaluate))) continue;
+      if (!fs::exists(done_file(eval_dir, NodeKind::Evaluate))) return;
       try {
-        registered.push_back(register_run(reg, e, r, run_dir, eval_dir).ref());
+        const std::string ref = register_run(reg, e, r, run_dir, eval_dir).ref();
+        if (!r.is_feature_net) registered.push_back(ref);
       } catch (const std::exception& err) {
         spdlog::warn("run {} not registered: {}", r.name, err.what());
       }
-    }
+    };
+    for (const auto& r : e.feature_runs) register_evaluated(r, e.feature_folder(r));
+    for (const auto& r : e.runs) register_evaluated(r, e.folder() / "runs" / r.folder_name());
   } catch (const std::exception& err) {
     spdlog::warn("registry {} unavailable: {}", (e.workspace / "registry.db").string(), err.what());
   }
@@ -307,9 +329,10 @@ int run(const std::vector<std::string>& args) {
   for (const auto& n : result.nodes) reused += n.reused;
   std::cout << read_file(e.folder() / "summary.md");
   std::cout << "\n" << result.nodes.size() << " node(s): " << (result.nodes.size() - result.failed()) << " ok ("
-            << reused << " already done), " << result.failed() << " failed or skipped\n"
-            << "summary: " << (e.folder() / "summary.md").string() << "\n";
+            << reused << " already done), " << result.failed() << " failed or skipped\n";
   if (!registered.empty()) std::cout << "registered: " << join(registered) << "\n";
+  std::cout << "summary: " << (e.folder() / "summary.md").string() << "\n"
+            << "report: " << (e.folder() / "report.html").string() << "\n";
   if (result.interrupted) return 130;
   return result.failed() == 0 ? kOk : kFailure;
 }
@@ -325,6 +348,30 @@ int worker(const std::vector<std::string>& args) {
   const auto kind = parse_node_kind(vm["kind"].as<std::string>());
   if (!kind) throw UsageError("worker kind must be prepare, train or evaluate");
   return run_worker(*kind, vm["dir"].as<std::string>(), vm.count("resume") > 0);
+}
+
+int compare(const std::vector<std::string>& args) {
+  po::options_description options("compare");
+  po::positional_options_description positional;
+  add_manifest_options(options, positional);
+  options.add_options()("metric", po::value<std::string>()->default_value(""),
+                        "only metrics whose name contains this (e.g. fid, cost.)");
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "genlab compare MANIFEST [--metric M] [--set KEY=VALUE]...")) return kOk;
+  const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
+  std::cout << compare_text(e, vm["metric"].as<std::string>());
+  return kOk;
+}
+
+int report(const std::vector<std::string>& args) {
+  po::options_description options("report");
+  po::positional_options_description positional;
+  add_manifest_options(options, positional);
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "genlab report MANIFEST [--set KEY=VALUE]...")) return kOk;
+  const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
+  std::cout << "report: " << write_report(e).string() << "\n";
+  return kOk;
 }
 
 int status(const std::vector<std::string>& args) {
@@ -517,10 +564,12 @@ int dispatch(const std::vector<std::string>& words) {
   if (command == "validate") return validate(rest);
   if (command == "run") return run(rest);
   if (command == "status") return status(rest);
+  if (command == "compare") return compare(rest);
+  if (command == "report") return report(rest);
   if (command == "registry") return registry_command(rest);
   if (command == "sample") return sample(rest);
   if (command == "worker") return worker(rest);
-  auto close = close_matches(command, {"plugins", "validate", "run", "status", "registry", "sample"});
+  auto close = close_matches(command, {"plugins", "validate", "run", "status", "compare", "report", "registry", "sample"});
   throw UsageError("unknown command '" + command + "'" + (close.empty() ? "" : " (did you mean '" + close[0] + "'?)"));
 }
 

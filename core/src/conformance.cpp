@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <tuple>
 
 #include "genlab/core/discovery.hpp"
 #include "genlab/core/error.hpp"
@@ -300,13 +301,18 @@ void check_model(Reporter& r, const std::shared_ptr<const Plugin>& plugin, const
   genlab_tensor_map empty{GENLAB_TENSOR_MAP_STRUCT_SIZE, 0, nullptr, nullptr, nullptr};
   expect_error(r, "model: train_step on an empty batch is an error", [&] { model->train_step(empty, 0); });
 
-  attempt(r, "model: generate returns samples with the batch dimension asked for", [&] {
-    TensorMapPtr out = model->generate(3, nullptr, nullptr);
+  // A model that maps inputs to outputs (a classifier) gets the batch and answers per row.
+  const bool needs_inputs = plugin->has(GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS);
+  attempt(r, needs_inputs ? "model: generate returns one row per input row (it needs inputs)"
+                          : "model: generate returns samples with the batch dimension asked for",
+          [&] {
+    const int64_t rows = needs_inputs ? n : 3;
+    TensorMapPtr out = model->generate(rows, nullptr, needs_inputs ? batch.get() : nullptr);
     track(*out, "generate");
     if (out->count == 0) throw HostError("generate returned an empty map");
     const DLTensor& first = out->tensors[0]->dl_tensor;
-    if (first.ndim < 1 || first.shape[0] != 3)
-      throw HostError(std::string("output '") + out->names[0] + "' does not have 3 rows");
+    if (first.ndim < 1 || first.shape[0] != rows)
+      throw HostError(std::string("output '") + out->names[0] + "' does not have " + std::to_string(rows) + " rows");
     std::string names;
     for (size_t i = 0; i < out->count; ++i) names += std::string(names.empty() ? "" : ", ") + out->names[i];
     release_and_verify(r, "generate map", std::move(out));
@@ -383,8 +389,38 @@ void check_metric(Reporter& r, const std::shared_ptr<const Plugin>& plugin, cons
   for (int64_t i = 0; i < count; ++i) static_cast<float*>(nll->dl_tensor.data)[i] = 1.0f + 0.01f * static_cast<float>(i);
   genlab_util_tensor_map_set(scores.get(), 0, "nll", nll);
   const bool needs_scores = plugin->has(GENLAB_CAPABILITY_NEEDS_SCORES);
+  // A metric that reads a feature network's outputs gets stand-ins of their shapes:
+  // "features" [N, 16] and "logits" [N, 10], as the host appends them to image data.
+  std::vector<TensorMapPtr> stand_ins;
+  std::vector<std::vector<const char*>> view_names;
+  std::vector<std::vector<DLManagedTensor*>> view_tensors;
+  auto with_features = [&](const genlab_tensor_map& map, uint32_t seed) {
+    if (!plugin->has(GENLAB_CAPABILITY_READS_FEATURES)) return map;
+    const int64_t rows = map.tensors[0]->dl_tensor.shape[0];
+    TensorMapPtr extra(genlab_util_tensor_map_new(2));
+    uint32_t state = seed;
+    auto uniform = [&] { return static_cast<float>((state = state * 1664525u + 1013904223u) >> 8) / 16777216.0f; };
+    for (auto [index, name, width] : {std::tuple{0, "features", int64_t{16}}, std::tuple{1, "logits", int64_t{10}}}) {
+      const int64_t shape[] = {rows, width};
+      DLManagedTensor* t = genlab_util_cpu_tensor_new(genlab_util_dtype_float32(), 2, shape);
+      for (int64_t i = 0; i < rows * width; ++i) static_cast<float*>(t->dl_tensor.data)[i] = uniform();
+      genlab_util_tensor_map_set(extra.get(), static_cast<size_t>(index), name, t);
+    }
+    view_names.emplace_back(map.names, map.names + map.count);
+    view_tensors.emplace_back(map.tensors, map.tensors + map.count);
+    for (size_t i = 0; i < extra->count; ++i) {
+      view_names.back().push_back(extra->names[i]);
+      view_tensors.back().push_back(extra->tensors[i]);
+    }
+    stand_ins.push_back(std::move(extra));
+    return genlab_tensor_map{GENLAB_TENSOR_MAP_STRUCT_SIZE, view_names.back().size(), view_names.back().data(),
+                             view_tensors.back().data(), nullptr};
+  };
+  view_names.reserve(2);
+  view_tensors.reserve(2);
+  const genlab_tensor_map real_in = with_features(*a, 7), generated_in = with_features(generated, 8);
   attempt(r, "metric: update and compute give scalars with directions", [&] {
-    metric->update(a.get(), &generated, needs_scores ? scores.get() : nullptr);
+    metric->update(&real_in, &generated_in, needs_scores ? scores.get() : nullptr);
     std::string detail;
     for (const auto& s : metric->compute()) detail += s.name + "=" + std::to_string(s.value) + " ";
     if (detail.empty()) throw HostError("compute returned no scalars");

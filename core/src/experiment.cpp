@@ -236,6 +236,30 @@ bool apply_setting(RunSettings& s, const std::string& key, const toml::node& nod
   return true;
 }
 
+// Sets one evaluation setting from [evaluation] or an override. Returns false for a key
+// that is not one.
+bool apply_eval_setting(RunSettings& s, const std::string& key, const toml::node& v, const fs::path& file) {
+  if (key == "samples") {
+    s.eval_samples = value_of<int64_t>(v, file, "evaluation.samples", "an integer");
+    if (s.eval_samples <= 0) throw HostError(where(v.source(), file) + ": expected evaluation.samples > 0");
+  } else if (key == "split") {
+    s.eval_split = value_of<std::string>(v, file, "evaluation.split", "a string");
+  } else if (key == "generate") {
+    const toml::table* options = v.as_table();
+    if (options == nullptr)
+      throw HostError(where(v.source(), file) + ": expected evaluation.generate to be a table of options for the " +
+                      "model's generate, e.g. { sampler = \"ddim\", steps = 50 }");
+    for (const auto& [ok, ov] : *options)
+      if (ov.is_table() || ov.is_array())
+        throw HostError(where(ov.source(), file) + ": expected evaluation.generate." + std::string(ok.str()) +
+                        " to be a string, number or boolean");
+    s.eval_generate = *options;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 toml::table settings_table(const RunSettings& s) {
   return toml::table{{"steps", s.budget.steps},
                      {"epochs", s.budget.epochs},
@@ -268,7 +292,7 @@ void check_param(const fs::path& file, const std::string& section, const Compone
   std::vector<std::string> names;
   for (const auto& p : declared) names.push_back(p.name);
   auto it = std::find_if(declared.begin(), declared.end(), [&](const ParamSpec& p) { return p.name == key; });
-  const std::string path = section + "." + c.name + "." + key;
+  const std::string path = section + (c.name.empty() ? "" : "." + c.name) + "." + key;
   if (it == declared.end())
     throw HostError(where(key_source, file) + ": unknown key '" + path + "' for plugin '" + c.plugin_name + "'" +
                     did_you_mean(key, names) + "; it reads " + join(names));
@@ -276,6 +300,12 @@ void check_param(const fs::path& file, const std::string& section, const Compone
     if (!has_type(*value.get("v"), it->type))
       throw HostError(where(node.source(), file) + ": expected '" + path + "' to be " + type_name(it->type) +
                       (is_sweep(node) ? " in every point of its sweep" : std::string()));
+}
+
+// Keys of a component's table that the host reads, not the plugin: `plugin`, and for a
+// metric the runs it applies to (`models`, `datasets`).
+bool is_host_key(const std::string& section, const std::string& key) {
+  return key == "plugin" || (section == "metrics" && (key == "models" || key == "datasets"));
 }
 
 std::vector<ComponentSpec> read_components(const fs::path& file, const toml::table& root, const char* section,
@@ -305,7 +335,7 @@ std::vector<ComponentSpec> read_components(const fs::path& file, const toml::tab
       throw HostError(where(plugin->source(), file) + ": plugin '" + c.plugin_name + "' is a " +
                       kind_name(c.plugin->kind()) + ", but [" + section + "] needs a " + kind_name(kind));
     for (const auto& [pk, pv] : *body)
-      if (pk.str() != "plugin") check_param(file, section, c, std::string(pk.str()), pv, pk.source());
+      if (!is_host_key(section, std::string(pk.str()))) check_param(file, section, c, std::string(pk.str()), pv, pk.source());
     for (const auto& p : c.plugin->description().params)
       if (!p.default_value && !body->get(p.name))
         throw HostError(where(k.source(), file) + ": [" + section + "." + c.name + "] lacks the required key '" +
@@ -324,7 +354,7 @@ std::vector<std::pair<Component, std::string>> expand(const ComponentSpec& spec,
   points[0].first.plugin = spec.plugin;
   for (const auto& [k, v] : *spec.body) {
     const std::string key(k.str());
-    if (key == "plugin") continue;
+    if (is_host_key(section, key)) continue;
     const auto values = sweep_values(v, file, section + "." + spec.name + "." + key);
     std::vector<std::pair<Component, std::string>> next;
     for (const auto& point : points) {
@@ -382,7 +412,9 @@ void assign_identity(RunPlan& r) {
                          {"metrics", std::move(metrics)},
                          {"eval_samples", s.eval_samples},
                          {"eval_split", s.eval_split}};
-  if (!s.eval_generate.empty()) evaluation.insert("eval_generate", s.eval_generate);  // keeps older ids unchanged
+  // Only when set, so that the ids of earlier evaluations stay unchanged.
+  if (!s.eval_generate.empty()) evaluation.insert("eval_generate", s.eval_generate);
+  if (!r.features_id.empty()) evaluation.insert("features", r.features_id);
   r.eval_id = sha256_hex(canonical(evaluation));
 }
 
@@ -402,6 +434,96 @@ Component component_from(const toml::table& t, const fs::path& file) {
   if (const toml::table* p = t["params"].as_table()) c.params = *p;
   c.plugin = load_plugin_library(library);
   return c;
+}
+
+// ---------------------------------------------------------------------- feature networks
+
+// [features]: the classifier the host trains per image dataset for the metrics that read
+// features (FID, KID, precision/recall, class coverage). docs/manifest.md lists the keys.
+struct FeatureSettings {
+  bool enabled = true;
+  Component net;  // the plugin and its parameters
+  int64_t steps = 2000;
+  int64_t batch_size = 128;
+  int64_t seed = 0;
+  const toml::node* at = nullptr;
+};
+
+FeatureSettings read_features(const fs::path& file, const toml::table& root, const Discovery& found) {
+  FeatureSettings f;
+  f.net.name = "features";
+  f.net.plugin_name = "classifier";
+  const toml::node* node = root.get("features");
+  const toml::table* table = node ? node->as_table() : nullptr;
+  if (node != nullptr && table == nullptr) throw HostError(where(node->source(), file) + ": expected [features] to be a table");
+  f.at = node;
+  const toml::node* plugin = table ? table->get("plugin") : nullptr;
+  if (plugin) f.net.plugin_name = value_of<std::string>(*plugin, file, "features.plugin", "a string");
+  if (table && table->get("enabled")) f.enabled = value_of<bool>(*table->get("enabled"), file, "features.enabled", "true or false");
+  if (!f.enabled) return f;
+  try {
+    f.net.plugin = load_plugin(find_plugin(found, f.net.plugin_name));
+  } catch (const HostError& e) {
+    // Only an error when a run needs the network (see feature_run_for).
+    if (plugin) throw HostError(where(plugin->source(), file) + ": " + e.what());
+    return f;
+  }
+  if (f.net.plugin->kind() != GENLAB_PLUGIN_KIND_MODEL)
+    throw HostError(where(plugin ? plugin->source() : node->source(), file) + ": features.plugin '" + f.net.plugin_name +
+                    "' is a " + kind_name(f.net.plugin->kind()) + ", expected a model (a classifier)");
+  if (table == nullptr) return f;
+  const ComponentSpec spec{"", f.net.plugin_name, f.net.plugin, table};  // keys read "features.KEY"
+  for (const auto& [k, v] : *table) {
+    const std::string key(k.str());
+    if (key == "plugin" || key == "enabled") continue;
+    if (key == "steps" || key == "batch_size" || key == "seed") {
+      const int64_t value = value_of<int64_t>(v, file, "features." + key, "an integer");
+      if (value < (key == "seed" ? 0 : 1))
+        throw HostError(where(v.source(), file) + ": expected features." + key + (key == "seed" ? " >= 0" : " >= 1"));
+      (key == "steps" ? f.steps : key == "batch_size" ? f.batch_size : f.seed) = value;
+      continue;
+    }
+    if (is_sweep(v)) throw HostError(where(v.source(), file) + ": features." + key + " cannot be a sweep");
+    check_param(file, "features", spec, key, v, k.source());
+    f.net.params.insert_or_assign(key, v);
+  }
+  return f;
+}
+
+// Whether a run's evaluation gets a feature network: image data and a metric that reads it.
+bool needs_features(const RunPlan& r) {
+  const auto& modalities = r.dataset.plugin->description().modalities;
+  return std::find(modalities.begin(), modalities.end(), "image") != modalities.end() &&
+         std::any_of(r.metrics.begin(), r.metrics.end(),
+                     [](const Component& m) { return m.plugin->has(GENLAB_CAPABILITY_READS_FEATURES); });
+}
+
+// The feature network of run `r`'s dataset: one per dataset configuration (and thread
+// count and device, which are part of a run's identity), added to `e` on first use.
+const RunPlan& feature_run_for(Experiment& e, const FeatureSettings& f, const RunPlan& r) {
+  if (!f.net.plugin)
+    throw HostError(e.file.string() + ": run '" + r.name + "' has metrics that read features, but the feature network's plugin '" +
+                    f.net.plugin_name + "' is not found (build the plugins, or set [features] enabled = false to compute "
+                    "them on pixels)");
+  RunPlan net;
+  net.is_feature_net = true;
+  net.model = f.net;
+  net.dataset = r.dataset;
+  net.seed = f.seed;
+  net.settings.budget.steps = f.steps;
+  net.settings.batch_size = f.batch_size;
+  net.settings.threads = r.settings.threads;
+  net.settings.device = r.settings.device;
+  net.settings.timeout = r.settings.timeout;
+  net.settings.memory_limit_mb = r.settings.memory_limit_mb;
+  net.settings.eval_split = r.settings.eval_split;
+  net.settings.eval_samples = 10000;
+  net.name = "features-" + r.dataset.name;
+  assign_identity(net);
+  for (const auto& existing : e.feature_runs)
+    if (existing.id == net.id) return existing;
+  e.feature_runs.push_back(std::move(net));
+  return e.feature_runs.back();
 }
 
 }  // namespace
@@ -451,14 +573,18 @@ std::string library_sha256(const fs::path& library) {
 toml::table RunPlan::resolved() const {
   toml::array metrics_out;
   for (const auto& m : metrics) metrics_out.push_back(component_table(m));
-  return toml::table{{"id", id},
-                     {"eval_id", eval_id},
-                     {"name", name},
-                     {"seed", seed},
-                     {"settings", settings_table(settings)},
-                     {"model", component_table(model)},
-                     {"dataset", component_table(dataset)},
-                     {"metrics", std::move(metrics_out)}};
+  toml::table t{{"id", id},
+                {"eval_id", eval_id},
+                {"name", name},
+                {"seed", seed},
+                {"settings", settings_table(settings)},
+                {"model", component_table(model)},
+                {"dataset", component_table(dataset)},
+                {"metrics", std::move(metrics_out)}};
+  if (!features_id.empty())
+    t.insert("features", toml::table{{"id", features_id}, {"dir", features_dir.string()}});
+  if (is_feature_net) t.insert("role", "features");
+  return t;
 }
 
 RunPlan run_from_resolved(const toml::table& t, const fs::path& file) {
@@ -487,6 +613,9 @@ RunPlan run_from_resolved(const toml::table& t, const fs::path& file) {
   if (const toml::table* generate = (*s)["eval_generate"].as_table()) rs.eval_generate = *generate;
   r.model = component_from(*model, file);
   r.dataset = component_from(*dataset, file);
+  r.features_id = t["features"]["id"].value_or(std::string());
+  r.features_dir = t["features"]["dir"].value_or(std::string());
+  r.is_feature_net = t["role"].value_or(std::string()) == "features";
   if (const toml::array* metrics = t["metrics"].as_array())
     for (const auto& m : *metrics)
       if (const toml::table* mt = m.as_table()) r.metrics.push_back(component_from(*mt, file));
@@ -500,13 +629,17 @@ toml::table Experiment::plan() const {
     t.insert("folder", (folder() / "runs" / r.folder_name()).string());
     runs_out.push_back(std::move(t));
   }
+  toml::array features_out;
+  for (const auto& r : feature_runs) {
+    toml::table t = r.resolved();
+    t.insert("folder", feature_folder(r).string());
+    features_out.push_back(std::move(t));
+  }
   toml::array files;
   for (const auto& f : includes) files.push_back(f.string());
-  return toml::table{{"manifest", file.string()},
-                     {"files", std::move(files)},
-                     {"experiment", name},
-                     {"workspace", workspace.string()},
-                     {"runs", std::move(runs_out)}};
+  return toml::table{{"manifest", file.string()},      {"files", std::move(files)},
+                     {"experiment", name},             {"workspace", workspace.string()},
+                     {"runs", std::move(runs_out)},    {"feature_networks", std::move(features_out)}};
 }
 
 Experiment load_experiment(const fs::path& path, const std::vector<std::string>& overrides) {
@@ -517,7 +650,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   for (const auto& o : overrides) apply_override(root, o);
   const fs::path& file = e.file;
 
-  static const std::vector<std::string> sections = {"experiment", "datasets", "models", "metrics",
+  static const std::vector<std::string> sections = {"experiment", "datasets", "models",    "metrics", "features",
                                                     "evaluation", "report",   "overrides", "exclude"};
   for (const auto& [k, node] : root) {
     const std::string key(k.str());
@@ -579,26 +712,11 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     static const std::vector<std::string> known = {"samples", "split", "metrics", "generate"};
     for (const auto& [k, v] : *table) {
       const std::string key(k.str());
-      if (key == "samples") {
-        base.eval_samples = value_of<int64_t>(v, file, "evaluation.samples", "an integer");
-        if (base.eval_samples <= 0) throw HostError(where(v.source(), file) + ": expected evaluation.samples > 0");
-      } else if (key == "split") {
-        base.eval_split = value_of<std::string>(v, file, "evaluation.split", "a string");
-      } else if (key == "metrics") {
+      if (key == "metrics") {
         const toml::array* array = v.as_array();
         if (array == nullptr) throw HostError(where(v.source(), file) + ": expected evaluation.metrics to be an array of names");
         for (const auto& m : *array) eval_metrics.push_back(value_of<std::string>(m, file, "evaluation.metrics", "names"));
-      } else if (key == "generate") {
-        const toml::table* options = v.as_table();
-        if (options == nullptr)
-          throw HostError(where(v.source(), file) + ": expected evaluation.generate to be a table of options for the " +
-                          "model's generate, e.g. { sampler = \"ddim\", steps = 50 }");
-        for (const auto& [ok, ov] : *options)
-          if (ov.is_table() || ov.is_array())
-            throw HostError(where(ov.source(), file) + ": expected evaluation.generate." + std::string(ok.str()) +
-                            " to be a string, number or boolean");
-        base.eval_generate = *options;
-      } else {
+      } else if (!apply_eval_setting(base, key, v, file)) {
         throw HostError(where(k.source(), file) + ": unknown key 'evaluation." + key + "'" + did_you_mean(key, known) +
                         "; expected one of " + join(known));
       }
@@ -609,11 +727,12 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   if (const toml::node* node = root.get("report")) {
     const toml::table* table = node->as_table();
     if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [report] to be a table");
-    static const std::vector<std::string> known = {"title", "sort_by"};
+    static const std::vector<std::string> known = {"title", "sort_by", "quality"};
     for (const auto& [k, v] : *table) {
       const std::string key(k.str());
       if (key == "title") e.report.title = value_of<std::string>(v, file, "report.title", "a string");
       else if (key == "sort_by") e.report.sort_by = value_of<std::string>(v, file, "report.sort_by", "a string");
+      else if (key == "quality") e.report.quality = value_of<std::string>(v, file, "report.quality", "a metric name");
       else
         throw HostError(where(k.source(), file) + ": unknown key 'report." + key + "'" + did_you_mean(key, known) +
                         "; expected one of " + join(known));
@@ -628,15 +747,40 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   auto metric_specs = read_components(file, root, "metrics", GENLAB_PLUGIN_KIND_METRIC, found);
   if (datasets.empty()) throw HostError(file.string() + ": no [datasets.NAME] section: a run needs data");
   if (models.empty()) throw HostError(file.string() + ": no [models.NAME] section: nothing to train");
-  std::vector<Component> metrics;
+  // A metric applies to every run unless its `models` / `datasets` lists limit it.
+  struct ScopedMetric {
+    Component metric;
+    std::vector<std::string> models, datasets;
+    bool applies(const std::string& model, const std::string& dataset) const {
+      return (models.empty() || std::find(models.begin(), models.end(), model) != models.end()) &&
+             (datasets.empty() || std::find(datasets.begin(), datasets.end(), dataset) != datasets.end());
+    }
+  };
+  auto names_in = [&](const ComponentSpec& spec, const char* key, const std::vector<ComponentSpec>& defined) {
+    std::vector<std::string> out;
+    const toml::node* node = spec.body->get(key);
+    if (node == nullptr) return out;
+    const std::string path = "metrics." + spec.name + "." + key;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) throw HostError(where(node->source(), file) + ": expected '" + path + "' to be a list of names");
+    for (const auto& item : *array) {
+      out.push_back(value_of<std::string>(item, file, path, "a name"));
+      if (std::none_of(defined.begin(), defined.end(), [&](const ComponentSpec& c) { return c.name == out.back(); }))
+        throw HostError(where(item.source(), file) + ": '" + path + "' names '" + out.back() + "', which no [" +
+                        (std::string(key) == "models" ? "models." : "datasets.") + out.back() + "] defines");
+    }
+    return out;
+  };
+  std::vector<ScopedMetric> metrics;
   for (const auto& spec : metric_specs) {
     if (!eval_metrics.empty() && std::find(eval_metrics.begin(), eval_metrics.end(), spec.name) == eval_metrics.end())
       continue;
     auto points = expand(spec, file, "metrics");
     if (points.size() != 1)
       throw HostError(file.string() + ": metric '" + spec.name + "' has a sweep; sweep models and datasets, not metrics");
-    metrics.push_back(points[0].first);
+    metrics.push_back({points[0].first, names_in(spec, "models", models), names_in(spec, "datasets", datasets)});
   }
+  const FeatureSettings features = read_features(file, root, found);
   for (const auto& name : eval_metrics)
     if (std::none_of(metric_specs.begin(), metric_specs.end(), [&](const ComponentSpec& m) { return m.name == name; }))
       throw HostError(file.string() + ": evaluation.metrics names '" + name + "', which no [metrics." + name + "] defines");
@@ -697,16 +841,39 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   // The matrix: models x datasets x seeds x sweep points.
   for (const auto& model_spec : models) {
     for (const auto& data_spec : datasets) {
-      for (const auto& modality : data_spec.plugin->description().modalities)
+      const bool all_excluded = std::any_of(excludes.begin(), excludes.end(), [&](const Match& m) {
+        return !m.seed && (m.model.empty() || m.model == model_spec.name) && (m.dataset.empty() || m.dataset == data_spec.name);
+      });
+      if (all_excluded) continue;
+      if (model_spec.plugin->has(GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS))
+        throw HostError(where(model_spec.body->source(), file) + ": model '" + model_spec.name + "' (plugin '" +
+                        model_spec.plugin_name + "') only maps inputs to outputs, it has nothing to sample: it can " +
+                        "serve as the feature network ([features] plugin = \"" + model_spec.plugin_name + "\"), not " +
+                        "as a model of an experiment");
+      const auto& data_modalities = data_spec.plugin->description().modalities;
+      for (const auto& modality : data_modalities)
         if (!serves(*model_spec.plugin, modality))
           throw HostError(where(model_spec.body->source(), file) + ": model '" + model_spec.name + "' (plugin '" +
                           model_spec.plugin_name + "', modalities " + join(model_spec.plugin->description().modalities) +
-                          ") cannot train on dataset '" + data_spec.name + "' of modality '" + modality + "'");
-      for (const auto& m : metrics)
-        if (m.plugin->has(GENLAB_CAPABILITY_NEEDS_SCORES) && !model_spec.plugin->has(GENLAB_CAPABILITY_SCORE))
-          throw HostError(file.string() + ": metric '" + m.name + "' needs a likelihood (score), which model '" +
-                          model_spec.name + "' (plugin '" + model_spec.plugin_name +
-                          "') does not offer; drop the metric or list the metrics this model gets in evaluation.metrics");
+                          ") cannot train on dataset '" + data_spec.name + "' of modality '" + modality +
+                          "'; leave the pair out with [[exclude]] model = \"" + model_spec.name + "\", dataset = \"" +
+                          data_spec.name + "\"");
+      std::vector<Component> run_metrics;
+      for (const auto& m : metrics) {
+        if (!m.applies(model_spec.name, data_spec.name)) continue;
+        const std::string pair = "metric '" + m.metric.name + "' (plugin '" + m.metric.plugin_name + "')";
+        const std::string fix = "; limit the metric to the runs it serves with models = [...] or datasets = [...] in [metrics." +
+                                m.metric.name + "]";
+        for (const auto& modality : data_modalities)
+          if (!serves(*m.metric.plugin, modality))
+            throw HostError(file.string() + ": " + pair + " cannot evaluate model '" + model_spec.name + "' on dataset '" +
+                            data_spec.name + "' of modality '" + modality + "' (it serves " +
+                            join(m.metric.plugin->description().modalities) + ")" + fix);
+        if (m.metric.plugin->has(GENLAB_CAPABILITY_NEEDS_SCORES) && !model_spec.plugin->has(GENLAB_CAPABILITY_SCORE))
+          throw HostError(file.string() + ": " + pair + " needs a likelihood (score), which model '" + model_spec.name +
+                          "' (plugin '" + model_spec.plugin_name + "') does not offer" + fix);
+        run_metrics.push_back(m.metric);
+      }
       const auto model_points = expand(model_spec, file, "models");
       const auto data_points = expand(data_spec, file, "datasets");
       for (int64_t seed : seeds) {
@@ -715,7 +882,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
             RunPlan r;
             r.model = model;
             r.dataset = data;
-            r.metrics = metrics;
+            r.metrics = run_metrics;
             r.seed = seed;
             r.settings = base;
             if (std::any_of(excludes.begin(), excludes.end(), [&](const Match& m) { return m.matches(r); })) continue;
@@ -727,6 +894,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
                 const std::string head = key.substr(0, dot);
                 const std::string rest = dot == std::string::npos ? "" : key.substr(dot + 1);
                 if (head == "experiment" && apply_setting(r.settings, rest, v, file)) continue;
+                if (head == "evaluation" && apply_eval_setting(r.settings, rest, v, file)) continue;
                 const size_t dot2 = rest.find('.');
                 const std::string name = rest.substr(0, dot2), param = dot2 == std::string::npos ? "" : rest.substr(dot2 + 1);
                 Component* target = head == "models" && name == r.model.name       ? &r.model
@@ -734,7 +902,8 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
                                                                                    : nullptr;
                 if (target == nullptr || param.empty())
                   throw HostError(where(k.source(), file) + ": an override sets '" + key +
-                                  "'; expected experiment.<setting> or models.<name>.<key> / datasets.<name>.<key> of "
+                                  "'; expected experiment.<setting>, evaluation.samples|split|generate or models.<name>.<key> / "
+                                  "datasets.<name>.<key> of "
                                   "the runs it matches");
                 ComponentSpec spec{target->name, target->plugin_name, target->plugin, nullptr};
                 check_param(file, head, spec, param, v, k.source());
@@ -758,6 +927,11 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
             if (!data_label.empty()) r.name += "-" + data_label;
             for (char& c : r.name)
               if (c == '/' || c == ' ' || c == '"') c = '_';
+            if (features.enabled && needs_features(r)) {
+              const RunPlan& net = feature_run_for(e, features, r);
+              r.features_id = net.id;
+              r.features_dir = fs::absolute(e.feature_folder(net));
+            }
             assign_identity(r);
             e.runs.push_back(std::move(r));
           }

@@ -73,7 +73,7 @@ registry::Version register_run(registry::Registry& reg, const Experiment& e, con
   const auto eval_done = read_toml(done_file(eval_dir, NodeKind::Evaluate));
   if (!train_done || !eval_done) throw HostError(run_dir.string() + ": run not finished; nothing to register");
   registry::NewVersion v;
-  v.model = r.model.name;
+  v.model = r.is_feature_net ? r.name : r.model.name;  // a feature network is named by its dataset
   v.run = registry::RunRecord{r.id, e.name, e.file.string(), toml_text(r.resolved()), r.seed, "finished",
                               (*train_done)["seconds"].value_or(0.0), host_info(), 0};
   v.eval_id = r.eval_id;
@@ -91,9 +91,6 @@ registry::Version register_run(registry::Registry& reg, const Experiment& e, con
       const std::string direction = directions ? (*directions)[k.str()].value_or(std::string("none")) : "none";
       v.metrics.push_back(registry::Metric{std::string(k.str()), value, direction, r.settings.eval_split});
     }
-  v.metrics.push_back({"cost.train_seconds", (*train_done)["seconds"].value_or(0.0), "lower", "train"});
-  v.metrics.push_back({"cost.train_cpu_seconds", (*train_done)["cpu_seconds"].value_or(0.0), "lower", "train"});
-  v.metrics.push_back({"cost.peak_rss_mb", (*train_done)["peak_rss_mb"].value_or(0.0), "lower", "train"});
   if (const toml::table* losses = (*train_done)["final_losses"].as_table())
     for (const auto& [k, node] : *losses)
       v.metrics.push_back({"train." + std::string(k.str()), node.value_or(std::nan("")), "lower", "train"});

@@ -23,6 +23,7 @@
 
 #include "genlab/core/error.hpp"
 #include "genlab/core/json.hpp"
+#include "genlab/core/report.hpp"
 #include "genlab/core/util/files.hpp"
 #include "genlab/core/util/sha256.hpp"
 
@@ -211,9 +212,10 @@ class Executor {
  private:
   void build() {
     const fs::path folder = e_.folder();
-    std::map<std::string, size_t> prepared;  // dataset identity -> prepare node
-    for (const auto& r : e_.runs) {
-      // prepare: once per distinct dataset configuration
+    std::map<std::string, size_t> prepared;      // dataset identity -> prepare node
+    std::map<std::string, size_t> feature_nets;  // feature network run id -> its train node
+    // prepare: once per distinct dataset configuration
+    auto prepare = [&](const RunPlan& r) {
       const toml::table dataset{{"name", r.dataset.name},
                                 {"plugin", r.dataset.plugin_name},
                                 {"library", r.dataset.plugin->library().string()},
@@ -221,27 +223,33 @@ class Executor {
       std::ostringstream text;
       text << toml::json_formatter(dataset);
       const std::string data_id = sha256_hex(text.str() + library_sha256(r.dataset.plugin->library()));
-      size_t prepare_index;
-      if (auto it = prepared.find(data_id); it != prepared.end()) {
-        prepare_index = it->second;
-      } else {
-        const fs::path dir = folder / "data" / (r.dataset.name + "--" + data_id.substr(0, 12));
-        fs::create_directories(dir);
-        if (!fs::exists(dir / "node.toml")) write_toml(dir / "node.toml", toml::table{{"dataset", dataset}});
-        prepare_index = add(NodeKind::Prepare, "prepare " + r.dataset.name, dir, {}, 1, r.settings.timeout, 0);
-        prepared.emplace(data_id, prepare_index);
-      }
-      // train
-      const fs::path run_dir = folder / "runs" / r.folder_name();
+      if (auto it = prepared.find(data_id); it != prepared.end()) return it->second;
+      const fs::path dir = folder / "data" / (r.dataset.name + "--" + data_id.substr(0, 12));
+      fs::create_directories(dir);
+      if (!fs::exists(dir / "node.toml")) write_toml(dir / "node.toml", toml::table{{"dataset", dataset}});
+      const size_t index = add(NodeKind::Prepare, "prepare " + r.dataset.name, dir, {}, 1, r.settings.timeout, 0);
+      prepared.emplace(data_id, index);
+      return index;
+    };
+    // train, then evaluate (after `eval_deps` too); returns the train node
+    auto add_run = [&](const RunPlan& r, const fs::path& run_dir, std::vector<size_t> eval_deps) {
+      const size_t prepare_index = prepare(r);
       fs::create_directories(run_dir);
       if (!fs::exists(run_dir / "run.toml")) write_toml(run_dir / "run.toml", r.resolved());
       const size_t train = add(NodeKind::Train, "train " + r.name, run_dir, {prepare_index}, r.settings.threads,
                                r.settings.timeout, r.settings.memory_limit_mb);
-      // evaluate
       const fs::path eval_dir = run_dir / ("eval-" + r.eval_id.substr(0, 12));
       fs::create_directories(eval_dir);
-      add(NodeKind::Evaluate, "evaluate " + r.name, eval_dir, {train}, r.settings.threads, r.settings.timeout,
-          r.settings.memory_limit_mb);
+      eval_deps.push_back(train);
+      add(NodeKind::Evaluate, "evaluate " + r.name, eval_dir, std::move(eval_deps), r.settings.threads,
+          r.settings.timeout, r.settings.memory_limit_mb);
+      return train;
+    };
+    for (const auto& net : e_.feature_runs) feature_nets[net.id] = add_run(net, e_.feature_folder(net), {});
+    for (const auto& r : e_.runs) {
+      std::vector<size_t> eval_deps;
+      if (!r.features_id.empty()) eval_deps.push_back(feature_nets.at(r.features_id));
+      add_run(r, folder / "runs" / r.folder_name(), std::move(eval_deps));
     }
   }
 
@@ -512,6 +520,11 @@ ScheduleResult run_scheduler(const Experiment& experiment, const SchedulerOption
   Executor executor(experiment, options);
   ScheduleResult result = executor.run();
   write_summary(experiment, result);
+  try {
+    write_report(experiment);
+  } catch (const std::exception& err) {
+    std::cerr << "warning: report not written: " << err.what() << "\n";
+  }
   return result;
 }
 

@@ -380,9 +380,80 @@ void put_metric(toml::table& out, const std::string& key, double value) {
   else out.insert(key, std::isnan(value) ? std::string("NaN") : std::string(value > 0 ? "inf" : "-inf"));
 }
 
+// Trainable parameters in a checkpoint, counted from its optimiser moments: every tensor
+// "P.m.NAME" that has a "P.v.NAME" beside it (the SDK's Adam names them so). 0: none.
+int64_t trainable_parameters(const fs::path& checkpoint) {
+  const SafetensorsContents contents = read_safetensors(checkpoint);
+  const genlab_tensor_map& map = *contents.tensors;
+  int64_t count = 0;
+  for (size_t i = 0; i < map.count; ++i) {
+    const std::string name = map.names[i];
+    const size_t m = name.find(".m.");
+    if (m == std::string::npos || find_tensor(map, name.substr(0, m) + ".v." + name.substr(m + 3)) < 0) continue;
+    count += genlab_util_numel(&map.tensors[i]->dl_tensor);
+  }
+  return count;
+}
+
+// The n rows of a float32 or int64 CPU tensor as int64 class indices, or throws naming it.
+std::vector<int64_t> class_indices(const genlab_tensor_map& map, const std::string& name, const std::string& whose) {
+  const long at = find_tensor(map, name);
+  if (at < 0) throw HostError(whose + " has no tensor '" + name + "'");
+  const DLTensor& t = map.tensors[at]->dl_tensor;
+  if (!genlab_util_is_cpu_compact(&t, genlab_util_dtype_int64()) || t.ndim != 1)
+    throw HostError(whose + ": expected '" + name + "' to be int64 [N] on the CPU");
+  const auto* data = static_cast<const int64_t*>(t.data);
+  return std::vector<int64_t>(data, data + t.shape[0]);
+}
+
+// A feature network loaded from its run folder, beside the data of the run it serves.
+struct FeatureNet {
+  RunPlan plan;
+  std::unique_ptr<ModelInstance> model;
+
+  FeatureNet(const fs::path& dir, const DatasetInstance& data) {
+    plan = run_from_resolved(toml::parse_file((dir / "run.toml").string()), dir / "run.toml");
+    model = std::make_unique<ModelInstance>(plan.model.plugin, settings_for(plan.model, plan), plan.model.params,
+                                            parse_device(plan.settings.device), &data.info());
+    load_checkpoint(*model, plan, checkpoint_file(dir));
+  }
+  // "features", "logits", "label" of images [N, C, H, W], given as the dataset's first element.
+  TensorMapPtr classify(DLManagedTensor* images, const std::string& input_name) {
+    BorrowedMap inputs;
+    inputs.add(input_name.c_str(), images);
+    const genlab_tensor_map view = inputs.view();
+    return model->generate(images->dl_tensor.shape[0], nullptr, &view);
+  }
+};
+
+// Test accuracy of a feature network: its argmax against the eval split's labels.
+int evaluate_feature_net(const RunPlan& r, const fs::path& dir) {
+  const fs::path run_dir = dir.parent_path();
+  DatasetInstance data(r.dataset.plugin, settings_for(r.dataset, r), r.dataset.params);
+  FeatureNet net(run_dir, data);
+  const int64_t n = std::min(r.settings.eval_samples, data.split_size(r.settings.eval_split));
+  TensorMapPtr real = data.get_batch(r.settings.eval_split, first_indices(n), static_cast<uint64_t>(r.seed));
+  TensorMapPtr out = net.classify(real->tensors[0], real->names[0]);
+  const auto truth = class_indices(*real, "label", "dataset '" + r.dataset.name + "'");
+  const auto predicted = class_indices(*out, "label", "feature network '" + r.model.plugin_name + "'");
+  if (truth.size() != predicted.size()) throw HostError("feature network returned " + std::to_string(predicted.size()) +
+                                                        " labels for " + std::to_string(truth.size()) + " images");
+  int64_t correct = 0;
+  for (size_t i = 0; i < truth.size(); ++i) correct += truth[i] == predicted[i];
+  toml::table metrics{{"classifier.accuracy", static_cast<double>(correct) / static_cast<double>(truth.size())},
+                      {"cost.parameters", trainable_parameters(checkpoint_file(run_dir))}};
+  toml::table directions{{"classifier.accuracy", "higher"}, {"cost.parameters", "lower"}};
+  toml::table result{{"run", r.name}, {"run_id", r.id}, {"eval_id", r.eval_id}, {"samples", n},
+                     {"split", r.settings.eval_split}, {"metrics", metrics}, {"directions", directions}};
+  write_file_atomic(dir / "results.json", to_json(result) + "\n", Durability::AtomicOnly);
+  write_toml(done_file(dir, NodeKind::Evaluate), result);
+  return 0;
+}
+
 int evaluate(const fs::path& dir) {
   const fs::path run_dir = dir.parent_path();
   const RunPlan r = run_from_resolved(toml::parse_file((run_dir / "run.toml").string()), run_dir / "run.toml");
+  if (r.is_feature_net) return evaluate_feature_net(r, dir);
   const RunSettings& rs = r.settings;
   DatasetInstance data(r.dataset.plugin, settings_for(r.dataset, r), r.dataset.params);
   ModelInstance model(r.model.plugin, settings_for(r.model, r), r.model.params, parse_device(rs.device), &data.info());
@@ -390,7 +461,12 @@ int evaluate(const fs::path& dir) {
 
   const int64_t n = std::min(rs.eval_samples, data.split_size(rs.eval_split));
   TensorMapPtr real = data.get_batch(rs.eval_split, first_indices(n), static_cast<uint64_t>(r.seed));
-  const auto start = Clock::now();
+  // Sampling latency: one sample, after a warm-up call, so it is the steady-state cost.
+  model.generate(1, &rs.eval_generate, nullptr);
+  auto start = Clock::now();
+  model.generate(1, &rs.eval_generate, nullptr);
+  const double latency = std::chrono::duration<double>(Clock::now() - start).count();
+  start = Clock::now();
   TensorMapPtr generated = model.generate(n, &rs.eval_generate, nullptr);
   const double sampling_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (generated->count == 0 || generated->tensors[0]->dl_tensor.ndim < 1 || generated->tensors[0]->dl_tensor.shape[0] != n)
@@ -402,22 +478,49 @@ int evaluate(const fs::path& dir) {
   TensorMapPtr scores;
   if (model.can_score()) scores = model.score(*real);
 
-  toml::table metrics;
-  toml::table directions;
-  for (const auto& m : r.metrics) {
-    MetricInstance metric(m.plugin, settings_for(m, r), m.params);
-    metric.update(real.get(), generated.get(), scores.get());
-    for (const auto& value : metric.compute()) {
-      put_metric(metrics, m.name + "." + value.name, value.value);
-      directions.insert(m.name + "." + value.name, value.direction == GENLAB_DIRECTION_LOWER    ? "lower"
-                                                   : value.direction == GENLAB_DIRECTION_HIGHER ? "higher"
-                                                                                                : "none");
+  // The metrics see the real and generated maps, plus the feature network's outputs on both.
+  BorrowedMap real_view, generated_view;
+  for (size_t i = 0; i < real->count; ++i) real_view.add(real->names[i], real->tensors[i]);
+  for (size_t i = 0; i < generated->count; ++i) generated_view.add(generated->names[i], generated->tensors[i]);
+  TensorMapPtr real_features, generated_features;
+  if (!r.features_id.empty()) {
+    FeatureNet net(r.features_dir, data);
+    real_features = net.classify(real->tensors[0], real->names[0]);
+    generated_features = net.classify(generated->tensors[0], real->names[0]);
+    for (const char* name : {"features", "logits"}) {
+      for (auto [map, view] : {std::pair{real_features.get(), &real_view}, std::pair{generated_features.get(), &generated_view}}) {
+        const long at = find_tensor(*map, name);
+        if (at < 0) throw HostError("feature network '" + net.plan.model.plugin_name + "' returned no '" + name + "'");
+        view->add(name, map->tensors[at]);
+      }
     }
   }
-  put_metric(metrics, "cost.sampling_seconds", sampling_seconds);
-  directions.insert("cost.sampling_seconds", "lower");
-  put_metric(metrics, "cost.samples_per_second", sampling_seconds > 0 ? n / sampling_seconds : 0.0);
-  directions.insert("cost.samples_per_second", "higher");
+  const genlab_tensor_map real_map = real_view.view(), generated_map = generated_view.view();
+
+  toml::table metrics;
+  toml::table directions;
+  auto put = [&](const std::string& key, double value, genlab_direction direction) {
+    put_metric(metrics, key, value);
+    directions.insert_or_assign(key, direction == GENLAB_DIRECTION_LOWER    ? "lower"
+                                     : direction == GENLAB_DIRECTION_HIGHER ? "higher"
+                                                                            : "none");
+  };
+  for (const auto& m : r.metrics) {
+    MetricInstance metric(m.plugin, settings_for(m, r), m.params);
+    metric.update(&real_map, &generated_map, scores.get());
+    for (const auto& value : metric.compute()) put(m.name + "." + value.name, value.value, value.direction);
+  }
+  // Cost: what the host measured. Training figures come from the train step's done file.
+  if (const auto trained = read_toml(done_file(run_dir, NodeKind::Train))) {
+    put("cost.train_seconds", (*trained)["seconds"].value_or(NAN), GENLAB_DIRECTION_LOWER);
+    put("cost.train_cpu_seconds", (*trained)["cpu_seconds"].value_or(NAN), GENLAB_DIRECTION_LOWER);
+    put("cost.train_peak_rss_mb", (*trained)["peak_rss_mb"].value_or(NAN), GENLAB_DIRECTION_LOWER);
+  }
+  if (const int64_t parameters = trainable_parameters(checkpoint_file(run_dir)); parameters > 0)
+    put("cost.parameters", static_cast<double>(parameters), GENLAB_DIRECTION_LOWER);
+  put("cost.sampling_seconds", sampling_seconds, GENLAB_DIRECTION_LOWER);
+  put("cost.samples_per_second", sampling_seconds > 0 ? n / sampling_seconds : NAN, GENLAB_DIRECTION_HIGHER);
+  put("cost.sample_latency_ms", 1000 * latency, GENLAB_DIRECTION_LOWER);
 
   try {
     write_safetensors(dir / "samples.safetensors", *generated, {{"run_id", r.id}, {"count", std::to_string(n)}});

@@ -14,7 +14,7 @@
 // recomputes the same context at every step: the reference the cache must match).
 // score: per window, the negative log-likelihood of its T predicted tokens in nats ("nll"
 // [B]), and per token ("nll_per_token" [B, T]), from which bits/char = mean / ln 2 and
-// perplexity = exp(mean) (example-nll with score_key = "nll_per_token").
+// perplexity = exp(mean) (likelihood with score_key = "nll_per_token").
 // The vocabulary (genlab_dataset_info.vocabulary: one code point per token) is kept in the
 // state, to encode prompts and decode text; byte-level data (V = 256, no vocabulary) maps
 // bytes to tokens directly.

@@ -1,5 +1,5 @@
 /*
- * genlab.h — the genlab plugin C ABI, version 1.0.
+ * genlab.h — the genlab plugin C ABI, version 1.2.
  *
  * This header is the whole contract between the genlab host and a plugin. It is C (C99
  * and C++ compatible); no C++ type, exception, STL container or LibTorch type crosses it.
@@ -26,7 +26,8 @@
  *   field only if the other side's `struct_size` covers it (GENLAB_STRUCT_HAS); it never
  *   requires the sizes to be equal. Fields that a side cannot see read as zero / NULL.
  *
- *   History: 1.0 the first; 1.1 appends genlab_dataset_info.vocabulary.
+ *   History: 1.0 the first; 1.1 appends genlab_dataset_info.vocabulary; 1.2 adds the
+ *   capabilities GENLAB_CAPABILITY_READS_FEATURES and GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS.
  *
  * Conventions
  *
@@ -57,7 +58,7 @@ extern "C" {
  * ====================================================================================== */
 
 #define GENLAB_ABI_VERSION_MAJOR 1
-#define GENLAB_ABI_VERSION_MINOR 1
+#define GENLAB_ABI_VERSION_MINOR 2
 
 /* The size of `type` up to and including `last_field`: what a struct_size must be at least
  * for its reader to see `last_field`. Each struct below has a GENLAB_<NAME>_STRUCT_SIZE
@@ -267,6 +268,12 @@ typedef enum genlab_plugin_kind {
 #define GENLAB_CAPABILITY_NEEDS_SCORES UINT64_C(16) /* metric: needs a model's scores */
 #define GENLAB_CAPABILITY_NEEDS_REAL UINT64_C(32)   /* metric: needs real data */
 #define GENLAB_CAPABILITY_NEEDS_GENERATED UINT64_C(64) /* metric: needs generated outputs */
+/* metric: reads "features" [N, D] and "logits" [N, K] that the host appends to the real and
+ * generated maps of image data from a feature network (a classifier it trains per dataset). */
+#define GENLAB_CAPABILITY_READS_FEATURES UINT64_C(128)
+/* model: generate maps given inputs to outputs (a classifier, an encoder) and needs them;
+ * there is nothing to sample without. */
+#define GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS UINT64_C(256)
 
 /* The type of a configuration parameter. */
 typedef enum genlab_param_type {

@@ -54,6 +54,11 @@ struct RunPlan {
   std::vector<Component> metrics;
   int64_t seed = 0;
   RunSettings settings;
+  // The feature network whose "features" and "logits" the evaluation appends to real and
+  // generated images for the metrics that read them: its run id and folder; empty: none.
+  std::string features_id;
+  std::filesystem::path features_dir;
+  bool is_feature_net = false;  // this run trains a feature network (evaluated by accuracy)
 
   // The run's resolved manifest: what the worker runs, and what its folder keeps.
   toml::table resolved() const;
@@ -64,6 +69,7 @@ struct RunPlan {
 struct Report {
   std::string title;
   std::string sort_by;  // a metric ("mmd.mmd2") to rank runs by; empty: manifest order
+  std::string quality;  // the metric of the quality-vs-speed chart; empty: the first with a direction
 };
 
 struct Experiment {
@@ -73,9 +79,15 @@ struct Experiment {
   std::vector<std::filesystem::path> plugin_paths;
   std::vector<std::filesystem::path> includes;  // every file read, in order
   std::vector<RunPlan> runs;
+  // The feature networks the runs' evaluations need, one per image dataset configuration.
+  // They live in the workspace, not the experiment, so other experiments reuse them.
+  std::vector<RunPlan> feature_runs;
   Report report;
 
   std::filesystem::path folder() const { return workspace / name; }
+  std::filesystem::path feature_folder(const RunPlan& feature_run) const {
+    return workspace / "features" / feature_run.folder_name();
+  }
   // The plan as a table (printed as JSON by `validate --json`).
   toml::table plan() const;
 };

@@ -1,4 +1,4 @@
-// example-nll — the likelihood a model gives held-out data, from its `score`: the mean
+// likelihood — the likelihood a model gives held-out data, from its `score`: the mean
 // negative log-likelihood (or bound) in nats per example and in bits per dimension
 //   bits/dim = NLL / (D ln 2), D the number of values per example.
 // A score with one value per example ([B]) is a total over the example's D values; one with
@@ -15,14 +15,14 @@ namespace {
 
 using genlab::sdk::Tensors;
 
-class Nll final : public genlab::sdk::Metric {
+class Likelihood final : public genlab::sdk::Metric {
  public:
   static genlab::sdk::Info info() {
     genlab::sdk::Info i;
-    i.name = "example-nll";
+    i.name = "likelihood";
     i.version = "1.0.0";
     i.family = "likelihood";
-    i.summary = "mean NLL of held-out data in nats and bits/dim, from the model's score";
+    i.summary = "mean NLL (or bound) of held-out data in nats and bits/dim; bits/token and perplexity for text";
     i.modalities = {"points", "image", "tokens"};
     i.capabilities = GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_SCORES;
     i.params = {{"score_key", GENLAB_PARAM_STRING, "\"\"", "name of the per-example score tensor; empty: the first"},
@@ -30,7 +30,7 @@ class Nll final : public genlab::sdk::Metric {
     return i;
   }
 
-  explicit Nll(const genlab::sdk::Context& c) : Metric(c) {
+  explicit Likelihood(const genlab::sdk::Context& c) : Metric(c) {
     score_key_ = c.config.get("score_key", "");
     real_key_ = c.config.get("real_key", "");
   }
@@ -70,4 +70,4 @@ class Nll final : public genlab::sdk::Metric {
 
 }  // namespace
 
-GENLAB_PLUGIN(Nll)
+GENLAB_PLUGIN(Likelihood)

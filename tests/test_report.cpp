@@ -1,0 +1,111 @@
+// The report: statistics over seeds, the feature network, and a tiny experiment's
+// report.html opened in headless Chromium.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "genlab/core/experiment.hpp"
+#include "genlab/core/report.hpp"
+#include "support.hpp"
+
+using Catch::Matchers::Contains;
+using genlab::test::run_genlab;
+using genlab::test::TempDir;
+namespace fs = std::filesystem;
+
+TEST_CASE("summarize gives the mean, the sample std and the Student-t 95% interval", "[report]") {
+  // Hand-computed: mean 2, s = 1, t(0.975, 2) = 4.303, half-width 4.303 / sqrt(3).
+  const genlab::Stats s = genlab::summarize({1.0, 2.0, 3.0});
+  CHECK(s.n == 3);
+  CHECK(s.mean == Approx(2.0));
+  CHECK(s.std == Approx(1.0));
+  CHECK(s.half_width == Approx(4.303 / std::sqrt(3.0)).epsilon(1e-4));
+  // NaN is counted apart, never averaged in.
+  const genlab::Stats with_nan = genlab::summarize({1.0, NAN, 3.0});
+  CHECK(with_nan.n == 2);
+  CHECK(with_nan.not_finite == 1);
+  CHECK(with_nan.mean == Approx(2.0));
+  CHECK(with_nan.half_width == Approx(12.706 * std::sqrt(2.0) / std::sqrt(2.0)));
+  const genlab::Stats one = genlab::summarize({5.0});
+  CHECK(one.n == 1);
+  CHECK(one.half_width == 0);
+  // Large df approach the normal's 1.96.
+  CHECK(genlab::t_quantile_975(3) == Approx(3.182));
+  CHECK(genlab::t_quantile_975(30) == Approx(2.042));
+  CHECK(genlab::t_quantile_975(1000) == Approx(1.962).epsilon(1e-3));
+  CHECK(genlab::t_quantile_975(40) > genlab::t_quantile_975(1000));
+}
+
+namespace {
+
+// Two families on two modalities, two seeds, a feature network: every part of the report.
+std::string tiny_manifest(const fs::path& workspace) {
+  return "[experiment]\nname = \"tiny\"\nseeds = [1, 2]\nsteps = 30\nbatch_size = 32\nworkspace = \"" +
+         workspace.string() +
+         "\"\n"
+         "[evaluation]\nsamples = 200\n"
+         "[features]\nsteps = 60\nchannels = 8\nfeatures = 32\n"
+         "[datasets.digits]\nplugin = \"digits-csv\"\n"
+         "[datasets.moby]\nplugin = \"text\"\nblock_size = 16\nsubset = 5000\n"
+         "[models.vae]\nplugin = \"vae\"\nhidden = 32\nlatent = 4\n"
+         "[models.gpt]\nplugin = \"transformer\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
+         "[[exclude]]\nmodel = \"vae\"\ndataset = \"moby\"\n"
+         "[[exclude]]\nmodel = \"gpt\"\ndataset = \"digits\"\n"
+         "[[overrides]]\nwhere = {model = \"gpt\"}\n"
+         "set = {\"evaluation.samples\" = 4, \"evaluation.split\" = \"val\", "
+         "\"evaluation.generate\" = {prompt = \"Call me\", max_new_tokens = 20}}\n"
+         "[metrics.fid]\nplugin = \"fid\"\ndatasets = [\"digits\"]\n"
+         "[metrics.classes]\nplugin = \"class-coverage\"\ndatasets = [\"digits\"]\n"
+         "[metrics.nll]\nplugin = \"likelihood\"\n"
+         "[report]\nquality = \"fid.fid\"\n";
+}
+
+}  // namespace
+
+TEST_CASE("a tiny experiment's report holds every table, image and chart, rendered in Chromium", "[report][cli]") {
+  TempDir dir;
+  const auto manifest = dir.write("tiny.toml", tiny_manifest(dir.path() / "ws"));
+  const auto r = run_genlab("run --quiet --jobs 2 " + manifest.string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("report: "));
+  const fs::path folder = dir.path() / "ws" / "tiny";
+  const std::string md = genlab::test::read_text(folder / "report.md");
+  INFO(md);
+  // The feature network: trained once, its accuracy stated, the FID caveat said.
+  CHECK_THAT(md, Contains("| features-digits | digits | 60 |") && Contains("not comparable with published Inception"));
+  // One table per dataset, a row per group over its two seeds, with intervals.
+  CHECK_THAT(md, Contains("## digits") && Contains("## moby"));
+  CHECK_THAT(md, Contains("| vae-digits (vae) | 2/2 |") && Contains("| gpt-moby (transformer) | 2/2 |"));
+  CHECK_THAT(md, Contains("fid.fid ↓") && Contains("classes.classifier_accuracy ↑") && Contains("nll.bits_per_dim ↓") &&
+                     Contains("cost.samples_per_second ↑") && Contains(" ± "));
+  CHECK_THAT(md, Contains("![vae-digits](report-assets/vae-digits.png)"));
+  CHECK(fs::file_size(folder / "report-assets" / "vae-digits.png") > 100);
+  CHECK_THAT(md, Contains("text samples of seed 1") && Contains("Call me"));
+  // report.json: the statistics for tools, with the interval stated.
+  const std::string json = genlab::test::read_text(folder / "report.json");
+  CHECK_THAT(json, Contains("\"interval\" : \"95% Student-t") && Contains("\"group\" : \"vae-digits\"") &&
+                       Contains("\"ci95_low\"") && Contains("\"std\""));
+  // The feature network is in the registry with its accuracy.
+  const auto registry = run_genlab("registry show features-digits --workspace " + (dir.path() / "ws").string());
+  CHECK_THAT(registry.output, Contains("classifier.accuracy"));
+  // compare ranks per metric.
+  const auto compare = run_genlab("compare " + manifest.string() + " --metric fid");
+  CHECK_THAT(compare.output, Contains("digits  fid.fid  (lower is better)") && Contains("1. vae-digits"));
+
+  // Chromium: every chart drawn (loss and quality-vs-speed per dataset that has them) and
+  // every image decoded; the page marks itself when it is done.
+  const fs::path dom = dir.path() / "dom.html";
+  const std::string command = "chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=20000 --dump-dom 'file://" +
+                              (folder / "report.html").string() + "' > '" + dom.string() + "' 2> '" +
+                              (dir.path() / "chromium.log").string() + "'";
+  const int status = std::system(command.c_str());
+  INFO("chromium log: " << genlab::test::read_text(dir.path() / "chromium.log"));
+  REQUIRE(status == 0);
+  const std::string page = genlab::test::read_text(dom);
+  CHECK_THAT(page, Contains("data-status=\"ok\"") && Contains("charts 4/4, images 1/1"));
+  CHECK_THAT(page, Contains("<svg"));
+}
