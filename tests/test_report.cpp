@@ -58,6 +58,7 @@ std::string tiny_manifest(const fs::path& workspace) {
          "set = {\"evaluation.samples\" = 4, \"evaluation.split\" = \"val\", "
          "\"evaluation.generate\" = {prompt = \"Call me\", max_new_tokens = 20}}\n"
          "[metrics.fid]\nplugin = \"fid\"\ndatasets = [\"digits\"]\n"
+         "[metrics.kid]\nplugin = \"kid\"\ndatasets = [\"digits\"]\nsubset_size = 500\nsubsets = 10\n"
          "[metrics.classes]\nplugin = \"class-coverage\"\ndatasets = [\"digits\"]\n"
          "[metrics.nll]\nplugin = \"likelihood\"\n"
          "[report]\nquality = \"fid.fid\"\n";
@@ -85,6 +86,8 @@ TEST_CASE("a tiny experiment's report holds every table, image and chart, render
   CHECK_THAT(md, Contains("![vae-digits](report-assets/vae-digits.png)"));
   CHECK(fs::file_size(folder / "report-assets" / "vae-digits.png") > 100);
   CHECK_THAT(md, Contains("text samples of seed 1") && Contains("Call me"));
+  // Too few samples for a stable KID: a warning in the report, with the number needed.
+  CHECK_THAT(md, Contains("## Warnings") && Contains("vae-digits: [kid] too few samples for a stable KID: N=200; need 500"));
   // report.json: the statistics for tools, with the interval stated.
   const std::string json = genlab::test::read_text(folder / "report.json");
   CHECK_THAT(json, Contains("\"interval\" : \"95% Student-t") && Contains("\"group\" : \"vae-digits\"") &&

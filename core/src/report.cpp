@@ -250,6 +250,10 @@ std::vector<RunGroup> group_runs(const Experiment& e) {
         for (const auto& [k, v] : *metrics) o.metrics[std::string(k.str())] = v.is_number() ? v.value_or(0.0) : NAN;
       if (const toml::table* directions = (*done)["directions"].as_table())
         for (const auto& [k, v] : *directions) o.directions[std::string(k.str())] = v.value_or(std::string("none"));
+      std::ifstream log(log_file(o.eval_dir, NodeKind::Evaluate));
+      std::string line;
+      while (std::getline(log, line))
+        if (const size_t at = line.find("] warning "); at != std::string::npos) o.warnings.push_back(line.substr(at + 10));
     } else {
       o.state = "not run";
       for (NodeKind kind : {NodeKind::Train, NodeKind::Evaluate}) {
@@ -408,7 +412,13 @@ fs::path write_report(const Experiment& e) {
       if (!bytes.empty()) {
         md << "\n**" << g->label << "**, samples of seed " << run->plan->seed << ":\n\n![" << g->label << "]("
            << fs::relative(png, folder).string() << ")\n";
-        html << "<figure><img alt=\"samples of " << html_escape(g->label) << "\" src=\"data:image/png;base64,"
+        // Small images (8x8 digits) are drawn larger, pixels kept sharp by the style sheet.
+        const uint32_t width = bytes.size() > 24 ? (uint32_t(uint8_t(bytes[16])) << 24 | uint32_t(uint8_t(bytes[17])) << 16 |
+                                                    uint32_t(uint8_t(bytes[18])) << 8 | uint8_t(bytes[19]))
+                                                 : 0;
+        const uint32_t shown = width == 0 ? 0 : std::min<uint32_t>(400, width * std::max<uint32_t>(1, 300 / width));
+        html << "<figure><img style=\"width:" << shown << "px\" alt=\"samples of " << html_escape(g->label)
+             << "\" src=\"data:image/png;base64,"
              << base64(bytes) << "\"><figcaption>" << html_escape(g->label) << ", samples of seed " << run->plan->seed
              << "</figcaption></figure>\n";
       }
@@ -429,15 +439,20 @@ fs::path write_report(const Experiment& e) {
     for (const auto* g : gs)
       for (const auto& run : g->runs)
         for (const auto& [step, value] : loss_curve(run.run_dir / "losses.jsonl", 200, loss_name))
-          values << (values.tellp() > 0 ? "," : "") << "{\"run\":" << json_quote(run.plan->name) << ",\"step\":" << step
+          values << (values.tellp() > 0 ? "," : "") << "{\"model\":" << json_quote(g->label)
+                 << ",\"seed\":" << json_quote(std::to_string(run.plan->seed)) << ",\"step\":" << step
                  << ",\"loss\":" << json_number(value) << "}";
     if (values.tellp() > 0) {
       html << "<h3>Training loss, " << html_escape(dataset) << "</h3>\n";
-      add_chart("{\"$schema\":\"https://vega.github.io/schema/vega-lite/v5.json\",\"width\":560,\"height\":260,"
-                "\"data\":{\"values\":[" + values.str() + "]},\"mark\":\"line\",\"encoding\":{"
+      // One panel per model, each with its own y scale: the families' losses are not
+      // on one scale (an ELBO in nats beside a GAN's logistic losses).
+      add_chart("{\"$schema\":\"https://vega.github.io/schema/vega-lite/v5.json\","
+                "\"data\":{\"values\":[" + values.str() + "]},\"facet\":{\"field\":\"model\",\"type\":\"nominal\","
+                "\"title\":null},\"columns\":3,\"resolve\":{\"scale\":{\"y\":\"independent\",\"x\":\"independent\"}},"
+                "\"spec\":{\"width\":280,\"height\":160,\"mark\":\"line\",\"encoding\":{"
                 "\"x\":{\"field\":\"step\",\"type\":\"quantitative\"},"
-                "\"y\":{\"field\":\"loss\",\"type\":\"quantitative\",\"title\":" + json_quote(loss_name + " (first loss)") +
-                ",\"scale\":{\"zero\":false}},\"color\":{\"field\":\"run\",\"type\":\"nominal\"}}}");
+                "\"y\":{\"field\":\"loss\",\"type\":\"quantitative\",\"title\":\"first loss\",\"scale\":{\"zero\":false}},"
+                "\"color\":{\"field\":\"seed\",\"type\":\"nominal\"}}}}");
     }
 
     // Quality against sampling speed, one point per run.
@@ -466,6 +481,25 @@ fs::path write_report(const Experiment& e) {
                 "\"tooltip\":[{\"field\":\"model\"},{\"field\":\"seed\"},{\"field\":\"quality\"},"
                 "{\"field\":\"samples_per_second\"}]}}");
     }
+  }
+
+  // What evaluations warned of, once per group and message (e.g. too few samples for a
+  // stable FID, with the number needed).
+  std::vector<std::string> warnings;
+  for (const auto& g : groups)
+    for (const auto& run : g.runs)
+      for (const auto& w : run.warnings) {
+        const std::string line = g.label + ": " + w;
+        if (std::find(warnings.begin(), warnings.end(), line) == warnings.end()) warnings.push_back(line);
+      }
+  if (!warnings.empty()) {
+    md << "\n## Warnings\n\n";
+    html << "<h2>Warnings</h2>\n<ul>\n";
+    for (const auto& w : warnings) {
+      md << "- " << w << "\n";
+      html << "<li>" << html_escape(w) << "</li>\n";
+    }
+    html << "</ul>\n";
   }
 
   // Runs that did not finish, with why.

@@ -34,6 +34,7 @@ struct RunOutcome {
   std::string reason;  // why it failed
   std::map<std::string, double> metrics;
   std::map<std::string, std::string> directions;  // "lower", "higher", "none"
+  std::vector<std::string> warnings;               // what the evaluation warned of (too few samples...)
 };
 
 // The runs that differ only in their seed.
