@@ -9,6 +9,7 @@
 
 #include "genlab/core/experiment.hpp"
 #include "genlab/core/report.hpp"
+#include "genlab/core/workspace.hpp"
 #include "support.hpp"
 
 using Catch::Matchers::Contains;
@@ -111,4 +112,33 @@ TEST_CASE("a tiny experiment's report holds every table, image and chart, render
   const std::string page = genlab::test::read_text(dom);
   CHECK_THAT(page, Contains("data-status=\"ok\"") && Contains("charts 4/4, images 1/1"));
   CHECK_THAT(page, Contains("<svg"));
+}
+
+TEST_CASE("a metric that gave NaN is reported as NaN over its seeds, never as a number", "[report]") {
+  TempDir dir;
+  const auto manifest = dir.write("nan.toml", "[experiment]\nname = \"nan\"\nseeds = [1, 2, 3]\nsteps = 5\nworkspace = \"" +
+                                                   (dir.path() / "ws").string() +
+                                                   "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                                   "[models.gmm]\nplugin = \"example-gmm\"\n"
+                                                   "[metrics.mmd]\nplugin = \"example-mmd\"\n");
+  const genlab::Experiment e = genlab::load_experiment(manifest);
+  REQUIRE(e.runs.size() == 3);
+  // What three evaluations wrote: one metric always NaN, one NaN for one seed only.
+  for (const auto& r : e.runs) {
+    const fs::path eval_dir = e.folder() / "runs" / r.folder_name() / ("eval-" + r.eval_id.substr(0, 12));
+    fs::create_directories(eval_dir);
+    toml::table metrics{{"mmd.mmd2", std::string("NaN")}};
+    if (r.seed == 2) metrics.insert("mmd.mean_distance", std::string("NaN"));
+    else metrics.insert("mmd.mean_distance", 0.5 * static_cast<double>(r.seed));
+    genlab::write_toml(genlab::done_file(eval_dir, genlab::NodeKind::Evaluate),
+                       toml::table{{"metrics", metrics}, {"directions", toml::table{{"mmd.mmd2", "lower"}, {"mmd.mean_distance", "lower"}}}});
+  }
+  genlab::write_report(e);
+  const std::string md = genlab::test::read_text(e.folder() / "report.md");
+  INFO(md);
+  // Seeds 1 and 3 give 0.5 and 1.5: mean 1, the NaN of seed 2 said beside it.
+  CHECK_THAT(md, Contains("| gmm-ring (example-gmm) | 3/3 | 1 ± 6.4 (1 NaN) | NaN |"));
+  const std::string json = genlab::test::read_text(e.folder() / "report.json");
+  CHECK_THAT(json, Contains("\"not_finite\" : 3"));
+  CHECK_THAT(genlab::compare_text(e, "mmd2"), Contains("gmm-ring") && Contains("NaN  n=0"));
 }
