@@ -1,5 +1,6 @@
 #include "genlab/core/plugin_manifest.hpp"
 
+#include <fstream>
 #include <regex>
 #include <sstream>
 #include <toml++/toml.h>
@@ -50,15 +51,22 @@ std::string read_string(const toml::table& table, const fs::path& file, const ch
 }  // namespace
 
 PluginManifest read_plugin_manifest(const fs::path& folder) {
+  const fs::path path = fs::absolute(folder).lexically_normal() / "plugin.toml";
+  if (!fs::is_regular_file(path)) throw HostError(path.string() + ": no plugin.toml in this folder");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in && !in.eof()) throw HostError(path.string() + ": cannot read");
+  return parse_plugin_manifest(text.str(), folder);
+}
+
+PluginManifest parse_plugin_manifest(const std::string& text, const fs::path& folder) {
   PluginManifest m;
   m.folder = fs::absolute(folder).lexically_normal();
   m.manifest_path = m.folder / "plugin.toml";
-  if (!fs::is_regular_file(m.manifest_path))
-    throw HostError(m.manifest_path.string() + ": no plugin.toml in this folder");
-
   toml::table table;
   try {
-    table = toml::parse_file(m.manifest_path.string());
+    table = toml::parse(text, m.manifest_path.string());
   } catch (const toml::parse_error& e) {
     throw HostError(where(m.manifest_path, e.source()) + ": " + std::string(e.description()));
   }
@@ -88,7 +96,7 @@ PluginManifest read_plugin_manifest(const fs::path& folder) {
 
   m.version = read_string(table, file, "version", true);
   const std::string abi = read_string(table, file, "abi_version", true);
-  static const std::regex abi_pattern("([0-9]+)\\.([0-9]+)");
+  static const std::regex abi_pattern("([0-9]{1,9})\\.([0-9]{1,9})");  // fits uint32_t
   std::smatch match;
   if (!std::regex_match(abi, match, abi_pattern))
     throw HostError(where(file, table.get("abi_version")->source()) +

@@ -52,6 +52,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// ASan and TSan map terabytes of shadow memory: an address-space limit would stop every
+// worker of a sanitizer build at start, so such builds do not set one.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizedBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitizedBuild = true;
+#else
+constexpr bool kSanitizedBuild = false;
+#endif
+#else
+constexpr bool kSanitizedBuild = false;
+#endif
+
 std::atomic<int> stop_signal{0};
 extern "C" void on_host_signal(int signal) { stop_signal.store(signal); }
 
@@ -75,6 +89,7 @@ struct Node {
   Clock::time_point first_step_time;
   std::string loss_name;
   double loss = NAN;
+  std::string error;  // the "error ..." line the worker printed, if any
   Clock::time_point last_plain_line;
 };
 
@@ -360,7 +375,7 @@ class Executor {
       ::setenv("OMP_NUM_THREADS", threads.c_str(), 1);
       ::setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);
       ::setenv("MKL_NUM_THREADS", threads.c_str(), 1);
-      if (n.memory_limit_mb > 0) {
+      if (n.memory_limit_mb > 0 && !kSanitizedBuild) {
         const rlimit limit{static_cast<rlim_t>(n.memory_limit_mb) << 20, static_cast<rlim_t>(n.memory_limit_mb) << 20};
         ::setrlimit(RLIMIT_AS, &limit);
       }
@@ -408,7 +423,9 @@ class Executor {
       n.out_buffer.erase(0, newline + 1);
       std::string tag;
       line >> tag;
-      if (tag == "progress") {
+      if (tag == "error") {  // the worker's error, said on the pipe too: its log may be on a full disk
+        std::getline(line >> std::ws, n.error);
+      } else if (tag == "progress") {
         line >> n.step >> n.total >> n.loss_name >> n.loss;
         if (n.first_step < 0) {
           n.first_step = n.step;
@@ -443,7 +460,7 @@ class Executor {
           n.result.reason = std::string("killed by signal ") + std::to_string(sig) + " (" + strsignal(sig) + ")";
           if (sig == SIGKILL) n.result.reason += ": out of memory, or killed from outside";
         } else {
-          n.result.reason = failure_line(log);
+          n.result.reason = n.error.empty() ? failure_line(log) : n.error;
         }
       }
       n.lock.reset();

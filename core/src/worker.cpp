@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -562,6 +563,11 @@ int run_worker(NodeKind kind, const fs::path& dir, bool resume) {
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
+    // Also on stdout, the scheduler's pipe: the log may be on a disk that is full.
+    std::string line = e.what();
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    std::printf("error %s\n", line.c_str());
+    std::fflush(stdout);
     return 1;
   }
   return 1;

@@ -150,6 +150,10 @@ static genlab_error* get_batch(genlab_dataset_get_batch_args* args) {
     }
     ((float*)x->dl_tensor.data)[i] = (float)args->indices[i];
   }
+#if defined(FAULT_OVERFLOW)
+  /* One float past the end of the tensor's buffer: silent without ASan, caught with it. */
+  ((volatile float*)x->dl_tensor.data)[args->count] = 42.0f;
+#endif
   genlab_tensor_map* map = genlab_util_tensor_map_new(1);
   genlab_util_tensor_map_set(map, 0, "x", x);
 #if defined(FAULT_LEAKY_MAP)

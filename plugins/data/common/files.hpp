@@ -6,7 +6,7 @@
 #include <string>
 #include <zlib.h>
 
-#include <genlab/sdk/plugin.hpp>
+#include <genlab/sdk/error.hpp>
 
 namespace genlab::data {
 

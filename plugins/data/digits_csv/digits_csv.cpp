@@ -2,6 +2,7 @@
 // per image, 64 pixel values 0..16 then the label, comma-separated, gzipped or not.
 // 1,797 images: tiny, for tests and quick experiments. The last test_fraction of the rows
 // form the test split.
+#include "../common/formats/digits_csv.hpp"
 #include "../common/image_dataset.hpp"
 
 namespace {
@@ -30,39 +31,7 @@ class DigitsCsv final : public genlab::data::ImageDataset {
                  "expected 0 < test_fraction < 1, got " + std::to_string(test_fraction));
     const genlab::data::Selection selection(c.config);
     const std::string text = genlab::data::read_maybe_gzipped(path);
-    std::vector<float> pixels;
-    std::vector<int64_t> labels;
-    std::istringstream lines(text);
-    std::string line;
-    int64_t row = 0;
-    size_t offset = 0;
-    while (std::getline(lines, line)) {
-      ++row;
-      const size_t line_offset = offset;
-      offset += line.size() + 1;
-      if (line.empty() || line == "\r") continue;
-      std::istringstream cells(line);
-      std::string cell;
-      std::vector<int64_t> values;
-      while (std::getline(cells, cell, ',')) {
-        char* end = nullptr;
-        const long v = std::strtol(cell.c_str(), &end, 10);
-        GENLAB_CHECK(end != cell.c_str() && (*end == '\0' || *end == '\r'), GENLAB_ERROR_INVALID_ARGUMENT,
-                     path + ": line " + std::to_string(row) + " (byte offset " + std::to_string(line_offset) +
-                         "): expected an integer, got \"" + cell + "\"");
-        values.push_back(v);
-      }
-      GENLAB_CHECK(values.size() == 65, GENLAB_ERROR_INVALID_ARGUMENT,
-                   path + ": line " + std::to_string(row) + " (byte offset " + std::to_string(line_offset) + "): expected 65 values "
-                   "(64 pixels and a label), got " + std::to_string(values.size()));
-      for (int i = 0; i < 64; ++i) {
-        GENLAB_CHECK(values[i] >= 0 && values[i] <= 16, GENLAB_ERROR_INVALID_ARGUMENT,
-                     path + ": line " + std::to_string(row) + ": pixel " + std::to_string(i) + " is " +
-                         std::to_string(values[i]) + ", expected 0..16");
-        pixels.push_back(static_cast<float>(values[i]) / 16.0f);
-      }
-      labels.push_back(values[64]);
-    }
+    auto [pixels, labels] = genlab::data::formats::parse_digits_csv(text, path);
     const int64_t n = static_cast<int64_t>(labels.size());
     GENLAB_CHECK(n >= 2, GENLAB_ERROR_INVALID_ARGUMENT, path + ": expected rows of digits, found " + std::to_string(n));
     const at::Tensor images = at::tensor(pixels).reshape({n, 1, 8, 8});

@@ -2,41 +2,13 @@
 // al.), gzipped or not, and any IDX a user brings. An IDX file is a 4-byte magic (two zero
 // bytes, the type 0x08 for unsigned bytes, the number of dimensions), the dimensions as
 // big-endian int32, then the data. Images: 3 dims (N, H, W); labels: 1 dim (N).
+#include "../common/formats/idx.hpp"
 #include "../common/image_dataset.hpp"
 
 namespace {
 
 using genlab::data::Split;
-
-// The dims of an IDX file of `ndim` dimensions; checks magic and length, naming the file.
-std::vector<int64_t> idx_dims(const std::string& bytes, const std::string& path, int ndim) {
-  GENLAB_CHECK(bytes.size() >= 4, GENLAB_ERROR_INVALID_ARGUMENT,
-               path + ": truncated at byte offset " + std::to_string(bytes.size()) + ": expected a 4-byte IDX magic");
-  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
-  const uint32_t magic = (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | b[3];
-  char expected[16], got[16];
-  std::snprintf(expected, sizeof expected, "0x%08x", 0x800u | unsigned(ndim));
-  std::snprintf(got, sizeof got, "0x%08x", magic);
-  GENLAB_CHECK(magic == (0x800u | unsigned(ndim)), GENLAB_ERROR_INVALID_ARGUMENT,
-               path + ": bad magic at byte offset 0: expected " + expected + " (IDX, unsigned bytes, " +
-                   std::to_string(ndim) + " dims), got " + got + " (is it an IDX file of the right kind?)");
-  const size_t header = 4 + 4 * static_cast<size_t>(ndim);
-  GENLAB_CHECK(bytes.size() >= header, GENLAB_ERROR_INVALID_ARGUMENT,
-               path + ": truncated at byte offset " + std::to_string(bytes.size()) + ": the header needs " +
-                   std::to_string(header) + " bytes");
-  std::vector<int64_t> dims;
-  int64_t count = 1;
-  for (int d = 0; d < ndim; ++d) {
-    const unsigned char* p = b + 4 + 4 * d;
-    const int64_t v = (int64_t(p[0]) << 24) | (int64_t(p[1]) << 16) | (int64_t(p[2]) << 8) | p[3];
-    dims.push_back(v);
-    count *= v;
-  }
-  GENLAB_CHECK(bytes.size() - header >= static_cast<size_t>(count), GENLAB_ERROR_INVALID_ARGUMENT,
-               path + ": truncated at byte offset " + std::to_string(bytes.size()) + ": the header promises " +
-                   std::to_string(count) + " bytes of data after byte " + std::to_string(header));
-  return dims;
-}
+using genlab::data::formats::idx_dims;
 
 // The first existing of `name` and `name`.gz in `folder`.
 std::string find_file(const std::string& folder, const std::string& name) {

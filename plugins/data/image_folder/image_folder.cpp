@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <stb_image.h>
-
+#include "../common/files.hpp"
+#include "../common/formats/image.hpp"
 #include "../common/image_dataset.hpp"
 
 namespace {
@@ -67,28 +67,18 @@ class ImageFolder final : public genlab::data::ImageDataset {
       std::sort(files.begin(), files.end());
       const size_t n_test = static_cast<size_t>(test_fraction * static_cast<double>(files.size()));
       for (size_t i = 0; i < files.size(); ++i) {
-        int w = 0, h = 0, n = 0;
-        if (channels == 0) {
-          GENLAB_CHECK(stbi_info(files[i].c_str(), &w, &h, &n), GENLAB_ERROR_INVALID_ARGUMENT,
-                       files[i].string() + ": not a readable image: " + stbi_failure_reason());
-          channels = n >= 3 ? 3 : 1;
-        }
-        unsigned char* data = stbi_load(files[i].c_str(), &w, &h, &n, channels);
-        GENLAB_CHECK(data != nullptr, GENLAB_ERROR_INVALID_ARGUMENT,
-                     files[i].string() + ": not a readable image: " + stbi_failure_reason());
-        if (width == 0) width = w, height = h;
-        if (w != width || h != height) {
-          stbi_image_free(data);
-          throw genlab::sdk::Error(GENLAB_ERROR_INVALID_ARGUMENT, files[i].string() + ": " + std::to_string(w) + "x" +
-                                                                      std::to_string(h) + ", but the first image is " +
-                                                                      std::to_string(width) + "x" + std::to_string(height));
-        }
+        const auto image = genlab::data::formats::decode_image(genlab::data::read_maybe_gzipped(files[i].string()),
+                                                               files[i].string(), channels);
+        channels = image.channels;  // the first image decides when the manifest does not
+        if (width == 0) width = image.width, height = image.height;
+        GENLAB_CHECK(image.width == width && image.height == height, GENLAB_ERROR_INVALID_ARGUMENT,
+                     files[i].string() + ": " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                         ", but the first image is " + std::to_string(width) + "x" + std::to_string(height));
         const bool test = i >= files.size() - n_test;
         auto& pixels = test ? test_pixels : train_pixels;
         for (int ch = 0; ch < channels; ++ch)  // HWC bytes -> CHW floats in [0, 1]
-          for (int p = 0; p < w * h; ++p) pixels.push_back(data[p * channels + ch] / 255.0f);
+          for (int p = 0; p < width * height; ++p) pixels.push_back(image.pixels[p * channels + ch] / 255.0f);
         (test ? test_labels : train_labels).push_back(label);
-        stbi_image_free(data);
       }
       ++label;
     }

@@ -31,6 +31,8 @@ struct PluginManifest {
 
 // Reads `folder`/plugin.toml. Throws HostError naming file:line:column and the field.
 PluginManifest read_plugin_manifest(const std::filesystem::path& folder);
+// The same from the text of a plugin.toml said to be in `folder` (what the fuzz target reads).
+PluginManifest parse_plugin_manifest(const std::string& text, const std::filesystem::path& folder);
 
 const char* kind_name(genlab_plugin_kind kind);
 std::optional<genlab_plugin_kind> parse_kind(const std::string& name);

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan) in ./build-fuzz and
+# runs each for SECONDS (default 60), starting from its seed corpus in tests/fuzz/corpus/.
+# Prints, per target, the executions, the corpus it grew and the crashes; crash inputs land
+# in build-fuzz/crashes/<target>/ and the script exits 1 if there is any. A crash, once
+# fixed, keeps its input in tests/fuzz/regressions/<target>/ (replayed by CTest).
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: safetensors plugin_toml manifest
+#        idx digits_csv image text; default all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors plugin_toml manifest idx digits_csv image text)
+
+GENLAB_EXTRA_PACKAGES="clang" bash scripts/setup.sh --packages-only
+cmake --preset fuzz > build-fuzz-configure.log 2>&1 || { cat build-fuzz-configure.log; exit 1; }
+rm -f build-fuzz-configure.log
+cmake --build build-fuzz --target $(printf 'fuzz_%s ' "${targets[@]}") genlab example_toy2d > /dev/null
+
+status=0
+printf '%-12s %12s %10s %8s %8s\n' target executions exec/s corpus crashes
+for t in "${targets[@]}"; do
+  work=build-fuzz/corpus/$t crashes=build-fuzz/crashes/$t
+  mkdir -p "$work" "$crashes"
+  log=build-fuzz/fuzz_$t.log
+  # -rss_limit_mb: an input that makes a reader allocate gigabytes counts as a crash.
+  build-fuzz/fuzz/fuzz_$t "$work" "tests/fuzz/corpus/$t" -max_total_time="$seconds" -print_final_stats=1 \
+    -rss_limit_mb=2048 -timeout=10 -artifact_prefix="$crashes/" > "$log" 2>&1 || true
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  found=$(find "$crashes" -type f | wc -l)
+  printf '%-12s %12s %10s %8s %8s\n' "$t" "$execs" "$rate" "$(ls "$work" | wc -l)" "$found"
+  if [ "$found" -gt 0 ]; then
+    status=1
+    grep -m1 -A12 'ERROR: \|deadly signal\|uncaught' "$log" | sed 's/^/    /' || true
+  fi
+done
+echo "command: bash scripts/fuzz.sh $seconds ${targets[*]}"
+exit $status
