@@ -27,8 +27,8 @@ for t in "${targets[@]}"; do
   # -rss_limit_mb: an input that makes a reader allocate gigabytes counts as a crash.
   build-fuzz/fuzz/fuzz_$t "$work" "tests/fuzz/corpus/$t" -max_total_time="$seconds" -print_final_stats=1 \
     -rss_limit_mb=2048 -timeout=10 -artifact_prefix="$crashes/" > "$log" 2>&1 || true
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
   found=$(find "$crashes" -type f | wc -l)
   printf '%-12s %12s %10s %8s %8s\n' "$t" "$execs" "$rate" "$(ls "$work" | wc -l)" "$found"
   if [ "$found" -gt 0 ]; then

@@ -182,8 +182,8 @@ std::unique_ptr<Instance> create_checked(Reporter& r, const std::string& kind, c
         return std::string();
       }))
     return nullptr;
-  for (auto& [key, config] : wrong_type_configs(plugin))
-    expect_error(r, kind + ": create with a wrongly typed '" + key + "' is an error", [&] { make(config); });
+  for (auto& wrong : wrong_type_configs(plugin))
+    expect_error(r, kind + ": create with a wrongly typed '" + wrong.first + "' is an error", [&] { make(wrong.second); });
   return instance;
 }
 

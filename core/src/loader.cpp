@@ -1,6 +1,7 @@
 #include "genlab/core/loader.hpp"
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <boost/dll/shared_library.hpp>
 #include <spdlog/spdlog.h>
@@ -185,19 +186,23 @@ std::shared_ptr<const Plugin> load_plugin_library(const fs::path& library_path,
                     (manifest ? " (named by " + manifest->manifest_path.string() + ")" : std::string()));
 
   // Local binding keeps one plugin's symbols (its LibTorch, its libstdc++) out of the
-  // others'; never unloaded (see Plugin), hence the deliberate leak.
+  // others'. A library that may have handed out pointers is never unloaded (see Plugin): it
+  // is kept in a list that is never destroyed, so not even exit() unloads it.
   boost::system::error_code ec;
-  auto* library = new boost::dll::shared_library(
+  auto library = std::make_unique<boost::dll::shared_library>(
       path.string(), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
-  if (ec) {
-    delete library;
-    throw HostError(file + ": not a loadable shared library: " + ec.message());
-  }
+  if (ec) throw HostError(file + ": not a loadable shared library: " + ec.message());
   if (!library->has(GENLAB_PLUGIN_ENTRY_SYMBOL))
     throw HostError(file + ": no entry symbol '" GENLAB_PLUGIN_ENTRY_SYMBOL
                     "': not a genlab plugin (export it with GENLAB_PLUGIN(...) or by hand)");
   genlab_plugin_entry_fn entry =
       &library->get<const genlab_plugin_api*(uint32_t, uint32_t)>(GENLAB_PLUGIN_ENTRY_SYMBOL);
+  {  // From here on the plugin's code runs: keep it loaded for good.
+    static std::mutex kept_mutex;
+    static auto* kept = new std::vector<std::unique_ptr<boost::dll::shared_library>>();
+    std::lock_guard<std::mutex> lock(kept_mutex);
+    kept->push_back(std::move(library));
+  }
 
   const genlab_plugin_api* api = nullptr;
   try {
