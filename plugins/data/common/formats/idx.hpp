@@ -32,20 +32,19 @@ inline std::vector<int64_t> idx_dims(const std::string& bytes, const std::string
   const uint64_t available = bytes.size() - header;
   std::vector<int64_t> dims;
   uint64_t count = 1;
+  bool overflow = false;  // the product passed 2^64; each dim is < 2^32, so check before multiplying
   for (int d = 0; d < ndim; ++d) {
     const unsigned char* p = b + 4 + 4 * d;
     const uint64_t v = (uint64_t(p[0]) << 24) | (uint64_t(p[1]) << 16) | (uint64_t(p[2]) << 8) | p[3];
     dims.push_back(static_cast<int64_t>(v));
-    // Each dim is < 2^32, so the product is checked before it can overflow 64 bits.
-    count = v == 0 ? 0 : (count > available / v + 1 ? available + 1 : count * v);
+    if (v != 0 && count > UINT64_MAX / v) overflow = true;
+    else count *= v;
   }
-  GENLAB_CHECK(count <= available, GENLAB_ERROR_INVALID_ARGUMENT,
-               path + ": truncated at byte offset " + std::to_string(bytes.size()) + ": the header's dims " +
-                   [&] {
-                     std::string s;
-                     for (int64_t d : dims) s += (s.empty() ? "" : " x ") + std::to_string(d);
-                     return s;
-                   }() + " need more bytes of data after byte " + std::to_string(header));
+  if (count == 0) overflow = false;  // a zero dim: no data, whatever the others say
+  GENLAB_CHECK(!overflow && count <= available, GENLAB_ERROR_INVALID_ARGUMENT,
+               path + ": truncated at byte offset " + std::to_string(bytes.size()) + ": the header promises " +
+                   (overflow ? std::string("more than 2^64") : std::to_string(count)) + " bytes of data after byte " +
+                   std::to_string(header));
   return dims;
 }
 
