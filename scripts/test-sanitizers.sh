@@ -15,6 +15,6 @@ for preset in "${presets[@]}"; do
   rm -f "build-$preset.configure.log"
   cmake --build "build-$preset"
   built=$(date +%s)
-  ctest --preset "$preset"
+  ctest --preset "$preset" -j 2
   echo "$preset: build $((built - start)) s, tests $(( $(date +%s) - built )) s"
 done
