@@ -19,7 +19,7 @@ rm -f build-fuzz-configure.log
 cmake --build build-fuzz --target $(printf 'fuzz_%s ' "${targets[@]}") genlab example_toy2d > /dev/null
 
 status=0
-printf '%-12s %12s %10s %8s %8s\n' target executions exec/s corpus crashes
+printf '%-12s %12s %10s %8s %8s %6s\n' target executions exec/s corpus crashes slow
 for t in "${targets[@]}"; do
   work=build-fuzz/corpus/$t crashes=build-fuzz/crashes/$t
   mkdir -p "$work" "$crashes"
@@ -29,8 +29,10 @@ for t in "${targets[@]}"; do
     -rss_limit_mb=2048 -timeout=10 -artifact_prefix="$crashes/" > "$log" 2>&1 || true
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
-  found=$(find "$crashes" -type f | wc -l)
-  printf '%-12s %12s %10s %8s %8s\n' "$t" "$execs" "$rate" "$(ls "$work" | wc -l)" "$found"
+  # crash-, leak-, oom- and timeout- inputs fail; slow-unit- ones (over a second) are listed.
+  found=$(find "$crashes" -type f ! -name 'slow-unit-*' | wc -l)
+  slow=$(find "$crashes" -type f -name 'slow-unit-*' | wc -l)
+  printf '%-12s %12s %10s %8s %8s %6s\n' "$t" "$execs" "$rate" "$(ls "$work" | wc -l)" "$found" "$slow"
   if [ "$found" -gt 0 ]; then
     status=1
     grep -m1 -A12 'ERROR: \|deadly signal\|uncaught' "$log" | sed 's/^/    /' || true

@@ -2,6 +2,8 @@
 // the genlab executable as a user would.
 #pragma once
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -9,6 +11,9 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
+
+extern char** environ;
 
 namespace genlab::test {
 
@@ -64,6 +69,24 @@ inline CommandResult run_genlab(const std::string& args, const std::string& env 
   const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+// Starts `genlab ARGS` in the background, both streams into `output`; returns its pid
+// (for tests that kill it).
+inline pid_t spawn_genlab(const std::vector<std::string>& args, const fs::path& output) {
+  std::vector<std::string> all = {GENLAB_EXECUTABLE};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
 }
 
 }  // namespace genlab::test

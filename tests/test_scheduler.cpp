@@ -15,11 +15,11 @@
 #include "support.hpp"
 
 using genlab::test::run_genlab;
+using genlab::test::spawn_genlab;
 using genlab::test::TempDir;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
-extern char** environ;
 
 namespace {
 
@@ -79,22 +79,6 @@ std::string metric_lines(const std::string& results) {
     else if (in_metrics && line.find("cost.") == std::string::npos) out += line + "\n";
   }
   return out;
-}
-
-pid_t spawn_genlab(const std::vector<std::string>& args, const fs::path& output) {
-  std::vector<std::string> all = {GENLAB_EXECUTABLE};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
 }
 
 size_t count_lines(const fs::path& file) {
