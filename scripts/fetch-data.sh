@@ -8,7 +8,13 @@
 #                  taken with `npm pack`: a plain install pulls ~170 packages)
 #   vega           not data: Vega, Vega-Lite and vega-embed (npm, BSD-3), the charting
 #                  libraries genlab inlines into report.html so that it opens offline
-# Usage: scripts/fetch-data.sh [NAME...]   (no names: all). Skips what is already there.
+#   meshes         the Stanford bunny (bunny00.off, 75k triangles) and a cow (cow.off, 6k),
+#                  ASCII OFF triangle meshes from Debian's libcgal-demo (its data.tar.gz)
+#   nerf-bunny     100 posed 100x100 views of the bunny (+10 val, 20 test) in the NeRF-synthetic
+#                  (Blender) layout, rendered by `genlab data render-views` ($GENLAB_BIN,
+#                  default build/bin/genlab); fetches meshes first
+# Usage: scripts/fetch-data.sh [NAME...]   (no names: all but nerf-bunny, which needs a built
+# genlab). Skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${GENLAB_DATA:-data}
@@ -16,7 +22,7 @@ mkdir -p "$data"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(digits mnist fashion-mnist moby-dick vega)
+[ ${#names[@]} -gt 0 ] || names=(digits mnist fashion-mnist moby-dick vega meshes)
 
 apt_ready() {  # apt-get download/install needs package lists
   if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then apt-get update -qq; fi
@@ -77,8 +83,37 @@ for name in "${names[@]}"; do
       done
       echo "vega: $target"
       ;;
+    meshes)
+      target="$data/meshes"
+      [ -f "$target/bunny00.off" ] && [ -f "$target/cow.off" ] && { echo "meshes: present ($target)"; continue; }
+      apt_ready
+      (cd "$work" && apt-get download -qq libcgal-demo > /dev/null 2>&1 || { apt-get update -qq && apt-get download -qq libcgal-demo; })
+      # The meshes sit in a tarball inside the package's doc folder: unpack just the two.
+      dpkg-deb --fsys-tarfile "$work"/libcgal-demo_*.deb |
+        tar -x -O ./usr/share/doc/libcgal-dev/data.tar.gz |
+        tar -xz -C "$work" data/meshes/bunny00.off data/meshes/cow.off
+      mkdir -p "$target"
+      for mesh in bunny00.off cow.off; do
+        cp "$work/data/meshes/$mesh" "$target/$mesh.tmp"
+        mv "$target/$mesh.tmp" "$target/$mesh"
+      done
+      echo "meshes: $target/bunny00.off, $target/cow.off"
+      ;;
+    nerf-bunny)
+      target="$data/nerf/bunny"
+      [ -f "$target/transforms_test.json" ] && { echo "nerf-bunny: present ($target)"; continue; }
+      bash scripts/fetch-data.sh meshes
+      genlab=${GENLAB_BIN:-build/bin/genlab}
+      [ -x "$genlab" ] || { echo "nerf-bunny: $genlab is not built (cmake --build build --target genlab, or set GENLAB_BIN)" >&2; exit 1; }
+      # transforms_test.json is written last: its presence means a whole render. A partial
+      # one (interrupted) is rendered again from scratch.
+      # The bunny is y-up; --up y stands it on the Blender scenes' +z.
+      "$genlab" data render-views "$data/meshes/bunny00.off" --out "$target" --force --up y \
+        --size 100 --train 100 --val 10 --test 20
+      echo "nerf-bunny: $target"
+      ;;
     *)
-      echo "unknown data set '$name' (expected digits, mnist, fashion-mnist, moby-dick or vega)" >&2
+      echo "unknown data set '$name' (expected digits, mnist, fashion-mnist, moby-dick, vega, meshes or nerf-bunny)" >&2
       exit 2
       ;;
   esac

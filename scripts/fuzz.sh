@@ -5,13 +5,13 @@
 # in build-fuzz/crashes/<target>/ and the script exits 1 if there is any. A crash, once
 # fixed, keeps its input in tests/fuzz/regressions/<target>/ (replayed by CTest).
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: safetensors plugin_toml manifest
-#        idx digits_csv image text; default all)
+#        idx digits_csv image text nerf_transforms; default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors plugin_toml manifest idx digits_csv image text)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors plugin_toml manifest idx digits_csv image text nerf_transforms)
 
 GENLAB_EXTRA_PACKAGES="clang" bash scripts/setup.sh --packages-only
 cmake --preset fuzz > build-fuzz-configure.log 2>&1 || { cat build-fuzz-configure.log; exit 1; }

@@ -6,6 +6,7 @@
 #include <genlab/sdk/plugin.hpp>
 
 #include "genlab/core/host_services.hpp"
+#include "torch_catch.hpp"
 
 using namespace genlab::sdk;
 using Catch::Matchers::Contains;

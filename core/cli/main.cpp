@@ -7,6 +7,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "data_command.hpp"
 #include "genlab/core/conformance.hpp"
 #include "genlab/core/discovery.hpp"
 #include "genlab/core/error.hpp"
@@ -58,6 +59,9 @@ Commands:
   sample REF [--n 64] [--out F] [--option K=V]...
                                    draw samples from a registered model (NAME[:VERSION|@ALIAS]),
                                    with options for its generate (sampler=ddim, steps=50, ...)
+  data render-views MESH --out DIR [--size 100] [--train 100] [--val 10] [--test 20]
+                                   posed views of a mesh (.off, .obj) in the NeRF-synthetic
+                                   (Blender) layout; `genlab data --help` for the data commands
 
 Global options:
   -h, --help       this text; `genlab COMMAND --help` for a command's options
@@ -569,7 +573,8 @@ int dispatch(const std::vector<std::string>& words) {
   if (command == "registry") return registry_command(rest);
   if (command == "sample") return sample(rest);
   if (command == "worker") return worker(rest);
-  auto close = close_matches(command, {"plugins", "validate", "run", "status", "compare", "report", "registry", "sample"});
+  if (command == "data") return cli::data_command(rest);
+  auto close = close_matches(command, {"plugins", "validate", "run", "status", "compare", "report", "registry", "sample", "data"});
   throw UsageError("unknown command '" + command + "'" + (close.empty() ? "" : " (did you mean '" + close[0] + "'?)"));
 }
 

@@ -230,6 +230,7 @@ void check_dataset(Reporter& r, const std::shared_ptr<const Plugin>& plugin) {
       track(*a, "get_batch");
       for (size_t e = 0; e < info.element_count; ++e) {
         const auto& spec = info.elements[e];
+        if (!split_holds(info, split, spec.name)) continue;  // rays data: a view element in "train"
         long i = find_tensor(*a, spec.name);
         if (i < 0) throw HostError(std::string("the batch lacks element '") + spec.name + "'");
         const DLTensor& t = a->tensors[i]->dl_tensor;
@@ -301,13 +302,20 @@ void check_model(Reporter& r, const std::shared_ptr<const Plugin>& plugin, const
   genlab_tensor_map empty{GENLAB_TENSOR_MAP_STRUCT_SIZE, 0, nullptr, nullptr, nullptr};
   expect_error(r, "model: train_step on an empty batch is an error", [&] { model->train_step(empty, 0); });
 
-  // A model that maps inputs to outputs (a classifier) gets the batch and answers per row.
+  // A model that maps inputs to outputs (a classifier) gets the batch and answers per row; a
+  // radiance field renders the views of a view split (their poses).
   const bool needs_inputs = plugin->has(GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS);
-  attempt(r, needs_inputs ? "model: generate returns one row per input row (it needs inputs)"
-                          : "model: generate returns samples with the batch dimension asked for",
+  TensorMapPtr views;
+  if (is_rays(data.info()))
+    for (size_t s = 0; s < data.info().split_count && !views; ++s)
+      if (std::string split = data.info().split_names[s]; split != "train")
+        views = data.get_batch(split, range(std::min<int64_t>(2, data.info().split_sizes[s])), 1);
+  const genlab_tensor_map* inputs = views ? views.get() : needs_inputs ? batch.get() : nullptr;
+  attempt(r, inputs ? "model: generate returns one row per input row (it needs inputs)"
+                    : "model: generate returns samples with the batch dimension asked for",
           [&] {
-    const int64_t rows = needs_inputs ? n : 3;
-    TensorMapPtr out = model->generate(rows, nullptr, needs_inputs ? batch.get() : nullptr);
+    const int64_t rows = views ? views->tensors[0]->dl_tensor.shape[0] : needs_inputs ? n : 3;
+    TensorMapPtr out = model->generate(rows, nullptr, inputs);
     track(*out, "generate");
     if (out->count == 0) throw HostError("generate returned an empty map");
     const DLTensor& first = out->tensors[0]->dl_tensor;

@@ -913,6 +913,14 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
             if (r.settings.budget.steps == 0 && r.settings.budget.epochs == 0 && r.settings.budget.seconds == 0)
               throw HostError(file.string() + ": run '" + model.name + "' on '" + data.name +
                               "' has no budget: set experiment.steps, epochs or max_seconds");
+            // Posed-view data serves rays in "train" and whole views elsewhere (genlab.h):
+            // a radiance field is evaluated on views it renders for their poses.
+            const auto& modalities = r.dataset.plugin->description().modalities;
+            if (std::find(modalities.begin(), modalities.end(), "rays") != modalities.end() &&
+                r.settings.eval_split == "train")
+              throw HostError(file.string() + ": run '" + model.name + "' on '" + data.name +
+                              "' evaluates on split 'train', which holds rays of a posed-view dataset; set "
+                              "evaluation.split to a split of whole views (\"test\", \"val\" or \"train-views\")");
             const int32_t device = device_type_of(r.settings.device);
             const auto& devices = r.model.plugin->description().device_types;
             if (std::find(devices.begin(), devices.end(), device) == devices.end())

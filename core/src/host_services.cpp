@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "genlab/core/ops.hpp"
+#include "genlab/genlab_util.h"
+
 namespace genlab {
 namespace {
 
@@ -60,6 +63,29 @@ int32_t host_is_cancelled(void* context) {
   return cancel && cancel->load(std::memory_order_relaxed) ? 1 : 0;
 }
 
+// Errors cross back as genlab_error: the backend's own code when it failed, otherwise the
+// dispatcher's (no backend for the device, inputs on two devices).
+genlab_error* host_run_op(void* context, const char* op, const genlab_tensor_map* inputs, genlab_tensor_map** outputs) {
+  if (op == nullptr || inputs == nullptr || outputs == nullptr)
+    return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "run_op: op, inputs and outputs must not be NULL");
+  try {
+    auto ops = self(context)->settings().ops;
+    if (!ops) ops = OpDispatcher::default_instance();
+    *outputs = ops->run(op, *inputs).release();
+    return nullptr;
+  } catch (const PluginError& e) {
+    return genlab_util_error_new(e.code(), "%s", e.what());
+  } catch (const NoBackendError& e) {
+    return genlab_util_error_new(GENLAB_ERROR_UNSUPPORTED_DEVICE, "%s", e.what());
+  } catch (const HostError& e) {
+    return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "%s", e.what());
+  } catch (const std::bad_alloc&) {
+    return genlab_util_error_new(GENLAB_ERROR_OUT_OF_MEMORY, "run_op '%s': out of memory", op);
+  } catch (const std::exception& e) {
+    return genlab_util_error_new(GENLAB_ERROR_INTERNAL, "run_op '%s': %s", op, e.what());
+  }
+}
+
 }  // namespace
 
 HostServices::HostServices(HostSettings settings) : settings_(std::move(settings)) {
@@ -76,6 +102,7 @@ HostServices::HostServices(HostSettings settings) : settings_(std::move(settings
   api_.config_get_string = get_string;
   api_.seed = settings_.seed;
   api_.num_threads = settings_.num_threads > 0 ? settings_.num_threads : 1;
+  api_.run_op = host_run_op;
 }
 
 namespace {

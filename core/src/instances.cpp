@@ -35,6 +35,16 @@ const genlab_config* handle_or_null(const toml::table* table, std::unique_ptr<Co
 
 }  // namespace
 
+bool is_rays(const genlab_dataset_info& info) {
+  return info.modality != nullptr && std::string(info.modality) == "rays";
+}
+
+bool split_holds(const genlab_dataset_info& info, const std::string& split, const std::string& element) {
+  if (!is_rays(info)) return true;
+  const bool ray_element = element == "origins" || element == "directions" || element == "colors";
+  return (split == "train") == ray_element;
+}
+
 long find_tensor(const genlab_tensor_map& map, const std::string& name) {
   for (size_t i = 0; i < map.count; ++i)
     if (map.names[i] != nullptr && name == map.names[i]) return static_cast<long>(i);

@@ -66,7 +66,7 @@ void Plugin::check(genlab_error* error, const char* call) const {
     if (error->message != nullptr) message = error->message;
   }
   genlab_error_destroy(error);
-  throw HostError(label() + ": " + call + " failed [" + error_code_name(code) + "]: " + message);
+  throw PluginError(label() + ": " + call + " failed [" + error_code_name(code) + "]: " + message, code);
 }
 
 const genlab_model_api& Plugin::model() const {

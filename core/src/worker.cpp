@@ -462,13 +462,16 @@ int evaluate(const fs::path& dir) {
 
   const int64_t n = std::min(rs.eval_samples, data.split_size(rs.eval_split));
   TensorMapPtr real = data.get_batch(rs.eval_split, first_indices(n), static_cast<uint64_t>(r.seed));
+  // A radiance field renders the eval split's views: their poses are generate's inputs.
+  const bool render_views = is_rays(data.info());
+  TensorMapPtr first_view = render_views ? data.get_batch(rs.eval_split, {0}, static_cast<uint64_t>(r.seed)) : nullptr;
   // Sampling latency: one sample, after a warm-up call, so it is the steady-state cost.
-  model.generate(1, &rs.eval_generate, nullptr);
+  model.generate(1, &rs.eval_generate, first_view.get());
   auto start = Clock::now();
-  model.generate(1, &rs.eval_generate, nullptr);
+  model.generate(1, &rs.eval_generate, first_view.get());
   const double latency = std::chrono::duration<double>(Clock::now() - start).count();
   start = Clock::now();
-  TensorMapPtr generated = model.generate(n, &rs.eval_generate, nullptr);
+  TensorMapPtr generated = model.generate(n, &rs.eval_generate, render_views ? real.get() : nullptr);
   const double sampling_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (generated->count == 0 || generated->tensors[0]->dl_tensor.ndim < 1 || generated->tensors[0]->dl_tensor.shape[0] != n)
     throw HostError("generate of plugin '" + r.model.plugin_name + "' returned " +

@@ -35,7 +35,7 @@ class PsnrSsim final : public genlab::sdk::Metric {
  public:
   static genlab::sdk::Info info() {
     return gm::metric_info(
-        "psnr-ssim", "reconstruction", "PSNR and SSIM (Wang et al. 2004) of generated[i] against real[i]", {"image"},
+        "psnr-ssim", "reconstruction", "PSNR and SSIM (Wang et al. 2004) of generated[i] against real[i]", {"image", "rays"},
         false, {{"data_range", GENLAB_PARAM_DOUBLE, "1.0", "the range R of pixel values (max - min)"}});
   }
 

@@ -1,5 +1,5 @@
 /*
- * genlab.h — the genlab plugin C ABI, version 1.2.
+ * genlab.h — the genlab plugin C ABI, version 1.3.
  *
  * This header is the whole contract between the genlab host and a plugin. It is C (C99
  * and C++ compatible); no C++ type, exception, STL container or LibTorch type crosses it.
@@ -27,7 +27,9 @@
  *   requires the sizes to be equal. Fields that a side cannot see read as zero / NULL.
  *
  *   History: 1.0 the first; 1.1 appends genlab_dataset_info.vocabulary; 1.2 adds the
- *   capabilities GENLAB_CAPABILITY_READS_FEATURES and GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS.
+ *   capabilities GENLAB_CAPABILITY_READS_FEATURES and GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS;
+ *   1.3 appends genlab_host_api.run_op (named ops served by backend plugins) and defines the
+ *   `rays` modality's two kinds of batch (see genlab_dataset_info).
  *
  * Conventions
  *
@@ -58,7 +60,7 @@ extern "C" {
  * ====================================================================================== */
 
 #define GENLAB_ABI_VERSION_MAJOR 1
-#define GENLAB_ABI_VERSION_MINOR 2
+#define GENLAB_ABI_VERSION_MINOR 3
 
 /* The size of `type` up to and including `last_field`: what a struct_size must be at least
  * for its reader to see `last_field`. Each struct below has a GENLAB_<NAME>_STRUCT_SIZE
@@ -242,8 +244,18 @@ struct genlab_host_api {
   /* The number of CPU threads the current run may use (>= 1). A plugin sizes its thread
    * pools (LibTorch intra-op, OpenBLAS) to it. */
   int32_t num_threads;
+
+  /* Since 1.3. Runs the named op (e.g. "volume_composite") on the backend plugin that
+   * serves the device of `inputs`' tensors, which must all be on one device. The host
+   * chooses among the backends it found (a vendor's before the CPU reference). `inputs` is
+   * borrowed for the call; on success `*outputs` is an owned map on the same device that the
+   * caller frees with genlab_tensor_map_destroy(). No backend serving the op on that device
+   * gives GENLAB_ERROR_UNSUPPORTED_DEVICE naming the backends there are. A plugin built
+   * against 1.3 that may meet an older host checks GENLAB_STRUCT_HAS(run_op) first. */
+  genlab_error* (*run_op)(void* context, const char* op, const genlab_tensor_map* inputs,
+                          genlab_tensor_map** outputs);
 };
-#define GENLAB_HOST_API_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_host_api, num_threads)
+#define GENLAB_HOST_API_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_host_api, run_op)
 
 /* ========================================================================================
  * Description
@@ -432,6 +444,11 @@ typedef struct genlab_element_spec {
 } genlab_element_spec;
 #define GENLAB_ELEMENT_SPEC_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_element_spec, shape)
 
+/* The `rays` modality (posed views, for radiance fields) has two kinds of batch: the split
+ * "train" serves rays, one example per pixel ("origins" [3], "directions" [3] of unit
+ * length, "colors" [3]), and every other split serves whole views, one example per view
+ * ("image" [3, H, W], "pose" [4, 4] camera-to-world in OpenGL's convention, "focal" [] in
+ * pixels). The info lists the elements of both; a batch holds those of its kind. */
 typedef struct genlab_dataset_info {
   size_t struct_size;
   const char* modality;            /* "image", "tokens", "rays", "points" */

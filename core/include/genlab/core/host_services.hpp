@@ -1,5 +1,6 @@
 // The host side of genlab_host_api: logging into spdlog under the plugin's name, config
-// lookups over TOML++ tables, the run's seed and thread budget, progress and cancellation.
+// lookups over TOML++ tables, the run's seed and thread budget, progress and cancellation,
+// and named ops run on backend plugins (run_op).
 #pragma once
 
 #include <atomic>
@@ -18,6 +19,8 @@ struct genlab_config {
 
 namespace genlab {
 
+class OpDispatcher;
+
 // A genlab_config handle over `table` (which must outlive it).
 class ConfigHandle {
  public:
@@ -34,6 +37,8 @@ struct HostSettings {
   int32_t num_threads = 1;
   std::shared_ptr<std::atomic<bool>> cancel;  // shared with whoever may cancel; may be null
   std::function<void(double, const char*)> on_progress;  // may be empty
+  // Serves genlab_host_api::run_op; null means OpDispatcher::default_instance().
+  std::shared_ptr<OpDispatcher> ops;
 };
 
 // One host table per plugin object. Not movable: the table's context points at it.

@@ -32,6 +32,13 @@ std::vector<NamedScalar> take_scalars(const Plugin& plugin, genlab_scalar_list* 
 // Checks a returned tensor map's struct and names; throws naming the plugin and call.
 TensorMapPtr take_tensor_map(const Plugin& plugin, genlab_tensor_map* map, const char* call);
 
+// The `rays` modality's two kinds of batch (genlab.h, before genlab_dataset_info): the split
+// "train" holds rays ("origins", "directions", "colors"), every other split whole views
+// ("image", "pose", "focal"). Whether a batch of `split` holds `element`: for other
+// modalities, every element of the info.
+bool is_rays(const genlab_dataset_info& info);
+bool split_holds(const genlab_dataset_info& info, const std::string& split, const std::string& element);
+
 // The index of `name` in a map, or -1.
 long find_tensor(const genlab_tensor_map& map, const std::string& name);
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "genlab/core/error.hpp"
 #include "genlab/core/plugin_manifest.hpp"
 #include "genlab/genlab.h"
 
@@ -30,6 +31,17 @@ struct PluginDescription {
   uint64_t capabilities = 0;
   std::vector<int32_t> device_types;  // DLDeviceType values
   std::vector<ParamSpec> params;
+};
+
+// A call into a plugin that returned an error: keeps the plugin's code, so a host service
+// that forwards it (run_op) hands the caller the code the backend chose.
+class PluginError : public HostError {
+ public:
+  PluginError(const std::string& message, genlab_error_code code) : HostError(message), code_(code) {}
+  genlab_error_code code() const { return code_; }
+
+ private:
+  genlab_error_code code_;
 };
 
 // A loaded, checked plugin. Libraries are never unloaded: tensors a plugin handed out may

@@ -82,6 +82,10 @@ class Host {
   }
   void info(const std::string& message) const { log(GENLAB_LOG_INFO, message); }
   void warn(const std::string& message) const { log(GENLAB_LOG_WARN, message); }
+  // Whether the host runs named ops on backend plugins (genlab_host_api::run_op, ABI 1.3).
+  bool can_run_ops() const {
+    return api_ && GENLAB_STRUCT_HAS(genlab_host_api, api_->struct_size, run_op) && api_->run_op != nullptr;
+  }
 
  private:
   const genlab_host_api* api_ = nullptr;
@@ -234,6 +238,38 @@ inline genlab_tensor_map* release(const Tensors& tensors) {
     }
   }
   return map;
+}
+
+// Runs the named op on the backend plugin that serves the inputs' device (through
+// genlab_host_api::run_op) and takes its outputs over as tensors. Throws Error with the
+// backend's code; Error(UNIMPLEMENTED) when the host is older than ABI 1.3.
+inline Tensors run_op(const Host& host, const std::string& op, const Tensors& inputs) {
+  GENLAB_CHECK(host.can_run_ops(), GENLAB_ERROR_UNIMPLEMENTED,
+               "the host offers no run_op (ABI older than 1.3): op '" + op + "' cannot run on a backend");
+  genlab_tensor_map* in = release(inputs);  // views of the inputs' storage, no copy
+  genlab_tensor_map* out = nullptr;
+  genlab_error* error = host.api()->run_op(host.api()->context, op.c_str(), in, &out);
+  genlab_tensor_map_destroy(in);
+  if (error != nullptr) {
+    Error e(error->code, error->message != nullptr ? error->message : "run_op failed");
+    genlab_error_destroy(error);
+    throw e;
+  }
+  GENLAB_CHECK(out != nullptr, GENLAB_ERROR_INTERNAL, "run_op '" + op + "' succeeded but returned no outputs");
+  Tensors result;
+  try {
+    for (size_t i = 0; i < out->count; ++i) {
+      GENLAB_CHECK(out->tensors[i] != nullptr, GENLAB_ERROR_INTERNAL, "run_op '" + op + "' returned an empty slot");
+      at::Tensor tensor = at::fromDLPack(out->tensors[i]);
+      out->tensors[i] = nullptr;  // taken: the at::Tensor calls its deleter
+      result.add(out->names[i], std::move(tensor));
+    }
+  } catch (...) {
+    genlab_tensor_map_destroy(out);
+    throw;
+  }
+  genlab_tensor_map_destroy(out);
+  return result;
 }
 
 // ------------------------------------------------------------------------------ scalars
