@@ -10,8 +10,9 @@
 # identity (core/src/experiment.cpp assign_identity), and a checkpoint only resumes the run
 # it belongs to, so a 5-minute run cannot be continued to 20 minutes. 5 and 20 minutes thus
 # cost 25 minutes of training per option, plus the evaluations (each renders the 20 test
-# views). By default the two options train at the same time, 1 thread each (--jobs 2, as
-# the manifest says); JOBS=1 trains them one after the other with 2 threads each.
+# views, ~10-20 s a view for the MLP on 1 thread). By default the two options train at the
+# same time, 1 thread each (--jobs 2, as the manifest says): about 40 minutes in all;
+# JOBS=1 trains them one after the other with 2 threads each: about 65 minutes.
 # Finished runs are kept in the workspace and not trained again on a second call.
 #
 # Usage: bench/nerf_quality.sh [BUILD_DIR] [MINUTES...]

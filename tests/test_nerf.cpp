@@ -105,7 +105,7 @@ TEST_CASE("the composite op matches the autograd composite in values and gradien
   const int64_t rays = 257, samples = 48;
   const auto options = at::TensorOptions().dtype(at::kFloat);
   const at::Tensor ts = genlab::nerf::stratified_samples(rays, samples, 2.0, 6.0, true, options);
-  const at::Tensor deltas = genlab::nerf::deltas_from_ts(ts);
+  const at::Tensor deltas = genlab::nerf::deltas_from_ts(ts, 6.0);
   // Densities from empty space to opaque, a few exactly zero (ReLU fields give those).
   const at::Tensor sigma_init = at::relu(at::randn({rays, samples}) * 4 - 1);
   const at::Tensor rgb_init = at::rand({rays, samples, 3});
@@ -142,7 +142,7 @@ TEST_CASE("a ray through a unit sphere stops at its surface", "[nerf][composite]
   const at::Tensor points = origins.unsqueeze(1) + ts.unsqueeze(-1) * directions.unsqueeze(1);
   const at::Tensor sigmas = (points.norm(2, -1) < 1.0).to(at::kFloat) * 1e3;
   const at::Tensor rgbs = at::full({3, samples, 3}, 0.25f);
-  const auto c = genlab::nerf::composite_op(t.host(), sigmas, rgbs, genlab::nerf::deltas_from_ts(ts), ts);
+  const auto c = genlab::nerf::composite_op(t.host(), sigmas, rgbs, genlab::nerf::deltas_from_ts(ts, 6.0), ts);
   const double bin = 4.0 / samples;
   CHECK(c.depth[0].item<double>() == Approx(3.0).margin(bin));
   CHECK(c.depth[1].item<double>() == Approx(4.0 - std::sqrt(1.0 - 0.36)).margin(bin));
@@ -157,7 +157,7 @@ TEST_CASE("a ray through a unit sphere stops at its surface", "[nerf][composite]
   const at::Tensor centre = rays.origins[4] + ts[0].unsqueeze(-1) * rays.directions[4];
   const at::Tensor centre_sigmas = (centre.norm(2, -1) < 1.0).to(at::kFloat).unsqueeze(0) * 1e3;
   const auto via_camera = genlab::nerf::composite_op(t.host(), centre_sigmas, rgbs.slice(0, 0, 1),
-                                                     genlab::nerf::deltas_from_ts(ts.slice(0, 0, 1)), ts.slice(0, 0, 1));
+                                                     genlab::nerf::deltas_from_ts(ts.slice(0, 0, 1), 6.0), ts.slice(0, 0, 1));
   CHECK(via_camera.depth[0].item<double>() == Approx(3.0).margin(bin));
 }
 
@@ -171,7 +171,7 @@ TEST_CASE("the composite op on CUDA tensors", "[nerf][composite][cuda]") {
   const auto cuda = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA);
   const at::Tensor ts = genlab::nerf::stratified_samples(64, 32, 2.0, 6.0, true, cuda);
   const at::Tensor sigmas = at::relu(at::randn({64, 32}, cuda) * 3), rgbs = at::rand({64, 32, 3}, cuda);
-  const at::Tensor deltas = genlab::nerf::deltas_from_ts(ts);
+  const at::Tensor deltas = genlab::nerf::deltas_from_ts(ts, 6.0);
   const auto op = genlab::nerf::composite_op(t.host(), sigmas, rgbs, deltas, ts);
   const auto reference = genlab::nerf::composite_autograd(sigmas, rgbs, deltas, ts);
   CHECK(op.color.device().is_cuda());

@@ -74,8 +74,10 @@ TEST_CASE("a NeRF experiment trains on rendered views and is scored on held-out 
     REQUIRE(latency != nullptr);
     CHECK(results.find("samples")->number == 3);  // the three test views, rendered for their poses
     CHECK(std::isfinite(psnr->number));
-    // A white picture scores ~9-11 dB on these views; 60 steps of the field must beat it.
-    CHECK(psnr->number > 12.0);
+    // A white picture scores 12.7 dB on these views (a field stuck in a fog of background
+    // colour did); 100 steps of the field reach ~22 dB.
+    CHECK(psnr->number > 17.0);
+    CHECK(ssim->number > 0.5);
     CHECK(latency->number > 0);
   }
   CHECK(found);

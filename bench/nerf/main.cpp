@@ -37,6 +37,7 @@
 #include "genlab/core/host_services.hpp"
 #include "genlab/core/instances.hpp"
 #include "genlab/core/loader.hpp"
+#include "genlab/core/ops.hpp"
 #include "genlab/core/plugin_manifest.hpp"
 #include "genlab/genlab_util.h"
 #include "genlab/sdk/plugin.hpp"
@@ -191,6 +192,8 @@ int model_bench(const std::vector<std::string>& args) {
   settings.plugin_name = "nerf";
   settings.seed = 1;
   settings.num_threads = static_cast<int32_t>(threads);  // the SDK sizes LibTorch's pool from it
+  // The composite's backend (run_op) gets the same budget, as in a worker.
+  settings.ops = std::make_shared<genlab::OpDispatcher>(genlab::plugin_search_path(), settings.num_threads);
   genlab::ModelInstance model(genlab::load_plugin(genlab::read_plugin_manifest(folder)), settings, config,
                               DLDevice{kDLCPU, 0}, nullptr);
 
@@ -242,14 +245,15 @@ int composite_bench(const std::vector<std::string>& args) {
 
   // A host table like the worker's: run_op dispatches to the built-in backends (cpu-reference
   // for CPU tensors), each created with 1 thread.
-  genlab::HostServices services(genlab::HostSettings{"nerf-bench", 0, 1, nullptr, {}, nullptr});
+  genlab::HostServices services(genlab::HostSettings{
+      "nerf-bench", 0, 1, nullptr, {}, std::make_shared<genlab::OpDispatcher>(genlab::plugin_search_path(), 1)});
   const genlab::sdk::Host host(services.api());
 
   // Inputs like a training pass's: perturbed samples in [2, 6], densities from empty space
   // to opaque (a few exactly 0, as ReLU fields give), colours in [0, 1].
   at::manual_seed(1);
   const at::Tensor ts = genlab::nerf::stratified_samples(rays, samples, 2.0, 6.0, true, at::kFloat);
-  const at::Tensor deltas = genlab::nerf::deltas_from_ts(ts);
+  const at::Tensor deltas = genlab::nerf::deltas_from_ts(ts, 6.0);
   at::Tensor sigmas = at::relu(at::randn({rays, samples}) * 4 - 1).requires_grad_(true);
   at::Tensor rgbs = at::rand({rays, samples, 3}).requires_grad_(true);
   const at::Tensor target = at::rand({rays, 3});

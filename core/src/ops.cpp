@@ -1,6 +1,7 @@
 #include "genlab/core/ops.hpp"
 
 #include <algorithm>
+#include <thread>
 #include <spdlog/spdlog.h>
 
 #include "genlab/core/discovery.hpp"
@@ -29,12 +30,14 @@ std::string device_list(const BackendInstance& backend) {
 }
 }  // namespace
 
-OpDispatcher::OpDispatcher(std::vector<std::filesystem::path> roots) : roots_(std::move(roots)) {}
+OpDispatcher::OpDispatcher(std::vector<std::filesystem::path> roots, int32_t num_threads)
+    : roots_(std::move(roots)), num_threads_(std::max<int32_t>(1, num_threads)) {}
 OpDispatcher::~OpDispatcher() = default;
 
 std::shared_ptr<OpDispatcher> OpDispatcher::default_instance() {
   // Never destroyed: backends' objects may be in use by plugins until the process ends.
-  static auto* instance = new std::shared_ptr<OpDispatcher>(std::make_shared<OpDispatcher>(plugin_search_path()));
+  static auto* instance = new std::shared_ptr<OpDispatcher>(std::make_shared<OpDispatcher>(
+      plugin_search_path(), static_cast<int32_t>(std::thread::hardware_concurrency())));
   return *instance;
 }
 
@@ -48,6 +51,7 @@ void OpDispatcher::discover() {
     try {
       HostSettings settings;
       settings.plugin_name = manifest.name;
+      settings.num_threads = num_threads_;
       auto backend = std::make_unique<Backend>();
       backend->family = manifest.family;
       backend->instance = std::make_unique<BackendInstance>(load_plugin(manifest), settings, toml::table{});

@@ -17,9 +17,11 @@
 #include <thread>
 #include <spdlog/spdlog.h>
 
+#include "genlab/core/discovery.hpp"
 #include "genlab/core/error.hpp"
 #include "genlab/core/experiment.hpp"
 #include "genlab/core/instances.hpp"
+#include "genlab/core/ops.hpp"
 #include "genlab/core/json.hpp"
 #include "genlab/core/safetensors.hpp"
 #include "genlab/core/util/files.hpp"
@@ -51,6 +53,12 @@ HostSettings settings_for(const Component& c, const RunPlan& r) {
   s.seed = static_cast<uint64_t>(r.seed);
   s.num_threads = r.settings.threads;
   s.cancel = cancel_flag;
+  // The backends serving this run's ops (run_op) share its thread budget; they are found
+  // where the model's own plugin folder is (a manifest's plugin_paths), on GENLAB_PLUGIN_PATH
+  // and among the built-ins. A worker runs one run, so one dispatcher per process.
+  static const auto ops = std::make_shared<OpDispatcher>(
+      plugin_search_path({r.model.plugin->library().parent_path().parent_path()}), r.settings.threads);
+  s.ops = ops;
   return s;
 }
 

@@ -113,14 +113,17 @@ class MlpField final : public Field {
     const at::Tensor x = nf::frequency_encoding(points.reshape({R * S, 3}), o_.freqs_xyz);
     at::Tensor h = x;
     for (int64_t i = 0; i < o_.depth; ++i) {
-      h = torch::relu(layers_[i](h));
+      h = layers_[i](h).relu_();  // in place: a Linear's backward does not need its output
       if (i == o_.skip && i + 1 < o_.depth) h = torch::cat({x, h}, -1);
     }
     const at::Tensor sigma = torch::relu(sigma_(h)).view({R, S});
-    // The direction's encoding once per ray, repeated for its samples.
-    const at::Tensor d = nf::frequency_encoding(directions, o_.freqs_dir);
-    const at::Tensor d_points = d.unsqueeze(1).expand({R, S, d.size(-1)}).reshape({R * S, d.size(-1)});
-    const at::Tensor v = torch::relu(view_(torch::cat({feature_(h), d_points}, -1)));
+    // The view layer on [feature, encoded direction], split: W [f; d] + b = W_f f + (W_d d + b),
+    // the direction's part once per ray and broadcast over its samples (not S copies of it).
+    const at::Tensor d = nf::frequency_encoding(directions, o_.freqs_dir);                      // [R, E]
+    const at::Tensor w_feature = view_->weight.slice(1, 0, o_.width), w_direction = view_->weight.slice(1, o_.width);
+    const at::Tensor per_ray = torch::linear(d, w_direction, view_->bias).unsqueeze(1);          // [R, 1, W/2]
+    const at::Tensor per_point = torch::linear(feature_(h), w_feature).view({R, S, -1});       // [R, S, W/2]
+    const at::Tensor v = (per_point + per_ray).relu_();
     return {sigma, torch::sigmoid(rgb_(v)).view({R, S, 3})};
   }
 
@@ -434,7 +437,7 @@ class Nerf final : public genlab::sdk::Model {
   }
 
   nf::Composite composite(const at::Tensor& sigmas, const at::Tensor& rgbs, const at::Tensor& ts) {
-    const at::Tensor deltas = nf::deltas_from_ts(ts);
+    const at::Tensor deltas = nf::deltas_from_ts(ts, o_.far);
     if (use_backend_) {
       try {
         return nf::composite_op(host(), sigmas, rgbs, deltas, ts);

@@ -11,10 +11,6 @@
 
 namespace genlab::nerf {
 
-// The length given to the last sample's segment: "infinitely" long, so that sample takes
-// whatever transmittance is left (the paper's 1e10).
-constexpr double kLastDelta = 1e10;
-
 // [R, S] distances in [near, far]: [near, far] cut into S equal bins, one sample per bin, at
 // a uniform random place in it when `perturb` (training), at its midpoint otherwise
 // (rendering: the same view renders the same twice). `generator` may be undefined: then the
@@ -58,12 +54,16 @@ inline at::Tensor sample_pdf(const at::Tensor& bins, const at::Tensor& weights, 
   return bin_below + fraction.clamp(0, 1) * (bin_above - bin_below);
 }
 
-// [R, S] lengths of the segments of sorted distances `ts` [R, S]: t_{i+1} - t_i, and
-// kLastDelta for the last. (Directions are unit vectors, so these are world distances.)
-inline at::Tensor deltas_from_ts(const at::Tensor& ts) {
+// [R, S] lengths of the segments of sorted distances `ts` [R, S] in [near, far]: t_{i+1} - t_i,
+// and for the last sample the rest of the way to the far plane. What a ray has not absorbed
+// by then is the background's. (The paper gives the last segment 1e10, so any density at
+// the last sample makes the ray opaque; a field whose density is exp(raw) > 0 then cannot
+// learn empty space: its gradient at the last sample vanishes, and training settles into a
+// fog of background colour. Directions are unit vectors, so these are world distances.)
+inline at::Tensor deltas_from_ts(const at::Tensor& ts, double far) {
   const int64_t samples = ts.size(-1);
-  return at::cat({ts.slice(-1, 1, samples) - ts.slice(-1, 0, samples - 1),
-                  at::full_like(ts.slice(-1, 0, 1), kLastDelta)}, -1);
+  const at::Tensor last = ts.slice(-1, samples - 1, samples);
+  return at::cat({ts.slice(-1, 1, samples) - ts.slice(-1, 0, samples - 1), (far - last).clamp_min(0)}, -1);
 }
 
 }  // namespace genlab::nerf

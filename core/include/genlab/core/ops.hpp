@@ -18,13 +18,15 @@ namespace genlab {
 
 class OpDispatcher {
  public:
-  // `roots` as for discover_plugins (plugin folders or folders of them).
-  explicit OpDispatcher(std::vector<std::filesystem::path> roots);
+  // `roots` as for discover_plugins (plugin folders or folders of them); the backends get
+  // `num_threads` CPU threads (genlab_host_api::num_threads of their host table).
+  OpDispatcher(std::vector<std::filesystem::path> roots, int32_t num_threads);
   ~OpDispatcher();
   OpDispatcher(const OpDispatcher&) = delete;
   OpDispatcher& operator=(const OpDispatcher&) = delete;
 
-  // The one over plugin_search_path(): the built-in plugins and GENLAB_PLUGIN_PATH.
+  // The one over plugin_search_path(): the built-in plugins and GENLAB_PLUGIN_PATH, with one
+  // thread per core. (A run's worker makes its own, with the run's thread budget.)
   static std::shared_ptr<OpDispatcher> default_instance();
 
   // Runs `op` on the backend serving the device of `inputs` (all tensors on one device).
@@ -41,6 +43,7 @@ class OpDispatcher {
   void discover();  // with mutex_ held
 
   std::vector<std::filesystem::path> roots_;
+  int32_t num_threads_;
   std::mutex mutex_;  // one op at a time: a backend object is called from one thread at a time
   bool discovered_ = false;
   std::vector<std::unique_ptr<Backend>> backends_;  // in preference order
