@@ -123,7 +123,10 @@ GENLAB_HD inline void composite_ray_backward(int64_t samples, const float* sigma
     const float dloss_dweight = g_red * r + g_green * g + g_blue * b + grad_depth * ts[i] + grad_opacity;
     prefix += weight * dloss_dweight;
     transmittance *= survival;
-    grad_sigmas[i] = deltas[i] * (transmittance * dloss_dweight - (total - prefix));
+    // The suffix sum after the last sample is 0 exactly; total - prefix leaves a rounding
+    // residue there, which a long last segment (the paper's 1e10) would blow up.
+    const float suffix = i + 1 < samples ? total - prefix : 0.0f;
+    grad_sigmas[i] = deltas[i] * (transmittance * dloss_dweight - suffix);
     grad_rgbs[3 * i] = weight * g_red;
     grad_rgbs[3 * i + 1] = weight * g_green;
     grad_rgbs[3 * i + 2] = weight * g_blue;

@@ -35,10 +35,11 @@
 // Both: the learning rate decays exponentially to lr * lr_final_factor over decay_steps,
 // then stays there. The composite goes through the host's backend ops (composite =
 // "backend") or LibTorch autograd ("autograd"). Rays pass through the networks
-// `micro_batch` at a time, in training (their gradients summed: the same step as the whole
-// batch at once) and in rendering: that bounds memory, and on the CPU it is faster, since
-// tensors of a few MB are reused from the allocator's heap while those of a whole batch
-// (hundreds of MB) are mapped and zeroed afresh by the kernel every time.
+// `micro_batch` at a time (by default 32768 sample points' worth), in training (their
+// gradients summed: the same step as the whole batch at once) and in rendering: that bounds
+// memory, and on the CPU it is faster, since tensors of a few MB are reused from the
+// allocator's heap while those of a whole batch (hundreds of MB) are mapped and zeroed
+// afresh by the kernel every time.
 #include <torch/torch.h>
 
 #include <cmath>
@@ -59,6 +60,13 @@ namespace {
 using genlab::sdk::Tensors;
 namespace nf = genlab::nerf;
 
+// Sample points per pass through the networks when micro_batch is 0: activations of a few
+// MB (32768 x 128 floats is 16 MB), which the allocator keeps in its heap and reuses; and
+// large enough that the matrix products stay efficient. (Measured on 1 thread, the MLP of
+// depth 4 x 128 at 64 + 64 samples: 128 or 256 rays per pass train ~1.2x faster than 512
+// and ~1.5x faster than a whole batch of 1024 in one pass.)
+constexpr int64_t kPassPoints = 32768;
+
 // Options: each field is a manifest key under [models.NAME].
 struct NerfOptions {
   std::string encoding = "frequency";   // or "hashgrid"
@@ -75,7 +83,7 @@ struct NerfOptions {
   std::string background = "white";     // or "black"
   std::string composite = "backend";    // or "autograd"
   int64_t chunk = 8192;                 // rays per rendering chunk (cancellation, progress)
-  int64_t micro_batch = 128;            // rays per pass through the networks
+  int64_t micro_batch = 0;              // rays per pass through the networks; 0: kPassPoints worth
   // optimiser
   double lr = 0;                        // 0: by encoding
   double lr_final_factor = 0.1;
@@ -215,8 +223,9 @@ class Nerf final : public genlab::sdk::Model {
         {"composite", GENLAB_PARAM_STRING, "\"backend\"",
          "\"backend\" (the host's volume_composite op; autograd on a host without ops) or \"autograd\""},
         {"chunk", GENLAB_PARAM_INT, "8192", "rays generate renders between checks for cancellation and progress reports"},
-        {"micro_batch", GENLAB_PARAM_INT, "128",
-         "rays per pass through the networks in training (gradients summed: the same step) and rendering; bounds memory"},
+        {"micro_batch", GENLAB_PARAM_INT, "0",
+         "rays per pass through the networks in training (gradients summed: the same step) and rendering; "
+         "0: as many as make 32768 sample points (256 rays at 64 + 64 samples)"},
         {"lr", GENLAB_PARAM_DOUBLE, "0.0", "Adam step size; 0: by encoding, 5e-4 (frequency) or 1e-2 (hashgrid)"},
         {"lr_final_factor", GENLAB_PARAM_DOUBLE, "0.1", "the learning rate decays exponentially to lr x this"},
         {"decay_steps", GENLAB_PARAM_INT, "20000", "steps of the decay; the rate stays at its end after"}};
@@ -271,7 +280,10 @@ class Nerf final : public genlab::sdk::Model {
     GENLAB_CHECK(o_.composite == "backend" || o_.composite == "autograd", GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected composite \"backend\" or \"autograd\", got \"" + o_.composite + "\"");
     o_.chunk = config.get_positive("chunk", o_.chunk);
-    o_.micro_batch = config.get_positive("micro_batch", o_.micro_batch);
+    o_.micro_batch = config.get("micro_batch", o_.micro_batch);
+    GENLAB_CHECK(o_.micro_batch >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected micro_batch >= 0 (0: automatic), got " + std::to_string(o_.micro_batch));
+    if (o_.micro_batch == 0) o_.micro_batch = std::max<int64_t>(1, kPassPoints / (o_.samples + o_.fine_samples));
     o_.lr = config.get("lr", o_.lr);
     GENLAB_CHECK(o_.lr >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected lr >= 0 (0: by encoding), got " + std::to_string(o_.lr));
     const bool hashgrid = o_.encoding == "hashgrid";
