@@ -391,7 +391,7 @@ plugin = "psnr-ssim"
 )");
   CHECK_THAT(error_of([&] { load_experiment(m.path); }),
              Contains("metric 'psnr' (plugin 'psnr-ssim') cannot evaluate model 'gmm' on dataset 'ring' of modality "
-                      "'points' (it serves image)"));
+                      "'points' (it serves image, rays)"));
 }
 
 TEST_CASE("image metrics that read features get one feature network per dataset, shared by runs", "[manifest][metrics]") {
