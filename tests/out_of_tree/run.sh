@@ -14,5 +14,9 @@ cmake --build "$work/build"
 plugin="$work/build/plugins/oot-energy-distance"
 test -f "$plugin/plugin.toml"
 "$work/prefix/bin/genlab" plugins check "$plugin"
-GENLAB_PLUGIN_PATH="$work/build/plugins" "$work/prefix/bin/genlab" plugins list | grep -q "oot-energy-distance"
+# Captured, not piped into `grep -q`: grep exits at the first match, and under pipefail the
+# host's later writes to the closed pipe (SIGPIPE) would fail the test at random.
+listed=$(GENLAB_PLUGIN_PATH="$work/build/plugins" "$work/prefix/bin/genlab" plugins list)
+grep -q "oot-energy-distance" <<< "$listed" || {
+  echo "oot-energy-distance is missing from 'genlab plugins list':"; echo "$listed"; exit 1; }
 echo "out-of-tree plugin built, checked and listed"
