@@ -11,6 +11,7 @@
 #include "genlab/core/conformance.hpp"
 #include "genlab/core/discovery.hpp"
 #include "genlab/core/error.hpp"
+#include "genlab/core/executor.hpp"
 #include "genlab/core/experiment.hpp"
 #include "genlab/core/json.hpp"
 #include "genlab/core/loader.hpp"
@@ -48,9 +49,12 @@ Commands:
   plugins info NAME [--json]       one plugin's description, capabilities and parameters
   plugins check PATH               conformance check of a plugin folder or library
   validate MANIFEST [--json]       resolve a manifest and print its run plan; runs nothing
-  run MANIFEST [--jobs N] [--resume] [--fail-fast]
-                                   run an experiment: each step in a worker process, finished
-                                   runs skipped, interrupted ones resumed with --resume
+  run MANIFEST [--jobs N] [--executor local|slurm] [--resume] [--fail-fast]
+                                   run an experiment: each step in a worker process (or a
+                                   Slurm job), finished runs skipped, interrupted ones resumed
+                                   with --resume, Slurm jobs still running re-attached
+  cancel MANIFEST                  cancel what runs an experiment's nodes (Slurm jobs, local
+                                   workers: they checkpoint and stop)
   status [WORKSPACE]               the runs of a workspace: state, progress, time, failures
   compare MANIFEST [--metric M]    per metric, the models ranked over their seeds (mean, 95% CI)
   report MANIFEST                  write report.html and report.md again from the runs' results
@@ -289,26 +293,36 @@ int run(const std::vector<std::string>& args) {
   po::options_description options("run");
   po::positional_options_description positional;
   add_manifest_options(options, positional);
-  options.add_options()("jobs,j", po::value<int>()->default_value(1), "worker processes at once")(
+  options.add_options()("jobs,j", po::value<int>(),
+                        "worker processes at once (default 1); with Slurm, jobs submitted at once (default: no cap)")(
+      "executor", po::value<std::string>(), "local or slurm (default: the manifest's [executor] kind, else local)")(
       "threads", po::value<int>()->default_value(0), "CPU threads shared by running nodes (0: all cores)")(
       "resume", "continue interrupted training from its last checkpoint")(
       "fail-fast", "stop at the first failure")("keep-going", "go on past failures (the default)")(
       "quiet,q", "plain periodic progress lines instead of live bars");
   po::variables_map vm;
   if (!parse(args, options, positional, vm,
-             "genlab run MANIFEST [--jobs N] [--resume] [--fail-fast] [--set KEY=VALUE]... [--quiet]"))
+             "genlab run MANIFEST [--jobs N] [--executor local|slurm] [--resume] [--fail-fast] [--set KEY=VALUE]... "
+             "[--quiet]"))
     return kOk;
   if (vm.count("fail-fast") && vm.count("keep-going")) throw UsageError("--fail-fast and --keep-going exclude each other");
-  if (vm["jobs"].as<int>() < 1) throw UsageError("--jobs must be at least 1");
+  if (vm.count("jobs") && vm["jobs"].as<int>() < 1) throw UsageError("--jobs must be at least 1");
   const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
   SchedulerOptions o;
-  o.jobs = vm["jobs"].as<int>();
+  if (vm.count("executor")) {
+    o.executor = vm["executor"].as<std::string>();
+    if (o.executor != "local" && o.executor != "slurm")
+      throw UsageError("--executor must be local or slurm, got '" + o.executor + "'");
+  }
+  const bool on_slurm = (o.executor.empty() ? e.executor.kind : o.executor) == "slurm";
+  o.jobs = vm.count("jobs") ? vm["jobs"].as<int>() : on_slurm ? 0 : 1;
   o.thread_budget = vm["threads"].as<int>();
   o.resume = vm.count("resume") > 0;
   o.fail_fast = vm.count("fail-fast") > 0;
   o.quiet = vm.count("quiet") > 0;
   o.executable = boost::dll::program_location().string();
-  spdlog::info("experiment '{}': {} run(s), {} job(s), workspace {}", e.name, e.runs.size(), o.jobs, e.folder().string());
+  spdlog::info("experiment '{}': {} run(s), {}, workspace {}", e.name, e.runs.size(),
+               on_slurm ? "on Slurm" : std::to_string(o.jobs) + " job(s)", e.folder().string());
   const ScheduleResult result = run_scheduler(e, o);
   // Every evaluated run becomes a model version (registering again is a no-op).
   std::vector<std::string> registered;
@@ -339,6 +353,20 @@ int run(const std::vector<std::string>& args) {
             << "report: " << (e.folder() / "report.html").string() << "\n";
   if (result.interrupted) return 130;
   return result.failed() == 0 ? kOk : kFailure;
+}
+
+int cancel(const std::vector<std::string>& args) {
+  po::options_description options("cancel");
+  po::positional_options_description positional;
+  add_manifest_options(options, positional);
+  po::variables_map vm;
+  if (!parse(args, options, positional, vm, "genlab cancel MANIFEST [--set KEY=VALUE]...")) return kOk;
+  const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
+  const std::vector<std::string> cancelled = cancel_experiment(e);
+  for (const auto& line : cancelled) std::cout << line << "\n";
+  std::cout << (cancelled.empty() ? "nothing of '" + e.name + "' is running" : std::to_string(cancelled.size()) + " node(s) cancelled")
+            << "\n";
+  return kOk;
 }
 
 int worker(const std::vector<std::string>& args) {
@@ -567,6 +595,7 @@ int dispatch(const std::vector<std::string>& words) {
   }
   if (command == "validate") return validate(rest);
   if (command == "run") return run(rest);
+  if (command == "cancel") return cancel(rest);
   if (command == "status") return status(rest);
   if (command == "compare") return compare(rest);
   if (command == "report") return report(rest);

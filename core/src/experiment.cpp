@@ -198,9 +198,9 @@ std::vector<toml::table> sweep_values(const toml::node& node, const fs::path& fi
 
 const std::vector<std::string> kExperimentKeys = {
     "name",    "seeds",  "workspace", "plugin_paths", "steps",   "epochs",          "max_seconds",
-    "batch_size", "checkpoint_every", "device", "threads", "timeout", "memory_limit_mb"};
-const std::vector<std::string> kRunKeys = {"steps",  "epochs",  "max_seconds", "batch_size",     "checkpoint_every",
-                                           "device", "threads", "timeout",     "memory_limit_mb"};
+    "batch_size", "checkpoint_every", "device", "threads", "timeout", "memory_limit_mb", "processes"};
+const std::vector<std::string> kRunKeys = {"steps",  "epochs",  "max_seconds", "batch_size",      "checkpoint_every",
+                                           "device", "threads", "timeout",     "memory_limit_mb", "processes"};
 
 // Sets one run setting from [experiment] or an override. Returns false for a key that is
 // not a run setting.
@@ -224,6 +224,7 @@ bool apply_setting(RunSettings& s, const std::string& key, const toml::node& nod
   else if (key == "threads") s.threads = static_cast<int32_t>(positive_int());
   else if (key == "timeout") s.timeout = non_negative();
   else if (key == "memory_limit_mb") s.memory_limit_mb = static_cast<int64_t>(non_negative());
+  else if (key == "processes") s.processes = static_cast<int32_t>(positive_int());
   else if (key == "device") {
     s.device = value_of<std::string>(node, file, what, "a string");
     const bool ok = s.device == "cpu" || s.device == "cuda" ||
@@ -270,6 +271,7 @@ toml::table settings_table(const RunSettings& s) {
                      {"threads", s.threads},
                      {"timeout", s.timeout},
                      {"memory_limit_mb", s.memory_limit_mb},
+                     {"processes", s.processes},
                      {"eval_samples", s.eval_samples},
                      {"eval_split", s.eval_split},
                      {"eval_generate", s.eval_generate}};
@@ -405,6 +407,9 @@ void assign_identity(RunPlan& r) {
                     {"batch_size", s.batch_size},
                     {"device", s.device},
                     {"threads", s.threads}};
+  // Only when set, so that the ids of single-process runs stay unchanged. Several processes
+  // sum gradients in another order and draw their noise per shard: not the same weights.
+  if (s.processes > 1) train.insert("processes", s.processes);
   r.id = sha256_hex(canonical(train));
   toml::array metrics;
   for (const auto& m : r.metrics) metrics.push_back(toml::table{{"name", m.name}, {"build", build_of(m)}});
@@ -608,6 +613,7 @@ RunPlan run_from_resolved(const toml::table& t, const fs::path& file) {
   rs.threads = (*s)["threads"].value_or(1);
   rs.timeout = (*s)["timeout"].value_or(0.0);
   rs.memory_limit_mb = (*s)["memory_limit_mb"].value_or(int64_t{0});
+  rs.processes = (*s)["processes"].value_or(1);
   rs.eval_samples = (*s)["eval_samples"].value_or(int64_t{1024});
   rs.eval_split = (*s)["eval_split"].value_or(std::string("test"));
   if (const toml::table* generate = (*s)["eval_generate"].as_table()) rs.eval_generate = *generate;
@@ -642,6 +648,49 @@ toml::table Experiment::plan() const {
                      {"runs", std::move(runs_out)},    {"feature_networks", std::move(features_out)}};
 }
 
+// [executor]: where the nodes run (local worker processes, or Slurm batch jobs).
+static ExecutorSettings read_executor(const toml::node& node, const fs::path& file) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) throw HostError(where(node.source(), file) + ": expected [executor] to be a table");
+  static const std::vector<std::string> known = {"kind",           "partition",         "account",
+                                                 "time_limit",     "cpus_per_run",      "gpus_per_run",
+                                                 "memory_mb_per_run", "sbatch_options", "poll_seconds", "genlab"};
+  ExecutorSettings x;
+  for (const auto& [k, v] : *table) {
+    const std::string key(k.str());
+    const std::string what = "executor." + key;
+    auto non_negative_int = [&] {
+      const int64_t n = value_of<int64_t>(v, file, what, "an integer");
+      if (n < 0) throw HostError(where(v.source(), file) + ": expected " + what + " >= 0, got " + std::to_string(n));
+      return n;
+    };
+    if (key == "kind") {
+      x.kind = value_of<std::string>(v, file, what, "a string");
+      if (x.kind != "local" && x.kind != "slurm")
+        throw HostError(where(v.source(), file) + ": expected executor.kind \"local\" or \"slurm\", got \"" + x.kind + "\"");
+    } else if (key == "partition") x.partition = value_of<std::string>(v, file, what, "a string");
+    else if (key == "account") x.account = value_of<std::string>(v, file, what, "a string");
+    else if (key == "time_limit") x.time_limit = value_of<std::string>(v, file, what, "a string such as \"01:30:00\"");
+    else if (key == "cpus_per_run") x.cpus_per_run = non_negative_int();
+    else if (key == "gpus_per_run") x.gpus_per_run = non_negative_int();
+    else if (key == "memory_mb_per_run") x.memory_mb_per_run = non_negative_int();
+    else if (key == "genlab") x.genlab = value_of<std::string>(v, file, what, "a path");
+    else if (key == "poll_seconds") {
+      x.poll_seconds = value_of<double>(v, file, what, "a number");
+      if (!(x.poll_seconds > 0)) throw HostError(where(v.source(), file) + ": expected executor.poll_seconds > 0");
+    } else if (key == "sbatch_options") {
+      const toml::array* array = v.as_array();
+      if (array == nullptr)
+        throw HostError(where(v.source(), file) + ": expected executor.sbatch_options to be an array of strings, e.g. [\"--qos=short\"]");
+      for (const auto& o : *array) x.sbatch_options.push_back(value_of<std::string>(o, file, what, "an array of strings"));
+    } else {
+      throw HostError(where(k.source(), file) + ": unknown key 'executor." + key + "'" + did_you_mean(key, known) +
+                      "; expected one of " + join(known));
+    }
+  }
+  return x;
+}
+
 Experiment load_experiment(const fs::path& path, const std::vector<std::string>& overrides) {
   Experiment e;
   e.file = fs::absolute(path).lexically_normal();
@@ -650,8 +699,9 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   for (const auto& o : overrides) apply_override(root, o);
   const fs::path& file = e.file;
 
-  static const std::vector<std::string> sections = {"experiment", "datasets", "models",    "metrics", "features",
-                                                    "evaluation", "report",   "overrides", "exclude"};
+  static const std::vector<std::string> sections = {"experiment", "datasets", "models",    "metrics",
+                                                    "features",   "evaluation", "report", "overrides",
+                                                    "exclude",    "executor"};
   for (const auto& [k, node] : root) {
     const std::string key(k.str());
     if (std::find(sections.begin(), sections.end(), key) == sections.end())
@@ -739,6 +789,8 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     }
   }
   if (e.report.title.empty()) e.report.title = e.name;
+
+  if (const toml::node* node = root.get("executor")) e.executor = read_executor(*node, file);
 
   // Components.
   const Discovery found = discover_plugins(plugin_search_path(e.plugin_paths));
@@ -921,6 +973,12 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
               throw HostError(file.string() + ": run '" + model.name + "' on '" + data.name +
                               "' evaluates on split 'train', which holds rays of a posed-view dataset; set "
                               "evaluation.split to a split of whole views (\"test\", \"val\" or \"train-views\")");
+            // Each process trains on its shard of the global batch.
+            if (r.settings.batch_size % r.settings.processes != 0)
+              throw HostError(file.string() + ": run '" + model.name + "' on '" + data.name + "': batch_size " +
+                              std::to_string(r.settings.batch_size) + " does not split evenly over " +
+                              std::to_string(r.settings.processes) +
+                              " processes; expected a multiple of experiment.processes");
             const int32_t device = device_type_of(r.settings.device);
             const auto& devices = r.model.plugin->description().device_types;
             if (std::find(devices.begin(), devices.end(), device) == devices.end())

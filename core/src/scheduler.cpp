@@ -1,10 +1,5 @@
 #include "genlab/core/scheduler.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +17,7 @@
 #include <thread>
 
 #include "genlab/core/error.hpp"
+#include "genlab/core/executor.hpp"
 #include "genlab/core/json.hpp"
 #include "genlab/core/report.hpp"
 #include "genlab/core/util/files.hpp"
@@ -48,51 +44,6 @@ size_t ScheduleResult::failed() const {
   }));
 }
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-// ASan and TSan map terabytes of shadow memory: an address-space limit would stop every
-// worker of a sanitizer build at start, so such builds do not set one.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizedBuild = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitizedBuild = true;
-#else
-constexpr bool kSanitizedBuild = false;
-#endif
-#else
-constexpr bool kSanitizedBuild = false;
-#endif
-
-std::atomic<int> stop_signal{0};
-extern "C" void on_host_signal(int signal) { stop_signal.store(signal); }
-
-struct Node {
-  NodeResult result;
-  std::vector<size_t> deps;
-  int threads = 1;
-  double timeout = 0;
-  int64_t memory_limit_mb = 0;
-  std::vector<std::string> args;  // worker arguments after the executable
-  // While running:
-  pid_t pid = -1;
-  int out_fd = -1;
-  std::string out_buffer;
-  Clock::time_point started;
-  bool timed_out = false;
-  bool term_sent = false;
-  std::unique_ptr<FolderLock> lock;
-  int64_t step = 0, total = 0;
-  int64_t first_step = -1;             // the first progress line: rates leave start-up out
-  Clock::time_point first_step_time;
-  std::string loss_name;
-  double loss = NAN;
-  std::string error;  // the "error ..." line the worker printed, if any
-  Clock::time_point last_plain_line;
-};
-
 std::string last_lines(const fs::path& file, size_t count) {
   std::ifstream in(file);
   std::vector<std::string> lines;
@@ -104,7 +55,6 @@ std::string last_lines(const fs::path& file, size_t count) {
   return out;
 }
 
-// The reason a worker gave for failing: its last error line, else its last line.
 std::string failure_line(const fs::path& log) {
   const std::string tail = last_lines(log, 30);
   std::istringstream in(tail);
@@ -124,6 +74,42 @@ std::string format_duration(double seconds) {
   out << std::fixed << std::setprecision(seconds < 10 ? 1 : 0) << seconds << "s";
   return out.str();
 }
+
+void NodeProgress::feed(const char* data, size_t size) {
+  buffer_.append(data, size);
+  size_t newline;
+  while ((newline = buffer_.find('\n')) != std::string::npos) {
+    std::istringstream line(buffer_.substr(0, newline));
+    buffer_.erase(0, newline + 1);
+    std::string tag;
+    line >> tag;
+    if (tag == "error") {  // the worker's error, said on stdout too: its log may be on a full disk
+      std::getline(line >> std::ws, error);
+    } else if (tag == "progress") {
+      line >> step >> total >> loss_name >> loss;
+      status.clear();
+      if (first_step < 0) {
+        first_step = step;
+        first_step_time = Clock::now();
+      }
+    }
+  }
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<int> stop_signal{0};
+extern "C" void on_host_signal(int signal) { stop_signal.store(signal); }
+
+struct Node {
+  NodeResult result;
+  std::vector<size_t> deps;
+  NodeJob job;
+  NodeProgress progress;
+  Clock::time_point last_plain_line;
+};
 
 // Live progress on a terminal; plain periodic lines otherwise or with --quiet.
 class Display {
@@ -158,19 +144,22 @@ class Display {
 
  private:
   static std::string text(const Node& n, Clock::time_point now) {
+    const NodeProgress& p = n.progress;
     std::ostringstream out;
-    const double seconds = std::chrono::duration<double>(now - n.started).count();
+    const double seconds = std::chrono::duration<double>(now - p.started).count();
     out << n.result.label << ": ";
-    if (n.step > 0) {
-      out << "step " << n.step;
-      if (n.total > 0) out << "/" << n.total;
-      if (!n.loss_name.empty()) out << " " << n.loss_name << " " << std::setprecision(4) << n.loss;
-      const double since = std::chrono::duration<double>(now - n.first_step_time).count();
-      if (n.step > n.first_step && since > 0) {
-        const double rate = (n.step - n.first_step) / since;
+    if (p.step > 0) {
+      out << "step " << p.step;
+      if (p.total > 0) out << "/" << p.total;
+      if (!p.loss_name.empty()) out << " " << p.loss_name << " " << std::setprecision(4) << p.loss;
+      const double since = std::chrono::duration<double>(now - p.first_step_time).count();
+      if (p.step > p.first_step && since > 0) {
+        const double rate = (p.step - p.first_step) / since;
         out << " " << std::fixed << std::setprecision(1) << rate << " steps/s";
-        if (n.total > 0) out << " ETA " << format_duration((n.total - n.step) / rate);
+        if (p.total > 0) out << " ETA " << format_duration((p.total - p.step) / rate);
       }
+    } else if (!p.status.empty()) {
+      out << p.status << " (" << format_duration(seconds) << ")";
     } else {
       out << "starting (" << format_duration(seconds) << ")";
     }
@@ -178,7 +167,8 @@ class Display {
   }
   static std::string bar(const Node& n, Clock::time_point now) {
     const int width = 20;
-    const double fraction = n.total > 0 ? std::min(1.0, double(n.step) / double(n.total)) : 0.0;
+    const NodeProgress& p = n.progress;
+    const double fraction = p.total > 0 ? std::min(1.0, double(p.step) / double(p.total)) : 0.0;
     const int filled = static_cast<int>(fraction * width);
     std::string b = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] ";
     return b + text(n, now);
@@ -193,10 +183,14 @@ class Display {
   Clock::time_point last_draw_;
 };
 
-class Executor {
+// The DAG of an experiment's nodes, driven through an executor.
+class Scheduler {
  public:
-  Executor(const Experiment& e, const SchedulerOptions& o) : e_(e), o_(o), display_(!o.quiet && isatty(2)) {
-    budget_ = o.thread_budget > 0 ? o.thread_budget : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  Scheduler(const Experiment& e, const SchedulerOptions& o) : e_(e), o_(o), display_(!o.quiet && isatty(2)) {
+    const std::string kind = o.executor.empty() ? e.executor.kind : o.executor;
+    if (kind == "slurm") executor_ = make_slurm_executor(e.executor, o);
+    else if (kind == "local") executor_ = make_local_executor(o);
+    else throw HostError("unknown executor '" + kind + "'; expected local or slurm");
     build();
   }
 
@@ -207,6 +201,7 @@ class Executor {
     stop_signal.store(0);
     sigaction(SIGINT, &action, &old_int);
     sigaction(SIGTERM, &action, &old_term);
+    reattach();
     loop();
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
@@ -242,7 +237,10 @@ class Executor {
       const fs::path dir = folder / "data" / (r.dataset.name + "--" + data_id.substr(0, 12));
       fs::create_directories(dir);
       if (!fs::exists(dir / "node.toml")) write_toml(dir / "node.toml", toml::table{{"dataset", dataset}});
-      const size_t index = add(NodeKind::Prepare, "prepare " + r.dataset.name, dir, {}, 1, r.settings.timeout, 0);
+      RunSettings one_thread = r.settings;
+      one_thread.threads = one_thread.processes = 1;
+      one_thread.memory_limit_mb = 0;
+      const size_t index = add(NodeKind::Prepare, "prepare " + r.dataset.name, dir, {}, one_thread);
       prepared.emplace(data_id, index);
       return index;
     };
@@ -251,13 +249,13 @@ class Executor {
       const size_t prepare_index = prepare(r);
       fs::create_directories(run_dir);
       if (!fs::exists(run_dir / "run.toml")) write_toml(run_dir / "run.toml", r.resolved());
-      const size_t train = add(NodeKind::Train, "train " + r.name, run_dir, {prepare_index}, r.settings.threads,
-                               r.settings.timeout, r.settings.memory_limit_mb);
+      const size_t train = add(NodeKind::Train, "train " + r.name, run_dir, {prepare_index}, r.settings);
       const fs::path eval_dir = run_dir / ("eval-" + r.eval_id.substr(0, 12));
       fs::create_directories(eval_dir);
       eval_deps.push_back(train);
-      add(NodeKind::Evaluate, "evaluate " + r.name, eval_dir, std::move(eval_deps), r.settings.threads,
-          r.settings.timeout, r.settings.memory_limit_mb);
+      RunSettings one_process = r.settings;
+      one_process.processes = 1;  // evaluation is not data-parallel
+      add(NodeKind::Evaluate, "evaluate " + r.name, eval_dir, std::move(eval_deps), one_process);
       return train;
     };
     for (const auto& net : e_.feature_runs) feature_nets[net.id] = add_run(net, e_.feature_folder(net), {});
@@ -268,16 +266,19 @@ class Executor {
     }
   }
 
-  size_t add(NodeKind kind, std::string label, fs::path dir, std::vector<size_t> deps, int threads, double timeout,
-             int64_t memory_limit_mb) {
+  size_t add(NodeKind kind, std::string label, fs::path dir, std::vector<size_t> deps, const RunSettings& s) {
     Node n;
     n.result.kind = kind;
     n.result.label = std::move(label);
     n.result.dir = std::move(dir);
     n.deps = std::move(deps);
-    n.threads = threads;
-    n.timeout = timeout;
-    n.memory_limit_mb = memory_limit_mb;
+    n.job.kind = kind;
+    n.job.label = n.result.label;
+    n.job.dir = n.result.dir;
+    n.job.threads = s.threads;
+    n.job.processes = s.processes;
+    n.job.timeout = s.timeout;
+    n.job.memory_limit_mb = s.memory_limit_mb;
     if (fs::exists(done_file(n.result.dir, kind))) {
       n.result.state = NodeState::Finished;
       n.result.reused = true;
@@ -286,10 +287,34 @@ class Executor {
     return nodes_.size() - 1;
   }
 
+  // Nodes that an earlier `genlab run` left running (its host died or was interrupted) and
+  // that still run on the executor are tracked again, not started a second time.
+  void reattach() {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      Node& n = nodes_[i];
+      if (n.result.state != NodeState::Pending) continue;
+      const auto state = read_toml(state_file(n.result.dir, n.result.kind));
+      if (!state || (*state)["state"].value_or(std::string()) != "running") continue;
+      n.progress = NodeProgress{};
+      n.progress.started = Clock::now();
+      if (!executor_->reattach(i, n.job, *state, n.progress)) continue;
+      n.last_plain_line = n.progress.started;
+      n.result.state = NodeState::Running;
+      display_.event("attach " + n.result.label + " (still running: " + where_text(i) + ")");
+    }
+  }
+
+  std::string where_text(size_t id) const {
+    const toml::table where = executor_->where(id);
+    if (auto job = where["slurm_job"].value<std::string>()) return "Slurm job " + *job;
+    if (auto pid = where["pid"].value<int64_t>()) return "pid " + std::to_string(*pid);
+    return "?";
+  }
+
   int running_threads() const {
     int sum = 0;
     for (const auto& n : nodes_)
-      if (n.result.state == NodeState::Running) sum += n.threads;
+      if (n.result.state == NodeState::Running) sum += n.job.threads * n.job.processes;
     return sum;
   }
   size_t running_count() const {
@@ -301,15 +326,11 @@ class Executor {
     while (true) {
       if (!stopping_) launch_ready();
       if (running_count() == 0) break;
-      wait_for_output(100);
-      reap();
-      enforce_timeouts();
+      for (auto& [id, outcome] : executor_->poll(100)) ended(nodes_[id], outcome);
       if (const int sig = stop_signal.exchange(0); sig != 0 && !stopping_) {
         interrupted_ = true;
         stopping_ = true;
-        display_.event("interrupted: the running nodes save a checkpoint and stop (resume with --resume)");
-        for (auto& n : nodes_)
-          if (n.result.state == NodeState::Running) ::kill(n.pid, SIGINT);
+        display_.event(executor_->interrupt());
       }
       display_.update(nodes_);
     }
@@ -328,7 +349,7 @@ class Executor {
           if (s == NodeState::Failed || s == NodeState::Skipped || s == NodeState::Cancelled) {
             n.result.state = NodeState::Skipped;
             n.result.reason = nodes_[d].result.label + " did not finish";
-            write_state(n);
+            write_state(i);
             progress = true;
             ready = false;
             break;
@@ -336,171 +357,70 @@ class Executor {
           ready &= s == NodeState::Finished;
         }
         if (!ready || n.result.state != NodeState::Pending) continue;
-        if (running_count() >= static_cast<size_t>(std::max(1, o_.jobs))) return;
-        if (running_count() > 0 && running_threads() + n.threads > budget_) continue;
-        start(n);
+        if (!executor_->has_room(running_count(), running_threads(), n.job.threads * n.job.processes)) continue;
+        start(i);
         progress = true;
       }
     }
   }
 
-  void start(Node& n) {
-    n.lock = std::make_unique<FolderLock>(n.result.dir);
-    if (!n.lock->try_acquire()) {
+  void start(size_t i) {
+    Node& n = nodes_[i];
+    n.job.resume = n.result.kind == NodeKind::Train && o_.resume && fs::exists(checkpoint_file(n.result.dir));
+    n.progress = NodeProgress{};
+    n.progress.started = n.last_plain_line = Clock::now();
+    try {
+      executor_->start(i, n.job, n.progress);
+    } catch (const HostError& err) {
       n.result.state = NodeState::Failed;
-      n.result.reason = "another genlab process is running this node (" + (n.result.dir / ".lock").string() + ")";
+      n.result.reason = err.what();
+      write_state(i);
       display_.event("FAILED " + n.result.label + ": " + n.result.reason);
       return;
     }
-    const bool resume = n.result.kind == NodeKind::Train && o_.resume && fs::exists(checkpoint_file(n.result.dir));
-    std::vector<std::string> args = {o_.executable.string(), "worker", node_kind_name(n.result.kind),
-                                     n.result.dir.string()};
-    if (resume) args.push_back("--resume");
-    const fs::path log = log_file(n.result.dir, n.result.kind);
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw HostError("cannot create a pipe for a worker");
-    const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (resume ? O_APPEND : O_TRUNC), 0644);
-    if (log_fd < 0) throw HostError(log.string() + ": cannot write the worker's log");
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) throw HostError("cannot start a worker process (fork failed)");
-    if (pid == 0) {
-      // The worker dies with the host, so a kill -9 of the host leaves no orphan behind.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(1);
-      ::dup2(pipe_fds[1], STDOUT_FILENO);
-      ::dup2(log_fd, STDERR_FILENO);
-      // The host owns both thread pools: LibTorch's OpenMP and OpenBLAS's.
-      const std::string threads = std::to_string(n.threads);
-      ::setenv("OMP_NUM_THREADS", threads.c_str(), 1);
-      ::setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);
-      ::setenv("MKL_NUM_THREADS", threads.c_str(), 1);
-      if (n.memory_limit_mb > 0 && !kSanitizedBuild) {
-        const rlimit limit{static_cast<rlim_t>(n.memory_limit_mb) << 20, static_cast<rlim_t>(n.memory_limit_mb) << 20};
-        ::setrlimit(RLIMIT_AS, &limit);
-      }
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      const std::string message = "error: cannot start " + args[0] + ": " + std::strerror(errno) + "\n";
-      (void)!::write(STDERR_FILENO, message.data(), message.size());
-      ::_exit(127);
-    }
-    ::close(pipe_fds[1]);
-    ::close(log_fd);
-    ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
-    n.pid = pid;
-    n.out_fd = pipe_fds[0];
-    n.started = Clock::now();
-    n.last_plain_line = n.started;
     n.result.state = NodeState::Running;
-    write_state(n);
-    display_.event("start  " + n.result.label + (resume ? " (resuming from its checkpoint)" : ""));
+    write_state(i);
+    display_.event("start  " + n.result.label + (n.job.resume ? " (resuming from its checkpoint)" : "") +
+                   (where_text(i) == "?" ? "" : " [" + where_text(i) + "]"));
   }
 
-  void wait_for_output(int timeout_ms) {
-    std::vector<pollfd> fds;
-    for (const auto& n : nodes_)
-      if (n.result.state == NodeState::Running && n.out_fd >= 0) fds.push_back(pollfd{n.out_fd, POLLIN, 0});
-    if (fds.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
-      return;
+  void ended(Node& n, const NodeOutcome& outcome) {
+    const size_t i = static_cast<size_t>(&n - nodes_.data());
+    n.result.seconds = outcome.seconds;
+    n.result.reason = outcome.reason;
+    switch (outcome.kind) {
+      case NodeOutcome::Kind::Finished: n.result.state = NodeState::Finished; break;
+      case NodeOutcome::Kind::Failed: n.result.state = NodeState::Failed; break;
+      case NodeOutcome::Kind::Cancelled:
+      case NodeOutcome::Kind::Detached: n.result.state = NodeState::Cancelled; break;
     }
-    ::poll(fds.data(), fds.size(), timeout_ms);
-    for (auto& n : nodes_)
-      if (n.result.state == NodeState::Running) drain(n);
-  }
-
-  void drain(Node& n) {
-    if (n.out_fd < 0) return;
-    char buffer[4096];
-    ssize_t got;
-    while ((got = ::read(n.out_fd, buffer, sizeof buffer)) > 0) n.out_buffer.append(buffer, static_cast<size_t>(got));
-    size_t newline;
-    while ((newline = n.out_buffer.find('\n')) != std::string::npos) {
-      std::istringstream line(n.out_buffer.substr(0, newline));
-      n.out_buffer.erase(0, newline + 1);
-      std::string tag;
-      line >> tag;
-      if (tag == "error") {  // the worker's error, said on the pipe too: its log may be on a full disk
-        std::getline(line >> std::ws, n.error);
-      } else if (tag == "progress") {
-        line >> n.step >> n.total >> n.loss_name >> n.loss;
-        if (n.first_step < 0) {
-          n.first_step = n.step;
-          n.first_step_time = Clock::now();
-        }
+    // A detached node still runs on the cluster: its state file keeps saying so (and where),
+    // which is what the next `genlab run` re-attaches by.
+    if (outcome.kind != NodeOutcome::Kind::Detached) write_state(i);
+    const fs::path log = log_file(n.result.dir, n.result.kind);
+    if (n.result.state == NodeState::Finished) {
+      display_.event("done   " + n.result.label + " (" + format_duration(n.result.seconds) + ")");
+    } else if (n.result.state == NodeState::Failed) {
+      display_.event("FAILED " + n.result.label + ": " + n.result.reason + "\n       log: " + log.string());
+      if (o_.fail_fast && !stopping_) {
+        stopping_ = true;
+        for (size_t j = 0; j < nodes_.size(); ++j)
+          if (nodes_[j].result.state == NodeState::Running) executor_->stop(j);
       }
+    } else {
+      display_.event("stop   " + n.result.label + ": " + n.result.reason);
     }
   }
 
-  void reap() {
-    for (auto& n : nodes_) {
-      if (n.result.state != NodeState::Running) continue;
-      int status = 0;
-      const pid_t done = ::waitpid(n.pid, &status, WNOHANG);
-      if (done != n.pid) continue;
-      drain(n);
-      ::close(n.out_fd);
-      n.out_fd = -1;
-      n.result.seconds = std::chrono::duration<double>(Clock::now() - n.started).count();
-      const fs::path log = log_file(n.result.dir, n.result.kind);
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(done_file(n.result.dir, n.result.kind))) {
-        n.result.state = NodeState::Finished;
-      } else if (WIFEXITED(status) && WEXITSTATUS(status) == 130) {
-        n.result.state = NodeState::Cancelled;
-        n.result.reason = "interrupted after a checkpoint; resume with --resume";
-      } else {
-        n.result.state = NodeState::Failed;
-        if (n.timed_out) {
-          n.result.reason = "timed out after " + format_duration(n.timeout) + " and was killed";
-        } else if (WIFSIGNALED(status)) {
-          const int sig = WTERMSIG(status);
-          n.result.reason = std::string("killed by signal ") + std::to_string(sig) + " (" + strsignal(sig) + ")";
-          if (sig == SIGKILL) n.result.reason += ": out of memory, or killed from outside";
-        } else {
-          n.result.reason = n.error.empty() ? failure_line(log) : n.error;
-        }
-      }
-      n.lock.reset();
-      write_state(n);
-      if (n.result.state == NodeState::Finished) {
-        display_.event("done   " + n.result.label + " (" + format_duration(n.result.seconds) + ")");
-      } else if (n.result.state == NodeState::Failed) {
-        display_.event("FAILED " + n.result.label + ": " + n.result.reason + "\n       log: " + log.string());
-        if (o_.fail_fast && !stopping_) {
-          stopping_ = true;
-          for (auto& other : nodes_)
-            if (other.result.state == NodeState::Running) ::kill(other.pid, SIGTERM);
-        }
-      } else {
-        display_.event("stop   " + n.result.label + ": " + n.result.reason);
-      }
-    }
-  }
-
-  void enforce_timeouts() {
-    const auto now = Clock::now();
-    for (auto& n : nodes_) {
-      if (n.result.state != NodeState::Running || n.timeout <= 0) continue;
-      const double seconds = std::chrono::duration<double>(now - n.started).count();
-      if (seconds > n.timeout && !n.term_sent) {
-        n.timed_out = n.term_sent = true;
-        ::kill(n.pid, SIGTERM);
-      } else if (seconds > n.timeout + 3) {
-        ::kill(n.pid, SIGKILL);  // it ignored SIGTERM (a hang in plugin code)
-      }
-    }
-  }
-
-  void write_state(const Node& n) {
+  void write_state(size_t i) {
+    const Node& n = nodes_[i];
     toml::table state{{"node", node_kind_name(n.result.kind)},
                       {"label", n.result.label},
                       {"state", node_state_name(n.result.state)},
                       {"seconds", n.result.seconds},
                       {"updated", static_cast<int64_t>(std::time(nullptr))}};
-    if (n.result.state == NodeState::Running) state.insert("pid", static_cast<int64_t>(n.pid));
+    if (n.result.state == NodeState::Running)
+      for (const auto& [k, v] : executor_->where(i)) state.insert(k, v);
     if (!n.result.reason.empty()) state.insert("reason", n.result.reason);
     if (n.result.state == NodeState::Failed)
       state.insert("log_tail", last_lines(log_file(n.result.dir, n.result.kind), 20));
@@ -514,7 +434,7 @@ class Executor {
   const Experiment& e_;
   const SchedulerOptions& o_;
   Display display_;
-  int budget_ = 1;
+  std::unique_ptr<Executor> executor_;
   std::vector<Node> nodes_;
   bool stopping_ = false;
   bool interrupted_ = false;
@@ -534,8 +454,8 @@ std::string metric_text(const toml::node& node) {
 }  // namespace
 
 ScheduleResult run_scheduler(const Experiment& experiment, const SchedulerOptions& options) {
-  Executor executor(experiment, options);
-  ScheduleResult result = executor.run();
+  Scheduler scheduler(experiment, options);
+  ScheduleResult result = scheduler.run();
   write_summary(experiment, result);
   try {
     write_report(experiment);
@@ -633,8 +553,11 @@ std::string workspace_status(const fs::path& workspace) {
         auto s = read_toml(state_file(dir, kind));
         if (!s) return {"pending", {}};
         std::string state = (*s)["state"].value_or(std::string("?"));
-        // A "running" state whose lock is free belongs to a host that died: interrupted.
-        if (state == "running") {
+        // A Slurm job runs without a host; a local "running" state whose lock is free
+        // belongs to a host that died: interrupted.
+        if (auto job = (*s)["slurm_job"].value<std::string>(); job && state == "running") {
+          state = "slurm " + *job;
+        } else if (state == "running") {
           FolderLock probe(dir);
           if (probe.try_acquire()) state = "interrupted";
         }

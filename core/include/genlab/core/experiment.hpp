@@ -41,6 +41,7 @@ struct RunSettings {
   int32_t threads = 1;           // CPU threads the run may use (LibTorch and BLAS pools)
   double timeout = 0;            // seconds a node may run before it is killed; 0: none
   int64_t memory_limit_mb = 0;   // address-space limit of the worker; 0: none
+  int32_t processes = 1;         // data-parallel training processes (c10d); batch_size is global
   int64_t eval_samples = 1024;   // real and generated examples given to the metrics
   std::string eval_split = "test";
   toml::table eval_generate;     // options given to the model's generate at evaluation
@@ -72,6 +73,23 @@ struct Report {
   std::string quality;  // the metric of the quality-vs-speed chart; empty: the first with a direction
 };
 
+// Where the nodes of an experiment execute: [executor] of the manifest, or
+// `genlab run --executor`. Not part of any run's identity: a run's result does not depend
+// on where it ran. docs/cluster.md documents the keys.
+struct ExecutorSettings {
+  std::string kind = "local";  // "local": worker processes on this machine; "slurm": batch jobs
+  // Slurm only (empty or 0: Slurm's default, or as said).
+  std::string partition;
+  std::string account;
+  std::string time_limit;         // sbatch --time, e.g. "01:30:00"; empty: the node's timeout if set
+  int64_t cpus_per_run = 0;       // cpus per task; 0: the run's threads
+  int64_t gpus_per_run = 0;       // --gpus-per-task
+  int64_t memory_mb_per_run = 0;  // --mem; 0: the run's memory_limit_mb if set
+  std::vector<std::string> sbatch_options;  // added to every job's #SBATCH lines, verbatim
+  double poll_seconds = 5;        // how often squeue is asked
+  std::string genlab;             // the genlab binary on the nodes; empty: this one's path
+};
+
 struct Experiment {
   std::filesystem::path file;
   std::string name;
@@ -83,6 +101,7 @@ struct Experiment {
   // They live in the workspace, not the experiment, so other experiments reuse them.
   std::vector<RunPlan> feature_runs;
   Report report;
+  ExecutorSettings executor;
 
   std::filesystem::path folder() const { return workspace / name; }
   std::filesystem::path feature_folder(const RunPlan& feature_run) const {

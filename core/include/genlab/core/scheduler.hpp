@@ -1,8 +1,9 @@
 // The scheduler: an experiment's steps as a DAG (prepare data -> train -> evaluate, then
-// one report), run by the local executor in worker processes, in parallel up to --jobs and
-// within a thread budget. A node that crashes, aborts, hangs past its timeout or runs out
-// of memory fails alone, with its reason and log tail recorded; its dependents are skipped;
-// everything else goes on (unless --fail-fast). Finished nodes are never run again.
+// one report), run by an executor (executor.hpp): the local one runs worker processes in
+// parallel up to --jobs and within a thread budget; the Slurm one submits batch jobs. A
+// node that crashes, aborts, hangs past its timeout or runs out of memory fails alone, with
+// its reason and log tail recorded; its dependents are skipped; everything else goes on
+// (unless --fail-fast). Finished nodes are never run again.
 #pragma once
 
 #include <filesystem>
@@ -15,7 +16,8 @@
 namespace genlab {
 
 struct SchedulerOptions {
-  int jobs = 1;              // worker processes at once
+  int jobs = 1;              // worker processes at once (Slurm: jobs submitted at once; 0: no cap)
+  std::string executor;      // "local" or "slurm"; empty: the manifest's [executor] kind
   int thread_budget = 0;     // CPU threads shared by running nodes; 0: the machine's cores
   bool resume = false;       // continue interrupted training from its checkpoint
   bool fail_fast = false;    // stop at the first failure (default: keep going)
