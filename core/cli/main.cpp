@@ -158,7 +158,7 @@ std::vector<std::string> capability_names(uint64_t caps) {
       {GENLAB_CAPABILITY_SCORE, "score"},           {GENLAB_CAPABILITY_STATE, "state"},
       {GENLAB_CAPABILITY_NEEDS_SCORES, "needs_scores"}, {GENLAB_CAPABILITY_NEEDS_REAL, "needs_real"},
       {GENLAB_CAPABILITY_NEEDS_GENERATED, "needs_generated"}, {GENLAB_CAPABILITY_READS_FEATURES, "reads_features"},
-      {GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS, "generate_needs_inputs"}};
+      {GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS, "generate_needs_inputs"}, {GENLAB_CAPABILITY_DATA_PARALLEL, "data_parallel"}};
   std::vector<std::string> out;
   for (const auto& [bit, name] : names)
     if (caps & bit) out.push_back(name);

@@ -103,6 +103,9 @@ HostServices::HostServices(HostSettings settings) : settings_(std::move(settings
   api_.seed = settings_.seed;
   api_.num_threads = settings_.num_threads > 0 ? settings_.num_threads : 1;
   api_.run_op = host_run_op;
+  api_.rank = settings_.world_size > 1 ? settings_.rank : 0;
+  api_.world_size = settings_.world_size > 1 ? settings_.world_size : 1;
+  api_.rendezvous = settings_.world_size > 1 ? settings_.rendezvous.c_str() : nullptr;
 }
 
 namespace {

@@ -117,11 +117,19 @@ ModelInstance::~ModelInstance() {
 }
 
 std::vector<NamedScalar> ModelInstance::train_step(const genlab_tensor_map& batch, int64_t step) {
+  return train_step(batch, step, 0, nullptr);
+}
+
+std::vector<NamedScalar> ModelInstance::train_step(const genlab_tensor_map& batch, int64_t step, int32_t stop,
+                                                   int32_t* stop_agreed) {
   auto args = make_args<genlab_model_train_step_args>(GENLAB_MODEL_TRAIN_STEP_ARGS_STRUCT_SIZE);
   args.model = model_;
   args.batch = &batch;
   args.step = step;
+  args.stop = stop;
+  args.stop_agreed = stop;  // what a plugin that ignores the field leaves: this process's own wish
   plugin_->check(call_plugin(*plugin_, "train_step", [&] { return plugin_->model().train_step(&args); }), "train_step");
+  if (stop_agreed != nullptr) *stop_agreed = args.stop_agreed;
   return take_scalars(*plugin_, args.losses, "train_step");
 }
 

@@ -1,18 +1,28 @@
 #include "genlab/core/worker.hpp"
 
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cctype>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <numeric>
+#include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <spdlog/spdlog.h>
@@ -26,6 +36,7 @@
 #include "genlab/core/safetensors.hpp"
 #include "genlab/core/util/files.hpp"
 #include "genlab/core/util/json.hpp"
+#include "genlab/core/util/sha256.hpp"
 #include "genlab/genlab_util.h"
 
 namespace genlab {
@@ -37,7 +48,18 @@ using Clock = std::chrono::steady_clock;
 
 // Set by SIGINT/SIGTERM; plugins see it through genlab_host_api::is_cancelled.
 std::shared_ptr<std::atomic<bool>> cancel_flag = std::make_shared<std::atomic<bool>>(false);
-extern "C" void on_stop_signal(int) { cancel_flag->store(true); }
+
+// The other ranks of a data-parallel run that this process started (LocalRanks), to which
+// it passes SIGINT and SIGTERM on: they must stop after the same step as this one.
+constexpr int kMaxLocalProcesses = 256;
+pid_t forward_pids[kMaxLocalProcesses];
+std::atomic<int> forward_count{0};
+
+extern "C" void on_stop_signal(int sig) {
+  cancel_flag->store(true);
+  const int n = forward_count.load();
+  for (int i = 0; i < n; ++i) ::kill(forward_pids[i], sig);
+}
 
 void install_signal_handlers() {
   struct sigaction action {};
@@ -254,9 +276,9 @@ void truncate_losses(const fs::path& file, int64_t step) {
   write_file_atomic(file, kept, Durability::AtomicOnly);
 }
 
-double cpu_seconds() {
+double cpu_seconds(int who = RUSAGE_SELF) {
   rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
+  getrusage(who, &usage);
   return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
@@ -266,14 +288,405 @@ int64_t peak_rss_mb() {
   return usage.ru_maxrss / 1024;
 }
 
-int train(const fs::path& dir, bool resume) {
-  const RunPlan r = run_from_resolved(toml::parse_file((dir / "run.toml").string()), dir / "run.toml");
+// ------------------------------------------------------------------ data-parallel training
+//
+// A run with experiment.processes = N > 1 trains in N processes, each on its contiguous
+// 1/N of every global batch (drawn the same way in all of them, from the run's seed). The
+// model's SDK layer averages the gradients and the losses and agrees on when to stop (see
+// genlab/sdk/distributed.hpp); the host gives each process its rank and a rendezvous file.
+// Under Slurm the N tasks of one job step are the processes; with the local executor, rank
+// 0 (the worker the scheduler started) starts ranks 1..N-1 itself and watches them. Only
+// rank 0 writes the run's files; rank R > 0 logs to train.rank<R>.log.
+
+// How a local rank 0 tells the ranks it starts their place.
+constexpr const char* kRankVariable = "GENLAB_RANK";
+constexpr const char* kWorldSizeVariable = "GENLAB_WORLD_SIZE";
+constexpr const char* kRendezvousVariable = "GENLAB_RENDEZVOUS";
+
+// This process's place among the processes that train one run.
+struct Ranks {
+  int32_t rank = 0;
+  int32_t world_size = 1;
+  fs::path rendezvous;        // the file where they meet (c10d's FileStore); empty for one
+  bool starts_others = false; // rank 0 of the local executor: starts and watches ranks 1..N-1
+  bool started_by_rank0 = false;  // one of those: its stdout is a pipe back to rank 0
+};
+
+int32_t env_int(const char* name, int32_t low, int32_t high) {
+  const char* text = std::getenv(name);
+  if (text == nullptr) throw HostError("environment variable " + std::string(name) + " is not set");
+  char* end = nullptr;
+  const long value = std::strtol(text, &end, 10);
+  if (end == text || *end != '\0' || value < low || value > high)
+    throw HostError("environment variable " + std::string(name) + "=\"" + text + "\": expected an integer in [" +
+                    std::to_string(low) + ", " + std::to_string(high) + "]");
+  return static_cast<int32_t>(value);
+}
+
+Ranks ranks_of(const fs::path& dir, const RunPlan& r) {
+  Ranks ranks;
+  const int32_t processes = r.settings.processes;
+  if (processes <= 1) return ranks;
+  ranks.world_size = processes;
+  auto id_part = [](const char* name) {  // a Slurm id, checked before it becomes a file name
+    const char* text = std::getenv(name);
+    std::string id = text ? text : "";
+    const bool ok = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    return ok ? id : std::string();
+  };
+  if (std::getenv(kRankVariable) != nullptr) {
+    const int32_t world = env_int(kWorldSizeVariable, 2, kMaxLocalProcesses);
+    if (world != processes)
+      throw HostError(std::string(kWorldSizeVariable) + " is " + std::to_string(world) + " but run " + r.name +
+                      " has experiment.processes = " + std::to_string(processes));
+    ranks.rank = env_int(kRankVariable, 1, world - 1);
+    const char* rendezvous = std::getenv(kRendezvousVariable);
+    if (rendezvous == nullptr || *rendezvous == '\0')
+      throw HostError(std::string(kRankVariable) + " is set but " + kRendezvousVariable + " is not");
+    ranks.rendezvous = rendezvous;
+    ranks.started_by_rank0 = true;
+  } else if (std::getenv("SLURM_NTASKS") != nullptr) {
+    const int32_t tasks = env_int("SLURM_NTASKS", 1, 1 << 20);
+    if (tasks != processes)
+      throw HostError("Slurm runs this step as SLURM_NTASKS=" + std::to_string(tasks) + " tasks, but run " + r.name +
+                      " has experiment.processes = " + std::to_string(processes) + "; expected srun --ntasks=" +
+                      std::to_string(processes) + " (or, for the local executor, no Slurm job around it)");
+    ranks.rank = env_int("SLURM_PROCID", 0, tasks - 1);
+    const std::string job = id_part("SLURM_JOB_ID"), step = id_part("SLURM_STEP_ID"), restart = id_part("SLURM_RESTART_COUNT");
+    if (job.empty()) throw HostError("SLURM_NTASKS is set but SLURM_JOB_ID is not (or is not an id)");
+    // Fresh per launch: a requeued job keeps its id and restarts its step ids.
+    ranks.rendezvous = dir / "dist" / (job + "." + (step.empty() ? "batch" : step) + (restart.empty() ? "" : ".r" + restart));
+  } else {
+    ranks.rendezvous = dir / "dist" / ("local-" + std::to_string(::getpid()));
+    ranks.starts_others = true;
+  }
+  return ranks;
+}
+
+// Rank R > 0 logs to <dir>/train.rank<R>.log: its stderr (spdlog's sink) goes there.
+void log_to_rank_file(const fs::path& dir, int32_t rank, bool resume) {
+  const fs::path log = dir / ("train.rank" + std::to_string(rank) + ".log");
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (resume ? O_APPEND : O_TRUNC), 0644);
+  if (fd < 0) throw HostError(log.string() + ": cannot write the log of rank " + std::to_string(rank));
+  std::fflush(stderr);
+  ::dup2(fd, STDERR_FILENO);
+  ::close(fd);
+}
+
+// What a process's final state is, to compare the processes of a data-parallel run: a
+// SHA-256 of each tensor (dtype, shape, bytes), of them all in order, and of the trained
+// ones alone. Trained: by the host's convention for checkpoints, a tensor NAME beside the
+// optimiser's moments P.m.NAME and P.v.NAME, and those moments. They must agree in every
+// process; other tensors may not (BatchNorm's running statistics are each process's own,
+// and rank 0's are saved), and a tensor not compact on the CPU is hashed by shape only.
+struct StateDigest {
+  std::string whole, trained;
+  std::vector<std::pair<std::string, std::string>> tensors;  // name, digest
+  std::set<std::string> trained_names;
+};
+
+StateDigest digest_state(const genlab_tensor_map& state) {
+  StateDigest d;
+  std::set<std::string> names;
+  for (size_t i = 0; i < state.count; ++i) names.insert(state.names[i]);
+  for (const auto& name : names) {
+    const size_t m = name.find(".m.");
+    if (m == std::string::npos) continue;
+    const std::string prefix = name.substr(0, m), parameter = name.substr(m + 3);
+    if (names.count(prefix + ".v." + parameter) == 0 || names.count(parameter) == 0) continue;
+    d.trained_names.insert({name, prefix + ".v." + parameter, parameter});
+  }
+  Sha256 whole, trained;
+  for (size_t i = 0; i < state.count; ++i) {
+    const DLTensor& t = state.tensors[i]->dl_tensor;
+    Sha256 one;
+    const int32_t header[3] = {t.dtype.code, t.dtype.bits, t.ndim};
+    one.update(header, sizeof header);
+    one.update(t.shape, sizeof(int64_t) * static_cast<size_t>(t.ndim));
+    if (genlab_util_is_cpu_compact(&t, t.dtype) && t.dtype.lanes == 1)
+      one.update(static_cast<const char*>(t.data) + t.byte_offset,
+                 static_cast<size_t>(genlab_util_numel(&t)) * ((t.dtype.bits + 7) / 8));
+    const std::string digest = one.hex();
+    const std::string line = std::string(state.names[i]) + '\0' + digest;
+    whole.update(line);
+    if (d.trained_names.count(state.names[i])) trained.update(line);
+    d.tensors.emplace_back(state.names[i], digest);
+  }
+  d.whole = whole.hex();
+  d.trained = trained.hex();
+  return d;
+}
+
+// "a, b, c and 4 more": names for a message.
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < 5; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > 5) out += " and " + std::to_string(names.size() - 5) + " more";
+  return out;
+}
+
+// Ranks 1..N-1 of a run the local executor trains over N processes: children of rank 0
+// running this binary, told their place by environment variables. They die with rank 0
+// (PR_SET_PDEATHSIG), get its SIGINT and SIGTERM, log to train.rank<R>.log, and report on
+// a pipe (their "error" line, the digests of their final state). A watcher thread reaps them:
+// when one fails, rank 0 fails the node with that rank's reason rather than wait forever in
+// a collective that rank will never join.
+class LocalRanks {
+ public:
+  LocalRanks(const Ranks& ranks, const fs::path& dir, bool resume)
+      : world_size_(ranks.world_size), dir_(dir), rendezvous_(ranks.rendezvous) {
+    if (world_size_ > kMaxLocalProcesses)
+      throw HostError("experiment.processes = " + std::to_string(world_size_) + ": the local executor starts at most " +
+                      std::to_string(kMaxLocalProcesses));
+    const std::string exe = fs::read_symlink("/proc/self/exe").string();
+    std::vector<std::string> args = {exe, "worker", "train", dir.string()};
+    if (resume) args.push_back("--resume");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    for (int32_t rank = 1; rank < world_size_; ++rank) {
+      // Everything the child needs is built before fork: after it, only exec.
+      std::vector<std::string> env;
+      for (char** e = environ; *e != nullptr; ++e) {
+        const std::string entry = *e;
+        const std::string name = entry.substr(0, entry.find('='));
+        if (name != kRankVariable && name != kWorldSizeVariable && name != kRendezvousVariable) env.push_back(entry);
+      }
+      env.push_back(std::string(kRankVariable) + "=" + std::to_string(rank));
+      env.push_back(std::string(kWorldSizeVariable) + "=" + std::to_string(world_size_));
+      env.push_back(std::string(kRendezvousVariable) + "=" + ranks.rendezvous.string());
+      std::vector<char*> envp;
+      for (auto& e : env) envp.push_back(e.data());
+      envp.push_back(nullptr);
+      int out[2];
+      if (::pipe2(out, O_CLOEXEC) != 0) throw HostError("cannot create a pipe for rank " + std::to_string(rank));
+      const pid_t pid = ::fork();
+      if (pid < 0) {
+        ::close(out[0]);
+        ::close(out[1]);
+        throw HostError("cannot start rank " + std::to_string(rank) + " (fork failed)");
+      }
+      if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with rank 0, even after a kill -9 of it
+        if (::getppid() != parent) ::_exit(1);
+        ::dup2(out[1], STDOUT_FILENO);
+        ::execve(argv[0], argv.data(), envp.data());
+        ::_exit(127);
+      }
+      ::close(out[1]);
+      ::fcntl(out[0], F_SETFL, O_NONBLOCK);
+      Child child;
+      child.rank = rank;
+      child.pid = pid;
+      child.out_fd = out[0];
+      children_.push_back(std::move(child));
+      forward_pids[forward_count.load()] = pid;
+      forward_count.fetch_add(1);
+    }
+    watcher_ = std::thread([this] { watch(); });
+  }
+
+  ~LocalRanks() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      for (const auto& c : children_)
+        if (!c.exited) ::kill(c.pid, SIGKILL);
+    }
+    changed_.notify_all();
+    watcher_.join();
+    forward_count.store(0);
+    for (auto& c : children_) {
+      if (!c.exited) ::waitpid(c.pid, nullptr, 0);
+      ::close(c.out_fd);
+    }
+  }
+
+  // Rank 0 failed with `own`: the error to report. Another rank's failure seen within
+  // `wait` leads it, since rank 0's own error is then mostly Gloo's "connection closed".
+  std::string failure_beside(const std::string& own, std::chrono::milliseconds wait) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (reporter_ == Reporter::Watcher) {  // it is reporting a rank's failure and ending this process
+      lock.unlock();
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    }
+    reporter_ = Reporter::Main;
+    changed_.wait_for(lock, wait, [&] { return first_failure_ != nullptr; });
+    if (first_failure_ == nullptr) return own;
+    const std::string theirs = describe(*first_failure_);
+    return first_failure_->error == own ? own : theirs + "; rank 0: " + own;  // the same error everywhere: once
+  }
+
+  // Rank 0 ended its training: waits for the others, which end after the same step, and
+  // returns the digests of their final states by tensor name, by rank from 1 (empty for a
+  // rank that stopped cancelled). Throws naming a rank that failed or did not end within
+  // `timeout`.
+  std::vector<std::map<std::string, std::string>> finish(std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (reporter_ == Reporter::Watcher) {
+      lock.unlock();
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    }
+    reporter_ = Reporter::Main;
+    changed_.wait_for(lock, timeout, [&] {
+      return std::all_of(children_.begin(), children_.end(), [](const Child& c) { return c.exited; });
+    });
+    std::vector<std::map<std::string, std::string>> digests;
+    for (const auto& c : children_) {
+      if (!c.exited)
+        throw HostError("rank " + std::to_string(c.rank) + " of " + std::to_string(world_size_) + " (pid " +
+                        std::to_string(c.pid) + ") did not end within " + std::to_string(timeout.count()) +
+                        " s of rank 0; log: " + log_of(c).string());
+      if (!WIFEXITED(c.status) || (WEXITSTATUS(c.status) != 0 && WEXITSTATUS(c.status) != kWorkerCancelled))
+        throw HostError(describe(c));
+      digests.push_back(c.digests);
+    }
+    return digests;
+  }
+
+ private:
+  struct Child {
+    int32_t rank = 0;
+    pid_t pid = -1;
+    int out_fd = -1;
+    bool exited = false;
+    int status = 0;
+    std::string out, error;  // its stdout; its "error" line
+    std::map<std::string, std::string> digests;  // its "tensor DIGEST NAME" lines: its final state
+  };
+
+  fs::path log_of(const Child& c) const { return dir_ / ("train.rank" + std::to_string(c.rank) + ".log"); }
+
+  std::string describe(const Child& c) const {
+    std::string what = "rank " + std::to_string(c.rank) + " of " + std::to_string(world_size_) + " (pid " +
+                       std::to_string(c.pid) + ") ";
+    if (WIFSIGNALED(c.status)) {
+      what += "was killed by signal " + std::to_string(WTERMSIG(c.status)) + " (" + strsignal(WTERMSIG(c.status)) + ")";
+    } else {
+      what += "exited with status " + std::to_string(WEXITSTATUS(c.status));
+      if (!c.error.empty()) what += ": " + c.error;
+    }
+    return what + "; log: " + log_of(c).string();
+  }
+
+  static void drain(Child& c) {
+    char buffer[4096];
+    ssize_t got;
+    while ((got = ::read(c.out_fd, buffer, sizeof buffer)) > 0) c.out.append(buffer, static_cast<size_t>(got));
+    size_t newline;
+    while ((newline = c.out.find('\n')) != std::string::npos) {
+      const std::string line = c.out.substr(0, newline);
+      c.out.erase(0, newline + 1);
+      if (line.rfind("error ", 0) == 0) {
+        c.error = line.substr(6);
+      } else if (line.rfind("tensor ", 0) == 0) {
+        const size_t space = line.find(' ', 7);
+        if (space != std::string::npos) c.digests[line.substr(space + 1)] = line.substr(7, space - 7);
+      }
+    }
+  }
+
+  // Polls the children (waitpid on their pids only: a plugin may have children of its own).
+  void watch() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    std::optional<Clock::time_point> failed_at;
+    while (!stop_) {
+      for (auto& c : children_) {
+        if (c.exited) continue;
+        drain(c);
+        int status = 0;
+        if (::waitpid(c.pid, &status, WNOHANG) != c.pid) continue;
+        drain(c);
+        c.exited = true;
+        c.status = status;
+        const bool failed = !WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != kWorkerCancelled);
+        if (failed && first_failure_ == nullptr) {
+          first_failure_ = &c;
+          failed_at = Clock::now();
+        }
+        changed_.notify_all();
+      }
+      // Rank 0 usually notices at once (Gloo's connection to the dead rank closes) and
+      // reports through failure_beside(); if it is still busy after a grace, it is stuck
+      // (waiting at the rendezvous for a rank that will never come): end it from here.
+      if (failed_at && reporter_ == Reporter::None && Clock::now() - *failed_at > std::chrono::seconds(3)) {
+        reporter_ = Reporter::Watcher;
+        const std::string reason = describe(*first_failure_);
+        spdlog::error("{}", reason);
+        std::printf("error %s\n", reason.c_str());
+        std::fflush(stdout);
+        for (const auto& c : children_)
+          if (!c.exited) ::kill(c.pid, SIGKILL);
+        std::error_code ec;
+        fs::remove(rendezvous_, ec);
+        if (fs::is_empty(rendezvous_.parent_path(), ec)) fs::remove(rendezvous_.parent_path(), ec);
+        ::_exit(1);
+      }
+      changed_.wait_for(lock, std::chrono::milliseconds(20));
+    }
+  }
+
+  const int32_t world_size_;
+  const fs::path dir_, rendezvous_;
+  std::vector<Child> children_;
+  const Child* first_failure_ = nullptr;
+  // Who reports how rank 0 ended: its main thread, or the watcher when the main thread is stuck.
+  enum class Reporter { None, Main, Watcher } reporter_ = Reporter::None;
+  bool stop_ = false;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::thread watcher_;
+};
+
+// Removes a rank 0's rendezvous file when the training ends (all ranks met long before), and
+// its folder when that is left empty.
+class RendezvousCleanup {
+ public:
+  explicit RendezvousCleanup(fs::path file) : file_(std::move(file)) {}
+  ~RendezvousCleanup() {
+    if (file_.empty()) return;
+    std::error_code ec;
+    fs::remove(file_, ec);
+    if (fs::is_empty(file_.parent_path(), ec)) fs::remove(file_.parent_path(), ec);
+  }
+  RendezvousCleanup(const RendezvousCleanup&) = delete;
+  RendezvousCleanup& operator=(const RendezvousCleanup&) = delete;
+
+ private:
+  fs::path file_;
+};
+
+// The training loop of one process; `ranks` says which of the run's processes it is (one,
+// unless experiment.processes > 1). Only rank 0 writes the run's files.
+int train_as(const fs::path& dir, bool resume, const RunPlan& r, const Ranks& ranks, LocalRanks* others) {
   const RunSettings& rs = r.settings;
+  const bool writer = ranks.rank == 0;
+  const int32_t world = ranks.world_size;
   DatasetInstance data(r.dataset.plugin, settings_for(r.dataset, r), r.dataset.params);
-  ModelInstance model(r.model.plugin, settings_for(r.model, r), r.model.params, parse_device(rs.device), &data.info());
+  HostSettings model_settings = settings_for(r.model, r);
+  if (world > 1) {
+    if (!r.model.plugin->has(GENLAB_CAPABILITY_DATA_PARALLEL))
+      throw HostError("model plugin '" + r.model.plugin_name + "' cannot train over " + std::to_string(world) +
+                      " processes: it does not declare GENLAB_CAPABILITY_DATA_PARALLEL (ABI 1.4; plugins built with "
+                      "the genlab SDK and LibTorch's c10d do); set experiment.processes = 1");
+    model_settings.rank = ranks.rank;
+    model_settings.world_size = world;
+    model_settings.rendezvous = ranks.rendezvous.string();
+  }
+  // Local processes on "cuda" take a GPU each (NCCL wants one per process); under Slurm each
+  // task sees the GPUs that --gpus-per-task gave it, from cuda:0.
+  DLDevice device = parse_device(rs.device);
+  if (world > 1 && rs.device == "cuda" && (ranks.starts_others || ranks.started_by_rank0)) device.device_id = ranks.rank;
+  ModelInstance model(r.model.plugin, std::move(model_settings), r.model.params, device, &data.info());
   const int64_t train_size = data.split_size("train");
   if (train_size <= 0) throw HostError("dataset '" + r.dataset.name + "' has an empty train split");
-  const int64_t batch_size = std::min(rs.batch_size, train_size);
+  // The global batch; with several processes a multiple of their number, each taking 1/N.
+  const int64_t batch_size = std::min(rs.batch_size, train_size) / world * world;
+  if (batch_size <= 0)
+    throw HostError("dataset '" + r.dataset.name + "' has " + std::to_string(train_size) +
+                    " training examples, fewer than the " + std::to_string(world) + " processes");
+  const int64_t shard = batch_size / world;
 
   // The step budget: the smaller of steps and epochs where both are set; seconds apply live.
   int64_t total = 0;
@@ -288,16 +701,18 @@ int train(const fs::path& dir, bool resume) {
   const fs::path losses_path = dir / "losses.jsonl";
   if (resume && fs::exists(checkpoint)) {
     s = load_checkpoint(model, r, checkpoint);
-    truncate_losses(losses_path, s.step);
+    if (writer) truncate_losses(losses_path, s.step);
     spdlog::info("resumed {} from its checkpoint at step {}", r.name, s.step);
   } else {
     s.rng.seed(static_cast<uint64_t>(r.seed));
     s.order = first_indices(train_size);
     s.cursor = s.order.size();  // shuffles at the first step
-    write_file_atomic(losses_path, "", Durability::AtomicOnly);
+    if (writer) write_file_atomic(losses_path, "", Durability::AtomicOnly);
   }
-  std::ofstream losses_log(losses_path, std::ios::app);
+  std::ofstream losses_log;
+  if (writer) losses_log.open(losses_path, std::ios::app);
 
+  // Every process draws the same global batch; rank r keeps its contiguous r-th 1/N.
   auto next_indices = [&] {
     std::vector<int64_t> indices;
     indices.reserve(static_cast<size_t>(batch_size));
@@ -308,22 +723,31 @@ int train(const fs::path& dir, bool resume) {
       }
       indices.push_back(s.order[s.cursor++]);
     }
+    if (world > 1) indices = std::vector<int64_t>(indices.begin() + ranks.rank * shard, indices.begin() + (ranks.rank + 1) * shard);
     return indices;
   };
   auto batch_seed = [&](int64_t step) { return static_cast<uint64_t>(r.seed) * 1000003ULL + static_cast<uint64_t>(step); };
 
   const auto started = Clock::now();
   auto elapsed = [&] { return s.elapsed + std::chrono::duration<double>(Clock::now() - started).count(); };
-  auto budget_left = [&] {
-    if (total > 0 && s.step >= total) return false;
-    if (rs.budget.seconds > 0 && elapsed() >= rs.budget.seconds) return false;
-    return true;
-  };
+  auto steps_left = [&] { return total == 0 || s.step < total; };
+  auto time_spent = [&] { return rs.budget.seconds > 0 && elapsed() >= rs.budget.seconds; };
+  // With several processes, the clock and the signals only vote (see below): every
+  // process must stop after the same step.
+  auto budget_left = [&] { return steps_left() && (world > 1 || !time_spent()); };
   auto checkpoint_now = [&] {
+    if (!writer) return;
     losses_log.flush();
     LoopState saved = s;
     saved.elapsed = elapsed();
     save_checkpoint(model, r, saved, checkpoint);
+  };
+  auto cancelled = [&] {
+    checkpoint_now();
+    if (writer) spdlog::warn("cancelled at step {}; checkpoint saved, resume with --resume", s.step);
+    else spdlog::warn("cancelled at step {}, with the other ranks", s.step);
+    if (others != nullptr) others->finish(std::chrono::seconds(60));
+    return kWorkerCancelled;
   };
 
   // With prefetching, the indices of step k+1 are drawn while step k trains. A checkpoint
@@ -336,50 +760,121 @@ int train(const fs::path& dir, bool resume) {
     Prefetcher prefetch(data);
     if (budget_left()) prefetch.request(next_indices(), batch_seed(s.step));
     while (budget_left()) {
-      if (cancel_flag->load()) {
+      if (world == 1 && cancel_flag->load()) {
         before_draw.step = s.step;
         std::swap(s, before_draw);
-        checkpoint_now();
-        spdlog::warn("cancelled at step {}; checkpoint saved, resume with --resume", s.step);
-        return kWorkerCancelled;
+        return cancelled();
       }
       TensorMapPtr batch = prefetch.take();
       const int64_t step = s.step;
       before_draw = s;
       if (total == 0 || step + 1 < total) prefetch.request(next_indices(), batch_seed(step + 1));
-      losses = model.train_step(*batch, step);
+      // Several processes agree in the step on whether to stop after it (the largest wish:
+      // 0 go on, 1 the time budget is spent, 2 a signal asked to stop).
+      int32_t stop = 0;
+      if (world > 1) losses = model.train_step(*batch, step, cancel_flag->load() ? 2 : time_spent() ? 1 : 0, &stop);
+      else losses = model.train_step(*batch, step);
       if (losses.empty()) throw HostError("train_step of plugin '" + r.model.plugin_name + "' returned no losses");
       if (!std::isfinite(losses.front().value))
         throw HostError("loss '" + losses.front().name + "' is " + std::to_string(losses.front().value) + " at step " +
                         std::to_string(step) + ": stopped early (lower the learning rate or check the data)");
       s.step = step + 1;
-      losses_log << loss_line(step, losses);
-      if (Clock::now() - last_report > std::chrono::milliseconds(200)) {
-        report_progress(s.step, total, losses);
-        last_report = Clock::now();
+      if (writer) {
+        losses_log << loss_line(step, losses);
+        if (Clock::now() - last_report > std::chrono::milliseconds(200)) {
+          report_progress(s.step, total, losses);
+          last_report = Clock::now();
+        }
       }
-      if (rs.checkpoint_every > 0 && s.step % rs.checkpoint_every == 0 && budget_left()) {
+      if (rs.checkpoint_every > 0 && s.step % rs.checkpoint_every == 0 && budget_left() && stop == 0) {
         const LoopState live = s;
         s = before_draw;
         s.step = live.step;
         checkpoint_now();
         s = live;
       }
+      if (stop == 2) {
+        before_draw.step = s.step;
+        s = before_draw;
+        return cancelled();
+      }
+      if (stop == 1) break;
     }
   }
   before_draw.step = s.step;
   s = before_draw;
   checkpoint_now();
-  report_progress(s.step, total, losses);
+  if (writer) report_progress(s.step, total, losses);
+
+  // The ranks must end with the same trained state: each logs its digests, and a local
+  // rank 0 compares the others' with its own, tensor by tensor.
+  if (world > 1) {
+    const StateDigest mine = digest_state(*model.export_state());
+    spdlog::info("rank {} of {}: final state checksum {}, trained tensors {}, after {} steps", ranks.rank, world,
+                 mine.whole, mine.trained, s.step);
+    if (ranks.started_by_rank0) {
+      for (const auto& [name, digest] : mine.tensors) std::printf("tensor %s %s\n", digest.c_str(), name.c_str());
+      std::fflush(stdout);
+    }
+    if (others != nullptr) {
+      const auto theirs = others->finish(std::chrono::seconds(60));
+      for (size_t i = 0; i < theirs.size(); ++i) {
+        if (theirs[i].empty()) continue;
+        std::vector<std::string> trained, untrained;
+        for (const auto& [name, digest] : mine.tensors) {
+          const auto found = theirs[i].find(name);
+          if (found != theirs[i].end() && found->second == digest) continue;
+          (mine.trained_names.count(name) ? trained : untrained).push_back(name);
+        }
+        const std::string rank = "rank " + std::to_string(i + 1);
+        if (!trained.empty())
+          throw HostError("the processes diverged: " + rank + " ended with other values than rank 0 in " +
+                          std::to_string(trained.size()) + " trained tensor(s): " + join_names(trained) +
+                          " (logs: " + dir.string() + "/train.rank*.log)");
+        if (!untrained.empty())
+          spdlog::info("{} keeps its own values of {}: statistics of its shards (BatchNorm's running means); "
+                       "rank 0's are saved", rank, join_names(untrained));
+      }
+    }
+  }
+  if (!writer) return 0;
 
   toml::table final_losses;
   for (const auto& l : losses) final_losses.insert(l.name, l.value);
-  write_toml(done_file(dir, NodeKind::Train), toml::table{{"steps", s.step},
-                                                          {"seconds", elapsed()},
-                                                          {"cpu_seconds", cpu_seconds()},
-                                                          {"peak_rss_mb", peak_rss_mb()},
-                                                          {"final_losses", std::move(final_losses)}});
+  // A local rank 0 has reaped the other ranks: their CPU time counts too.
+  const double cpu = cpu_seconds() + (others != nullptr ? cpu_seconds(RUSAGE_CHILDREN) : 0.0);
+  toml::table done{{"steps", s.step},
+                   {"seconds", elapsed()},
+                   {"cpu_seconds", cpu},
+                   {"peak_rss_mb", peak_rss_mb()},
+                   {"final_losses", std::move(final_losses)}};
+  if (world > 1) done.insert("processes", world);
+  write_toml(done_file(dir, NodeKind::Train), done);
   return 0;
+}
+
+int train(const fs::path& dir, bool resume) {
+  const RunPlan r = run_from_resolved(toml::parse_file((dir / "run.toml").string()), dir / "run.toml");
+  const Ranks ranks = ranks_of(dir, r);
+  if (ranks.world_size == 1) return train_as(dir, resume, r, ranks, nullptr);
+
+  if (ranks.rank > 0) log_to_rank_file(dir, ranks.rank, resume);
+  spdlog::info("rank {} of {} of run {} (pid {}); rendezvous {}", ranks.rank, ranks.world_size, r.name, ::getpid(),
+               ranks.rendezvous.string());
+  std::error_code ec;
+  fs::create_directories(ranks.rendezvous.parent_path(), ec);  // every rank: they race, that is fine
+  RendezvousCleanup cleanup(ranks.rank == 0 ? ranks.rendezvous : fs::path());
+  std::unique_ptr<LocalRanks> others;
+  if (ranks.starts_others) {
+    fs::remove(ranks.rendezvous, ec);  // a file left by a crashed process of the same pid
+    others = std::make_unique<LocalRanks>(ranks, dir, resume);
+  }
+  try {
+    return train_as(dir, resume, r, ranks, others.get());
+  } catch (const std::exception& e) {
+    if (others == nullptr) throw;
+    throw HostError(others->failure_beside(e.what(), std::chrono::milliseconds(1000)));
+  }
 }
 
 // Metrics as written to done files and results.json: "<metric>.<scalar>" -> value; a NaN

@@ -4,6 +4,9 @@
 // (Loshchilov & Hutter 2019): decay decoupled from the gradient, p <- p (1 - lr wd), and,
 // as nanoGPT does, only on tensors of two or more dimensions (matrices and embeddings, not
 // biases or norm gains).
+//
+// When several processes train one run (experiment.processes), step() first averages the
+// gradients over them (genlab/sdk/distributed.hpp): the model plugins need no change.
 #pragma once
 
 #include <cmath>
@@ -11,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include <genlab/sdk/distributed.hpp>
 #include <genlab/sdk/plugin.hpp>
 
 namespace genlab::plugins {
@@ -30,6 +34,7 @@ class Adam {
     for (auto& [name, p] : params_) {
       m_.push_back(at::zeros_like(p));
       v_.push_back(at::zeros_like(p));
+      tensors_.push_back(p);
     }
   }
 
@@ -38,9 +43,19 @@ class Adam {
 
   void zero_grad() {
     for (auto& [name, p] : params_) p.mutable_grad() = at::Tensor();
+    averaged_ = false;
+  }
+
+  // Averages the gradients over the processes now instead of in step(): for a model that
+  // clips them by their norm, which should be the global batch's, not a shard's.
+  void average_gradients() {
+    genlab::sdk::average_gradients(tensors_);
+    averaged_ = true;
   }
 
   void step() {
+    if (!averaged_) genlab::sdk::average_gradients(tensors_);  // one collective; nothing with one process
+    averaged_ = false;
     at::NoGradGuard no_grad;
     ++steps_;
     const double c1 = 1 - std::pow(options_.beta1, static_cast<double>(steps_));
@@ -87,6 +102,8 @@ class Adam {
 
   std::vector<std::pair<std::string, at::Tensor>> params_;
   std::vector<at::Tensor> m_, v_;
+  std::vector<at::Tensor> tensors_;  // the parameters again, as average_gradients takes them
+  bool averaged_ = false;            // average_gradients() ran since the last step
   Options options_;
   std::string prefix_;
   int64_t steps_ = 0;

@@ -84,6 +84,10 @@ class LocalExecutor final : public Executor {
       ::setenv("OMP_NUM_THREADS", threads.c_str(), 1);
       ::setenv("OPENBLAS_NUM_THREADS", threads.c_str(), 1);
       ::setenv("MKL_NUM_THREADS", threads.c_str(), 1);
+      // A host running inside a Slurm allocation starts its own ranks: the worker must not
+      // take the allocation's task count for its run's.
+      ::unsetenv("SLURM_NTASKS");
+      ::unsetenv("SLURM_PROCID");
       if (job.memory_limit_mb > 0 && !kSanitizedBuild) {
         const rlimit limit{static_cast<rlim_t>(job.memory_limit_mb) << 20, static_cast<rlim_t>(job.memory_limit_mb) << 20};
         ::setrlimit(RLIMIT_AS, &limit);

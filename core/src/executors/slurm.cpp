@@ -167,7 +167,9 @@ class SlurmExecutor final : public Executor {
     const fs::path out = job.dir / (kind + ".out");  // the worker's stdout: progress lines
     std::error_code ignored;
     fs::remove(out, ignored);
-    std::vector<std::string> args = {"sbatch", "--parsable", "--job-name=genlab:" + job.label,
+    std::string name = "genlab:" + job.label;  // "genlab:train:gmm-ring-s1"
+    std::replace(name.begin(), name.end(), ' ', ':');
+    std::vector<std::string> args = {"sbatch", "--parsable", "--job-name=" + name,
                                      "--output=" + out.string(),
                                      "--error=" + log_file(job.dir, job.kind).string(),
                                      std::string("--open-mode=") + (job.resume ? "append" : "truncate"),

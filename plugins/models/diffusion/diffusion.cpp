@@ -224,6 +224,7 @@ class Diffusion final : public genlab::sdk::Model {
     const torch::Tensor loss = torch::mse_loss(net_->forward(xt, t, labels), target);
     adam_->zero_grad();
     loss.backward();
+    adam_->average_gradients();  // several processes: clip by the global batch's gradient norm
     const double grad_norm =
         o_.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(net_->parameters(), o_.grad_clip) : 0.0;
     adam_->step();

@@ -143,6 +143,7 @@ class Transformer final : public genlab::sdk::Model {
     adam_->set_lr(lr);
     adam_->zero_grad();
     loss.backward();
+    adam_->average_gradients();  // several processes: clip by the global batch's gradient norm
     if (o_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), o_.grad_clip);
     adam_->step();
     return {{"loss", loss.item<double>(), GENLAB_DIRECTION_LOWER}, {"lr", lr, GENLAB_DIRECTION_NONE}};

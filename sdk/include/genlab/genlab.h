@@ -1,5 +1,5 @@
 /*
- * genlab.h — the genlab plugin C ABI, version 1.3.
+ * genlab.h — the genlab plugin C ABI, version 1.4.
  *
  * This header is the whole contract between the genlab host and a plugin. It is C (C99
  * and C++ compatible); no C++ type, exception, STL container or LibTorch type crosses it.
@@ -29,7 +29,10 @@
  *   History: 1.0 the first; 1.1 appends genlab_dataset_info.vocabulary; 1.2 adds the
  *   capabilities GENLAB_CAPABILITY_READS_FEATURES and GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS;
  *   1.3 appends genlab_host_api.run_op (named ops served by backend plugins) and defines the
- *   `rays` modality's two kinds of batch (see genlab_dataset_info).
+ *   `rays` modality's two kinds of batch (see genlab_dataset_info); 1.4 appends
+ *   genlab_host_api.rank, world_size and rendezvous and genlab_model_train_step_args.stop
+ *   and stop_agreed, and adds GENLAB_CAPABILITY_DATA_PARALLEL (one run trained by several
+ *   processes, see genlab_host_api.world_size).
  *
  * Conventions
  *
@@ -60,7 +63,7 @@ extern "C" {
  * ====================================================================================== */
 
 #define GENLAB_ABI_VERSION_MAJOR 1
-#define GENLAB_ABI_VERSION_MINOR 3
+#define GENLAB_ABI_VERSION_MINOR 4
 
 /* The size of `type` up to and including `last_field`: what a struct_size must be at least
  * for its reader to see `last_field`. Each struct below has a GENLAB_<NAME>_STRUCT_SIZE
@@ -254,8 +257,24 @@ struct genlab_host_api {
    * against 1.3 that may meet an older host checks GENLAB_STRUCT_HAS(run_op) first. */
   genlab_error* (*run_op)(void* context, const char* op, const genlab_tensor_map* inputs,
                           genlab_tensor_map** outputs);
+
+  /* Since 1.4. Data-parallel training: one run trained by `world_size` processes, each on its
+   * shard of every batch (rank r gets the r-th contiguous 1/world_size of the global batch).
+   * A model given world_size > 1 must average its gradients over the processes before each
+   * optimiser step (the C++ SDK's genlab/sdk/distributed.hpp does, and its Adam calls it),
+   * make the same collective calls in the same order in every process, and agree on
+   * stopping (genlab_model_train_step_args.stop). Only a model that declares
+   * GENLAB_CAPABILITY_DATA_PARALLEL is given world_size > 1. rank is in [0, world_size);
+   * world_size is 1 and rank 0 for a single process, and for every object but the model
+   * of a training node. */
+  int32_t rank;
+  int32_t world_size;
+  /* The path of a file that the run's processes share, where they meet (e.g. LibTorch
+   * c10d's FileStore); fresh for every launch. Owned by the host, lives as long as the table.
+   * NULL when world_size is 1. */
+  const char* rendezvous;
 };
-#define GENLAB_HOST_API_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_host_api, run_op)
+#define GENLAB_HOST_API_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_host_api, rendezvous)
 
 /* ========================================================================================
  * Description
@@ -286,6 +305,9 @@ typedef enum genlab_plugin_kind {
 /* model: generate maps given inputs to outputs (a classifier, an encoder) and needs them;
  * there is nothing to sample without. */
 #define GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS UINT64_C(256)
+/* model: trains over several processes when genlab_host_api.world_size > 1 (it averages its
+ * gradients and agrees on stopping, see there). Since 1.4. */
+#define GENLAB_CAPABILITY_DATA_PARALLEL UINT64_C(512)
 
 /* The type of a configuration parameter. */
 typedef enum genlab_param_type {
@@ -361,11 +383,20 @@ typedef struct genlab_model_train_step_args {
   const genlab_tensor_map* batch; /* [in] borrowed */
   int64_t step;                   /* [in] 0-based index of this step in the run */
   /* [out] named losses of this step (e.g. "loss", "recon", "kl"); the first is the one the
-   * host watches for NaN and shows. Owned by the host. */
+   * host watches for NaN and shows. Owned by the host. With world_size > 1, the mean over
+   * the processes (each process's are of its shard), so that every process sees the same. */
   genlab_scalar_list* losses;
+  /* Since 1.4. [in] whether this process wants to stop after this step: 0 no, 1 its budget
+   * is spent (a time limit), 2 it was asked to stop (a signal). The processes of a run must
+   * stop after the same step, or one would wait forever in a collective the others never
+   * join: so the host asks, and stops only when told. */
+  int32_t stop;
+  /* Since 1.4. [out] the largest `stop` of all the run's processes, which every process then
+   * acts on. The host sets it to `stop` before the call, so a single process may ignore it. */
+  int32_t stop_agreed;
 } genlab_model_train_step_args;
 #define GENLAB_MODEL_TRAIN_STEP_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_model_train_step_args, losses)
+  GENLAB_STRUCT_SIZE(genlab_model_train_step_args, stop_agreed)
 
 typedef struct genlab_model_generate_args {
   size_t struct_size;

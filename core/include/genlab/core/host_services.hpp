@@ -1,6 +1,6 @@
 // The host side of genlab_host_api: logging into spdlog under the plugin's name, config
 // lookups over TOML++ tables, the run's seed and thread budget, progress and cancellation,
-// and named ops run on backend plugins (run_op).
+// named ops run on backend plugins (run_op), and the process's place in a data-parallel run.
 #pragma once
 
 #include <atomic>
@@ -39,6 +39,11 @@ struct HostSettings {
   std::function<void(double, const char*)> on_progress;  // may be empty
   // Serves genlab_host_api::run_op; null means OpDispatcher::default_instance().
   std::shared_ptr<OpDispatcher> ops;
+  // Data-parallel training (genlab_host_api::rank, world_size, rendezvous): set for the
+  // model of a train node with experiment.processes > 1, else one process.
+  int32_t rank = 0;
+  int32_t world_size = 1;
+  std::string rendezvous = {};  // the file where the processes meet; empty with one process
 };
 
 // One host table per plugin object. Not movable: the table's context points at it.

@@ -51,6 +51,10 @@ class ModelInstance {
   ModelInstance& operator=(const ModelInstance&) = delete;
 
   std::vector<NamedScalar> train_step(const genlab_tensor_map& batch, int64_t step);   // train_step
+  // The same, for a run trained by several processes: `stop` is this process's wish to stop
+  // after the step and `*stop_agreed` what all of them agreed (genlab_model_train_step_args).
+  std::vector<NamedScalar> train_step(const genlab_tensor_map& batch, int64_t step, int32_t stop,
+                                      int32_t* stop_agreed);                         // train_step
   TensorMapPtr generate(int64_t count, const toml::table* options,
                         const genlab_tensor_map* inputs);                            // generate
   bool can_score() const;

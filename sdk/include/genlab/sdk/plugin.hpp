@@ -7,6 +7,9 @@
 //     borrowed views; outputs hand the tensor's storage over through at::toDLPack);
 //   - catches every exception at the boundary and returns it as a genlab_error;
 //   - seeds LibTorch from the run's seed and sizes its thread pool from the host's budget;
+//   - for a run trained by several processes, averages the losses, agrees on stopping and
+//     gives each process its own random stream per step (the gradients are averaged by
+//     genlab/sdk/distributed.hpp, which plugins/common/adam.hpp includes);
 //   - exports the one entry symbol with the static function tables.
 // It includes ATen, not torch/torch.h: a plugin that needs torch::nn includes that itself.
 #pragma once
@@ -18,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -86,6 +90,18 @@ class Host {
   bool can_run_ops() const {
     return api_ && GENLAB_STRUCT_HAS(genlab_host_api, api_->struct_size, run_op) && api_->run_op != nullptr;
   }
+  // Data-parallel training (ABI 1.4): this process's rank among world_size() processes that
+  // train one run, and the file where they meet. A host older than 1.4 reads as one process.
+  int32_t rank() const { return distributed() ? api_->rank : 0; }
+  int32_t world_size() const { return distributed() ? api_->world_size : 1; }
+  const char* rendezvous() const { return distributed() ? api_->rendezvous : nullptr; }
+
+ private:
+  bool distributed() const {
+    return api_ && GENLAB_STRUCT_HAS(genlab_host_api, api_->struct_size, rendezvous) && api_->world_size > 1;
+  }
+
+ public:
 
  private:
   const genlab_host_api* api_ = nullptr;
@@ -321,6 +337,69 @@ struct Info {
 
 namespace detail {
 
+// The host of the model whose train_step runs on this thread (null outside one), so that
+// code deep in a step (an optimiser's step()) can ask how many processes train the run
+// without every model passing its host down.
+inline const Host*& current_host() {
+  static thread_local const Host* host = nullptr;
+  return host;
+}
+class CurrentHostScope {
+ public:
+  explicit CurrentHostScope(const Host& host) : previous_(current_host()) { current_host() = &host; }
+  ~CurrentHostScope() { current_host() = previous_; }
+  CurrentHostScope(const CurrentHostScope&) = delete;
+  CurrentHostScope& operator=(const CurrentHostScope&) = delete;
+
+ private:
+  const Host* previous_;
+};
+
+// What a data-parallel step needs from c10d, behind a pointer so that this header includes
+// none: genlab/sdk/distributed.hpp sets it when a plugin includes it. It averages the losses
+// over the processes and returns the agreed stop (genlab_model_train_step_args::stop_agreed).
+using DistributedStepEnd = int32_t (*)(const Host& host, Scalars& losses, int32_t stop);
+inline DistributedStepEnd& distributed_step_end() {
+  static DistributedStepEnd end = nullptr;
+  return end;
+}
+
+// With several processes, each draws its own noise for its shard in a step (a VAE's
+// epsilon, a GAN's z, dropout): same noise on every shard would make the global batch hold
+// copies. Yet the state a process exports must be the same everywhere (rank 0 saves it and
+// every rank resumes from it). So the shared stream advances by one draw per step, and
+// that draw with the rank seeds the stream this process uses during the step; afterwards
+// the shared stream is put back. One process: nothing changes.
+class RankRandomStream {
+ public:
+  explicit RankRandomStream(const Host& host) {
+    if (host.world_size() <= 1) return;
+    at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: shares the state
+    uint64_t step_seed;
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      step_seed = generator.get<at::CPUGeneratorImpl>()->random64();
+      shared_ = generator.get_state();
+    }
+    // splitmix64 of the draw and the rank: well-spread seeds for neighbouring ranks.
+    uint64_t z = step_seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(host.rank() + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    at::manual_seed(z ^ (z >> 31));  // the CPU stream and, where there are GPUs, theirs
+  }
+  ~RankRandomStream() {
+    if (!shared_.defined()) return;
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(shared_);
+  }
+  RankRandomStream(const RankRandomStream&) = delete;
+  RankRandomStream& operator=(const RankRandomStream&) = delete;
+
+ private:
+  at::Tensor shared_;  // the shared stream's state after this step's draw
+};
+
 // Owns the C strings and arrays a genlab_plugin_description points into.
 class DescriptionStorage {
  public:
@@ -344,6 +423,10 @@ class DescriptionStorage {
     description_.modalities = modality_ptrs_.data();
     description_.modality_count = modality_ptrs_.size();
     description_.capabilities = info_.capabilities;
+    // A model trains over several processes when genlab/sdk/distributed.hpp is in its build
+    // (its Adam includes it): that header registers the step's collective at load.
+    if (kind == GENLAB_PLUGIN_KIND_MODEL && distributed_step_end() != nullptr)
+      description_.capabilities |= GENLAB_CAPABILITY_DATA_PARALLEL;
     description_.device_types = info_.device_types.data();
     description_.device_type_count = info_.device_types.size();
     description_.params = params_.data();
@@ -471,8 +554,25 @@ struct ModelTable {
   static void destroy(genlab_model* model) { delete reinterpret_cast<T*>(model); }
   static genlab_error* train_step(genlab_model_train_step_args* args) {
     return guard([&] {
-      Scalars losses = self<T>(args->model)->train_step(borrow(args->batch), args->step);
+      T* model = self<T>(args->model);
+      const Host& host = model->host();
+      const bool has_stop = GENLAB_STRUCT_HAS(genlab_model_train_step_args, args->struct_size, stop_agreed);
+      const int32_t stop = has_stop ? args->stop : 0;
+      Scalars losses;
+      {
+        CurrentHostScope current(host);
+        RankRandomStream stream(host);
+        losses = model->train_step(borrow(args->batch), args->step);
+      }
+      int32_t agreed = stop;
+      if (host.world_size() > 1) {
+        GENLAB_CHECK(distributed_step_end() != nullptr, GENLAB_ERROR_FAILED_PRECONDITION,
+                     "this model was built without genlab/sdk/distributed.hpp and cannot train over " +
+                         std::to_string(host.world_size()) + " processes");
+        agreed = distributed_step_end()(host, losses, stop);
+      }
       args->losses = release(losses);
+      if (has_stop) args->stop_agreed = agreed;
     });
   }
   static genlab_error* generate(genlab_model_generate_args* args) {
