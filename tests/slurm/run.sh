@@ -96,28 +96,37 @@ drill() {
     -e 's/^checkpoint_every = .*/checkpoint_every = 500/' "$manifest" > "$work/$1.toml"
   echo "$work/$1.toml"
 }
+# Starts `genlab run` of drill experiment $1 through Slurm in the background and waits until
+# its train job runs; sets m (the manifest), folder, host (the host's pid) and job.
+start_drill() {
+  m=$(drill "$1")
+  folder="$ws/$1"
+  "$genlab" run "$m" --quiet --executor slurm --set "experiment.workspace=\"$ws\"" > "$work/$1.host.out" 2>&1 &
+  host=$!
+  wait_for "a train job" has_job "$folder"
+  job=$(slurm_job_of "$folder")
+  wait_for "job $job running" job_running "$job"
+}
 job_running() { [ "$(squeue -h -j "$1" -o %T 2> /dev/null)" = "RUNNING" ]; }
 has_checkpoint() { ls "$1"/runs/*/checkpoint.safetensors > /dev/null 2>&1; }
 slurm_job_of() { state_field "$(train_state "$1")" slurm_job; }
 has_job() { [ -n "$(slurm_job_of "$1")" ]; }
 
 # 2. scancel mid-run: recorded as a failure; a resume finishes it from its checkpoint.
-m=$(drill scancel-drill)
 ws="$work/ws-drills"
-folder="$ws/scancel-drill"
-"$genlab" run "$m" --quiet --executor slurm --set "experiment.workspace=\"$ws\"" > "$work/scancel.out" 2>&1 &
-host=$!
-wait_for "a train job" has_job "$folder"
-job=$(slurm_job_of "$folder")
+start_drill scancel-drill
 wait_for "job $job running with a checkpoint" has_checkpoint "$folder"
 scancel "$job"
 set +e
 wait "$host"
 code=$?
 set -e
-[ "$code" = 1 ] || { cat "$work/scancel.out"; fail "genlab run exited $code after scancel, expected 1"; }
+[ "$code" = 1 ] || { cat "$work/scancel-drill.host.out"; fail "genlab run exited $code after scancel, expected 1"; }
 grep -q "cancelled on Slurm" "$(train_state "$folder")" || { cat "$(train_state "$folder")"; fail "the state file does not record the cancellation"; }
 grep -q "cancelled on Slurm" "$folder/summary.md" || { cat "$folder/summary.md"; fail "the summary does not record the cancellation"; }
+# scancel sends SIGTERM first: the worker saves a checkpoint before it stops.
+grep -q "cancelled at step [0-9]*; checkpoint saved" "$(dirname "$(train_state "$folder")")/train.log" ||
+  fail "the worker did not save a checkpoint on scancel's SIGTERM"
 pass "scancel of job $job mid-run is recorded: $(state_field "$(train_state "$folder")" reason)"
 "$genlab" run "$m" --quiet --resume --executor slurm --set "experiment.workspace=\"$ws\"" > "$work/resume.out" 2>&1 ||
   { cat "$work/resume.out"; fail "the resume failed"; }
@@ -126,13 +135,7 @@ grep -q "steps = 20000" "$(dirname "$(train_state "$folder")")/train.done.toml" 
 pass "genlab run --resume finished it from its checkpoint"
 
 # 3. The submitting host dies; the next `genlab run` re-attaches to the running job.
-m=$(drill reattach-drill)
-folder="$ws/reattach-drill"
-"$genlab" run "$m" --quiet --executor slurm --set "experiment.workspace=\"$ws\"" > "$work/reattach1.out" 2>&1 &
-host=$!
-wait_for "a train job" has_job "$folder"
-job=$(slurm_job_of "$folder")
-wait_for "job $job running" job_running "$job"
+start_drill reattach-drill
 kill -9 "$host"
 wait "$host" 2> /dev/null || true
 job_running "$job" || fail "job $job did not outlive its submitting host"
@@ -145,20 +148,14 @@ jobs_of_run=$(scontrol show job -o | grep -F "$(dirname "$(train_state "$folder"
 pass "after kill -9 of the host, genlab run re-attached to job $job (submitted once) and finished"
 
 # 4. genlab cancel.
-m=$(drill cancel-drill)
-folder="$ws/cancel-drill"
-"$genlab" run "$m" --quiet --executor slurm --set "experiment.workspace=\"$ws\"" > "$work/cancel-host.out" 2>&1 &
-host=$!
-wait_for "a train job" has_job "$folder"
-job=$(slurm_job_of "$folder")
-wait_for "job $job running" job_running "$job"
+start_drill cancel-drill
 "$genlab" cancel "$m" --set "experiment.workspace=\"$ws\"" > "$work/cancel.out" 2>&1 || { cat "$work/cancel.out"; fail "genlab cancel failed"; }
 grep -q "Slurm job $job cancelled" "$work/cancel.out" || { cat "$work/cancel.out"; fail "genlab cancel did not cancel job $job"; }
 set +e
 wait "$host"
 code=$?
 set -e
-[ "$code" = 1 ] || { cat "$work/cancel-host.out"; fail "genlab run exited $code after genlab cancel, expected 1"; }
+[ "$code" = 1 ] || { cat "$work/cancel-drill.host.out"; fail "genlab run exited $code after genlab cancel, expected 1"; }
 pass "genlab cancel cancelled job $job; its host recorded: $(state_field "$(train_state "$folder")" reason)"
 
 # 5. One run over two processes: one job of two tasks (srun), ranks from Slurm's environment.
