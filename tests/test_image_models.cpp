@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 #include <zlib.h>
 
 #include "genlab/core/error.hpp"
@@ -81,6 +82,66 @@ TEST_CASE("idx-images subsets and class filters select the examples asked for", 
   const auto* l = static_cast<const int64_t*>(labels->tensors[1]->dl_tensor.data);
   for (int i = 0; i < 6; ++i) CHECK((l[i] == 3 || l[i] == 5));
   CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"classes", "3,x"}}), Contains("expected classes as"));
+}
+
+TEST_CASE("rare_class thins one class of the train split to rare_share, before the subset", "[data][rare]") {
+  TempDir dir;
+  write_idx(dir.path(), "train", 200, 2, 2, false);  // labels i % 10: twenty of each
+  write_idx(dir.path(), "t10k", 30, 2, 2, false);
+  const std::string path = dir.path().string();
+  // Label counts of a split, and the first pixel of each kept example (pixel = 10 i, mod 256).
+  auto read_split = [](DatasetInstance& data, const std::string& split) {
+    std::vector<int64_t> indices(static_cast<size_t>(data.split_size(split)));
+    for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
+    TensorMapPtr batch = data.get_batch(split, indices, 0);
+    const auto* labels = static_cast<const int64_t*>(batch->tensors[1]->dl_tensor.data);
+    const auto* pixels = static_cast<const float*>(batch->tensors[0]->dl_tensor.data);
+    std::map<int64_t, int64_t> counts;
+    std::vector<int> rare_pixels;
+    for (size_t i = 0; i < indices.size(); ++i) {
+      ++counts[labels[i]];
+      if (labels[i] == 3) rare_pixels.push_back(static_cast<int>(std::lround(pixels[i * 4] * 255)));
+    }
+    return std::make_pair(counts, rare_pixels);
+  };
+
+  // 180 others: k = round(0.05 * 180 / 0.95) = round(9.47) = 9 of class 3, the first 9 in file order.
+  DatasetInstance rare(builtin("idx-images"), settings(), toml::table{{"path", path}, {"rare_class", 3}, {"rare_share", 0.05}});
+  CHECK(rare.split_size("train") == 189);
+  const auto [train, rare_pixels] = read_split(rare, "train");
+  for (int64_t c = 0; c < 10; ++c) {
+    INFO("class " << c);
+    CHECK(train.at(c) == (c == 3 ? 9 : 20));
+  }
+  CHECK(rare_pixels == std::vector<int>{30, 130, 230, 74, 174, 18, 118, 218, 62});  // examples 3, 13, ..., 83
+  CHECK(rare.split_size("test") == 30);
+  CHECK(read_split(rare, "test").first.at(3) == 3);
+  CHECK(rare.info().num_classes == 10);
+
+  // The subset picks from the thinned set: k = round(0.01 * 180 / 0.99) = 2, then the first 50
+  // (the subset first would leave 45 others and k = 1: 46 examples).
+  DatasetInstance thinned_subset(builtin("idx-images"), settings(),
+                                 toml::table{{"path", path}, {"rare_class", 3}, {"rare_share", 0.01}, {"subset", 50}});
+  CHECK(thinned_subset.split_size("train") == 50);
+  CHECK(read_split(thinned_subset, "train").first.at(3) == 2);
+
+  // A class already at or below its rare count is left as it is: k = round(0.5 * 180 / 0.5) = 180.
+  CHECK(DatasetInstance(builtin("idx-images"), settings(), toml::table{{"path", path}, {"rare_class", 3}, {"rare_share", 0.5}})
+            .split_size("train") == 200);
+
+  for (double share : {0.0, 1.0, -0.2, 1.5}) {
+    INFO("rare_share " << share);
+    CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"rare_class", 3}, {"rare_share", share}}),
+               Contains("expected 0 < rare_share < 1, got"));
+  }
+  CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"rare_class", 12}}),
+             Contains("rare_class 12 is not a label of the train split (labels 0..9)"));
+  CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"rare_class", 4}, {"classes", "3,5,8"}}),
+             Contains("rare_class 4 is not a label of the train split (labels 3, 5, 8, after the classes filter)"));
+  CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"rare_class", -2}}),
+             Contains("expected rare_class -1 (none) or a label >= 0, got -2"));
+  CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"rare_class", 3}, {"classes", "3"}}),
+             Contains("rare_class 3 is the only label of the train split"));
 }
 
 TEST_CASE("a truncated or wrong-magic IDX file is refused naming the file and the byte offset", "[data][idx][bad-input]") {

@@ -289,6 +289,15 @@ TEST_CASE("class-coverage: 5 of 10 classes generated, accuracy of crafted logits
     if (c < 5) CHECK(recall > 0.8);
     else CHECK(recall == 0.0);
   }
+  // The generated set is j % 5: a fifth each for classes 0-4, none for 5-9.
+  double share_sum = 0;
+  for (int64_t c = 0; c < classes; ++c) {
+    INFO("class " << c);
+    const double share = v.at("share_class_" + std::to_string(c));
+    CHECK(share == Approx(c < 5 ? 0.2 : 0.0).margin(1e-12));
+    share_sum += share;
+  }
+  CHECK(share_sum == Approx(1.0).epsilon(1e-12));
 
   const auto no_logits = MapBuilder().add_float("samples", {m, 1, 3, 3}, std::vector<float>(m * 9, 0.0f)).build();
   CHECK_THAT(evaluate_error("class-coverage", {}, real.get(), no_logits.get()),

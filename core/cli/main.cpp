@@ -346,6 +346,7 @@ int run(const std::vector<std::string>& args) {
   size_t reused = 0;
   for (const auto& n : result.nodes) reused += n.reused;
   std::cout << read_file(e.folder() / "summary.md");
+  if (!e.claims.empty()) std::cout << "\n" << claims_text(e);
   std::cout << "\n" << result.nodes.size() << " node(s): " << (result.nodes.size() - result.failed()) << " ok ("
             << reused << " already done), " << result.failed() << " failed or skipped\n";
   if (!registered.empty()) std::cout << "registered: " << join(registered) << "\n";
@@ -402,7 +403,8 @@ int report(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse(args, options, positional, vm, "genlab report MANIFEST [--set KEY=VALUE]...")) return kOk;
   const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
-  std::cout << "report: " << write_report(e).string() << "\n";
+  const fs::path page = write_report(e);
+  std::cout << claims_text(e) << "report: " << page.string() << "\n";
   return kOk;
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "genlab/core/discovery.hpp"
@@ -14,15 +15,17 @@
 namespace genlab {
 namespace fs = std::filesystem;
 
-namespace {
-
-// ------------------------------------------------------------------- where and what
-
-std::string where(const toml::source_region& region, const fs::path& fallback) {
+std::string manifest_position(const toml::source_region& region, const fs::path& fallback) {
   if (region.begin.line == 0) return "--set";  // a command-line override has no position
   const std::string file = region.path ? *region.path : fallback.string();
   return file + ":" + std::to_string(region.begin.line) + ":" + std::to_string(region.begin.column);
 }
+
+namespace {
+
+// ------------------------------------------------------------------- where and what
+
+std::string where(const toml::source_region& region, const fs::path& fallback) { return manifest_position(region, fallback); }
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -304,10 +307,11 @@ void check_param(const fs::path& file, const std::string& section, const Compone
                       (is_sweep(node) ? " in every point of its sweep" : std::string()));
 }
 
-// Keys of a component's table that the host reads, not the plugin: `plugin`, and for a
-// metric the runs it applies to (`models`, `datasets`).
+// Keys of a component's table that the host reads, not the plugin: `plugin`, for a metric
+// the runs it applies to (`models`, `datasets`), for a model the datasets it trains on.
 bool is_host_key(const std::string& section, const std::string& key) {
-  return key == "plugin" || (section == "metrics" && (key == "models" || key == "datasets"));
+  return key == "plugin" || (section == "metrics" && (key == "models" || key == "datasets")) ||
+         (section == "models" && key == "datasets");
 }
 
 std::vector<ComponentSpec> read_components(const fs::path& file, const toml::table& root, const char* section,
@@ -514,6 +518,11 @@ const RunPlan& feature_run_for(Experiment& e, const FeatureSettings& f, const Ru
   net.is_feature_net = true;
   net.model = f.net;
   net.dataset = r.dataset;
+  // The network is the measuring instrument: it learns from all the training data, whatever
+  // the run trains on (a subset, a class made rare), so that runs on selections of one
+  // dataset are measured by one network and their FIDs compare.
+  for (const char* selection : {"subset", "subset_mode", "subset_seed", "rare_class", "rare_share"})
+    net.dataset.params.erase(selection);
   net.seed = f.seed;
   net.settings.budget.steps = f.steps;
   net.settings.batch_size = f.batch_size;
@@ -691,6 +700,38 @@ static ExecutorSettings read_executor(const toml::node& node, const fs::path& fi
   return x;
 }
 
+// `scale = "NAME"` picks [scales.NAME], merged over the manifest (tables key by key, other
+// values replaced) so that one file states an experiment at several sizes. Removes both
+// keys; returns whether a scale was applied.
+static bool apply_scale(toml::table& root, const fs::path& file) {
+  const toml::node* scale = root.get("scale");
+  const toml::node* scales = root.get("scales");
+  if (scales != nullptr && !scales->is_table())
+    throw HostError(where(scales->source(), file) + ": expected [scales.NAME] tables, one per scale");
+  std::vector<std::string> names;
+  if (scales != nullptr)
+    for (const auto& [k, v] : *scales->as_table()) {
+      if (!v.is_table())
+        throw HostError(where(v.source(), file) + ": expected scales." + std::string(k.str()) +
+                        " to be a table of manifest keys, e.g. [scales." + std::string(k.str()) + "] experiment.steps = 100");
+      names.emplace_back(k.str());
+    }
+  std::optional<toml::table> chosen;
+  if (scale != nullptr) {
+    const std::string name = value_of<std::string>(*scale, file, "scale", "the name of a [scales.NAME] table");
+    const toml::table* table = scales ? (*scales->as_table())[name].as_table() : nullptr;
+    if (table == nullptr)
+      throw HostError(where(scale->source(), file) + ": scale '" + name + "' has no [scales." + name + "] table" +
+                      did_you_mean(name, names) + (names.empty() ? "" : "; the scales are " + join(names)));
+    chosen = *table;
+  }
+  root.erase("scale");
+  root.erase("scales");
+  if (!chosen) return false;
+  deep_merge(root, std::move(*chosen));
+  return true;
+}
+
 Experiment load_experiment(const fs::path& path, const std::vector<std::string>& overrides) {
   Experiment e;
   e.file = fs::absolute(path).lexically_normal();
@@ -698,10 +739,15 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   toml::table root = read_with_includes(e.file, stack, e.includes);
   for (const auto& o : overrides) apply_override(root, o);
   const fs::path& file = e.file;
+  if (apply_scale(root, file)) {
+    for (const auto& o : overrides) apply_override(root, o);  // the command line wins over the scale
+    root.erase("scale");
+    root.erase("scales");
+  }
 
   static const std::vector<std::string> sections = {"experiment", "datasets", "models",    "metrics",
                                                     "features",   "evaluation", "report", "overrides",
-                                                    "exclude",    "executor"};
+                                                    "exclude",    "executor",   "claims"};
   for (const auto& [k, node] : root) {
     const std::string key(k.str());
     if (std::find(sections.begin(), sections.end(), key) == sections.end())
@@ -808,11 +854,12 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
              (datasets.empty() || std::find(datasets.begin(), datasets.end(), dataset) != datasets.end());
     }
   };
-  auto names_in = [&](const ComponentSpec& spec, const char* key, const std::vector<ComponentSpec>& defined) {
+  auto names_in = [&](const ComponentSpec& spec, const char* key, const std::vector<ComponentSpec>& defined,
+                      const char* section = "metrics") {
     std::vector<std::string> out;
     const toml::node* node = spec.body->get(key);
     if (node == nullptr) return out;
-    const std::string path = "metrics." + spec.name + "." + key;
+    const std::string path = std::string(section) + "." + spec.name + "." + key;
     const toml::array* array = node->as_array();
     if (array == nullptr) throw HostError(where(node->source(), file) + ": expected '" + path + "' to be a list of names");
     for (const auto& item : *array) {
@@ -892,11 +939,13 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
 
   // The matrix: models x datasets x seeds x sweep points.
   for (const auto& model_spec : models) {
+    const std::vector<std::string> trains_on = names_in(model_spec, "datasets", datasets, "models");
     for (const auto& data_spec : datasets) {
       const bool all_excluded = std::any_of(excludes.begin(), excludes.end(), [&](const Match& m) {
         return !m.seed && (m.model.empty() || m.model == model_spec.name) && (m.dataset.empty() || m.dataset == data_spec.name);
       });
       if (all_excluded) continue;
+      if (!trains_on.empty() && std::find(trains_on.begin(), trains_on.end(), data_spec.name) == trains_on.end()) continue;
       if (model_spec.plugin->has(GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS))
         throw HostError(where(model_spec.body->source(), file) + ": model '" + model_spec.name + "' (plugin '" +
                         model_spec.plugin_name + "') only maps inputs to outputs, it has nothing to sample: it can " +
@@ -1006,6 +1055,10 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     }
   }
   if (e.runs.empty()) throw HostError(file.string() + ": every run is excluded: nothing to do");
+  if (const toml::node* node = root.get("claims")) {
+    e.claims = read_claims(*node, file);
+    check_claims_cover(e.claims, e.runs);
+  }
   if (const std::string why = check_writable(e.folder()); !why.empty())
     throw HostError("workspace " + e.folder().string() + ": " + why + " (set experiment.workspace to a writable folder)");
   return e;

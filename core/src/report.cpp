@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "genlab/core/claims.hpp"
 #include "genlab/core/error.hpp"
 #include "genlab/core/json.hpp"
 #include "genlab/core/registration.hpp"
@@ -129,7 +130,7 @@ std::vector<std::string> metric_columns(const std::vector<const RunGroup*>& grou
   for (const auto* g : groups)
     for (const auto& run : g->runs)
       for (const auto& [key, value] : run.metrics)
-        if (key.find(".recall_class_") == std::string::npos &&
+        if (key.find(".recall_class_") == std::string::npos && key.find(".share_class_") == std::string::npos &&
             std::find(columns.begin(), columns.end(), key) == columns.end())
           columns.push_back(key);
   // In the manifest's order of metrics, then the host's costs.
@@ -326,6 +327,30 @@ fs::path write_report(const Experiment& e) {
        << "</code>, written " << when << ". Each cell is the mean over seeds ± the half-width of its 95% Student-t "
        << "interval (mean ± t<sub>0.975, n-1</sub> s/√n; none for one seed). NaN means a metric gave no number. "
        << "↓ lower is better, ↑ higher is better; the best mean of a column is in bold.</p>\n";
+
+  // The claims the experiment tests, judged first: they are what such a report is read for.
+  const std::vector<ClaimResult> claims = judge_claims(e.claims, groups);
+  if (!claims.empty()) {
+    md << "\n## Claims\n\nEach claim is judged by its checks: a statistic of a metric over the runs of a cell, "
+          "with its 95% interval, against another cell's or a bar. Intervals apart on the expected side: supported; "
+          "apart on the other side: not supported; overlapping, or too few runs for an interval: inconclusive.\n\n"
+       << claims_markdown(claims);
+    html << "<h2>Claims</h2>\n<p>Each claim is judged by its checks: a statistic of a metric over the runs of a cell, "
+            "with its 95% interval, against another cell's or a bar. Intervals apart on the expected side: "
+            "<b>supported</b>; apart on the other side: <b>not supported</b>; overlapping, or too few runs for an "
+            "interval: <b>inconclusive</b>.</p>\n<div class=\"wide\"><table class=\"claims\"><tr><th>#</th><th>claim</th>"
+            "<th>verdict</th><th>checks</th></tr>\n";
+    for (const auto& c : claims) {
+      html << "<tr><td>" << html_escape(c.claim->id) << "</td><td>" << html_escape(c.claim->text);
+      if (!c.claim->experiment.empty()) html << "<br><small>" << html_escape(c.claim->experiment) << "</small>";
+      html << "</td><td class=\"verdict-" << (c.verdict == Verdict::supported ? "yes" : c.verdict == Verdict::not_supported ? "no" : "open")
+           << "\">" << verdict_name(c.verdict) << "</td><td><ul>";
+      for (const auto& check : c.checks)
+        html << "<li><b>" << verdict_name(check.verdict) << "</b>: " << html_escape(check.reason) << "</li>";
+      html << "</ul></td></tr>\n";
+    }
+    html << "</table></div>\n";
+  }
 
   // The feature networks, and what their FIDs are (and are not) comparable with.
   if (!e.feature_runs.empty()) {
@@ -545,7 +570,9 @@ fs::path write_report(const Experiment& e) {
           "table{border-collapse:collapse;margin:1em 0;font-size:90%}td,th{border:1px solid #ccc;padding:3px 8px;"
           "text-align:right}td:first-child,th:first-child{text-align:left;white-space:nowrap}.wide{overflow-x:auto}th{background:#f3f3f3}.nan{color:#b00}"
           "figure{display:inline-block;margin:0.5em}img{image-rendering:pixelated;max-width:400px}"
-          "pre.sample{background:#f7f7f7;padding:0.5em;white-space:pre-wrap}</style>\n"
+          "pre.sample{background:#f7f7f7;padding:0.5em;white-space:pre-wrap}"
+          "table.claims td{text-align:left;vertical-align:top}table.claims ul{margin:0;padding-left:1.2em}"
+          ".verdict-yes{background:#e3f4e3}.verdict-no{background:#f8e0e0}.verdict-open{background:#f4f1e0}</style>\n"
        << libraries << "</head><body>\n"
        << html.str()
        << "<p id=\"render-status\" data-status=\"pending\"></p>\n<script>\n"
@@ -582,11 +609,47 @@ fs::path write_report(const Experiment& e) {
     groups_out.push_back(toml::table{{"group", g.label}, {"model", g.model}, {"model_plugin", g.model_plugin},
                                      {"dataset", g.dataset}, {"runs", std::move(seeds)}, {"metrics", std::move(metrics)}});
   }
+  toml::array claims_out;
+  auto estimate_table = [](const std::string& cell, const Estimate& est) {
+    toml::table t{{"cell", cell}, {"runs", static_cast<int64_t>(est.n)}};
+    if (std::isfinite(est.value)) t.insert("value", est.value);
+    if (est.valid()) {
+      t.insert("ci95_low", est.low);
+      t.insert("ci95_high", est.high);
+    } else {
+      t.insert("missing", est.why);
+    }
+    return t;
+  };
+  for (const auto& c : claims) {
+    toml::array checks;
+    for (size_t i = 0; i < c.checks.size(); ++i) {
+      const Check& spec = c.claim->checks[i];
+      const CheckResult& r = c.checks[i];
+      toml::table t{{"metric", spec.metric},
+                    {"statistic", statistic_name(spec.statistic)},
+                    {"expect", spec.expect_higher ? "higher" : "lower"},
+                    {"factor", spec.factor},
+                    {"a", estimate_table(spec.a.label(), r.a)},
+                    {"verdict", verdict_name(r.verdict)},
+                    {"reason", r.reason}};
+      if (spec.b) t.insert("b", estimate_table(spec.b->label(), r.b));
+      else t.insert("bar", spec.bar);
+      checks.push_back(std::move(t));
+    }
+    claims_out.push_back(toml::table{{"id", c.claim->id},
+                                     {"text", c.claim->text},
+                                     {"experiment", c.claim->experiment},
+                                     {"verdict", verdict_name(c.verdict)},
+                                     {"reason", c.reason},
+                                     {"checks", std::move(checks)}});
+  }
   fs::create_directories(folder);
   write_file_atomic(folder / "report.json",
                     to_json(toml::table{{"experiment", e.name},
                                         {"interval", "95% Student-t: mean +- t(0.975, n-1) * std / sqrt(n)"},
-                                        {"groups", std::move(groups_out)}}) +
+                                        {"groups", std::move(groups_out)},
+                                        {"claims", std::move(claims_out)}}) +
                         "\n",
                     Durability::AtomicOnly);
   write_file_atomic(folder / "report.md", md.str(), Durability::AtomicOnly);
@@ -636,6 +699,16 @@ std::string compare_text(const Experiment& e, const std::string& only) {
     }
   }
   if (out.tellp() == 0) return "no finished evaluations" + (only.empty() ? std::string() : " with a metric matching '" + only + "'") + "\n";
+  return out.str();
+}
+
+std::string claims_text(const Experiment& e) {
+  if (e.claims.empty()) return "";
+  const std::vector<ClaimResult> results = judge_claims(e.claims, group_runs(e));
+  std::ostringstream out;
+  out << "claims (details in report.md):\n";
+  for (const auto& r : results)
+    out << "  " << std::left << std::setw(4) << r.claim->id << std::setw(15) << verdict_name(r.verdict) << r.claim->text << "\n";
   return out.str();
 }
 

@@ -1,8 +1,11 @@
 // The part every image dataset plugin shares: images held as one float tensor
-// [N, C, H, W] in [0, 1] with int64 labels per split, the subset and class filters that
-// data-size and outlier experiments need, and get_batch as an index_select.
+// [N, C, H, W] in [0, 1] with int64 labels per split, the subset, class and rare-class
+// selections that data-size and outlier experiments need, and get_batch as an index_select.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -21,18 +24,22 @@ struct Split {
   at::Tensor images, labels;
 };
 
-// Subset and class filters, from the manifest (same keys for every image dataset).
+// Subset, class and rare-class selections, from the manifest (same keys for every image dataset).
 struct Selection {
   int64_t subset = 0;            // keep this many training examples (0: all)
   std::string subset_mode = "first";
   int64_t subset_seed = 0;
   std::set<int64_t> classes;     // empty: all
+  int64_t rare_class = -1;       // the label thinned in the train split (-1: none)
+  double rare_share = 0.01;      // its share of the train split after thinning
 
   static std::vector<genlab::sdk::Param> params() {
     return {{"subset", GENLAB_PARAM_INT, "0", "training examples to keep, 0 for all (data-size experiments)"},
             {"subset_mode", GENLAB_PARAM_STRING, "\"first\"", "\"first\" N, or a \"random\" sample of N by subset_seed"},
             {"subset_seed", GENLAB_PARAM_INT, "0", "seed of the random subset"},
-            {"classes", GENLAB_PARAM_STRING, "\"\"", "keep only these labels, e.g. \"0,1,7\"; empty for all"}};
+            {"classes", GENLAB_PARAM_STRING, "\"\"", "keep only these labels, e.g. \"0,1,7\"; empty for all"},
+            {"rare_class", GENLAB_PARAM_INT, "-1", "a label made rare in the train split, -1 for none (rare-mode experiments)"},
+            {"rare_share", GENLAB_PARAM_DOUBLE, "0.01", "the rare class's share of the train split: its first examples are kept"}};
   }
 
   explicit Selection(const genlab::sdk::Config& c) {
@@ -52,9 +59,16 @@ struct Selection {
         throw genlab::sdk::Error(GENLAB_ERROR_INVALID_ARGUMENT, "expected classes as \"0,1,7\", got \"" + item + "\"");
       }
     }
+    rare_class = c.get("rare_class", int64_t{-1});
+    GENLAB_CHECK(rare_class >= -1, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected rare_class -1 (none) or a label >= 0, got " + std::to_string(rare_class));
+    rare_share = c.get("rare_share", 0.01);
+    GENLAB_CHECK(rare_share > 0 && rare_share < 1, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected 0 < rare_share < 1, got " + std::to_string(rare_share));
   }
 
-  // Applies the class filter to a split, and the subset to the train split.
+  // Applies the class filter to a split, then to the train split the rare class and the
+  // subset (which so picks from the thinned set).
   void apply(Split& split) const {
     if (!classes.empty()) {
       std::vector<int64_t> keep;
@@ -63,6 +77,7 @@ struct Selection {
         if (classes.count(labels[i])) keep.push_back(i);
       select(split, keep);
     }
+    if (split.name == "train" && rare_class >= 0) thin_rare_class(split);
     if (split.name == "train" && subset > 0 && subset < split.images.size(0)) {
       std::vector<int64_t> keep(static_cast<size_t>(split.images.size(0)));
       for (size_t i = 0; i < keep.size(); ++i) keep[i] = static_cast<int64_t>(i);
@@ -76,6 +91,45 @@ struct Selection {
   }
 
  private:
+  // Keeps the first k examples of rare_class, k chosen so that they form rare_share of the
+  // train split: k / (k + others) = rare_share.
+  void thin_rare_class(Split& split) const {
+    std::map<int64_t, int64_t> counts;
+    const auto* labels = split.labels.data_ptr<int64_t>();
+    const int64_t n = split.labels.size(0);
+    for (int64_t i = 0; i < n; ++i) ++counts[labels[i]];
+    GENLAB_CHECK(counts.count(rare_class), GENLAB_ERROR_INVALID_ARGUMENT,
+                 "rare_class " + std::to_string(rare_class) + " is not a label of the train split (labels " +
+                     label_list(counts) + (classes.empty() ? ")" : ", after the classes filter)"));
+    const int64_t others = n - counts[rare_class];
+    GENLAB_CHECK(others > 0, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "rare_class " + std::to_string(rare_class) +
+                     " is the only label of the train split: it can only be rare among other classes");
+    const auto k = std::max<int64_t>(1, std::llround(rare_share * static_cast<double>(others) / (1 - rare_share)));
+    if (counts[rare_class] <= k) return;
+    std::vector<int64_t> keep;
+    int64_t rare_kept = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (labels[i] == rare_class) {
+        if (rare_kept == k) continue;
+        ++rare_kept;
+      }
+      keep.push_back(i);
+    }
+    select(split, keep);
+  }
+
+  // The labels as "0..9" when they run without gaps, else as "3, 5, 8".
+  static std::string label_list(const std::map<int64_t, int64_t>& counts) {
+    if (counts.empty()) return "none";
+    const int64_t first = counts.begin()->first, last = counts.rbegin()->first;
+    if (last - first + 1 == static_cast<int64_t>(counts.size()))
+      return std::to_string(first) + ".." + std::to_string(last);
+    std::string list;
+    for (const auto& [label, count] : counts) list += (list.empty() ? "" : ", ") + std::to_string(label);
+    return list;
+  }
+
   static void select(Split& split, const std::vector<int64_t>& keep) {
     const at::Tensor index = at::tensor(keep, at::kLong);
     split.images = split.images.index_select(0, index).contiguous();

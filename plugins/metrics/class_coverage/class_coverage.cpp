@@ -1,7 +1,8 @@
 // class-coverage — which classes a model generates, read through the experiment's feature
 // network (a classifier of the dataset): the classifier's accuracy on real data, the classes
-// that get a fair share of generated samples, the KL divergence of the class histograms, and
-// each class's recall (the real examples inside the generated k-NN manifold, Kynkaanniemi et al. 2019).
+// that get a fair share of generated samples, the KL divergence of the class histograms,
+// each class's recall (the real examples inside the generated k-NN manifold, Kynkaanniemi et al. 2019)
+// and each class's share of the generated samples (set against its training share in rare-mode experiments).
 #include <genlab/sdk/plugin.hpp>
 
 #include "../common/features.hpp"
@@ -26,7 +27,7 @@ class ClassCoverage final : public genlab::sdk::Metric {
   static genlab::sdk::Info info() {
     return gm::metric_info(
         "class-coverage", "classifier",
-        "feature network's accuracy, classes covered, class-histogram KL and per-class recall", {"image"}, true,
+        "feature network's accuracy, classes covered, class-histogram KL, per-class recall and generated share", {"image"}, true,
         {{"min_share", GENLAB_PARAM_DOUBLE, "0.1", "a class is covered with this share of its expected count"},
          {"k", GENLAB_PARAM_INT, "3", "the k of the generated examples' k-NN radii (per-class recall)"}});
   }
@@ -78,13 +79,15 @@ class ClassCoverage final : public genlab::sdk::Metric {
     const double kl = (p * (p.clamp_min(1e-6).log() - q.clamp_min(1e-6).log())).sum().item<double>();
 
     const at::Tensor inside = gm::inside_any_ball(x, y, gm::knn_radii(y, k_, "generated"));
-    genlab::sdk::Scalars recalls;
+    genlab::sdk::Scalars recalls, shares;
     double min_recall = 1;
     for (int64_t c = 0; c < classes; ++c) {
       if (!present[c].item<bool>()) continue;
       const double recall = gm::share(inside.masked_select(labels == c));
       min_recall = std::min(min_recall, recall);
       recalls.push_back({"recall_class_" + std::to_string(c), recall, GENLAB_DIRECTION_HIGHER});
+      // No better direction: the right share is the one the class has in the training data.
+      shares.push_back({"share_class_" + std::to_string(c), q[c].item<double>(), GENLAB_DIRECTION_NONE});
     }
     genlab::sdk::Scalars out = {
         {"classifier_accuracy", gm::share(logits.argmax(1) == labels), GENLAB_DIRECTION_HIGHER},
@@ -92,6 +95,7 @@ class ClassCoverage final : public genlab::sdk::Metric {
         {"class_kl", kl, GENLAB_DIRECTION_LOWER},
         {"min_class_recall", min_recall, GENLAB_DIRECTION_HIGHER}};
     out.insert(out.end(), recalls.begin(), recalls.end());
+    out.insert(out.end(), shares.begin(), shares.end());
     return out;
   }
 

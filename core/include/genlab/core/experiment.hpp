@@ -13,6 +13,7 @@
 #include <vector>
 #include <toml++/toml.h>
 
+#include "genlab/core/claims.hpp"
 #include "genlab/core/loader.hpp"
 
 namespace genlab {
@@ -102,6 +103,7 @@ struct Experiment {
   std::vector<RunPlan> feature_runs;
   Report report;
   ExecutorSettings executor;
+  std::vector<Claim> claims;  // [[claims]]: judged in the report (claims.hpp)
 
   std::filesystem::path folder() const { return workspace / name; }
   std::filesystem::path feature_folder(const RunPlan& feature_run) const {
@@ -116,6 +118,9 @@ struct Experiment {
 // workspace. Throws HostError naming file:line:column, what was expected and the fix.
 // Runs nothing.
 Experiment load_experiment(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
+
+// "file:line:column" of a manifest's node; "--set" for a value from the command line.
+std::string manifest_position(const toml::source_region& region, const std::filesystem::path& file);
 
 // Applies one "a.b.c=value" to `root`; the value is parsed as TOML (so 32, 0.1, true, "x",
 // [1, 2] keep their types) and falls back to a plain string. Errors name `flag`.

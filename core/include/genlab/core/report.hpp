@@ -58,4 +58,7 @@ std::filesystem::path write_report(const Experiment& e);
 // intervals and seeds. `only` limits it to metrics whose name contains it.
 std::string compare_text(const Experiment& e, const std::string& only);
 
+// The verdicts of the experiment's [[claims]], one line each ("" when it has none).
+std::string claims_text(const Experiment& e);
+
 }  // namespace genlab
