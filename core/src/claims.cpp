@@ -36,12 +36,28 @@ const char* statistic_name(Statistic s) {
 namespace {
 constexpr double z975 = 1.959964;
 
-// Wilson and Hilferty's cube-root normal approximation, within 0.2% of the exact quantile
-// for df > 10 (the table below covers the small df, where it is poor).
-double wilson_hilferty(size_t df, double z) {
+// The regularized lower incomplete gamma function P(a, x), by its power series (converges
+// for every x; the df of a handful of seeds keep it short).
+double gamma_p(double a, double x) {
+  if (x <= 0) return 0;
+  double term = 1 / a, sum = term;
+  for (int n = 1; n < 10000 && term > sum * 1e-15; ++n) {
+    term *= x / (a + n);
+    sum += term;
+  }
+  return std::min(1.0, sum * std::exp(a * std::log(x) - x - std::lgamma(a)));
+}
+
+// The p-quantile of chi-square with df degrees of freedom: P(df/2, x/2) = p, by bisection.
+double chi_square_quantile(size_t df, double p) {
+  if (df == 0) return NAN;
   const double k = static_cast<double>(df);
-  const double c = 1 - 2 / (9 * k) + z * std::sqrt(2 / (9 * k));
-  return k * c * c * c;
+  double low = 0, high = k + 20 * std::sqrt(2 * k) + 20;
+  for (int i = 0; i < 200; ++i) {
+    const double mid = (low + high) / 2;
+    (gamma_p(k / 2, mid / 2) < p ? low : high) = mid;
+  }
+  return (low + high) / 2;
 }
 
 std::vector<double> finite(const std::vector<double>& values) {
@@ -52,17 +68,8 @@ std::vector<double> finite(const std::vector<double>& values) {
 }
 }  // namespace
 
-double chi_square_025(size_t df) {
-  static const double table[] = {0.000982, 0.0506, 0.2158, 0.4844, 0.8312, 1.2373, 1.6899, 2.1797, 2.7004, 3.2470};
-  if (df == 0) return NAN;
-  return df <= 10 ? table[df - 1] : wilson_hilferty(df, -z975);
-}
-
-double chi_square_975(size_t df) {
-  static const double table[] = {5.0239, 7.3778, 9.3484, 11.1433, 12.8325, 14.4494, 16.0128, 17.5345, 19.0228, 20.4832};
-  if (df == 0) return NAN;
-  return df <= 10 ? table[df - 1] : wilson_hilferty(df, z975);
-}
+double chi_square_025(size_t df) { return chi_square_quantile(df, 0.025); }
+double chi_square_975(size_t df) { return chi_square_quantile(df, 0.975); }
 
 Estimate mean_estimate(const std::vector<double>& values) {
   const Stats s = summarize(values);
