@@ -218,6 +218,10 @@ TEST_CASE("diffusion: bad options are refused with the key and what was expected
   CHECK_THROWS_WITH(d.make(), Contains("5 U-Net levels need H and W divisible by 16, the data is 8x8"));
   d.config.insert_or_assign("channel_mult", "1,x");
   CHECK_THROWS_WITH(d.make(), Contains("expected channel_mult as positive integers"));
+  d.config.insert_or_assign("channel_mult", "1,2");
+  d.config.insert_or_assign("timesteps", 10);
+  CHECK_THROWS_WITH(d.make(), Contains("timesteps 10 is too few for the linear schedule: its last beta would be 2.0") &&
+                                  Contains("use timesteps >= 21 or schedule = \"cosine\""));
 }
 
 TEST_CASE("diffusion: a class-conditional model samples the classes asked for, with guidance", "[diffusion]") {

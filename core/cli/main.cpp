@@ -286,6 +286,8 @@ int validate(const std::vector<std::string>& args) {
               << (metric_runs[key].size() == e.runs.size() ? std::string(": every run")
                                                              : ": " + std::to_string(metric_runs[key].size()) + " run(s)")
               << "\n";
+  for (const auto& c : e.claims)
+    std::cout << "  claim " << c.id << ": " << c.text << " (" << c.checks.size() << " check(s))\n";
   return kOk;
 }
 

@@ -158,27 +158,6 @@ Verdict combine(const std::vector<Verdict>& verdicts, bool all) {
 
 namespace {
 
-std::string did_you_mean(const std::string& key, const std::vector<std::string>& known) {
-  auto close = close_matches(key, known);
-  return close.empty() ? std::string() : " (did you mean '" + close.front() + "'?)";
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-template <class T>
-T value_at(const toml::node& node, const fs::path& file, const std::string& key, const char* expected) {
-  if constexpr (std::is_same_v<T, double>) {
-    if (node.is_integer()) return static_cast<double>(node.as_integer()->get());
-  }
-  auto value = node.value_exact<T>();
-  if (!value) throw HostError(manifest_position(node.source(), file) + ": expected '" + key + "' to be " + expected);
-  return *value;
-}
-
 std::string value_text(const toml::node& node) {
   if (const auto* s = node.as_string()) return s->get();
   std::ostringstream out;
@@ -195,8 +174,8 @@ Cell read_cell(const toml::node& node, const fs::path& file, const std::string& 
   c.position = manifest_position(node.source(), file);
   for (const auto& [k, v] : *t) {
     const std::string name(k.str());
-    if (name == "model") c.model = value_at<std::string>(v, file, key + ".model", "a model name");
-    else if (name == "dataset") c.dataset = value_at<std::string>(v, file, key + ".dataset", "a dataset name");
+    if (name == "model") c.model = manifest_value<std::string>(v, file, key + ".model", "a model name");
+    else if (name == "dataset") c.dataset = manifest_value<std::string>(v, file, key + ".dataset", "a dataset name");
     else if (v.is_value()) c.params.insert(name, v);
     else
       throw HostError(manifest_position(v.source(), file) + ": expected '" + key + "." + name +
@@ -217,9 +196,9 @@ Check read_check(const toml::node& node, const fs::path& file, const std::string
   bool has_expect = false;
   for (const auto& [k, v] : *t) {
     const std::string name(k.str()), path = key + "." + name;
-    if (name == "metric") c.metric = value_at<std::string>(v, file, path, "a metric such as \"fid.fid\"");
+    if (name == "metric") c.metric = manifest_value<std::string>(v, file, path, "a metric such as \"fid.fid\"");
     else if (name == "statistic") {
-      const std::string s = value_at<std::string>(v, file, path, "a string");
+      const std::string s = manifest_value<std::string>(v, file, path, "a string");
       static const std::vector<std::string> statistics = {"mean", "std", "cv", "failure_rate"};
       if (s == "mean") c.statistic = Statistic::mean;
       else if (s == "std") c.statistic = Statistic::std;
@@ -227,25 +206,25 @@ Check read_check(const toml::node& node, const fs::path& file, const std::string
       else if (s == "failure_rate") c.statistic = Statistic::failure_rate;
       else
         throw HostError(manifest_position(v.source(), file) + ": unknown statistic '" + s + "'" + did_you_mean(s, statistics) +
-                        "; expected one of " + join(statistics));
+                        "; expected one of " + join_names(statistics));
     } else if (name == "a") c.a = read_cell(v, file, path);
     else if (name == "b") c.b = read_cell(v, file, path);
-    else if (name == "bar") c.bar = value_at<double>(v, file, path, "a number");
+    else if (name == "bar") c.bar = manifest_value<double>(v, file, path, "a number");
     else if (name == "expect") {
-      const std::string e = value_at<std::string>(v, file, path, "\"higher\" or \"lower\"");
+      const std::string e = manifest_value<std::string>(v, file, path, "\"higher\" or \"lower\"");
       if (e != "higher" && e != "lower")
         throw HostError(manifest_position(v.source(), file) + ": expected '" + path + "' to be \"higher\" or \"lower\", got \"" +
                         e + "\"");
       c.expect_higher = e == "higher";
       has_expect = true;
     } else if (name == "factor") {
-      c.factor = value_at<double>(v, file, path, "a number");
+      c.factor = manifest_value<double>(v, file, path, "a number");
       if (!(c.factor > 0)) throw HostError(manifest_position(v.source(), file) + ": expected '" + path + "' > 0");
-    } else if (name == "fails_below") c.fails_below = value_at<double>(v, file, path, "a number");
-    else if (name == "fails_above") c.fails_above = value_at<double>(v, file, path, "a number");
+    } else if (name == "fails_below") c.fails_below = manifest_value<double>(v, file, path, "a number");
+    else if (name == "fails_above") c.fails_above = manifest_value<double>(v, file, path, "a number");
     else
       throw HostError(manifest_position(k.source(), file) + ": unknown key '" + path + "'" + did_you_mean(name, known) +
-                      "; expected one of " + join(known));
+                      "; expected one of " + join_names(known));
   }
   if (c.metric.empty()) throw HostError(c.position + ": " + key + " has no 'metric'");
   if (c.a.model.empty()) throw HostError(c.position + ": " + key + " has no cell 'a' = { model = ..., dataset = ... }");
@@ -274,11 +253,11 @@ std::vector<Claim> read_claims(const toml::node& node, const fs::path& file) {
     c.position = manifest_position(entry.source(), file);
     for (const auto& [k, v] : *t) {
       const std::string name(k.str()), path = key + "." + name;
-      if (name == "id") c.id = v.is_integer() ? std::to_string(v.as_integer()->get()) : value_at<std::string>(v, file, path, "a string or integer");
-      else if (name == "text") c.text = value_at<std::string>(v, file, path, "a string");
-      else if (name == "experiment") c.experiment = value_at<std::string>(v, file, path, "a string");
+      if (name == "id") c.id = v.is_integer() ? std::to_string(v.as_integer()->get()) : manifest_value<std::string>(v, file, path, "a string or integer");
+      else if (name == "text") c.text = manifest_value<std::string>(v, file, path, "a string");
+      else if (name == "experiment") c.experiment = manifest_value<std::string>(v, file, path, "a string");
       else if (name == "combine") {
-        const std::string how = value_at<std::string>(v, file, path, "\"all\" or \"any\"");
+        const std::string how = manifest_value<std::string>(v, file, path, "\"all\" or \"any\"");
         if (how != "all" && how != "any")
           throw HostError(manifest_position(v.source(), file) + ": expected '" + path + "' to be \"all\" or \"any\", got \"" + how + "\"");
         c.all = how == "all";
@@ -289,7 +268,7 @@ std::vector<Claim> read_claims(const toml::node& node, const fs::path& file) {
           c.checks.push_back(read_check(*checks->get(j), file, path + "[" + std::to_string(j) + "]"));
       } else {
         throw HostError(manifest_position(k.source(), file) + ": unknown key '" + path + "'" + did_you_mean(name, known) +
-                        "; expected one of " + join(known));
+                        "; expected one of " + join_names(known));
       }
     }
     if (c.id.empty() || c.text.empty()) throw HostError(c.position + ": " + key + " needs an 'id' and a 'text'");
@@ -395,7 +374,7 @@ void check_claims_cover(const std::vector<Claim>& claims, const std::vector<RunP
           if (std::find(names.begin(), names.end(), metric) == names.end())
             throw HostError(check.position + ": claim " + claim.id + " checks '" + check.metric + "' of " + cell->label() +
                             ", but run " + r->name + " does not compute metric '" + metric + "'" + did_you_mean(metric, names) +
-                            " (it computes " + (names.empty() ? std::string("none") : join(names)) +
+                            " (it computes " + (names.empty() ? std::string("none") : join_names(names)) +
                             " and cost.*); define [metrics." + metric + "] for it");
         }
       }

@@ -15,6 +15,17 @@
 namespace genlab {
 namespace fs = std::filesystem;
 
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& s : names) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& known) {
+  auto close = close_matches(word, known);
+  return close.empty() ? std::string() : " (did you mean '" + close.front() + "'?)";
+}
+
 std::string manifest_position(const toml::source_region& region, const fs::path& fallback) {
   if (region.begin.line == 0) return "--set";  // a command-line override has no position
   const std::string file = region.path ? *region.path : fallback.string();
@@ -27,16 +38,6 @@ namespace {
 
 std::string where(const toml::source_region& region, const fs::path& fallback) { return manifest_position(region, fallback); }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-std::string did_you_mean(const std::string& key, const std::vector<std::string>& known) {
-  auto close = close_matches(key, known);
-  return close.empty() ? std::string() : " (did you mean '" + close.front() + "'?)";
-}
 
 const char* type_name(genlab_param_type t) {
   switch (t) {
@@ -129,15 +130,6 @@ toml::table read_with_includes(const fs::path& file, std::vector<fs::path>& stac
 }
 
 
-template <class T>
-T value_of(const toml::node& node, const fs::path& file, const std::string& key, const char* expected) {
-  if constexpr (std::is_same_v<T, double>) {
-    if (node.is_integer()) return static_cast<double>(node.as_integer()->get());
-  }
-  auto value = node.value_exact<T>();
-  if (!value) throw HostError(where(node.source(), file) + ": expected '" + key + "' to be " + expected);
-  return *value;
-}
 
 // ------------------------------------------------------------------------ sweeps
 
@@ -210,12 +202,12 @@ const std::vector<std::string> kRunKeys = {"steps",  "epochs",  "max_seconds", "
 bool apply_setting(RunSettings& s, const std::string& key, const toml::node& node, const fs::path& file) {
   const std::string what = "experiment." + key;
   auto positive_int = [&] {
-    const int64_t v = value_of<int64_t>(node, file, what, "an integer");
+    const int64_t v = manifest_value<int64_t>(node, file, what, "an integer");
     if (v <= 0) throw HostError(where(node.source(), file) + ": expected " + what + " > 0, got " + std::to_string(v));
     return v;
   };
   auto non_negative = [&] {
-    const double v = value_of<double>(node, file, what, "a number");
+    const double v = manifest_value<double>(node, file, what, "a number");
     if (!(v >= 0)) throw HostError(where(node.source(), file) + ": expected " + what + " >= 0, got " + short_text(node));
     return v;
   };
@@ -229,7 +221,7 @@ bool apply_setting(RunSettings& s, const std::string& key, const toml::node& nod
   else if (key == "memory_limit_mb") s.memory_limit_mb = static_cast<int64_t>(non_negative());
   else if (key == "processes") s.processes = static_cast<int32_t>(positive_int());
   else if (key == "device") {
-    s.device = value_of<std::string>(node, file, what, "a string");
+    s.device = manifest_value<std::string>(node, file, what, "a string");
     const bool ok = s.device == "cpu" || s.device == "cuda" ||
                     (s.device.rfind("cuda:", 0) == 0 && s.device.size() > 5 &&
                      s.device.find_first_not_of("0123456789", 5) == std::string::npos);
@@ -244,10 +236,10 @@ bool apply_setting(RunSettings& s, const std::string& key, const toml::node& nod
 // that is not one.
 bool apply_eval_setting(RunSettings& s, const std::string& key, const toml::node& v, const fs::path& file) {
   if (key == "samples") {
-    s.eval_samples = value_of<int64_t>(v, file, "evaluation.samples", "an integer");
+    s.eval_samples = manifest_value<int64_t>(v, file, "evaluation.samples", "an integer");
     if (s.eval_samples <= 0) throw HostError(where(v.source(), file) + ": expected evaluation.samples > 0");
   } else if (key == "split") {
-    s.eval_split = value_of<std::string>(v, file, "evaluation.split", "a string");
+    s.eval_split = manifest_value<std::string>(v, file, "evaluation.split", "a string");
   } else if (key == "generate") {
     const toml::table* options = v.as_table();
     if (options == nullptr)
@@ -300,7 +292,7 @@ void check_param(const fs::path& file, const std::string& section, const Compone
   const std::string path = section + (c.name.empty() ? "" : "." + c.name) + "." + key;
   if (it == declared.end())
     throw HostError(where(key_source, file) + ": unknown key '" + path + "' for plugin '" + c.plugin_name + "'" +
-                    did_you_mean(key, names) + "; it reads " + join(names));
+                    did_you_mean(key, names) + "; it reads " + join_names(names));
   for (const auto& value : sweep_values(node, file, path))
     if (!has_type(*value.get("v"), it->type))
       throw HostError(where(node.source(), file) + ": expected '" + path + "' to be " + type_name(it->type) +
@@ -331,7 +323,7 @@ std::vector<ComponentSpec> read_components(const fs::path& file, const toml::tab
     const toml::node* plugin = body->get("plugin");
     if (plugin == nullptr)
       throw HostError(where(k.source(), file) + ": [" + section + "." + c.name + "] lacks 'plugin = \"NAME\"'");
-    c.plugin_name = value_of<std::string>(*plugin, file, "plugin", "a string");
+    c.plugin_name = manifest_value<std::string>(*plugin, file, "plugin", "a string");
     try {
       c.plugin = load_plugin(find_plugin(found, c.plugin_name));
     } catch (const HostError& e) {
@@ -467,8 +459,8 @@ FeatureSettings read_features(const fs::path& file, const toml::table& root, con
   if (node != nullptr && table == nullptr) throw HostError(where(node->source(), file) + ": expected [features] to be a table");
   f.at = node;
   const toml::node* plugin = table ? table->get("plugin") : nullptr;
-  if (plugin) f.net.plugin_name = value_of<std::string>(*plugin, file, "features.plugin", "a string");
-  if (table && table->get("enabled")) f.enabled = value_of<bool>(*table->get("enabled"), file, "features.enabled", "true or false");
+  if (plugin) f.net.plugin_name = manifest_value<std::string>(*plugin, file, "features.plugin", "a string");
+  if (table && table->get("enabled")) f.enabled = manifest_value<bool>(*table->get("enabled"), file, "features.enabled", "true or false");
   if (!f.enabled) return f;
   try {
     f.net.plugin = load_plugin(find_plugin(found, f.net.plugin_name));
@@ -486,7 +478,7 @@ FeatureSettings read_features(const fs::path& file, const toml::table& root, con
     const std::string key(k.str());
     if (key == "plugin" || key == "enabled") continue;
     if (key == "steps" || key == "batch_size" || key == "seed") {
-      const int64_t value = value_of<int64_t>(v, file, "features." + key, "an integer");
+      const int64_t value = manifest_value<int64_t>(v, file, "features." + key, "an integer");
       if (value < (key == "seed" ? 0 : 1))
         throw HostError(where(v.source(), file) + ": expected features." + key + (key == "seed" ? " >= 0" : " >= 1"));
       (key == "steps" ? f.steps : key == "batch_size" ? f.batch_size : f.seed) = value;
@@ -669,32 +661,32 @@ static ExecutorSettings read_executor(const toml::node& node, const fs::path& fi
     const std::string key(k.str());
     const std::string what = "executor." + key;
     auto non_negative_int = [&] {
-      const int64_t n = value_of<int64_t>(v, file, what, "an integer");
+      const int64_t n = manifest_value<int64_t>(v, file, what, "an integer");
       if (n < 0) throw HostError(where(v.source(), file) + ": expected " + what + " >= 0, got " + std::to_string(n));
       return n;
     };
     if (key == "kind") {
-      x.kind = value_of<std::string>(v, file, what, "a string");
+      x.kind = manifest_value<std::string>(v, file, what, "a string");
       if (x.kind != "local" && x.kind != "slurm")
         throw HostError(where(v.source(), file) + ": expected executor.kind \"local\" or \"slurm\", got \"" + x.kind + "\"");
-    } else if (key == "partition") x.partition = value_of<std::string>(v, file, what, "a string");
-    else if (key == "account") x.account = value_of<std::string>(v, file, what, "a string");
-    else if (key == "time_limit") x.time_limit = value_of<std::string>(v, file, what, "a string such as \"01:30:00\"");
+    } else if (key == "partition") x.partition = manifest_value<std::string>(v, file, what, "a string");
+    else if (key == "account") x.account = manifest_value<std::string>(v, file, what, "a string");
+    else if (key == "time_limit") x.time_limit = manifest_value<std::string>(v, file, what, "a string such as \"01:30:00\"");
     else if (key == "cpus_per_run") x.cpus_per_run = non_negative_int();
     else if (key == "gpus_per_run") x.gpus_per_run = non_negative_int();
     else if (key == "memory_mb_per_run") x.memory_mb_per_run = non_negative_int();
-    else if (key == "genlab") x.genlab = value_of<std::string>(v, file, what, "a path");
+    else if (key == "genlab") x.genlab = manifest_value<std::string>(v, file, what, "a path");
     else if (key == "poll_seconds") {
-      x.poll_seconds = value_of<double>(v, file, what, "a number");
+      x.poll_seconds = manifest_value<double>(v, file, what, "a number");
       if (!(x.poll_seconds > 0)) throw HostError(where(v.source(), file) + ": expected executor.poll_seconds > 0");
     } else if (key == "sbatch_options") {
       const toml::array* array = v.as_array();
       if (array == nullptr)
         throw HostError(where(v.source(), file) + ": expected executor.sbatch_options to be an array of strings, e.g. [\"--qos=short\"]");
-      for (const auto& o : *array) x.sbatch_options.push_back(value_of<std::string>(o, file, what, "an array of strings"));
+      for (const auto& o : *array) x.sbatch_options.push_back(manifest_value<std::string>(o, file, what, "an array of strings"));
     } else {
       throw HostError(where(k.source(), file) + ": unknown key 'executor." + key + "'" + did_you_mean(key, known) +
-                      "; expected one of " + join(known));
+                      "; expected one of " + join_names(known));
     }
   }
   return x;
@@ -718,11 +710,11 @@ static bool apply_scale(toml::table& root, const fs::path& file) {
     }
   std::optional<toml::table> chosen;
   if (scale != nullptr) {
-    const std::string name = value_of<std::string>(*scale, file, "scale", "the name of a [scales.NAME] table");
+    const std::string name = manifest_value<std::string>(*scale, file, "scale", "the name of a [scales.NAME] table");
     const toml::table* table = scales ? (*scales->as_table())[name].as_table() : nullptr;
     if (table == nullptr)
       throw HostError(where(scale->source(), file) + ": scale '" + name + "' has no [scales." + name + "] table" +
-                      did_you_mean(name, names) + (names.empty() ? "" : "; the scales are " + join(names)));
+                      did_you_mean(name, names) + (names.empty() ? "" : "; the scales are " + join_names(names)));
     chosen = *table;
   }
   root.erase("scale");
@@ -752,7 +744,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     const std::string key(k.str());
     if (std::find(sections.begin(), sections.end(), key) == sections.end())
       throw HostError(where(k.source(), file) + ": unknown top-level key '" + key + "'" + did_you_mean(key, sections) +
-                      "; expected " + join(sections));
+                      "; expected " + join_names(sections));
   }
 
   // [experiment]
@@ -767,13 +759,13 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [experiment] to be a table");
     for (const auto& [k, v] : *table) {
       const std::string key(k.str());
-      if (key == "name") e.name = value_of<std::string>(v, file, "name", "a string");
-      else if (key == "workspace") e.workspace = value_of<std::string>(v, file, "workspace", "a string");
+      if (key == "name") e.name = manifest_value<std::string>(v, file, "name", "a string");
+      else if (key == "workspace") e.workspace = manifest_value<std::string>(v, file, "workspace", "a string");
       else if (key == "plugin_paths") {
         const toml::array* array = v.as_array();
         if (array == nullptr) throw HostError(where(v.source(), file) + ": expected 'plugin_paths' to be an array of folders");
         for (const auto& p : *array) {
-          fs::path folder = value_of<std::string>(p, file, "plugin_paths", "an array of strings");
+          fs::path folder = manifest_value<std::string>(p, file, "plugin_paths", "an array of strings");
           // Relative to the file that names it, not to the shell's folder.
           if (folder.is_relative() && p.source().path) folder = fs::path(*p.source().path).parent_path() / folder;
           e.plugin_paths.push_back(folder.lexically_normal());
@@ -781,7 +773,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
       } else if (key == "seeds") {
         seeds.clear();
         if (const toml::array* array = v.as_array()) {
-          for (const auto& s : *array) seeds.push_back(value_of<int64_t>(s, file, "seeds", "an array of integers"));
+          for (const auto& s : *array) seeds.push_back(manifest_value<int64_t>(s, file, "seeds", "an array of integers"));
         } else if (is_sweep(v)) {
           for (const auto& s : sweep_values(v, file, "experiment.seeds"))
             if (s.get("v")->is_integer()) seeds.push_back(s.get("v")->as_integer()->get());
@@ -791,7 +783,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
         }
       } else if (!apply_setting(base, key, v, file)) {
         throw HostError(where(k.source(), file) + ": unknown key 'experiment." + key + "'" +
-                        did_you_mean(key, kExperimentKeys) + "; expected one of " + join(kExperimentKeys));
+                        did_you_mean(key, kExperimentKeys) + "; expected one of " + join_names(kExperimentKeys));
       }
       budget_given |= key == "steps" || key == "epochs" || key == "max_seconds";
     }
@@ -811,10 +803,10 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
       if (key == "metrics") {
         const toml::array* array = v.as_array();
         if (array == nullptr) throw HostError(where(v.source(), file) + ": expected evaluation.metrics to be an array of names");
-        for (const auto& m : *array) eval_metrics.push_back(value_of<std::string>(m, file, "evaluation.metrics", "names"));
+        for (const auto& m : *array) eval_metrics.push_back(manifest_value<std::string>(m, file, "evaluation.metrics", "names"));
       } else if (!apply_eval_setting(base, key, v, file)) {
         throw HostError(where(k.source(), file) + ": unknown key 'evaluation." + key + "'" + did_you_mean(key, known) +
-                        "; expected one of " + join(known));
+                        "; expected one of " + join_names(known));
       }
     }
   }
@@ -826,12 +818,12 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     static const std::vector<std::string> known = {"title", "sort_by", "quality"};
     for (const auto& [k, v] : *table) {
       const std::string key(k.str());
-      if (key == "title") e.report.title = value_of<std::string>(v, file, "report.title", "a string");
-      else if (key == "sort_by") e.report.sort_by = value_of<std::string>(v, file, "report.sort_by", "a string");
-      else if (key == "quality") e.report.quality = value_of<std::string>(v, file, "report.quality", "a metric name");
+      if (key == "title") e.report.title = manifest_value<std::string>(v, file, "report.title", "a string");
+      else if (key == "sort_by") e.report.sort_by = manifest_value<std::string>(v, file, "report.sort_by", "a string");
+      else if (key == "quality") e.report.quality = manifest_value<std::string>(v, file, "report.quality", "a metric name");
       else
         throw HostError(where(k.source(), file) + ": unknown key 'report." + key + "'" + did_you_mean(key, known) +
-                        "; expected one of " + join(known));
+                        "; expected one of " + join_names(known));
     }
   }
   if (e.report.title.empty()) e.report.title = e.name;
@@ -863,7 +855,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     const toml::array* array = node->as_array();
     if (array == nullptr) throw HostError(where(node->source(), file) + ": expected '" + path + "' to be a list of names");
     for (const auto& item : *array) {
-      out.push_back(value_of<std::string>(item, file, path, "a name"));
+      out.push_back(manifest_value<std::string>(item, file, path, "a name"));
       if (std::none_of(defined.begin(), defined.end(), [&](const ComponentSpec& c) { return c.name == out.back(); }))
         throw HostError(where(item.source(), file) + ": '" + path + "' names '" + out.back() + "', which no [" +
                         (std::string(key) == "models" ? "models." : "datasets.") + out.back() + "] defines");
@@ -899,9 +891,9 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     static const std::vector<std::string> known = {"model", "dataset", "seed"};
     for (const auto& [k, v] : t) {
       const std::string key(k.str());
-      if (key == "model") m.model = value_of<std::string>(v, file, "model", "a model name");
-      else if (key == "dataset") m.dataset = value_of<std::string>(v, file, "dataset", "a dataset name");
-      else if (key == "seed") m.seed = value_of<int64_t>(v, file, "seed", "an integer");
+      if (key == "model") m.model = manifest_value<std::string>(v, file, "model", "a model name");
+      else if (key == "dataset") m.dataset = manifest_value<std::string>(v, file, "dataset", "a dataset name");
+      else if (key == "seed") m.seed = manifest_value<int64_t>(v, file, "seed", "an integer");
       else
         throw HostError(where(k.source(), file) + ": unknown key '" + key + "' in " + section + did_you_mean(key, known) +
                         "; expected model, dataset or seed");
@@ -955,7 +947,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
       for (const auto& modality : data_modalities)
         if (!serves(*model_spec.plugin, modality))
           throw HostError(where(model_spec.body->source(), file) + ": model '" + model_spec.name + "' (plugin '" +
-                          model_spec.plugin_name + "', modalities " + join(model_spec.plugin->description().modalities) +
+                          model_spec.plugin_name + "', modalities " + join_names(model_spec.plugin->description().modalities) +
                           ") cannot train on dataset '" + data_spec.name + "' of modality '" + modality +
                           "'; leave the pair out with [[exclude]] model = \"" + model_spec.name + "\", dataset = \"" +
                           data_spec.name + "\"");
@@ -969,7 +961,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
           if (!serves(*m.metric.plugin, modality))
             throw HostError(file.string() + ": " + pair + " cannot evaluate model '" + model_spec.name + "' on dataset '" +
                             data_spec.name + "' of modality '" + modality + "' (it serves " +
-                            join(m.metric.plugin->description().modalities) + ")" + fix);
+                            join_names(m.metric.plugin->description().modalities) + ")" + fix);
         if (m.metric.plugin->has(GENLAB_CAPABILITY_NEEDS_SCORES) && !model_spec.plugin->has(GENLAB_CAPABILITY_SCORE))
           throw HostError(file.string() + ": " + pair + " needs a likelihood (score), which model '" + model_spec.name +
                           "' (plugin '" + model_spec.plugin_name + "') does not offer" + fix);
@@ -1035,7 +1027,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
                               r.settings.device + "; it runs on " + [&] {
                                 std::vector<std::string> names;
                                 for (int32_t d : devices) names.push_back(device_type_name(d));
-                                return join(names);
+                                return join_names(names);
                               }());
             r.name = model.name + "-" + data.name + "-s" + std::to_string(seed);
             if (!model_label.empty()) r.name += "-" + model_label;

@@ -22,6 +22,10 @@ pass() { echo "PASS  $*"; }
 "$genlab" data render-views --scene blocks --out "$work/views" --size 16 --train 12 --val 2 --test 3 >/dev/null
 set_args=(--set scale=tiny --set "datasets.views.root=\"$work/views\"" --set "experiment.workspace=\"$work/ws\"")
 
+"$genlab" validate "$root/configs/seed-claims.toml" "${set_args[@]}" >"$work/validate.out" 2>&1 || fail "genlab validate"
+[ "$(grep -c '^  claim [0-9]*: ' "$work/validate.out")" = 15 ] || { cat "$work/validate.out"; fail "validate lists 15 claims"; }
+pass "genlab validate lists the 15 claims"
+
 "$genlab" run "$root/configs/seed-claims.toml" "${set_args[@]}" --jobs 2 --quiet >"$work/run.out" 2>&1 ||
   { tail -40 "$work/run.out"; fail "genlab run of the tiny suite failed"; }
 grep -q "0 failed or skipped" "$work/run.out" || { tail -40 "$work/run.out"; fail "a step failed"; }

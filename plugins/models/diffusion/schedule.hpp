@@ -24,6 +24,10 @@ inline std::vector<double> make_betas(const std::string& schedule, int64_t steps
   std::vector<double> betas(static_cast<size_t>(steps));
   if (schedule == "linear") {
     const double scale = 1000.0 / static_cast<double>(steps), start = scale * 1e-4, end = scale * 0.02;
+    // A beta of 1 or more wipes out the signal (and its log is NaN): the scaling needs T > 20.
+    GENLAB_CHECK(end < 1, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "timesteps " + std::to_string(steps) + " is too few for the linear schedule: its last beta would be " +
+                     std::to_string(end) + " (>= 1); use timesteps >= 21 or schedule = \"cosine\"");
     for (int64_t t = 0; t < steps; ++t)
       betas[t] = steps == 1 ? start : start + (end - start) * static_cast<double>(t) / static_cast<double>(steps - 1);
   } else if (schedule == "cosine") {

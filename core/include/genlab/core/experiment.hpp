@@ -13,6 +13,8 @@
 #include <vector>
 #include <toml++/toml.h>
 
+#include "genlab/core/error.hpp"
+
 #include "genlab/core/claims.hpp"
 #include "genlab/core/loader.hpp"
 
@@ -121,6 +123,23 @@ Experiment load_experiment(const std::filesystem::path& file, const std::vector<
 
 // "file:line:column" of a manifest's node; "--set" for a value from the command line.
 std::string manifest_position(const toml::source_region& region, const std::filesystem::path& file);
+
+// A manifest value of type T (a number also takes an integer), or a HostError
+// "file:line:column: expected 'KEY' to be EXPECTED".
+template <class T>
+T manifest_value(const toml::node& node, const std::filesystem::path& file, const std::string& key, const char* expected) {
+  if constexpr (std::is_same_v<T, double>) {
+    if (node.is_integer()) return static_cast<double>(node.as_integer()->get());
+  }
+  auto value = node.value_exact<T>();
+  if (!value) throw HostError(manifest_position(node.source(), file) + ": expected '" + key + "' to be " + expected);
+  return *value;
+}
+
+// " (did you mean 'X'?)" for the closest of `known`, or "".
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& known);
+// "a, b, c"
+std::string join_names(const std::vector<std::string>& names);
 
 // Applies one "a.b.c=value" to `root`; the value is parsed as TOML (so 32, 0.1, true, "x",
 // [1, 2] keep their types) and falls back to a plain string. Errors name `flag`.
