@@ -57,7 +57,8 @@ Commands:
                                    workers: they checkpoint and stop)
   status [WORKSPACE]               the runs of a workspace: state, progress, time, failures
   compare MANIFEST [--metric M]    per metric, the models ranked over their seeds (mean, 95% CI)
-  report MANIFEST                  write report.html and report.md again from the runs' results
+  report MANIFEST                  write report.html and report.md again from the runs' results,
+                                   and print the verdicts of the manifest's [[claims]]
   registry list|show|alias|compare|export|delete|gc
                                    the model registry of a workspace (genlab-runs/registry.db)
   sample REF [--n 64] [--out F] [--option K=V]...

@@ -199,12 +199,16 @@ Check read_check(const toml::node& node, const fs::path& file, const std::string
     if (name == "metric") c.metric = manifest_value<std::string>(v, file, path, "a metric such as \"fid.fid\"");
     else if (name == "statistic") {
       const std::string s = manifest_value<std::string>(v, file, path, "a string");
-      static const std::vector<std::string> statistics = {"mean", "std", "cv", "failure_rate"};
-      if (s == "mean") c.statistic = Statistic::mean;
-      else if (s == "std") c.statistic = Statistic::std;
-      else if (s == "cv") c.statistic = Statistic::cv;
-      else if (s == "failure_rate") c.statistic = Statistic::failure_rate;
-      else
+      std::vector<std::string> statistics;
+      bool known_statistic = false;
+      for (Statistic candidate : {Statistic::mean, Statistic::std, Statistic::cv, Statistic::failure_rate}) {
+        statistics.push_back(statistic_name(candidate));
+        if (s == statistics.back()) {
+          c.statistic = candidate;
+          known_statistic = true;
+        }
+      }
+      if (!known_statistic)
         throw HostError(manifest_position(v.source(), file) + ": unknown statistic '" + s + "'" + did_you_mean(s, statistics) +
                         "; expected one of " + join_names(statistics));
     } else if (name == "a") c.a = read_cell(v, file, path);
