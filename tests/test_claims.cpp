@@ -116,7 +116,7 @@ TEST_CASE("verdicts on synthetic figures: a clear win, a clear loss, overlapping
   SECTION("a factor scales the other side: 'twice as much'") {
     CHECK(judge(high, low, true, 1.5) == Verdict::supported);      // 20.5 > 1.5 x 10.5
     CHECK(judge(high, low, true, 3) == Verdict::not_supported);    // 20.5 < 3 x 10.5
-    CHECK(judge(low, high, false, 0.5) == Verdict::inconclusive);  // [9.3, 11.7] against [9.4, 11.1]
+    CHECK(judge(low, high, false, 0.5) == Verdict::inconclusive);  // [9.26, 11.74] against [9.63, 10.87]
   }
   SECTION("a bar is an interval of width zero") {
     CHECK(judge(low, Estimate::exactly(30), false, 1) == Verdict::supported);
@@ -175,7 +175,7 @@ bar = 0.9
     outcome.metrics["mmd.mmd2"] = base + 0.001 * static_cast<double>(run.seed);
     // The small-data GMM: one run failed, one gave NaN, one passed.
     if (run.model.name == "gmm" && run.dataset.params["train_size"].value_or(int64_t{0}) == 64) {
-      if (run.seed == 1) outcome.state = "failed";
+      if (run.seed == 1) outcome.state = "train failed";  // as group_runs names a crashed step
       if (run.seed == 2) outcome.metrics["mmd.mmd2"] = NAN;
     }
     group->runs.push_back(outcome);
@@ -192,6 +192,27 @@ bar = 0.9
   CHECK(results[1].checks[0].a.value == Approx(2.0 / 3));
   CHECK(results[1].verdict == Verdict::inconclusive);
   CHECK_THAT(results[1].reason, Contains("failure_rate of mmd.mmd2") && Contains("intervals overlap"));
+  // A failed evaluation fails too; a run still running (or cancelled) is no evidence either way.
+  for (auto& g : groups)
+    for (auto& run : g.runs) {
+      if (run.plan->model.name != "gmm") continue;
+      if (run.plan->seed == 3) run.state = "evaluate failed";
+      if (run.state == "train failed") run.state = "train running";
+    }
+  const auto later = judge_claims(e.claims, groups);
+  CHECK(later[1].checks[0].a.value == Approx(1.0));  // the NaN and the failed evaluation, of 2
+  CHECK(later[1].checks[0].a.n == 2);
+  CHECK(later[0].checks[0].b.n == 2);  // gmm at 256 points: 2 finished evaluations
+  // A value name the metric does not have is said so, not taken for missing runs.
+  std::vector<Claim> misspelt = {e.claims[0]};
+  misspelt[0].checks[0].metric = "mmd.mdm2";
+  CHECK_THAT(judge_claims(misspelt, groups)[0].reason, Contains("no run reports 'mmd.mdm2' (they report mmd.mmd2)"));
+  // With a factor, a clear miss is not "the opposite": 0.012 is below 0.052 but above 0.1 x 0.052.
+  std::vector<Claim> tenfold = {e.claims[0]};
+  tenfold[0].checks[0].factor = 0.1;
+  const auto missed = judge_claims(tenfold, groups);
+  CHECK(missed[0].verdict == Verdict::not_supported);
+  CHECK_THAT(missed[0].reason, Contains("a is above 0.1 × b, intervals apart"));
   const std::string table = claims_markdown(results);
   CHECK_THAT(table, Contains("| 1 | More components fit the ring better. | **supported** |") &&
                         Contains("| rate | The small GMM never fails. | **inconclusive** |"));
@@ -208,6 +229,7 @@ TEST_CASE("[[claims]] errors name the place and what was expected", "[claims]") 
              Contains("m.toml:20:1") && Contains("has no 'expect'"));
   CHECK_THAT(error(head + cell_a + "expect = \"lower\"\nbar = 1\nb = { model = \"gmm\", dataset = \"ring\" }\n"),
              Contains("needs exactly one of 'b'") && Contains("and 'bar'"));
+  CHECK_THAT(error(head + cell_a + "expect = \"lower\"\nbar = inf\n"), Contains("to be a finite number"));
   CHECK_THAT(error(head + cell_a + "expect = \"smaller\"\nbar = 1\n"),
              Contains("m.toml:23:10") && Contains("\"higher\" or \"lower\", got \"smaller\""));
   CHECK_THAT(error(head + cell_a + "expect = \"lower\"\nbar = 1\nstatistc = \"std\"\n"),

@@ -213,7 +213,10 @@ Check read_check(const toml::node& node, const fs::path& file, const std::string
                         "; expected one of " + join_names(statistics));
     } else if (name == "a") c.a = read_cell(v, file, path);
     else if (name == "b") c.b = read_cell(v, file, path);
-    else if (name == "bar") c.bar = manifest_value<double>(v, file, path, "a number");
+    else if (name == "bar") {
+      c.bar = manifest_value<double>(v, file, path, "a number");
+      if (!std::isfinite(c.bar)) throw HostError(manifest_position(v.source(), file) + ": expected '" + path + "' to be a finite number");
+    }
     else if (name == "expect") {
       const std::string e = manifest_value<std::string>(v, file, path, "\"higher\" or \"lower\"");
       if (e != "higher" && e != "lower")
@@ -320,22 +323,35 @@ std::string estimate_text(const std::string& who, const Estimate& e) {
 
 Estimate estimate(const Check& check, const Cell& cell, const std::vector<RunGroup>& groups) {
   std::vector<double> values;
-  size_t ended = 0, failed = 0;
+  size_t ended = 0, failed = 0, reporting = 0;
+  std::vector<std::string> reported;  // what the cell's runs do report, for a misspelt metric
   for (const auto& group : groups)
     for (const auto& run : group.runs) {
       if (!in_cell(cell, *run.plan)) continue;
-      if (run.state != "finished" && run.state != "failed") continue;  // not run (yet): no evidence
+      // A run ends finished or "<step> failed"; one not run, running or cancelled is no evidence.
+      const bool finished = run.state == "finished";
+      const bool crashed = run.state.size() > 7 && run.state.compare(run.state.size() - 7, 7, " failed") == 0;
+      if (!finished && !crashed) continue;
       ++ended;
-      const auto found = run.metrics.find(check.metric);
-      const double v = run.state == "finished" && found != run.metrics.end() ? found->second : NAN;
+      const auto found = finished ? run.metrics.find(check.metric) : run.metrics.end();
+      if (finished && found == run.metrics.end() && reported.empty())
+        for (const auto& [key, value] : run.metrics)
+          if (key.compare(0, check.metric.find('.') + 1, check.metric, 0, check.metric.find('.') + 1) == 0)
+            reported.push_back(key);
+      reporting += found != run.metrics.end();
+      const double v = found != run.metrics.end() ? found->second : NAN;
       if (check.statistic != Statistic::failure_rate) {
-        if (run.state == "finished") values.push_back(v);
+        if (finished) values.push_back(v);
         continue;
       }
-      const bool fails = !std::isfinite(v) || (check.fails_below && v < *check.fails_below) ||
-                         (check.fails_above && v > *check.fails_above);
-      failed += fails;
+      failed += !std::isfinite(v) || (check.fails_below && v < *check.fails_below) ||
+                (check.fails_above && v > *check.fails_above);
     }
+  if (reporting == 0 && !reported.empty()) {  // a value name the metric does not have
+    Estimate none;
+    none.why = "no run reports '" + check.metric + "' (they report " + join_names(reported) + ")";
+    return none;
+  }
   switch (check.statistic) {
     case Statistic::mean: return mean_estimate(values);
     case Statistic::std: return std_estimate(values);
@@ -379,7 +395,7 @@ void check_claims_cover(const std::vector<Claim>& claims, const std::vector<RunP
             throw HostError(check.position + ": claim " + claim.id + " checks '" + check.metric + "' of " + cell->label() +
                             ", but run " + r->name + " does not compute metric '" + metric + "'" + did_you_mean(metric, names) +
                             " (it computes " + (names.empty() ? std::string("none") : join_names(names)) +
-                            " and cost.*); define [metrics." + metric + "] for it");
+                            " and cost.*); define [metrics." + metric + "], or widen its models / datasets lists to this run");
         }
       }
     }
@@ -400,10 +416,14 @@ std::vector<ClaimResult> judge_claims(const std::vector<Claim>& claims, const st
       const std::string relation = check.expect_higher ? " > " : " < ";
       const std::string scaled = check.factor == 1 ? "" : number(check.factor) + " × ";
       const std::string against = check.b ? estimate_text(check.b->label(), r.b) : "the bar " + number(check.bar);
-      const std::string outcome = !r.a.valid() || !r.b.valid()          ? "no interval"
-                                  : r.verdict == Verdict::supported     ? "holds, intervals apart"
-                                  : r.verdict == Verdict::not_supported ? "the opposite holds, intervals apart"
-                                                                        : "intervals overlap";
+      std::string outcome = "intervals overlap";
+      if (!r.a.valid() || !r.b.valid()) outcome = "no interval";
+      else if (r.verdict == Verdict::supported) outcome = "holds, intervals apart";
+      else if (r.verdict == Verdict::not_supported)
+        // With a factor, failing is not the opposite: 2.39 is above 2.31 yet below 1.1 x 2.31.
+        outcome = (check.factor == 1 ? std::string("the opposite holds")
+                                     : std::string(check.expect_higher ? "a is below " : "a is above ") + scaled + "b") +
+                  ", intervals apart";
       r.reason = stat + check.metric + ": expected " + check.a.label() + relation + scaled +
                  (check.b ? check.b->label() : number(check.bar)) + "; " + estimate_text(check.a.label(), r.a) +
                  (check.b ? "; " + against : "") + ": " + outcome;
