@@ -38,7 +38,6 @@ namespace {
 
 std::string where(const toml::source_region& region, const fs::path& fallback) { return manifest_position(region, fallback); }
 
-
 const char* type_name(genlab_param_type t) {
   switch (t) {
     case GENLAB_PARAM_INT: return "an integer";
@@ -128,8 +127,6 @@ toml::table read_with_includes(const fs::path& file, std::vector<fs::path>& stac
   deep_merge(merged, std::move(document));
   return merged;
 }
-
-
 
 // ------------------------------------------------------------------------ sweeps
 
