@@ -8,6 +8,7 @@
 using genlab::test::run_genlab;
 using genlab::test::TempDir;
 using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
 
 TEST_CASE("genlab --help lists the commands and exits 0", "[cli]") {
   const auto r = run_genlab("--help");
@@ -143,4 +144,159 @@ TEST_CASE("a likelihood metric for the GAN is refused before anything runs, nami
   const auto r = run_genlab("validate " + manifest.string());
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Contains("metric 'nll' (plugin 'likelihood') needs a likelihood (score), which model 'gan' (plugin 'gan') does not offer"));
+}
+
+namespace {
+
+// A tiny finished experiment (toy ring, GMM, MMD) in `dir`, workspace dir/ws; its manifest.
+std::string run_tiny(const TempDir& dir) {
+  const auto manifest = dir.write("tiny.toml", "[experiment]\nsteps = 20\nbatch_size = 16\n"
+                                               "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
+                                               "[evaluation]\nsamples = 32\n"
+                                               "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                               "[models.gmm]\nplugin = \"example-gmm\"\n"
+                                               "[metrics.mmd]\nplugin = \"example-mmd\"\n");
+  const auto r = run_genlab("run --quiet " + manifest.string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  return manifest.string();
+}
+
+}  // namespace
+
+TEST_CASE("genlab compare --metric that matches nothing exits 1 naming the metrics there are", "[cli][names]") {
+  TempDir dir;
+  const std::string manifest = run_tiny(dir);
+  const auto nope = run_genlab("compare " + manifest + " --metric nope");
+  INFO(nope.output);
+  CHECK(nope.exit_code == 1);
+  CHECK_THAT(nope.output, Contains("no metric matching 'nope'") && Contains("mmd.mmd2"));
+  const auto typo = run_genlab("compare " + manifest + " --metric mdd");
+  CHECK(typo.exit_code == 1);
+  CHECK_THAT(typo.output, Contains("did you mean 'mmd'"));
+  const auto good = run_genlab("compare " + manifest + " --metric mmd");
+  CHECK(good.exit_code == 0);
+  CHECK_THAT(good.output, Contains("ring  mmd.mmd2"));
+  // A mistyped manifest gets the closest one beside it.
+  const auto missing = run_genlab("compare " + (dir.path() / "tiyn.toml").string());
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.output, Contains("no such manifest") && Contains("did you mean 'tiny.toml'"));
+}
+
+TEST_CASE("registry commands and sample given a name that matches nothing exit 1 with a did-you-mean",
+          "[cli][names][registry]") {
+  TempDir dir;
+  run_tiny(dir);
+  const std::string ws = " --workspace " + (dir.path() / "ws").string();
+  REQUIRE(run_genlab("registry alias gmm:1 best" + ws).exit_code == 0);
+  const fs::path out = dir.path() / "out";
+  for (const std::string& command : std::vector<std::string>{"registry show gnm", "registry list gnm", "registry alias gnm:1 prod",
+                                    "registry compare gmm:1 gnm:1", "registry export gnm " + out.string(),
+                                    "registry delete gnm:1", "sample gnm --n 4 --out " + (dir.path() / "s.png").string()}) {
+    const auto r = run_genlab(command + ws);
+    INFO(command << ": " << r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Contains("no model 'gnm'") && Contains("did you mean 'gmm'") && Contains("it holds gmm"));
+  }
+  const auto alias = run_genlab("registry show gmm@bets" + ws);
+  CHECK(alias.exit_code == 1);
+  CHECK_THAT(alias.output, Contains("has no alias 'bets'") && Contains("did you mean 'best'"));
+  const auto version = run_genlab("registry show gmm:7" + ws);
+  CHECK(version.exit_code == 1);
+  CHECK_THAT(version.output, Contains("has no version 7") && Contains("its versions are gmm:1"));
+  // A workspace that does not exist is an error, not an empty registry, and is not created.
+  const auto list = run_genlab("registry list --workspace " + (dir.path() / "wss").string());
+  CHECK(list.exit_code == 1);
+  CHECK_THAT(list.output, Contains("no such workspace folder") && Contains("did you mean 'ws'"));
+  CHECK_FALSE(fs::exists(dir.path() / "wss"));
+  // A folder without a registry in it is no registry either.
+  fs::create_directories(dir.path() / "plain");
+  const auto plain = run_genlab("registry list --workspace " + (dir.path() / "plain").string());
+  CHECK(plain.exit_code == 1);
+  CHECK_THAT(plain.output, Contains("no registry here"));
+}
+
+TEST_CASE("genlab status of a folder that is no workspace exits 1 with a hint", "[cli][names]") {
+  TempDir dir;
+  run_tiny(dir);
+  const auto typo = run_genlab("status " + (dir.path() / "wss").string());
+  CHECK(typo.exit_code == 1);
+  CHECK_THAT(typo.output, Contains("no such workspace folder") && Contains("did you mean 'ws'"));
+  const auto experiment = run_genlab("status " + (dir.path() / "ws" / "tiny").string());
+  CHECK(experiment.exit_code == 1);
+  CHECK_THAT(experiment.output, Contains("it is an experiment's folder: its workspace is " + (dir.path() / "ws").string()));
+  CHECK(run_genlab("status " + (dir.path() / "ws").string()).exit_code == 0);
+}
+
+TEST_CASE("genlab report of a mistyped or never-run manifest exits 1 and says why", "[cli][names]") {
+  TempDir dir;
+  const auto manifest = dir.write("tiny.toml", "[experiment]\nsteps = 1\nworkspace = \"" + (dir.path() / "ws").string() +
+                                                   "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                                   "[models.gmm]\nplugin = \"example-gmm\"\n");
+  const auto r = run_genlab("report " + (dir.path() / "tinny.toml").string());
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("no such manifest") && Contains("did you mean 'tiny.toml'"));
+  const auto never = run_genlab("report " + manifest.string());
+  CHECK(never.exit_code == 1);
+  CHECK_THAT(never.output, Contains("experiment 'tiny' has not run"));
+  CHECK_FALSE(fs::exists(dir.path() / "ws"));
+}
+
+TEST_CASE("validate, run and cancel of a mistyped manifest name the closest one", "[cli][names]") {
+  TempDir dir;
+  dir.write("tiny.toml", "[experiment]\nsteps = 1\nworkspace = \"" + (dir.path() / "ws").string() +
+                             "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\n");
+  for (const char* command : {"validate", "run --quiet", "cancel"}) {
+    const auto r = run_genlab(std::string(command) + " " + (dir.path() / "tiyn.toml").string());
+    INFO(command << ": " << r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Contains("no such manifest") && Contains("did you mean 'tiny.toml'"));
+  }
+  CHECK_FALSE(fs::exists(dir.path() / "ws"));
+}
+
+TEST_CASE("genlab run does not register a deleted version again, until it is restored", "[cli][registry]") {
+  TempDir dir;
+  const std::string manifest = run_tiny(dir);
+  const std::string ws = " --workspace " + (dir.path() / "ws").string();
+  REQUIRE(run_genlab("registry delete gmm:1" + ws).exit_code == 0);
+  const auto again = run_genlab("run --quiet " + manifest);
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Contains("gmm:1 was deleted") && Contains("not registered again"));
+  CHECK(again.output.find("registered: gmm") == std::string::npos);
+  CHECK_THAT(run_genlab("registry list" + ws).output, Contains("deleted: gmm:1"));
+  const auto show = run_genlab("registry show gmm:1" + ws);
+  CHECK(show.exit_code == 1);
+  CHECK_THAT(show.output, Contains("has no version 1: it was deleted"));
+  // Restoring lets the next run register it again, as a new version that says what it replaces.
+  const auto restore = run_genlab("registry restore gmm:1" + ws);
+  INFO(restore.output);
+  CHECK(restore.exit_code == 0);
+  CHECK_THAT(restore.output, Contains("restored gmm:1"));
+  const auto third = run_genlab("run --quiet " + manifest);
+  CHECK_THAT(third.output, Contains("registered: gmm:2"));
+  CHECK_THAT(run_genlab("registry show gmm:2" + ws).output, Contains("replaces: gmm:1 (deleted)"));
+}
+
+TEST_CASE("an empty registry.db is refused by genlab run and the registry commands, naming the file",
+          "[cli][registry]") {
+  TempDir dir;
+  const fs::path db = dir.path() / "ws" / "registry.db";
+  dir.write("ws/registry.db", "");
+  const auto list = run_genlab("registry list --workspace " + (dir.path() / "ws").string());
+  CHECK(list.exit_code == 1);
+  CHECK_THAT(list.output, Contains(db.string()) && Contains("empty (0 bytes)"));
+  const auto manifest = dir.write("tiny.toml", "[experiment]\nsteps = 20\nbatch_size = 16\n"
+                                               "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
+                                               "[evaluation]\nsamples = 32\n"
+                                               "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                               "[models.gmm]\nplugin = \"example-gmm\"\n"
+                                               "[metrics.mmd]\nplugin = \"example-mmd\"\n");
+  const auto r = run_genlab("run --quiet " + manifest.string());
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("unavailable") && Contains("empty (0 bytes)"));
+  CHECK(r.output.find("registered: gmm") == std::string::npos);
+  CHECK(fs::file_size(db) == 0);
 }

@@ -2,9 +2,15 @@
 // trained, sampled, scored and restored through the host, on the real 8x8 digits.
 #include <catch2/catch.hpp>
 
-#include <cmath>
-#include <map>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
 
 #include "genlab/core/error.hpp"
 #include "genlab/core/instances.hpp"
@@ -12,6 +18,19 @@
 #include "genlab/core/plugin_manifest.hpp"
 #include "genlab/genlab_util.h"
 #include "model_support.hpp"
+// The dataset plugins' file reading, tested directly where a plugin cannot show it.
+#include "../plugins/data/common/files.hpp"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GENLAB_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define GENLAB_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef GENLAB_TEST_SANITIZED
+#define GENLAB_TEST_SANITIZED 0
+#endif
 
 using namespace genlab;
 using namespace genlab::test;
@@ -44,6 +63,59 @@ void write_idx(const fs::path& dir, const std::string& prefix, uint32_t n, uint3
   };
   write(prefix + "-images-idx3-ubyte", images);
   write(prefix + "-labels-idx1-ubyte", labels);
+}
+
+// `bytes` as one gzip member (files may hold several, one after another: gzip reads them as
+// one stream).
+std::string gzip(const std::string& bytes) {
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out(deflateBound(&z, bytes.size()), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  z.avail_in = static_cast<uInt>(bytes.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+// A zlib stream that inflates to `mib` MiB of zeros, about 1 KB a MiB: one compressed MiB
+// ending in a full flush (so that it refers to nothing before it) repeated, then the end of
+// the stream with the right checksum. A decompression bomb, built in milliseconds.
+std::string zlib_zeros(int mib) {
+  z_stream z{};
+  REQUIRE(deflateInit(&z, 9) == Z_OK);
+  const std::string megabyte(1 << 20, '\0');
+  std::string out(1 << 21, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(megabyte.data()));
+  z.avail_in = 1 << 20;
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&z, Z_FULL_FLUSH) == Z_OK);
+  const std::string header = out.substr(0, 2), segment = out.substr(2, z.total_out - 2);
+  const size_t before = z.total_out;
+  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+  std::string tail = out.substr(before, z.total_out - before);
+  deflateEnd(&z);
+  const uint64_t n = uint64_t(mib) << 20;  // Adler-32 of n zeros: a = 1, b = n mod 65521
+  const uint32_t adler = (uint32_t(n % 65521) << 16) | 1;
+  tail.replace(tail.size() - 4, 4, std::string{char(adler >> 24), char((adler >> 16) & 0xff), char((adler >> 8) & 0xff), char(adler & 0xff)});
+  std::string stream = header;
+  for (int i = 0; i < mib; ++i) stream += segment;
+  return stream + tail;
+}
+
+// A PNG of a w x h 8-bit grey image whose image data is `idat` (a zlib stream).
+std::string png_with_idat(uint32_t w, uint32_t h, const std::string& idat) {
+  auto chunk = [](const std::string& type, const std::string& data) {
+    const std::string body = type + data;
+    const uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+    return be32(static_cast<uint32_t>(data.size())) + body + be32(crc);
+  };
+  const std::string ihdr = be32(w) + be32(h) + std::string{8, 0, 0, 0, 0};
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", idat) + chunk("IEND", "");
 }
 
 }  // namespace
@@ -82,6 +154,9 @@ TEST_CASE("idx-images subsets and class filters select the examples asked for", 
   const auto* l = static_cast<const int64_t*>(labels->tensors[1]->dl_tensor.data);
   for (int i = 0; i < 6; ++i) CHECK((l[i] == 3 || l[i] == 5));
   CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"classes", "3,x"}}), Contains("expected classes as"));
+  for (const char* bad : {"3x", "99999999999999999999", "-1"})
+    CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"classes", bad}}),
+               Contains("expected classes as labels >= 0 like \"0,1,7\", got \"" + std::string(bad) + "\""));
 }
 
 TEST_CASE("rare_class thins one class of the train split to rare_share, before the subset", "[data][rare]") {
@@ -178,6 +253,119 @@ TEST_CASE("a truncated or wrong-magic IDX file is refused naming the file and th
   }
 }
 
+TEST_CASE("an IDX file with 0 images, 0x0 images or more data than the cap is refused, saying so", "[data][idx][bad-input]") {
+  TempDir dir;
+  write_idx(dir.path(), "t10k", 2, 3, 3, false);
+  const fs::path images = dir.path() / "train-images-idx3-ubyte";
+  SECTION("0 images") {
+    write_idx(dir.path(), "train", 0, 28, 28, false);
+    CHECK_THAT(create_error("idx-images", toml::table{{"path", dir.path().string()}}),
+               Contains(images.string() + ": the header says 0 images (dim 0, at byte offset 4); expected at least 1"));
+  }
+  SECTION("0 labels") {
+    write_idx(dir.path(), "train", 5, 3, 3, false);
+    std::ofstream(dir.path() / "train-labels-idx1-ubyte", std::ios::binary | std::ios::trunc) << be32(0x801) + be32(0);
+    CHECK_THAT(create_error("idx-images", toml::table{{"path", dir.path().string()}}),
+               Contains("train-labels-idx1-ubyte: the header says 0 labels (dim 0, at byte offset 4); expected at least 1"));
+  }
+  SECTION("0x0 images") {
+    write_idx(dir.path(), "train", 5, 0, 0, true);
+    CHECK_THAT(create_error("idx-images", toml::table{{"path", dir.path().string()}}),
+               Contains(images.string() + ".gz: the header says images of 0x0 pixels (0 rows at byte offset 8, 0 columns at "
+                                          "byte offset 12); expected sides of at least 1"));
+  }
+  SECTION("a header promising more than 1 GiB: refused before reading") {
+    write_idx(dir.path(), "train", 5, 3, 3, false);
+    std::ofstream(images, std::ios::binary | std::ios::trunc) << be32(0x803) + be32(100000) + be32(200) + be32(200);
+    CHECK_THAT(create_error("idx-images", toml::table{{"path", dir.path().string()}}),
+               Contains(images.string() + ": the header promises 4000000000 bytes of data, more than the 1 GiB cap on a "
+                                          "data file (refused before reading them)"));
+  }
+}
+
+TEST_CASE("read_maybe_gzipped stops at its cap, and an allocation that fails names the file", "[data][files][bad-input]") {
+  TempDir dir;
+  const fs::path bomb = dir.path() / "zeros.gz";
+  std::ofstream(bomb, std::ios::binary) << gzip(std::string(8 << 20, '\0'));  // 8 MiB in ~8 KB
+  const fs::path plain = dir.write("plain.bin", std::string((1 << 20) + 1, 'x'));
+  const auto error_of = [](const fs::path& file, uint64_t cap) {
+    try {
+      genlab::data::read_maybe_gzipped(file.string(), cap, "the test's cap");
+    } catch (const genlab::sdk::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_of(bomb, 1 << 20) ==
+        bomb.string() + ": decompresses to more than 1 MiB (reading stopped there): expected at most that, the test's cap");
+  CHECK(error_of(plain, 1 << 20) ==
+        plain.string() + ": holds more than 1 MiB (reading stopped there): expected at most that, the test's cap");
+  CHECK(genlab::data::read_maybe_gzipped(plain.string(), (1 << 20) + 1).size() == (1 << 20) + 1);  // exactly the cap
+  CHECK(genlab::data::read_maybe_gzipped(bomb.string()).size() == 8 << 20);
+
+  // What the C++ library throws while a reader holds data becomes a message naming the file.
+  const auto translated = [](auto body) {
+    try {
+      genlab::data::reading("data/x.idx", body);
+    } catch (const genlab::sdk::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(translated([] { throw std::bad_alloc(); }) ==
+        "data/x.idx: out of memory while loading it (is the data larger than this process may allocate?)");
+  CHECK(translated([] { std::string().reserve(std::string().max_size() + 1); }) == "data/x.idx: too large to hold in memory");
+  for (const std::string& message : {translated([] { (void)std::stoll("x"); }), translated([] { (void)std::string().substr(3); })}) {
+    CHECK_THAT(message, Contains("data/x.idx: failed while loading it: a value out of range"));
+    CHECK_THAT(message, !Contains("stoll") && !Contains("basic_string"));
+  }
+  CHECK(translated([] { throw std::runtime_error("DefaultCPUAllocator: not enough memory: you tried to allocate 4096 bytes.\nbacktrace"); }) ==
+        "data/x.idx: out of memory while loading it (4096 bytes more were asked for)");
+
+#if !GENLAB_ASAN && !GENLAB_TEST_SANITIZED  // sanitizers reserve their memory up front: an address-space limit does not bite
+  // A real allocation failure, in a child process whose address space is capped 32 MiB above
+  // what it holds: reading 64 MiB of zeros (64 KB of gzip) runs out on the way.
+  const fs::path big = dir.path() / "big.gz";
+  std::ofstream(big, std::ios::binary) << gzip(std::string(64 << 20, '\0'));
+  int channel[2];
+  REQUIRE(pipe(channel) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    close(channel[0]);
+    std::string message = "no error";
+    long pages = 0;
+    if (FILE* statm = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(statm, "%ld", &pages) != 1) pages = 0;
+      std::fclose(statm);
+    }
+    rlimit cap{};
+    getrlimit(RLIMIT_AS, &cap);
+    cap.rlim_cur = static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (32u << 20);
+    if (cap.rlim_max != RLIM_INFINITY && cap.rlim_cur > cap.rlim_max) cap.rlim_cur = cap.rlim_max;
+    setrlimit(RLIMIT_AS, &cap);
+    try {
+      genlab::data::read_maybe_gzipped(big.string());
+    } catch (const genlab::sdk::Error& e) {
+      message = std::to_string(e.code()) + " " + e.what();
+    } catch (const std::exception& e) {
+      message = std::string("raw: ") + e.what();
+    }
+    (void)!write(channel[1], message.data(), message.size());
+    _exit(0);
+  }
+  close(channel[1]);
+  std::string message;
+  char buffer[512];
+  for (ssize_t got; (got = read(channel[0], buffer, sizeof buffer)) > 0;) message.append(buffer, static_cast<size_t>(got));
+  close(channel[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  CHECK_THAT(message, Contains(std::to_string(GENLAB_ERROR_OUT_OF_MEMORY) + " " + big.string() +
+                               ": out of memory at (decompressed) byte offset "));
+#endif
+}
+
 TEST_CASE("digits-csv reads the real 8x8 digits and refuses a malformed row by its line", "[data][digits]") {
   DatasetInstance data(builtin("digits-csv"), settings(), toml::table{});
   CHECK(data.split_size("train") + data.split_size("test") == 1797);
@@ -191,6 +379,10 @@ TEST_CASE("digits-csv reads the real 8x8 digits and refuses a malformed row by i
              Contains("ok.csv: line 3 (byte offset 260): expected an integer, got \"x\""));
   CHECK_THAT(create_error("digits-csv", toml::table{{"path", bad.string()}}),
              Contains("d.csv: line 1 (byte offset 0): expected 65 values (64 pixels and a label), got 1"));
+  dir.write("huge.csv", row + "3\n99999999999999999999999," + row.substr(2) + "4\n");
+  CHECK_THAT(create_error("digits-csv", toml::table{{"path", (dir.path() / "huge.csv").string()}}),
+             Contains("huge.csv: line 2 (byte offset 130): value 1 (\"99999999999999999999999\") is out of range, expected a "
+                      "pixel 0..16"));
 }
 
 namespace {
@@ -343,4 +535,71 @@ TEST_CASE("image-folder refuses an image of another size or a broken file, namin
   dir.write("c.png", "not a png at all");
   CHECK_THAT(create_error("image-folder", toml::table{{"path", dir.path().string()}}),
              Contains("c.png: not a readable image"));
+}
+
+TEST_CASE("image-folder names the file and the cause of a bad PNG: its size, a cut, a 0x0 header", "[data][image-folder][bad-input]") {
+  TempDir dir;
+  write_png(dir.path() / "good" / "a.png", 8, 8, 1, 7);
+  const std::string good = genlab::test::read_text(dir.path() / "good" / "a.png");
+  const auto refused = [&](const std::string& name, const std::string& bytes) {
+    const fs::path folder = dir.path() / name;
+    fs::create_directories(folder);
+    std::ofstream(folder / "x.png", std::ios::binary) << bytes;
+    return create_error("image-folder", toml::table{{"path", folder.string()}});
+  };
+  std::string huge = good;
+  huge.replace(16, 8, be32(100000) + be32(100000));  // IHDR's width and height
+  CHECK_THAT(refused("huge", huge), Contains("x.png: 100000x100000 pixels (PNG header); expected sides of 1..4096 (images "
+                                             "are refused before decoding above 4096x4096)"));
+  std::string zero = good;
+  zero.replace(16, 8, be32(0) + be32(0));
+  CHECK_THAT(refused("zero", zero), Contains("x.png: 0x0 pixels (PNG header); expected sides of 1..4096"));
+  CHECK_THAT(refused("cut", good.substr(0, 40)),
+             Contains("x.png: truncated PNG: the file ends at byte offset 40, inside the chunk at byte offset 33 (its 8 bytes "
+                      "of length and type are cut); expected the whole file"));
+  CHECK_THAT(refused("cut-data", good.substr(0, good.size() - 20)),
+             Contains("x.png: truncated PNG: the file ends at byte offset " + std::to_string(good.size() - 20) +
+                      ", inside the chunk at byte offset 33 ('IDAT', which declares"));
+  CHECK_THAT(refused("cut-end", good.substr(0, good.size() - 12)),
+             Contains("x.png: truncated PNG: the file ends at byte offset " + std::to_string(good.size() - 12) +
+                      ", before the IEND chunk"));
+  CHECK_THAT(refused("empty", ""), Contains("x.png: an empty file, expected an image (PNG, JPEG, BMP, TGA)"));
+  CHECK_THAT(refused("signature", good.substr(0, 5)),
+             Contains("x.png: truncated PNG: the file ends at byte offset 5, inside the 8-byte PNG signature"));
+}
+
+TEST_CASE("image decompression stops at the cap: a gzip bomb and a PNG whose image data inflates past its size",
+          "[data][image-folder][bad-input][bomb]") {
+  TempDir dir;
+  write_png(dir.path() / "png.png", 8, 8, 1, 7);
+  const std::string png = genlab::test::read_text(dir.path() / "png.png");
+  fs::remove(dir.path() / "png.png");
+  SECTION("a gzipped PNG that decompresses to 2.3 GB (2.3 MB of gzip)") {
+    const std::string zeros = gzip(std::string(16 << 20, '\0'));  // 16 MiB in ~16 KB
+    std::string bomb = gzip(png);
+    for (int i = 0; i < 140; ++i) bomb += zeros;
+    fs::create_directories(dir.path() / "bomb");
+    std::ofstream(dir.path() / "bomb" / "a.png", std::ios::binary) << bomb;
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_THAT(create_error("image-folder", toml::table{{"path", (dir.path() / "bomb").string()}}),
+               Contains("a.png: decompresses to more than 17 MiB (reading stopped there): expected at most that, the most "
+                        "a file of an image of 8x8 pixels needs (twice its samples at 16-bit RGBA, plus 16 MiB of metadata)"));
+    WARN("the gzip bomb was refused in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s");
+  }
+  SECTION("a 1x1 PNG whose image data inflates to 1.1 GB (1.1 MB of PNG)") {
+    fs::create_directories(dir.path() / "idat");
+    std::ofstream(dir.path() / "idat" / "b.png", std::ios::binary) << png_with_idat(1, 1, zlib_zeros(1100));
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_THAT(create_error("image-folder", toml::table{{"path", (dir.path() / "idat").string()}}),
+               Contains("b.png: decoding it takes more than ") &&
+                   Contains(" bytes of memory (decoding stopped there), more than an image of 1x1 pixels in a file of " +
+                            std::to_string(fs::file_size(dir.path() / "idat" / "b.png")) + " bytes needs: refused"));
+    WARN("the PNG bomb was refused in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s");
+  }
+  SECTION("the same PNG with its data as it should be decodes") {
+    fs::create_directories(dir.path() / "ok");
+    std::ofstream(dir.path() / "ok" / "c.png", std::ios::binary) << png_with_idat(1, 1, std::string("\x78\x9c\x63\x60\x00\x00\x00\x02\x00\x01", 10));
+    DatasetInstance data(builtin("image-folder"), settings(), toml::table{{"path", (dir.path() / "ok").string()}, {"test_fraction", 0.0}});
+    CHECK(data.split_size("train") == 1);
+  }
 }

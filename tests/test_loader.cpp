@@ -2,6 +2,8 @@
 // each case built on purpose (tests/plugins/faulty.c), with the host going on after each.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 #include "genlab/core/error.hpp"
 #include "genlab/core/instances.hpp"
 #include "genlab/core/loader.hpp"
@@ -11,6 +13,9 @@
 
 using namespace genlab;
 using genlab::test::TempDir;
+using genlab::test::builtin_plugin;
+using genlab::test::library_of;
+using genlab::test::run_genlab;
 using genlab::test::test_plugin;
 using Catch::Matchers::Contains;
 
@@ -159,6 +164,214 @@ TEST_CASE("after every broken plugin the host still loads and runs a good one", 
 
 TEST_CASE("a library is loaded once and shared", "[loader]") {
   CHECK(load_folder("faulty-none").get() == load_folder("faulty-none").get());
+}
+
+// ------------------------------------------------- plugin.toml from the library (issues 21, 24)
+
+namespace {
+
+// A copy of a built plugin folder, its plugin.toml edited by `edit` (find -> replace).
+struct EditedPlugin {
+  TempDir dir;
+  std::filesystem::path folder;
+  EditedPlugin(const std::string& name, const std::string& find, const std::string& replace) {
+    folder = dir.path() / name;
+    std::filesystem::create_directories(folder);
+    std::filesystem::copy_file(library_of(test_plugin(name)), library_of(folder));
+    std::string text = genlab::test::read_text(test_plugin(name) / "plugin.toml");
+    const size_t at = text.find(find);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, find.size(), replace);
+    dir.write(name + "/plugin.toml", text);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the built plugin.toml gives the library's whole description and agrees with it on every field",
+          "[loader][plugin.toml]") {
+  for (const auto& folder : {test_plugin("faulty-none"), test_plugin("fault-metric"), test_plugin("faulty-older-minor"),
+                             builtin_plugin("example-toy2d"), builtin_plugin("example-cpu-ops")}) {
+    INFO(folder.string());
+    const PluginManifest manifest = read_plugin_manifest(folder);
+    CHECK(manifest.complete());
+    const auto library = load_plugin_library(manifest.library);  // without the manifest: the library's word
+    std::vector<std::string> fields;
+    for (const auto& f : compare_with_manifest(*library, manifest)) {
+      INFO(f.field << ": '" << f.in_toml << "' vs '" << f.in_library << "'");
+      CHECK(f.agrees);
+      fields.push_back(f.field);
+    }
+    CHECK(fields == std::vector<std::string>{"name", "kind", "version", "abi_version", "family", "summary", "modalities",
+                                             "capabilities", "devices", "params", "generate_params"});
+  }
+  const PluginManifest metric = read_plugin_manifest(test_plugin("fault-metric"));
+  CHECK(metric.capabilities == (GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_GENERATED));
+  REQUIRE(metric.params.size() == 1);
+  CHECK(metric.params[0].name == "fault");
+  CHECK(metric.params[0].type == GENLAB_PARAM_STRING);
+  CHECK(metric.params[0].default_value == std::optional<std::string>("\"none\""));
+  // Built against 1.0's description (no generate_params): "not declared", as the library says.
+  const PluginManifest older = read_plugin_manifest(test_plugin("faulty-older-minor"));
+  CHECK(!older.gives("generate_params"));
+  CHECK(!older.description().declares_generate_params);
+}
+
+TEST_CASE("plugin.toml text of a description reads back as the same description", "[plugin.toml]") {
+  PluginDescription d;
+  d.kind = GENLAB_PLUGIN_KIND_MODEL;
+  d.name = "odd-one";
+  d.version = "2.0.0-rc1";
+  d.family = "a \"quoted\" family";
+  d.summary = "cut; by CMake; once\tand a \\ backslash, a newline\nand é";
+  d.modalities = {"image", "points"};
+  d.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_SCORE | (uint64_t(1) << 40);
+  d.device_types = {kDLCPU, kDLCUDA, 99};
+  d.params = {{"lr", GENLAB_PARAM_DOUBLE, std::string("1e-3"), "learning rate; Adam"},
+              {"name", GENLAB_PARAM_STRING, std::string("\"a;b\""), ""},
+              {"layers", GENLAB_PARAM_INT, std::nullopt, "required"}};
+  d.generate_params = {{"steps", GENLAB_PARAM_INT, std::string("50"), "DDIM steps"}};
+  d.declares_generate_params = true;
+  const std::string text = plugin_toml_text(d, 1, 5, "libgenlab_odd-one.so");
+  CHECK_THAT(text, Contains("capabilities = [\"train\", \"score\", \"bit_40\"]") &&
+                       Contains("devices = [\"cpu\", \"cuda\", \"device_type_99\"]"));
+  const PluginManifest m = parse_plugin_manifest(text, "/somewhere/odd-one");
+  CHECK(m.complete());
+  CHECK(m.library == "/somewhere/odd-one/libgenlab_odd-one.so");
+  const PluginDescription back = m.description();
+  CHECK(back.kind == d.kind);
+  CHECK(back.name == d.name);
+  CHECK(back.version == d.version);
+  CHECK(back.family == d.family);
+  CHECK(back.summary == d.summary);
+  CHECK(back.modalities == d.modalities);
+  CHECK(back.capabilities == d.capabilities);
+  CHECK(back.device_types == d.device_types);
+  CHECK(back.params == d.params);
+  CHECK(back.generate_params == d.generate_params);
+  CHECK(back.declares_generate_params);
+  for (const auto& f : compare_with_manifest(d, 1, 5, m)) {
+    INFO(f.field);
+    CHECK(f.agrees);
+  }
+  // Not declared (an older plugin): no generate_params key, and it reads back so.
+  d.declares_generate_params = false;
+  d.generate_params.clear();
+  const PluginManifest older = parse_plugin_manifest(plugin_toml_text(d, 1, 4, "libgenlab_odd-one.so"), "/x");
+  CHECK(older.complete());
+  CHECK(!older.description().declares_generate_params);
+}
+
+TEST_CASE("plugin.toml: the description keys are checked, naming the line and what was expected", "[plugin.toml]") {
+  const std::string head = "name = \"p\"\nkind = \"model\"\nversion = \"1\"\nabi_version = \"1.5\"\nlibrary = \"libp.so\"\n";
+  auto error = [&](const std::string& more) {
+    try {
+      parse_plugin_manifest(head + more, "/p");
+    } catch (const HostError& e) {
+      return std::string(e.what());
+    }
+    FAIL("no error for: " << more);
+    return std::string();
+  };
+  CHECK_THAT(error("capabilities = [\"train\", \"fly\"]\n"), Contains("plugin.toml:6:") && Contains("got 'fly'"));
+  CHECK_THAT(error("capabilities = [\"bit_64\"]\n"), Contains("capability names"));
+  CHECK_THAT(error("devices = [\"abacus\"]\n"), Contains("device names") && Contains("got 'abacus'"));
+  CHECK_THAT(error("params = [{ name = \"x\", type = \"float\" }]\n"),
+             Contains("plugin.toml:6:") && Contains("expected 'params.type' to be int, double, bool or string"));
+  CHECK_THAT(error("params = [{ type = \"int\" }]\n"), Contains("missing required key 'params.name'"));
+  CHECK_THAT(error("params = [{ name = \"x\", type = \"int\", colour = \"red\" }]\n"),
+             Contains("unknown key 'params.colour'"));
+  CHECK_THAT(error("generate_params = [\"steps\"]\n"), Contains("expected 'generate_params' to hold tables"));
+  std::string many = "modalities = [";
+  for (size_t i = 0; i <= max_plugin_toml_items; ++i) many += "\"m\", ";
+  CHECK_THAT(error(many + "]\n"), Contains("at most " + std::to_string(max_plugin_toml_items)));
+  CHECK_THAT(error("summary = \"" + std::string(max_plugin_toml_bytes, 'x') + "\"\n"),
+             Contains("more than a plugin.toml may have"));
+  // An older, shorter file is still read, and is not complete.
+  const PluginManifest short_one = parse_plugin_manifest(head + "family = \"f\"\n", "/p");
+  CHECK(!short_one.complete());
+}
+
+TEST_CASE("a plugin with a complete plugin.toml is not loaded until the host calls it", "[loader][plugin.toml]") {
+  TempDir dir;
+  const auto probe = dir.path() / "constructor-ran";
+  REQUIRE(setenv("GENLAB_CONSTRUCTOR_PROBE", probe.c_str(), 1) == 0);
+  auto plugin = load_plugin(read_plugin_manifest(test_plugin("constructor-probe")));
+  CHECK(!plugin->is_loaded());
+  CHECK(plugin->name() == "constructor-probe");
+  CHECK(plugin->kind() == GENLAB_PLUGIN_KIND_METRIC);
+  CHECK(plugin->has(GENLAB_CAPABILITY_NEEDS_REAL));
+  CHECK(plugin->description().params.size() == 1);
+  CHECK(load_plugin(read_plugin_manifest(test_plugin("constructor-probe"))).get() == plugin.get());
+  CHECK(!std::filesystem::exists(probe));  // its code has not run
+  CHECK(plugin->metric().create != nullptr);  // the first call loads it
+  CHECK(plugin->is_loaded());
+  CHECK(std::filesystem::exists(probe));
+  unsetenv("GENLAB_CONSTRUCTOR_PROBE");
+}
+
+TEST_CASE("a complete plugin.toml that disagrees with its library on any field is refused at the first call",
+          "[loader][plugin.toml]") {
+  const std::vector<std::tuple<std::string, std::string, std::string>> edits = {
+      {"family", "family = \"test\"", "family = \"tset\""},
+      {"summary", "summary = \"purpose-built", "summary = \"a purpose-built"},
+      {"modalities", "modalities = [\"points\"]", "modalities = [\"points\", \"image\"]"},
+      {"capabilities", "capabilities = []", "capabilities = [\"score\"]"},
+      {"devices", "devices = [\"cpu\"]", "devices = [\"cpu\", \"cuda\"]"},
+      {"params", "params = []", "params = [{ name = \"seed\", type = \"int\", default = \"0\", doc = \"\" }]"},
+      {"generate_params", "generate_params = []\n", ""},
+      {"version", "version = \"1.0.0\"", "version = \"1.0.1\""},
+  };
+  for (const auto& [field, find, replace] : edits) {
+    INFO(field);
+    EditedPlugin edited("faulty-none", find, replace);
+    const PluginManifest manifest = read_plugin_manifest(edited.folder);
+    REQUIRE(manifest.complete());
+    auto plugin = load_plugin(manifest);  // nothing loaded yet: the plugin.toml's word
+    CHECK(!plugin->is_loaded());
+    for (int attempt = 0; attempt < 2; ++attempt) {  // refused on this call and every later one
+      try {
+        plugin->dataset();
+        FAIL("a library that disagrees with its plugin.toml on " << field << " was used");
+      } catch (const HostError& e) {
+        CHECK_THAT(e.what(), Contains(edited.folder.string() + "/plugin.toml: " + field + " is '") &&
+                                 Contains("but the library " + library_of(edited.folder).string() + " says '") &&
+                                 Contains("rebuild the plugin"));
+      }
+    }
+    CHECK(!plugin->is_loaded());
+  }
+}
+
+TEST_CASE("genlab validate and plugins list read plugin.toml only; run, info and check load the library",
+          "[loader][cli]") {
+  TempDir dir;
+  const auto probe = dir.path() / "constructor-ran";
+  const std::string env = "GENLAB_CONSTRUCTOR_PROBE='" + probe.string() + "'";
+  const auto manifest = dir.write(
+      "probe.toml", "[experiment]\nname = \"probe\"\nsteps = 5\nbatch_size = 16\n"
+                    "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
+                    "plugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n"
+                    "[evaluation]\nsamples = 32\n"
+                    "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                    "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n"
+                    "[metrics.probe]\nplugin = \"constructor-probe\"\n");
+  const auto validate = run_genlab("validate " + manifest.string(), env);
+  INFO(validate.output);
+  CHECK(validate.exit_code == 0);
+  CHECK_THAT(validate.output, Contains("metric probe (constructor-probe)"));
+  const auto list = run_genlab("plugins list --plugin-path " GENLAB_TEST_PLUGIN_DIR, env);
+  CHECK_THAT(list.output, Contains("constructor-probe"));
+  CHECK(!std::filesystem::exists(probe));  // neither ran the plugin's code
+
+  const auto run = run_genlab("run --quiet " + manifest.string(), env);
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  CHECK(std::filesystem::exists(probe));
+  std::filesystem::remove(probe);
+  const auto info = run_genlab("plugins info constructor-probe --plugin-path " GENLAB_TEST_PLUGIN_DIR, env);
+  CHECK(info.exit_code == 0);
+  CHECK(std::filesystem::exists(probe));
 }
 
 TEST_CASE("every destroy helper accepts NULL", "[abi]") {

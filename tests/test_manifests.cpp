@@ -208,7 +208,7 @@ TEST_CASE("manifest errors name file:line:column and the fix", "[manifest]") {
   }
   SECTION("a step budget that is not positive") {
     ManifestFile m("steps = 0\n[datasets.ring]\nplugin = \"example-toy2d\"\n");
-    CHECK_THAT(error_of([&] { load_experiment(m.path); }), Contains("m.toml:4:9") && Contains("expected experiment.steps > 0, got 0"));
+    CHECK_THAT(error_of([&] { load_experiment(m.path); }), Contains("m.toml:4:9") && Contains("expected experiment.steps in [1, 1099511627776], got 0"));
   }
   SECTION("TOML that does not parse") {
     ManifestFile m("steps = = 3\n");
@@ -244,24 +244,36 @@ TEST_CASE("a run's identity changes with what changes its result, and only with 
 }
 
 TEST_CASE("evaluation.generate options change the evaluation's identity; other values are refused", "[manifest]") {
-  ManifestFile m(kTinyExperiment);
-  const auto base = load_experiment(m.path).runs[0];
-  ManifestFile with(std::string(kTinyExperiment) + "[evaluation]\ngenerate = { sampler = \"ddim\", steps = 20 }\n");
-  const auto run = load_experiment(with.path).runs[0];
+  // A diffusion model reads sampler and steps; the mixture beside it reads none.
+  const std::string models = std::string(kTinyExperiment) + "[models.ddpm]\nplugin = \"diffusion\"\ntimesteps = 10\n";
+  auto ddpm = [](const Experiment& e) {
+    for (const auto& r : e.runs)
+      if (r.model.name == "ddpm") return r;
+    FAIL("no ddpm run");
+    return e.runs[0];
+  };
+  ManifestFile m(models);
+  const auto base = ddpm(load_experiment(m.path));
+  ManifestFile with(models + "[evaluation]\ngenerate = { sampler = \"ddim\", steps = 20 }\n");
+  const Experiment e = load_experiment(with.path);
+  const auto run = ddpm(e);
   CHECK(run.id == base.id);
   CHECK(run.eval_id != base.eval_id);
   CHECK(run.settings.eval_generate["steps"].value<int64_t>() == 20);
   CHECK(run_from_resolved(run.resolved(), "run.toml").settings.eval_generate == run.settings.eval_generate);
+  // The mixture's runs keep none of them: its evaluation is unchanged.
+  for (const auto& r : e.runs)
+    if (r.model.name == "gmm") CHECK(r.settings.eval_generate.empty());
   // Through the text of run.toml, strings that start with a newline survive (toml++'s
   // multi-line form would lose it).
-  ManifestFile newline(std::string(kTinyExperiment) + "[evaluation]\ngenerate = { prompt = \"\\nCall me\" }\n");
-  const auto with_newline = load_experiment(newline.path).runs[0];
+  ManifestFile newline(models + "[evaluation]\ngenerate = { sampler = \"\\nddim\" }\n");
+  const auto with_newline = ddpm(load_experiment(newline.path));
   const auto reread = run_from_resolved(toml::parse(toml_text(with_newline.resolved())), "run.toml");
-  CHECK(reread.settings.eval_generate["prompt"].value<std::string>() == "\nCall me");
-  ManifestFile nested(std::string(kTinyExperiment) + "[evaluation]\ngenerate = { steps = [1, 2] }\n");
+  CHECK(reread.settings.eval_generate["sampler"].value<std::string>() == "\nddim");
+  ManifestFile nested(models + "[evaluation]\ngenerate = { steps = [1, 2] }\n");
   CHECK_THAT(error_of([&] { load_experiment(nested.path); }),
              Contains("expected evaluation.generate.steps to be a string, number or boolean"));
-  ManifestFile scalar(std::string(kTinyExperiment) + "[evaluation]\ngenerate = 5\n");
+  ManifestFile scalar(models + "[evaluation]\ngenerate = 5\n");
   CHECK_THAT(error_of([&] { load_experiment(scalar.path); }), Contains("expected evaluation.generate to be a table"));
 }
 
@@ -434,16 +446,24 @@ channels = 8
 }
 
 TEST_CASE("overrides set a run's evaluation samples, split and generate options", "[manifest]") {
-  ManifestFile m(std::string(kTinyExperiment) + R"(
+  const std::string overrides = R"(
 [[overrides]]
 where = {seed = 3}
 set = {"evaluation.samples" = 7, "evaluation.split" = "train", "evaluation.generate" = {steps = 3}}
-)");
+)";
+  // The mixture's generate takes no options: `steps` is nobody's, refused where it is written.
+  ManifestFile gmm_only(std::string(kTinyExperiment) + overrides);
+  CHECK_THAT(error_of([&] { load_experiment(gmm_only.path); }),
+             Contains("m.toml:22:") && Contains("reads the generate option 'steps'; they take no generate options"));
+  // With a model that reads it, that model's runs keep it.
+  ManifestFile m(std::string(kTinyExperiment) + "[models.ddpm]\nplugin = \"diffusion\"\ntimesteps = 10\n" + overrides);
   const Experiment e = load_experiment(m.path);
-  REQUIRE(e.runs.size() == 1);
-  CHECK(e.runs[0].settings.eval_samples == 7);
-  CHECK(e.runs[0].settings.eval_split == "train");
-  CHECK(e.runs[0].settings.eval_generate["steps"].value_or(int64_t{0}) == 3);
+  REQUIRE(e.runs.size() == 2);
+  for (const auto& r : e.runs) {
+    CHECK(r.settings.eval_samples == 7);
+    CHECK(r.settings.eval_split == "train");
+    CHECK(r.settings.eval_generate["steps"].value_or(int64_t{0}) == (r.model.name == "ddpm" ? 3 : 0));
+  }
 }
 
 TEST_CASE("a device the model does not serve is refused before anything runs", "[manifest]") {

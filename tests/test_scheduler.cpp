@@ -127,7 +127,8 @@ fault = "bad_shape"
   CHECK_THAT(e.state("nan-ring-s0", NodeKind::Train), Contains("failed:") && Contains("loss 'loss' is nan at step 2") &&
                                                           Contains("stopped early"));
   CHECK_THAT(e.state("shape-ring-s0", NodeKind::Evaluate),
-             Contains("failed:") && Contains("'samples' without 128 rows; asked for 128 samples"));
+             Contains("failed:") && Contains("plugin 'fault-model'") &&
+                 Contains("generate returned 'samples' of shape [2, 2] for a count of 1"));
   CHECK_THAT(e.state("segfault-ring-s0", NodeKind::Evaluate), Contains("skipped: train segfault-ring-s0 did not finish"));
   // The failure's log tail is kept in the state file.
   auto state = genlab::read_toml(genlab::state_file(e.run("throw-ring-s0"), NodeKind::Train));

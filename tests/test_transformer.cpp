@@ -67,7 +67,8 @@ TEST_CASE("text: malformed UTF-8, a character the training split lacks and a sho
   TempDir dir;
   const auto bad = dir.write("bad.txt", std::string(100, 'a') + "\xC3(" + std::string(100, 'b'));
   CHECK_THAT(create_error("text", toml::table{{"path", bad.string()}}),
-             Contains("bad.txt: not UTF-8 at byte offset 100 (use tokenizer = \"byte\" for other encodings)"));
+             Contains("bad.txt: not UTF-8 text at byte offset 100: byte 0xC3 starts a 2-byte sequence, but byte offset 101 "
+                      "holds 0x28, not a continuation byte; expected UTF-8 text, or use tokenizer = \"byte\" for any bytes"));
   const auto late = dir.write("late.txt", std::string(450, 'a') + std::string(549, 'b') + "z");
   CHECK_THAT(create_error("text", toml::table{{"path", late.string()}, {"block_size", 8}}),
              Contains("character U+007A 'z' (character 999) of the val split is not in the training split's vocabulary"));
@@ -77,6 +78,27 @@ TEST_CASE("text: malformed UTF-8, a character the training split lacks and a sho
             .vocab_size == 3);
   CHECK_THAT(create_error("text", toml::table{{"path", late.string()}, {"block_size", 500}}),
              Contains("each must be longer than block_size (500)"));
+}
+
+TEST_CASE("text: a folder holding a binary file names that file and the byte offset", "[text][bad-input]") {
+  TempDir dir;
+  dir.write("corpus/a.txt", std::string(300, 'a'));
+  dir.write("corpus/b/c.txt", std::string(300, 'b') + "\xE2\x82");  // ends inside a 3-byte sequence
+  const std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16);
+  dir.write("corpus/b/logo.png", png);
+  const std::string folder = (dir.path() / "corpus").string();
+  CHECK_THAT(create_error("text", toml::table{{"path", folder}, {"block_size", 8}}),
+             Contains((dir.path() / "corpus/b/c.txt").string() + ": not UTF-8 text at byte offset 300: the file ends inside "
+                                                                 "the 3-byte sequence that byte 0xE2 starts"));
+  dir.write("corpus/b/c.txt", std::string(300, 'b'));
+  CHECK_THAT(create_error("text", toml::table{{"path", folder}, {"block_size", 8}}),
+             Contains((dir.path() / "corpus/b/logo.png").string() +
+                      ": not UTF-8 text at byte offset 0: byte 0x89 is a continuation byte that no lead byte starts (it "
+                      "holds NUL bytes: a binary file?); expected UTF-8 text, or use tokenizer = \"byte\" for any bytes"));
+  // Bytes are bytes: the same folder reads with the byte tokenizer.
+  CHECK(DatasetInstance(builtin("text"), settings(), toml::table{{"path", folder}, {"block_size", 8}, {"tokenizer", "byte"}})
+            .info()
+            .vocab_size == 256);
 }
 
 TEST_CASE("transformer: the causal mask holds: a later token changes no earlier prediction", "[transformer]") {

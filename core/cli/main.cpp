@@ -1,5 +1,7 @@
 // The genlab command line. Exit codes: 0 ok, 1 failure, 2 usage error.
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -16,6 +18,7 @@
 #include "genlab/core/json.hpp"
 #include "genlab/core/loader.hpp"
 #include "genlab/core/registration.hpp"
+#include "genlab/core/reuse.hpp"
 #include "genlab/core/report.hpp"
 #include "genlab/core/scheduler.hpp"
 #include "genlab/core/workspace.hpp"
@@ -59,7 +62,7 @@ Commands:
   compare MANIFEST [--metric M]    per metric, the models ranked over their seeds (mean, 95% CI)
   report MANIFEST                  write report.html and report.md again from the runs' results,
                                    and print the verdicts of the manifest's [[claims]]
-  registry list|show|alias|compare|export|delete|gc
+  registry list|show|alias|compare|export|delete|restore|gc
                                    the model registry of a workspace (genlab-runs/registry.db)
   sample REF [--n 64] [--out F] [--option K=V]...
                                    draw samples from a registered model (NAME[:VERSION|@ALIAS]),
@@ -181,19 +184,23 @@ int plugins_info(const std::vector<std::string>& args) {
   std::vector<std::string> devices;
   for (int32_t t : d.device_types) devices.push_back(device_type_name(t));
   if (vm.count("json")) {
-    toml::array params;
-    for (const auto& p : d.params) {
-      toml::table t{{"name", p.name}, {"type", type_name(p.type)}, {"doc", p.doc}};
-      if (p.default_value) t.insert("default", *p.default_value);
-      params.push_back(std::move(t));
-    }
-    std::cout << to_json(toml::table{{"name", d.name}, {"kind", kind_name(d.kind)}, {"version", d.version},
-                                     {"abi_version", manifest.abi_version()}, {"family", d.family},
-                                     {"summary", d.summary}, {"modalities", to_array(d.modalities)},
-                                     {"capabilities", to_array(capability_names(d.capabilities))},
-                                     {"devices", to_array(devices)}, {"params", std::move(params)},
-                                     {"library", plugin->library().string()}})
-              << "\n";
+    auto specs = [](const std::vector<ParamSpec>& list) {
+      toml::array out;
+      for (const auto& p : list) {
+        toml::table t{{"name", p.name}, {"type", type_name(p.type)}, {"doc", p.doc}};
+        if (p.default_value) t.insert("default", *p.default_value);
+        out.push_back(std::move(t));
+      }
+      return out;
+    };
+    toml::table info{{"name", d.name}, {"kind", kind_name(d.kind)}, {"version", d.version},
+                     {"abi_version", manifest.abi_version()}, {"family", d.family},
+                     {"summary", d.summary}, {"modalities", to_array(d.modalities)},
+                     {"capabilities", to_array(capability_names(d.capabilities))},
+                     {"devices", to_array(devices)}, {"params", specs(d.params)},
+                     {"library", plugin->library().string()}};
+    if (d.declares_generate_params) info.insert("generate_options", specs(d.generate_params));
+    std::cout << to_json(info) << "\n";
     return kOk;
   }
   std::cout << d.name << " " << d.version << " — " << d.summary << "\n"
@@ -204,12 +211,18 @@ int plugins_info(const std::vector<std::string>& args) {
             << "  capabilities: " << join(capability_names(d.capabilities)) << "\n"
             << "  devices:      " << join(devices) << "\n"
             << "  library:      " << plugin->library().string() << "\n";
-  if (!d.params.empty()) {
-    std::cout << "  parameters:\n";
-    for (const auto& p : d.params)
+  auto list = [](const char* heading, const std::vector<ParamSpec>& specs) {
+    std::cout << heading;
+    for (const auto& p : specs)
       std::cout << "    " << std::left << std::setw(18) << p.name << std::setw(8) << type_name(p.type)
                 << std::setw(12) << (p.default_value ? "= " + *p.default_value : std::string("(required)")) + " "
                 << p.doc << "\n";
+  };
+  if (!d.params.empty()) list("  parameters:\n", d.params);
+  if (d.kind == GENLAB_PLUGIN_KIND_MODEL) {
+    if (!d.declares_generate_params) std::cout << "  generate options: not declared (ABI < 1.5): passed on unchecked\n";
+    else if (d.generate_params.empty()) std::cout << "  generate options: none\n";
+    else list("  generate options:\n", d.generate_params);
   }
   return kOk;
 }
@@ -247,6 +260,8 @@ void add_manifest_options(po::options_description& options, po::positional_optio
   positional.add("manifest", 1);
 }
 
+std::string manifest_of(const po::variables_map& vm);  // below: a mistyped manifest gets a did-you-mean
+
 int validate(const std::vector<std::string>& args) {
   po::options_description options("validate");
   po::positional_options_description positional;
@@ -254,7 +269,7 @@ int validate(const std::vector<std::string>& args) {
   options.add_options()("json", "print the plan as JSON");
   po::variables_map vm;
   if (!parse(args, options, positional, vm, "genlab validate MANIFEST [--json] [--set KEY=VALUE]...")) return kOk;
-  const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
+  const Experiment e = load_experiment(manifest_of(vm), overrides(vm));
   if (vm.count("json")) {
     std::cout << to_json(e.plan()) << "\n";
     return kOk;
@@ -273,6 +288,9 @@ int validate(const std::vector<std::string>& args) {
               << (b.epochs > 0 ? std::to_string(b.epochs) + " epochs " : "")
               << (b.seconds > 0 ? std::to_string(b.seconds) + " s " : "") << "batch " << r.settings.batch_size << ", "
               << r.settings.device << ", " << r.settings.threads << " thread(s)\n";
+    const RunFate fate = run_fate(r, e.folder() / "runs" / r.folder_name());
+    std::cout << "      train: " << fate.train.action << " (" << fate.train.why << ")\n"
+              << "      evaluate: " << fate.evaluate.action << " (" << fate.evaluate.why << ")\n";
   }
   std::map<std::string, std::vector<std::string>> metric_runs;  // metric -> the runs it evaluates
   std::vector<std::string> metric_order;
@@ -301,16 +319,20 @@ int run(const std::vector<std::string>& args) {
       "executor", po::value<std::string>(), "local or slurm (default: the manifest's [executor] kind, else local)")(
       "threads", po::value<int>()->default_value(0), "CPU threads shared by running nodes (0: all cores)")(
       "resume", "continue interrupted training from its last checkpoint")(
+      "restart", "train interrupted runs again from step 0, deleting their checkpoints")(
       "fail-fast", "stop at the first failure")("keep-going", "go on past failures (the default)")(
       "quiet,q", "plain periodic progress lines instead of live bars");
   po::variables_map vm;
   if (!parse(args, options, positional, vm,
-             "genlab run MANIFEST [--jobs N] [--executor local|slurm] [--resume] [--fail-fast] [--set KEY=VALUE]... "
+             "genlab run MANIFEST [--jobs N] [--executor local|slurm] [--resume|--restart] [--fail-fast] [--set KEY=VALUE]... "
              "[--quiet]"))
     return kOk;
   if (vm.count("fail-fast") && vm.count("keep-going")) throw UsageError("--fail-fast and --keep-going exclude each other");
-  if (vm.count("jobs") && vm["jobs"].as<int>() < 1) throw UsageError("--jobs must be at least 1");
-  const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
+  if (vm.count("jobs") && (vm["jobs"].as<int>() < 1 || vm["jobs"].as<int>() > 1024))
+    throw UsageError("--jobs must be in [1, 1024], got " + std::to_string(vm["jobs"].as<int>()));
+  if (vm["threads"].as<int>() < 0 || vm["threads"].as<int>() > 1024)
+    throw UsageError("--threads must be in [0, 1024] (0: all cores), got " + std::to_string(vm["threads"].as<int>()));
+  const Experiment e = load_experiment(manifest_of(vm), overrides(vm));
   SchedulerOptions o;
   if (vm.count("executor")) {
     o.executor = vm["executor"].as<std::string>();
@@ -321,6 +343,19 @@ int run(const std::vector<std::string>& args) {
   o.jobs = vm.count("jobs") ? vm["jobs"].as<int>() : on_slurm ? 0 : 1;
   o.thread_budget = vm["threads"].as<int>();
   o.resume = vm.count("resume") > 0;
+  o.restart = vm.count("restart") > 0;
+  if (o.resume && o.restart) throw UsageError("--resume and --restart exclude each other");
+  // An interrupted run's checkpoint is never thrown away by accident: say what to do first.
+  if (!o.resume && !o.restart) {
+    std::vector<std::string> interrupted;
+    for (const auto& r : e.runs)
+      if (run_fate(r, e.folder() / "runs" / r.folder_name()).train.action == "resume") interrupted.push_back(r.name);
+    for (const auto& r : e.feature_runs)
+      if (run_fate(r, e.feature_folder(r)).train.action == "resume") interrupted.push_back(r.name);
+    if (!interrupted.empty())
+      throw UsageError(std::to_string(interrupted.size()) + " run(s) were interrupted and keep a checkpoint (" +
+                       join(interrupted) + "): genlab run --resume continues them, --restart trains them again from step 0");
+  }
   o.fail_fast = vm.count("fail-fast") > 0;
   o.quiet = vm.count("quiet") > 0;
   o.executable = boost::dll::program_location().string();
@@ -332,7 +367,7 @@ int run(const std::vector<std::string>& args) {
   try {
     registry::Registry reg(e.workspace);
     auto register_evaluated = [&](const RunPlan& r, const fs::path& run_dir) {
-      const fs::path eval_dir = run_dir / ("eval-" + r.eval_id.substr(0, 12));
+      const fs::path eval_dir = run_dir / r.eval_folder_name();
       if (!fs::exists(done_file(eval_dir, NodeKind::Evaluate))) return;
       try {
         const std::string ref = register_run(reg, e, r, run_dir, eval_dir).ref();
@@ -365,7 +400,7 @@ int cancel(const std::vector<std::string>& args) {
   add_manifest_options(options, positional);
   po::variables_map vm;
   if (!parse(args, options, positional, vm, "genlab cancel MANIFEST [--set KEY=VALUE]...")) return kOk;
-  const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
+  const Experiment e = load_experiment(manifest_of(vm), overrides(vm));
   const std::vector<std::string> cancelled = cancel_experiment(e);
   for (const auto& line : cancelled) std::cout << line << "\n";
   std::cout << (cancelled.empty() ? "nothing of '" + e.name + "' is running" : std::to_string(cancelled.size()) + " node(s) cancelled")
@@ -386,6 +421,68 @@ int worker(const std::vector<std::string>& args) {
   return run_worker(*kind, vm["dir"].as<std::string>(), vm.count("resume") > 0);
 }
 
+// `path` made absolute and normal, without a trailing separator (so it has a file name).
+fs::path clean(const fs::path& path) {
+  fs::path p = fs::absolute(path).lexically_normal();
+  return p.filename().empty() ? p.parent_path() : p;
+}
+
+// The names in the folder of `path` that `keep` accepts: what a mistyped `path` may have meant.
+std::vector<std::string> names_beside(const fs::path& path, const std::function<bool(const fs::directory_entry&)>& keep) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(clean(path).parent_path(), ec))
+    if (keep(entry)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A folder a command reads must exist: a mistyped one is an error with the closest folder beside it.
+void require_folder(const fs::path& folder, const std::string& what) {
+  std::error_code ec;
+  if (fs::is_directory(folder, ec)) return;
+  const auto folders = names_beside(folder, [](const fs::directory_entry& e) {
+    std::error_code ignored;
+    return e.is_directory(ignored);
+  });
+  throw HostError(folder.string() + ": no such " + what + " folder" + did_you_mean(clean(folder).filename().string(), folders));
+}
+
+// The manifest argument: a missing file is an error naming the closest .toml beside it.
+std::string manifest_of(const po::variables_map& vm) {
+  const std::string manifest = vm["manifest"].as<std::string>();
+  std::error_code ec;
+  if (fs::is_regular_file(manifest, ec)) return manifest;
+  const auto manifests = names_beside(manifest, [](const fs::directory_entry& e) { return e.path().extension() == ".toml"; });
+  throw HostError(manifest + ": no such manifest" + did_you_mean(clean(manifest).filename().string(), manifests));
+}
+
+// `compare --metric M` that matches nothing: an error naming the metrics the results have,
+// and the closest of them (or of their parts: "fid" of "fid.fid").
+[[noreturn]] void no_such_metric(const Experiment& e, const std::string& only) {
+  std::vector<std::string> names, candidates;
+  auto add = [](std::vector<std::string>& v, const std::string& s) {
+    if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+  };
+  for (const auto& g : group_runs(e))
+    for (const auto& run : g.runs)
+      for (const auto& [key, value] : run.metrics) {
+        if (key.find(".recall_class_") != std::string::npos || key.find(".share_class_") != std::string::npos) continue;
+        add(names, key);
+        add(candidates, key);
+        const size_t dot = key.find('.');
+        if (dot != std::string::npos) {
+          add(candidates, key.substr(0, dot));
+          add(candidates, key.substr(dot + 1));
+        }
+      }
+  if (names.empty())
+    throw HostError("no metric matching '" + only + "': experiment '" + e.name +
+                    "' has no finished evaluation yet (`genlab run " + e.file.string() + "` first)");
+  throw HostError("no metric matching '" + only + "' in the results of experiment '" + e.name + "'" +
+                  did_you_mean(only, candidates) + "; they have " + join_names(names));
+}
+
 int compare(const std::vector<std::string>& args) {
   po::options_description options("compare");
   po::positional_options_description positional;
@@ -394,8 +491,11 @@ int compare(const std::vector<std::string>& args) {
                         "only metrics whose name contains this (e.g. fid, cost.)");
   po::variables_map vm;
   if (!parse(args, options, positional, vm, "genlab compare MANIFEST [--metric M] [--set KEY=VALUE]...")) return kOk;
-  const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
-  std::cout << compare_text(e, vm["metric"].as<std::string>());
+  const Experiment e = load_experiment(manifest_of(vm), overrides(vm));
+  const std::string metric = vm["metric"].as<std::string>();
+  const std::string text = compare_text(e, metric);
+  if (!metric.empty() && text.rfind("no finished evaluations", 0) == 0) no_such_metric(e, metric);
+  std::cout << text;
   return kOk;
 }
 
@@ -405,7 +505,10 @@ int report(const std::vector<std::string>& args) {
   add_manifest_options(options, positional);
   po::variables_map vm;
   if (!parse(args, options, positional, vm, "genlab report MANIFEST [--set KEY=VALUE]...")) return kOk;
-  const Experiment e = load_experiment(vm["manifest"].as<std::string>(), overrides(vm));
+  const Experiment e = load_experiment(manifest_of(vm), overrides(vm));
+  if (!fs::is_directory(e.folder()))
+    throw HostError("experiment '" + e.name + "' has not run: no folder " + e.folder().string() + " (`genlab run " +
+                    e.file.string() + "` first)");
   const fs::path page = write_report(e);
   std::cout << claims_text(e) << "report: " << page.string() << "\n";
   return kOk;
@@ -418,12 +521,27 @@ int status(const std::vector<std::string>& args) {
   positional.add("workspace", 1);
   po::variables_map vm;
   if (!parse(args, options, positional, vm, "genlab status [WORKSPACE]")) return kOk;
-  std::cout << workspace_status(vm["workspace"].as<std::string>());
+  const fs::path workspace = vm["workspace"].as<std::string>();
+  require_folder(workspace, "workspace");
+  // A folder with no experiment in it is not a workspace: say so rather than print an empty table.
+  bool any = false;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(workspace, ec)) any = any || fs::is_directory(entry.path() / "runs", ec);
+  if (!any)
+    throw HostError(workspace.string() + ": no experiment has run in this workspace (no EXPERIMENT/runs/ folder in it)" +
+                    (fs::is_directory(workspace / "runs", ec)
+                         ? "; it is an experiment's folder: its workspace is " + clean(workspace).parent_path().string()
+                         : std::string()));
+  std::cout << workspace_status(workspace);
   return kOk;
 }
 
+// Reading commands open an existing registry only: a mistyped workspace is an error, never
+// a new, empty registry.
 registry::Registry open_registry(const po::variables_map& vm) {
-  return registry::Registry(vm["workspace"].as<std::string>());
+  const fs::path workspace = vm["workspace"].as<std::string>();
+  require_folder(workspace, "workspace");
+  return registry::Registry(workspace, registry::Registry::Open::Existing);
 }
 
 std::string metric_value(double v) {
@@ -454,11 +572,12 @@ toml::table version_table(const registry::Version& v) {
                      {"seed", v.seed},
                      {"config", v.config},
                      {"metrics", std::move(metrics)},
-                     {"artifacts", std::move(artifacts)}};
+                     {"artifacts", std::move(artifacts)},
+                     {"replaces", v.replaces}};  // the deleted version it registers again (0: none)
 }
 
 int registry_command(const std::vector<std::string>& args) {
-  if (args.empty()) throw UsageError("`genlab registry` needs list, show, alias, compare, export, delete or gc");
+  if (args.empty()) throw UsageError("`genlab registry` needs list, show, alias, compare, export, delete, restore or gc");
   const std::string sub = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   po::options_description options("registry " + sub);
@@ -470,18 +589,29 @@ int registry_command(const std::vector<std::string>& args) {
     positional.add("name", 1);
     if (!parse(rest, options, positional, vm, "genlab registry list [NAME] [--json] [--workspace W]")) return kOk;
     auto reg = open_registry(vm);
+    const auto deleted = reg.store().deleted_versions(vm["name"].as<std::string>());
+    if (!vm["name"].as<std::string>().empty() && deleted.empty()) reg.require_model(vm["name"].as<std::string>());
     const auto versions = reg.store().versions(vm["name"].as<std::string>());
     if (vm.count("json")) {
-      toml::array out;
+      toml::array out, gone;
       for (const auto& v : versions) out.push_back(version_table(v));
-      std::cout << to_json(toml::table{{"versions", std::move(out)}}) << "\n";
+      for (const auto& d : deleted)
+        gone.push_back(toml::table{{"ref", d.ref()}, {"run_id", d.run_id}, {"deleted_at", d.deleted_at}, {"restored", d.restored}});
+      std::cout << to_json(toml::table{{"versions", std::move(out)}, {"deleted", std::move(gone)}}) << "\n";
       return kOk;
     }
     std::cout << std::left << std::setw(24) << "VERSION" << std::setw(16) << "ALIASES" << std::setw(16) << "PLUGIN"
               << std::setw(16) << "DATASET" << "RUN\n";
     for (const auto& v : versions)
       std::cout << std::left << std::setw(24) << v.ref() << std::setw(16) << join(v.aliases, ",") << std::setw(16)
-                << v.plugin.name << std::setw(16) << v.dataset_plugin << v.run_id.substr(0, 12) << "\n";
+                << v.plugin.name << std::setw(16) << v.dataset_plugin << v.run_id.substr(0, 12)
+                << (v.replaces ? "  (replaces " + v.model + ":" + std::to_string(v.replaces) + ")" : "") << "\n";
+    // Deleted numbers are never given again, nor their runs registered again unless restored.
+    std::vector<std::string> gone;
+    for (const auto& d : deleted) gone.push_back(d.ref() + (d.restored ? " (restored)" : ""));
+    if (!gone.empty())
+      std::cout << "deleted: " << join(gone) << " (not registered again; `genlab registry restore NAME:VERSION` "
+                << "lets its run be registered again, as a new version)\n";
     return kOk;
   }
   if (sub == "show") {
@@ -499,6 +629,7 @@ int registry_command(const std::vector<std::string>& args) {
               << ", library sha256 " << v.plugin.library_sha256.substr(0, 16) << "...)\n"
               << "  dataset:  " << v.dataset_plugin << (v.dataset_hash.empty() ? "" : ", data sha256 " + v.dataset_hash.substr(0, 16) + "...") << "\n"
               << "  run:      " << v.run_id << ", seed " << v.seed << "\n";
+    if (v.replaces) std::cout << "  replaces: " << v.model << ":" << v.replaces << " (deleted)\n";
     if (auto run = reg.store().run(v.run_id)) std::cout << "  manifest: " << run->manifest << " (experiment " << run->experiment << ")\n";
     std::cout << "  metrics:\n";
     for (const auto& m : v.metrics)
@@ -543,7 +674,21 @@ int registry_command(const std::vector<std::string>& args) {
     auto reg = open_registry(vm);
     const auto v = reg.resolve(vm["ref"].as<std::string>());
     reg.store().delete_version(v.model, v.version);
-    std::cout << "deleted " << v.ref() << "; `genlab registry gc` removes its files\n";
+    std::cout << "deleted " << v.ref() << "; `genlab registry gc` removes its files. Its number is never given again, "
+              << "and `genlab run` does not register its run again (`genlab registry restore " << v.ref()
+              << "` allows it, as a new version)\n";
+    return kOk;
+  }
+  if (sub == "restore") {
+    options.add_options()("ref", po::value<std::string>()->required(), "NAME:VERSION, a deleted version");
+    positional.add("ref", 1);
+    if (!parse(rest, options, positional, vm, "genlab registry restore NAME:VERSION")) return kOk;
+    auto reg = open_registry(vm);
+    const auto d = reg.restore_version(vm["ref"].as<std::string>());
+    const auto run = reg.store().run(d.run_id);
+    std::cout << "restored " << d.ref() << ": the next `genlab run` " << (run ? run->manifest + " " : std::string())
+              << "registers its run (" << d.run_id.substr(0, 12) << ") again, as a new version; " << d.ref()
+              << " itself stays deleted\n";
     return kOk;
   }
   if (sub == "gc") {
@@ -555,7 +700,8 @@ int registry_command(const std::vector<std::string>& args) {
     std::cout << removed.size() << " unreferenced artifact(s)" << (dry ? "" : " removed") << "\n";
     return kOk;
   }
-  throw UsageError("unknown command 'registry " + sub + "' (expected list, show, alias, compare, export, delete or gc)");
+  throw UsageError("unknown command 'registry " + sub +
+                   "' (expected list, show, alias, compare, export, delete, restore or gc)");
 }
 
 int sample(const std::vector<std::string>& args) {
@@ -649,6 +795,9 @@ int main(int argc, char** argv) {
   } catch (const po::error& e) {
     std::cerr << "genlab: " << e.what() << " (see --help)\n";
     return kUsage;
+  } catch (const registry::UnknownNameError& e) {
+    std::cerr << "error: " << e.message(did_you_mean(e.name(), e.known())) << "\n";
+    return kFailure;
   } catch (const HostError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kFailure;

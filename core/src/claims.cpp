@@ -325,9 +325,12 @@ Estimate estimate(const Check& check, const Cell& cell, const std::vector<RunGro
   std::vector<double> values;
   size_t ended = 0, failed = 0, reporting = 0;
   std::vector<std::string> reported;  // what the cell's runs do report, for a misspelt metric
+  std::string convention;
   for (const auto& group : groups)
     for (const auto& run : group.runs) {
       if (!in_cell(cell, *run.plan)) continue;
+      if (auto c = run.conventions.find(check.metric); c != run.conventions.end() && convention.find(c->second) == std::string::npos)
+        convention += (convention.empty() ? "" : " | ") + c->second;
       // A run ends finished or "<step> failed"; one not run, running or cancelled is no evidence.
       const bool finished = run.state == "finished";
       const bool crashed = run.state.size() > 7 && run.state.compare(run.state.size() - 7, 7, " failed") == 0;
@@ -352,13 +355,15 @@ Estimate estimate(const Check& check, const Cell& cell, const std::vector<RunGro
     none.why = "no run reports '" + check.metric + "' (they report " + join_names(reported) + ")";
     return none;
   }
+  Estimate out;
   switch (check.statistic) {
-    case Statistic::mean: return mean_estimate(values);
-    case Statistic::std: return std_estimate(values);
-    case Statistic::cv: return cv_estimate(values);
-    case Statistic::failure_rate: return rate_estimate(failed, ended);
+    case Statistic::mean: out = mean_estimate(values); break;
+    case Statistic::std: out = std_estimate(values); break;
+    case Statistic::cv: out = cv_estimate(values); break;
+    case Statistic::failure_rate: out = rate_estimate(failed, ended); break;
   }
-  return {};
+  out.convention = convention;
+  return out;
 }
 
 }  // namespace
@@ -412,12 +417,19 @@ std::vector<ClaimResult> judge_claims(const std::vector<Claim>& claims, const st
       r.a = estimate(check, check.a, groups);
       r.b = check.b ? estimate(check, *check.b, groups) : Estimate::exactly(check.bar);
       r.verdict = judge(r.a, r.b, check.expect_higher, check.factor);
+      // Unlike numbers (a Bernoulli likelihood against a dequantised one) decide nothing.
+      const bool unlike = check.b && check.statistic != Statistic::failure_rate && r.a.convention != r.b.convention;
+      if (unlike) r.verdict = Verdict::inconclusive;
       const std::string stat = check.statistic == Statistic::mean ? "" : std::string(statistic_name(check.statistic)) + " of ";
       const std::string relation = check.expect_higher ? " > " : " < ";
       const std::string scaled = check.factor == 1 ? "" : number(check.factor) + " × ";
       const std::string against = check.b ? estimate_text(check.b->label(), r.b) : "the bar " + number(check.bar);
       std::string outcome = "intervals overlap";
       if (!r.a.valid() || !r.b.valid()) outcome = "no interval";
+      else if (unlike)
+        outcome = "not comparable: the values differ in convention (" +
+                  (r.a.convention.empty() ? std::string("none recorded") : r.a.convention) + " against " +
+                  (r.b.convention.empty() ? std::string("none recorded") : r.b.convention) + ")";
       else if (r.verdict == Verdict::supported) outcome = "holds, intervals apart";
       else if (r.verdict == Verdict::not_supported)
         // With a factor, failing is not the opposite: 2.39 is above 2.31 yet below 1.1 x 2.31.

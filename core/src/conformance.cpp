@@ -122,13 +122,16 @@ bool attempt(Reporter& r, const std::string& name, Body&& body) {
   }
 }
 
-// Expects `body` to fail with a HostError (a returned error), not to succeed.
+// Expects `body` to fail with a HostError (a returned error), not to succeed. A call that
+// succeeds with what the ABI does not allow (a ContractError) did not return an error.
 template <class Body>
 void expect_error(Reporter& r, const std::string& name, Body&& body) {
   r.step(name);
   try {
     body();
     r.result(name, false, "the call succeeded; expected it to return an error");
+  } catch (const ContractError& e) {
+    r.result(name, false, std::string("the call succeeded, and breached the ABI: ") + e.what());
   } catch (const HostError& e) {
     r.result(name, true, std::string("returned: ") + e.what());
   }
@@ -311,8 +314,10 @@ void check_model(Reporter& r, const std::shared_ptr<const Plugin>& plugin, const
       if (std::string split = data.info().split_names[s]; split != "train")
         views = data.get_batch(split, range(std::min<int64_t>(2, data.info().split_sizes[s])), 1);
   const genlab_tensor_map* inputs = views ? views.get() : needs_inputs ? batch.get() : nullptr;
+  // The host checks the outputs' rows and, but for a model that needs inputs, their shape
+  // against the data's (ModelInstance::generate); a breach fails this check.
   attempt(r, inputs ? "model: generate returns one row per input row (it needs inputs)"
-                    : "model: generate returns samples with the batch dimension asked for",
+                    : "model: generate returns samples of the data's shape, with the batch dimension asked for",
           [&] {
     const int64_t rows = views ? views->tensors[0]->dl_tensor.shape[0] : needs_inputs ? n : 3;
     TensorMapPtr out = model->generate(rows, nullptr, inputs);
@@ -331,6 +336,7 @@ void check_model(Reporter& r, const std::shared_ptr<const Plugin>& plugin, const
 
   if (model->can_score()) {
     expect_error(r, "model: score on an empty batch is an error", [&] { model->score(empty); });
+    // The host checks every score tensor's rows and dtype (ModelInstance::score).
     attempt(r, "model: score returns one value per example", [&] {
       TensorMapPtr scores = model->score(*batch);
       track(*scores, "score");
@@ -427,11 +433,17 @@ void check_metric(Reporter& r, const std::shared_ptr<const Plugin>& plugin, cons
   view_names.reserve(2);
   view_tensors.reserve(2);
   const genlab_tensor_map real_in = with_features(*a, 7), generated_in = with_features(generated, 8);
-  attempt(r, "metric: update and compute give scalars with directions", [&] {
+  // The host checks the values' names (non-empty, unique) and that none is infinite
+  // (MetricInstance::compute); a NaN is allowed and named here.
+  attempt(r, "metric: update and compute give named finite scalars (or NaN) with directions", [&] {
     metric->update(&real_in, &generated_in, needs_scores ? scores.get() : nullptr);
+    const auto values = metric->compute();
     std::string detail;
-    for (const auto& s : metric->compute()) detail += s.name + "=" + std::to_string(s.value) + " ";
+    for (const auto& s : values) detail += s.name + "=" + std::to_string(s.value) + " ";
     if (detail.empty()) throw HostError("compute returned no scalars");
+    std::string nans;
+    for (const auto& name : MetricInstance::nan_names(values)) nans += (nans.empty() ? "" : ", ") + name;
+    if (!nans.empty()) detail += "(NaN: " + nans + ")";
     return detail;
   });
   expect_error(r, "metric: update with no data at all is an error",
@@ -441,6 +453,8 @@ void check_metric(Reporter& r, const std::shared_ptr<const Plugin>& plugin, cons
     try {
       metric->compute();
       return std::string("computed on no data");
+    } catch (const ContractError&) {
+      throw;  // an answer the ABI does not allow (an infinity) is not an error returned
     } catch (const HostError& e) {
       return std::string("returned an error: ") + e.what();
     }
@@ -474,15 +488,21 @@ void run_checks(Reporter& r, const fs::path& path, const CheckOptions& options) 
       return;
   }
   std::shared_ptr<const Plugin> plugin;
-  if (!attempt(r, "loads: entry symbol, ABI version, struct sizes, required functions" +
-                      std::string(manifest ? ", agreement with plugin.toml" : ""),
+  // Loaded without its plugin.toml, whose every field is then checked on its own below (the
+  // loader's comparison, compare_with_manifest), so that one disagreement does not hide another.
+  if (!attempt(r, "loads: entry symbol, ABI version, struct sizes, required functions",
                [&] {
-                 plugin = load_plugin_library(library, manifest);
+                 plugin = load_plugin_library(library);
                  return "ABI " + std::to_string(plugin->api().abi_major) + "." +
                         std::to_string(plugin->api().abi_minor) + ", " + kind_name(plugin->kind()) + " '" +
                         plugin->name() + "' " + plugin->description().version;
                }))
     return;
+  if (manifest) {
+    for (const auto& f : compare_with_manifest(*plugin, *manifest))
+      r.result("plugin.toml agrees with the library: " + f.field, f.agrees,
+               f.agrees ? "'" + f.in_toml + "'" : f.message(manifest->manifest_path, plugin->library()));
+  }
   attempt(r, "describe is stable and runs nothing", [&] {
     genlab_describe_args args{};
     args.struct_size = GENLAB_DESCRIBE_ARGS_STRUCT_SIZE;

@@ -5,10 +5,13 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "genlab/core/discovery.hpp"
 #include "genlab/core/error.hpp"
+#include "genlab/core/registration.hpp"
+#include "genlab/core/reuse.hpp"
 #include "genlab/core/util/files.hpp"
 #include "genlab/core/util/sha256.hpp"
 
@@ -27,7 +30,8 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
 }
 
 std::string manifest_position(const toml::source_region& region, const fs::path& fallback) {
-  if (region.begin.line == 0) return "--set";  // a command-line override has no position
+  // A command-line override has no position (or that of its own one-line parse, no file).
+  if (region.begin.line == 0 || !region.path) return "--set";
   const std::string file = region.path ? *region.path : fallback.string();
   return file + ":" + std::to_string(region.begin.line) + ":" + std::to_string(region.begin.column);
 }
@@ -59,6 +63,23 @@ bool has_type(const toml::node& node, genlab_param_type t) {
 }
 
 // A value as it appears in run names and plans: 0.1, 32, "x" -> x.
+// `text` for a message: control characters escaped, at most 60 characters.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= 60) return out + "...";
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char code[8];
+      std::snprintf(code, sizeof code, "\\x%02x", u);
+      out += code;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string short_text(const toml::node& node) {
   std::ostringstream out;
   if (const auto* s = node.as_string()) return s->get();
@@ -169,6 +190,9 @@ std::vector<toml::table> sweep_values(const toml::node& node, const fs::path& fi
     integral &= v.is_integer();
     b.push_back(v.is_integer() ? static_cast<double>(v.as_integer()->get()) : v.as_floating_point()->get());
   }
+  for (size_t i = 0; i < b.size(); ++i)
+    if (!std::isfinite(b[i]))
+      throw HostError(where((*bounds)[i].source(), file) + ": expected '" + key + ".range' bounds and step to be finite numbers");
   const double step = b.size() == 3 ? b[2] : 1.0;
   if (step == 0 || (b[1] - b[0]) / step < 0)
     throw HostError(where(range->source(), file) + ": '" + key + ".range' " + "never reaches its stop with that step");
@@ -194,35 +218,62 @@ const std::vector<std::string> kExperimentKeys = {
 const std::vector<std::string> kRunKeys = {"steps",  "epochs",  "max_seconds", "batch_size",      "checkpoint_every",
                                            "device", "threads", "timeout",     "memory_limit_mb", "processes"};
 
+// Bounds of counts in a manifest: beyond them a worker hangs or the arithmetic overflows.
+constexpr int64_t kMaxSteps = int64_t{1} << 40;
+constexpr int64_t kMaxThreads = 1024;   // a LibTorch pool of 100000 threads hangs the worker
+constexpr int64_t kMaxProcesses = 256;  // the local ranks a worker starts (worker.cpp)
+
+std::string short_number(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+// A name that becomes a folder or file in the workspace (util/files.hpp says which).
+void check_path_name(const std::string& name, const std::string& what, const toml::source_region& at, const fs::path& file) {
+  if (const std::string problem = path_name_problem(name); !problem.empty())
+    throw HostError(where(at, file) + ": invalid " + what + " \"" + printable(name) + "\": " + problem +
+                    "; expected 1 to 128 letters, digits, '_', '-' or '.', not starting with '.' (it names a folder in the "
+                    "workspace)");
+}
+
 // Sets one run setting from [experiment] or an override. Returns false for a key that is
 // not a run setting.
 bool apply_setting(RunSettings& s, const std::string& key, const toml::node& node, const fs::path& file) {
   const std::string what = "experiment." + key;
-  auto positive_int = [&] {
+  // Counts are integers within what a machine can do; the limit is in the message.
+  auto count = [&](int64_t low, int64_t high, const char* why) {
     const int64_t v = manifest_value<int64_t>(node, file, what, "an integer");
-    if (v <= 0) throw HostError(where(node.source(), file) + ": expected " + what + " > 0, got " + std::to_string(v));
+    if (v < low || v > high)
+      throw HostError(where(node.source(), file) + ": expected " + what + " in [" + std::to_string(low) + ", " +
+                      std::to_string(high) + "]" + why + ", got " + std::to_string(v));
     return v;
   };
-  auto non_negative = [&] {
+  // Amounts are finite numbers >= 0 (NaN and inf would mean no limit, or none reached).
+  auto amount = [&](double high) {
     const double v = manifest_value<double>(node, file, what, "a number");
-    if (!(v >= 0)) throw HostError(where(node.source(), file) + ": expected " + what + " >= 0, got " + short_text(node));
+    if (!(v >= 0) || !std::isfinite(v) || v > high)
+      throw HostError(where(node.source(), file) + ": expected " + what + " to be a finite number in [0, " +
+                      short_number(high) + "], got " + short_text(node));
     return v;
   };
-  if (key == "steps") s.budget.steps = positive_int();
-  else if (key == "epochs") s.budget.epochs = non_negative();
-  else if (key == "max_seconds") s.budget.seconds = non_negative();
-  else if (key == "batch_size") s.batch_size = positive_int();
-  else if (key == "checkpoint_every") s.checkpoint_every = static_cast<int64_t>(non_negative());
-  else if (key == "threads") s.threads = static_cast<int32_t>(positive_int());
-  else if (key == "timeout") s.timeout = non_negative();
-  else if (key == "memory_limit_mb") s.memory_limit_mb = static_cast<int64_t>(non_negative());
-  else if (key == "processes") s.processes = static_cast<int32_t>(positive_int());
+  if (key == "steps") s.budget.steps = count(1, kMaxSteps, "");
+  else if (key == "epochs") s.budget.epochs = amount(1e9);
+  else if (key == "max_seconds") s.budget.seconds = amount(1e9);
+  else if (key == "batch_size") s.batch_size = count(1, int64_t{1} << 24, "");
+  else if (key == "checkpoint_every") s.checkpoint_every = count(0, kMaxSteps, " (steps; 0: only at the end)");
+  else if (key == "threads") s.threads = static_cast<int32_t>(count(1, kMaxThreads, " (CPU threads of one run)"));
+  else if (key == "timeout") s.timeout = amount(1e9);
+  else if (key == "memory_limit_mb") s.memory_limit_mb = count(0, int64_t{1} << 30, " (MiB; 0: none)");
+  else if (key == "processes") s.processes = static_cast<int32_t>(count(1, kMaxProcesses, " (data-parallel processes of one run)"));
   else if (key == "device") {
     s.device = manifest_value<std::string>(node, file, what, "a string");
     const bool ok = s.device == "cpu" || s.device == "cuda" ||
-                    (s.device.rfind("cuda:", 0) == 0 && s.device.size() > 5 &&
+                    (s.device.rfind("cuda:", 0) == 0 && s.device.size() > 5 && s.device.size() <= 9 &&
                      s.device.find_first_not_of("0123456789", 5) == std::string::npos);
-    if (!ok) throw HostError(where(node.source(), file) + ": expected device \"cpu\", \"cuda\" or \"cuda:N\", got \"" + s.device + "\"");
+    if (!ok)
+      throw HostError(where(node.source(), file) + ": expected device \"cpu\", \"cuda\" or \"cuda:N\" (N up to 4 digits), got \"" +
+                      printable(s.device) + "\"");
   } else {
     return false;
   }
@@ -234,7 +285,9 @@ bool apply_setting(RunSettings& s, const std::string& key, const toml::node& nod
 bool apply_eval_setting(RunSettings& s, const std::string& key, const toml::node& v, const fs::path& file) {
   if (key == "samples") {
     s.eval_samples = manifest_value<int64_t>(v, file, "evaluation.samples", "an integer");
-    if (s.eval_samples <= 0) throw HostError(where(v.source(), file) + ": expected evaluation.samples > 0");
+    if (s.eval_samples <= 0 || s.eval_samples > (int64_t{1} << 24))
+      throw HostError(where(v.source(), file) + ": expected evaluation.samples in [1, 16777216], got " +
+                      std::to_string(s.eval_samples));
   } else if (key == "split") {
     s.eval_split = manifest_value<std::string>(v, file, "evaluation.split", "a string");
   } else if (key == "generate") {
@@ -290,10 +343,14 @@ void check_param(const fs::path& file, const std::string& section, const Compone
   if (it == declared.end())
     throw HostError(where(key_source, file) + ": unknown key '" + path + "' for plugin '" + c.plugin_name + "'" +
                     did_you_mean(key, names) + "; it reads " + join_names(names));
-  for (const auto& value : sweep_values(node, file, path))
-    if (!has_type(*value.get("v"), it->type))
+  for (const auto& value : sweep_values(node, file, path)) {
+    const toml::node& v = *value.get("v");
+    if (!has_type(v, it->type))
       throw HostError(where(node.source(), file) + ": expected '" + path + "' to be " + type_name(it->type) +
                       (is_sweep(node) ? " in every point of its sweep" : std::string()));
+    if (v.is_floating_point() && !std::isfinite(v.as_floating_point()->get()))
+      throw HostError(where(node.source(), file) + ": expected '" + path + "' to be a finite number, got " + short_text(v));
+  }
 }
 
 // Keys of a component's table that the host reads, not the plugin: `plugin`, for a metric
@@ -317,6 +374,7 @@ std::vector<ComponentSpec> read_components(const fs::path& file, const toml::tab
     if (body == nullptr)
       throw HostError(where(entry.source(), file) + ": expected [" + section + "." + c.name + "] to be a table");
     c.body = body;
+    check_path_name(c.name, std::string(section) + " name", k.source(), file);
     const toml::node* plugin = body->get("plugin");
     if (plugin == nullptr)
       throw HostError(where(k.source(), file) + ": [" + section + "." + c.name + "] lacks 'plugin = \"NAME\"'");
@@ -388,11 +446,27 @@ std::string canonical(const toml::table& t) {
   return out.str();
 }
 
+// The content hash of a dataset's files (see dataset_content_hash), once per configuration
+// and process: several runs on one dataset read it once.
+std::string data_content(const toml::table& params) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> hashes;
+  const std::string key = canonical(params);
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = hashes.find(key);
+  if (found == hashes.end()) found = hashes.emplace(key, dataset_content_hash(params)).first;
+  return found->second;
+}
+
 void assign_identity(RunPlan& r) {
   const RunSettings& s = r.settings;
+  // The data's files decide the weights as much as the parameters that name them: a folder
+  // rendered again, or a file replaced, is new data.
+  toml::table dataset = build_of(r.dataset);
+  if (const std::string content = data_content(r.dataset.params); !content.empty()) dataset.insert("content_sha256", content);
   // What changes the trained weights. Timeouts, limits and checkpoint intervals do not.
   toml::table train{{"model", build_of(r.model)},
-                    {"dataset", build_of(r.dataset)},
+                    {"dataset", std::move(dataset)},
                     {"seed", r.seed},
                     {"steps", s.budget.steps},
                     {"epochs", s.budget.epochs},
@@ -404,23 +478,28 @@ void assign_identity(RunPlan& r) {
   // sum gradients in another order and draw their noise per shard: not the same weights.
   if (s.processes > 1) train.insert("processes", s.processes);
   r.id = sha256_hex(canonical(train));
-  toml::array metrics;
-  for (const auto& m : r.metrics) metrics.push_back(toml::table{{"name", m.name}, {"build", build_of(m)}});
-  toml::table evaluation{{"train", r.id},
-                         {"metrics", std::move(metrics)},
-                         {"eval_samples", s.eval_samples},
-                         {"eval_split", s.eval_split}};
-  // Only when set, so that the ids of earlier evaluations stay unchanged.
-  if (!s.eval_generate.empty()) evaluation.insert("eval_generate", s.eval_generate);
+  // What decides the samples and scores the metrics read.
+  toml::table samples{{"train", r.id}, {"eval_samples", s.eval_samples}, {"eval_split", s.eval_split}};
+  if (!s.eval_generate.empty()) samples.insert("eval_generate", s.eval_generate);
+  r.samples_id = sha256_hex(canonical(samples));
+  // Each metric: its build and parameters on those samples (and the feature network's
+  // outputs when it reads them).
+  toml::array metric_ids;
+  for (auto& m : r.metrics) {
+    toml::table metric{{"samples", r.samples_id}, {"name", m.name}, {"build", build_of(m)}};
+    if (!r.features_id.empty() && m.plugin->has(GENLAB_CAPABILITY_READS_FEATURES)) metric.insert("features", r.features_id);
+    m.id = sha256_hex(canonical(metric));
+    metric_ids.push_back(m.id);
+  }
+  toml::table evaluation{{"samples", r.samples_id}, {"metrics", std::move(metric_ids)}};
   if (!r.features_id.empty()) evaluation.insert("features", r.features_id);
   r.eval_id = sha256_hex(canonical(evaluation));
 }
 
 toml::table component_table(const Component& c) {
-  return toml::table{{"name", c.name},
-                     {"plugin", c.plugin_name},
-                     {"library", c.plugin->library().string()},
-                     {"params", c.params}};
+  toml::table t{{"name", c.name}, {"plugin", c.plugin_name}, {"library", c.plugin->library().string()}, {"params", c.params}};
+  if (!c.id.empty()) t.insert("id", c.id);
+  return t;
 }
 
 Component component_from(const toml::table& t, const fs::path& file) {
@@ -430,6 +509,7 @@ Component component_from(const toml::table& t, const fs::path& file) {
   const std::string library = t["library"].value_or(std::string());
   if (c.name.empty() || library.empty()) throw HostError(file.string() + ": a component lacks its name or library");
   if (const toml::table* p = t["params"].as_table()) c.params = *p;
+  c.id = t["id"].value_or(std::string());
   c.plugin = load_plugin_library(library);
   return c;
 }
@@ -529,7 +609,96 @@ const RunPlan& feature_run_for(Experiment& e, const FeatureSettings& f, const Ru
   return e.feature_runs.back();
 }
 
+// ------------------------------------------------------------------ generate options
+
+// Which evaluation.generate options the runs' models read, and those some run's model
+// does not (where they were written). A plugin of ABI 1.5 declares its options; an older
+// one is taken to read every option it is given.
+struct GenerateKeysRead {
+  std::set<std::string> keys;
+  bool all = false;
+  std::map<std::string, toml::source_region> unread;
+  void insert(const GenerateKeysRead& other) {
+    keys.insert(other.keys.begin(), other.keys.end());
+    all |= other.all;
+    unread.insert(other.unread.begin(), other.unread.end());
+  }
+};
+
+// [evaluation] generate is shared by every model of a manifest, each reading its own
+// options: a run keeps those its model declares (so that another model's sampler steps are
+// no part of its identity), and an option of the wrong type is an error here.
+GenerateKeysRead keep_generate_options(RunPlan& r, const fs::path& file) {
+  GenerateKeysRead read;
+  const PluginDescription& d = r.model.plugin->description();
+  if (!d.declares_generate_params) {
+    read.all = true;
+    return read;
+  }
+  toml::table kept;
+  for (const auto& [k, v] : r.settings.eval_generate) {
+    const std::string key(k.str());
+    auto it = std::find_if(d.generate_params.begin(), d.generate_params.end(), [&](const ParamSpec& p) { return p.name == key; });
+    if (it == d.generate_params.end()) {
+      read.unread.emplace(key, v.source());
+      continue;
+    }
+    if (!has_type(v, it->type))
+      throw HostError(where(v.source(), file) + ": expected evaluation.generate." + key + " to be " + type_name(it->type) +
+                      " (a generate option of plugin '" + r.model.plugin_name + "')");
+    kept.insert(key, v);
+    read.keys.insert(key);
+  }
+  r.settings.eval_generate = std::move(kept);
+  return read;
+}
+
+// An evaluation.generate option that no run's model reads is a typo or a model left out.
+// Its position is the manifest's [evaluation] generate entry when it is written there.
+void check_generate_options_read(const Experiment& e, const GenerateKeysRead& read, const fs::path& file,
+                                 const toml::table& root) {
+  if (read.all) return;
+  std::set<std::string> plugins, declared;
+  for (const auto& r : e.runs) {
+    plugins.insert(r.model.plugin_name);
+    for (const auto& p : r.model.plugin->description().generate_params) declared.insert(p.name);
+  }
+  const std::vector<std::string> known(declared.begin(), declared.end());
+  for (const auto& [key, source] : read.unread) {
+    if (read.keys.count(key)) continue;
+    // Where it is written: [evaluation] generate, or the `set` of an [[overrides]] entry.
+    const toml::node* written = nullptr;
+    if (const toml::table* generate = root.at_path("evaluation.generate").as_table()) written = generate->get(key);
+    if (const toml::array* entries = root["overrides"].as_array(); entries && !written)
+      for (const auto& entry : *entries)
+        if (const toml::table* set = entry.at_path("set").as_table())
+          if (const toml::table* generate = (*set)["evaluation.generate"].as_table(); generate && generate->get(key))
+            written = generate->get(key);
+    throw HostError(where(written ? written->source() : source, file) + ": no model of this experiment (" +
+                    join_names(std::vector<std::string>(plugins.begin(), plugins.end())) +
+                    ") reads the generate option '" + key + "'" + did_you_mean(key, known) +
+                    (known.empty() ? "; they take no generate options" : "; they read " + join_names(known)));
+  }
+}
+
 }  // namespace
+
+void check_generate_options(const Plugin& plugin, const toml::table& options, const std::string& flag) {
+  const PluginDescription& d = plugin.description();
+  if (!d.declares_generate_params) return;
+  std::vector<std::string> names;
+  for (const auto& p : d.generate_params) names.push_back(p.name);
+  for (const auto& [k, v] : options) {
+    const std::string key(k.str());
+    auto it = std::find_if(d.generate_params.begin(), d.generate_params.end(), [&](const ParamSpec& p) { return p.name == key; });
+    if (it == d.generate_params.end())
+      throw HostError(flag + " " + key + ": plugin '" + plugin.name() + "' has no generate option '" + key + "'" +
+                      did_you_mean(key, names) + (names.empty() ? "; it takes none" : "; it reads " + join_names(names)));
+    if (!has_type(v, it->type))
+      throw HostError(flag + " " + key + ": expected " + type_name(it->type) + " (a generate option of plugin '" +
+                      plugin.name() + "')");
+  }
+}
 
 void apply_override(toml::table& root, const std::string& text, const std::string& flag) {
   const size_t eq = text.find('=');
@@ -577,6 +746,7 @@ toml::table RunPlan::resolved() const {
   toml::array metrics_out;
   for (const auto& m : metrics) metrics_out.push_back(component_table(m));
   toml::table t{{"id", id},
+                {"samples_id", samples_id},
                 {"eval_id", eval_id},
                 {"name", name},
                 {"seed", seed},
@@ -593,6 +763,7 @@ toml::table RunPlan::resolved() const {
 RunPlan run_from_resolved(const toml::table& t, const fs::path& file) {
   RunPlan r;
   r.id = t["id"].value_or(std::string());
+  r.samples_id = t["samples_id"].value_or(std::string());
   r.eval_id = t["eval_id"].value_or(std::string());
   r.name = t["name"].value_or(std::string());
   r.seed = t["seed"].value_or(int64_t{0});
@@ -631,6 +802,9 @@ toml::table Experiment::plan() const {
   for (const auto& r : runs) {
     toml::table t = r.resolved();
     t.insert("folder", (folder() / "runs" / r.folder_name()).string());
+    const RunFate fate = run_fate(r, folder() / "runs" / r.folder_name());
+    t.insert("fate", toml::table{{"train", toml::table{{"action", fate.train.action}, {"why", fate.train.why}}},
+                                 {"evaluate", toml::table{{"action", fate.evaluate.action}, {"why", fate.evaluate.why}}}});
     runs_out.push_back(std::move(t));
   }
   toml::array features_out;
@@ -722,6 +896,7 @@ static bool apply_scale(toml::table& root, const fs::path& file) {
 }
 
 Experiment load_experiment(const fs::path& path, const std::vector<std::string>& overrides) {
+  GenerateKeysRead generate_keys_read;  // the evaluation.generate options some run's model reads
   Experiment e;
   e.file = fs::absolute(path).lexically_normal();
   std::vector<fs::path> stack;
@@ -756,7 +931,10 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [experiment] to be a table");
     for (const auto& [k, v] : *table) {
       const std::string key(k.str());
-      if (key == "name") e.name = manifest_value<std::string>(v, file, "name", "a string");
+      if (key == "name") {
+        e.name = manifest_value<std::string>(v, file, "name", "a string");
+        check_path_name(e.name, "experiment.name", v.source(), file);
+      }
       else if (key == "workspace") e.workspace = manifest_value<std::string>(v, file, "workspace", "a string");
       else if (key == "plugin_paths") {
         const toml::array* array = v.as_array();
@@ -787,6 +965,8 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     if (budget_given && !table->get("steps")) base.budget.steps = 0;  // only the limits given apply
   }
   if (seeds.empty()) throw HostError(file.string() + ": experiment.seeds is empty");
+  if (!root["experiment"]["name"])  // named after the file: that name must do as a folder too
+    check_path_name(e.name, "experiment name (the manifest's file name; set experiment.name)", {}, file);
   if (e.workspace.is_relative()) e.workspace = fs::current_path() / e.workspace;
 
   // [evaluation]
@@ -1036,6 +1216,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
               r.features_id = net.id;
               r.features_dir = fs::absolute(e.feature_folder(net));
             }
+            generate_keys_read.insert(keep_generate_options(r, file));
             assign_identity(r);
             e.runs.push_back(std::move(r));
           }
@@ -1044,6 +1225,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
     }
   }
   if (e.runs.empty()) throw HostError(file.string() + ": every run is excluded: nothing to do");
+  check_generate_options_read(e, generate_keys_read, file, root);
   if (const toml::node* node = root.get("claims")) {
     e.claims = read_claims(*node, file);
     check_claims_cover(e.claims, e.runs);

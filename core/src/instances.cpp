@@ -1,5 +1,6 @@
 #include "genlab/core/instances.hpp"
 
+#include <cmath>
 #include <cstring>
 
 #include "genlab/core/error.hpp"
@@ -32,6 +33,50 @@ const genlab_config* handle_or_null(const toml::table* table, std::unique_ptr<Co
   holder = std::make_unique<ConfigHandle>(*table);
   return holder->get();
 }
+
+// ---------------------------------------------------------------- contract checks
+//
+// What a call returned, against what the ABI promises (genlab.h); a breach throws
+// "<plugin>: <call> returned <what>; expected <what the ABI promises>".
+
+std::string shape_text(const std::vector<int64_t>& dims) {
+  std::string out = "[";
+  for (size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
+  return out + "]";
+}
+
+std::vector<int64_t> dims_of(const DLTensor& t) {
+  if (t.ndim <= 0 || t.shape == nullptr) return {};
+  return std::vector<int64_t>(t.shape, t.shape + t.ndim);
+}
+
+std::string dtype_text(DLDataType d) {
+  std::string code;
+  switch (d.code) {
+    case kDLInt: code = "int"; break;
+    case kDLUInt: code = "uint"; break;
+    case kDLFloat: code = "float"; break;
+    case kDLBfloat: code = "bfloat"; break;
+    default: code = "dtype-code-" + std::to_string(d.code) + "-"; break;
+  }
+  std::string out = code + std::to_string(d.bits);
+  if (d.lanes != 1) out += "x" + std::to_string(d.lanes);
+  return out;
+}
+
+bool is_floating(DLDataType d) { return (d.code == kDLFloat || d.code == kDLBfloat) && d.lanes == 1; }
+
+// "'samples' of shape [2, 3]"
+std::string described(const genlab_tensor_map& map, size_t i) {
+  return "'" + std::string(map.names[i]) + "' of shape " + shape_text(dims_of(map.tensors[i]->dl_tensor));
+}
+
+[[noreturn]] void breach(const Plugin& plugin, const char* call, const std::string& returned,
+                         const std::string& expected) {
+  throw ContractError(plugin.label() + ": " + call + " returned " + returned + "; expected " + expected);
+}
+
+std::string rows_text(int64_t rows) { return std::to_string(rows) + (rows == 1 ? " row" : " rows"); }
 
 }  // namespace
 
@@ -110,6 +155,18 @@ ModelInstance::ModelInstance(std::shared_ptr<const Plugin> plugin, HostSettings 
   plugin_->check(call_plugin(*plugin_, "create", [&] { return plugin_->model().create(&args); }), "create");
   if (args.model == nullptr) throw HostError(plugin_->label() + ": create succeeded but returned no model");
   model_ = args.model;
+  // Keep what generate's outputs are checked against: the info is borrowed for create only.
+  if (data_info != nullptr && data_info->modality != nullptr) {
+    has_data_ = true;
+    modality_ = data_info->modality;
+    if (data_info->element_count > 0 && data_info->elements != nullptr) {
+      const genlab_element_spec& first = data_info->elements[0];
+      element_name_ = first.name != nullptr ? first.name : "";
+      if (first.ndim > 0 && first.shape != nullptr) element_shape_.assign(first.shape, first.shape + first.ndim);
+    } else {
+      has_data_ = false;  // nothing to compare a sample with
+    }
+  }
 }
 
 ModelInstance::~ModelInstance() {
@@ -141,7 +198,36 @@ TensorMapPtr ModelInstance::generate(int64_t count, const toml::table* options, 
   args.options = handle_or_null(options, holder);
   args.inputs = inputs;
   plugin_->check(call_plugin(*plugin_, "generate", [&] { return plugin_->model().generate(&args); }), "generate");
-  return take_tensor_map(*plugin_, args.outputs, "generate");
+  TensorMapPtr out = take_tensor_map(*plugin_, args.outputs, "generate");
+
+  // genlab_model_generate_args: `count` samples (views rendered, inputs mapped), the first
+  // output being them, batch dimension first.
+  if (out->count == 0)
+    breach(*plugin_, "generate", "no outputs", "the first output to hold the " + rows_text(count) + " asked for");
+  const DLTensor& first = out->tensors[0]->dl_tensor;
+  const std::vector<int64_t> dims = dims_of(first);
+  if (dims.empty() || dims[0] != count)
+    breach(*plugin_, "generate", described(*out, 0) + " for a count of " + std::to_string(count),
+           "its first dimension to be the " + rows_text(count) + " asked for");
+  // A model that maps inputs to outputs (a classifier) answers in its own terms: rows only.
+  if (!has_data_ || plugin_->has(GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS)) return out;
+  if (modality_ == "points" || modality_ == "image") {
+    std::vector<int64_t> want{count};
+    want.insert(want.end(), element_shape_.begin(), element_shape_.end());
+    if (dims != want)
+      breach(*plugin_, "generate", described(*out, 0),
+             shape_text(want) + ": " + rows_text(count) + " of the dataset's " + modality_ + " element '" +
+                 element_name_ + "' " + shape_text(element_shape_));
+  } else if (modality_ == "tokens") {
+    if (dims.size() != 2)
+      breach(*plugin_, "generate", described(*out, 0),
+             "[" + std::to_string(count) + ", L]: " + rows_text(count) + " of tokens");
+  } else if (modality_ == "rays") {
+    if (dims.size() != 4)
+      breach(*plugin_, "generate", described(*out, 0),
+             "[" + std::to_string(count) + ", C, H, W]: " + std::to_string(count) + " rendered view(s)");
+  }
+  return out;
 }
 
 bool ModelInstance::can_score() const {
@@ -155,7 +241,34 @@ TensorMapPtr ModelInstance::score(const genlab_tensor_map& batch) {
   args.model = model_;
   args.batch = &batch;
   plugin_->check(call_plugin(*plugin_, "score", [&] { return plugin_->model().score(&args); }), "score");
-  return take_tensor_map(*plugin_, args.scores, "score");
+  // A bounded copy: the plugin's string is only promised to live as long as the model.
+  score_convention_ = args.convention != nullptr ? std::string(args.convention, strnlen(args.convention, 64)) : std::string();
+  TensorMapPtr scores = take_tensor_map(*plugin_, args.scores, "score");
+
+  // genlab_model_score_args: per-example scores, e.g. "nll" [N]. N is the batch's rows (of its
+  // first tensor; unknown for an empty batch). Other tensors may have more dimensions (a
+  // transformer's "nll_per_token" [N, T]) but one row per example too.
+  int64_t rows = -1;
+  if (batch.count > 0 && batch.tensors != nullptr && batch.tensors[0] != nullptr &&
+      batch.tensors[0]->dl_tensor.ndim > 0)
+    rows = batch.tensors[0]->dl_tensor.shape[0];
+  const std::string n = rows >= 0 ? std::to_string(rows) : "N";
+  const std::string of_batch = rows >= 0 ? " for a batch of " + rows_text(rows) : "";
+  if (scores->count == 0)
+    breach(*plugin_, "score", "no scores" + of_batch, "per-example scores, the first [" + n + "]");
+  for (size_t i = 0; i < scores->count; ++i) {
+    const DLTensor& t = scores->tensors[i]->dl_tensor;
+    const std::vector<int64_t> dims = dims_of(t);
+    if (i == 0 && (dims.size() != 1 || (rows >= 0 && dims[0] != rows)))
+      breach(*plugin_, "score", described(*scores, i) + of_batch, "[" + n + "]: one score per example");
+    if (dims.empty() || (rows >= 0 && dims[0] != rows))
+      breach(*plugin_, "score", described(*scores, i) + of_batch,
+             "[" + n + ", ...]: per-example scores, one row per example");
+    if (!is_floating(t.dtype))
+      breach(*plugin_, "score", "'" + std::string(scores->names[i]) + "' of dtype " + dtype_text(t.dtype),
+             "floating-point scores (e.g. float32 nats)");
+  }
+  return scores;
 }
 
 TensorMapPtr ModelInstance::export_state() {
@@ -261,7 +374,28 @@ std::vector<NamedScalar> MetricInstance::compute() {
   auto args = make_args<genlab_metric_compute_args>(GENLAB_METRIC_COMPUTE_ARGS_STRUCT_SIZE);
   args.metric = metric_;
   plugin_->check(call_plugin(*plugin_, "compute", [&] { return plugin_->metric().compute(&args); }), "compute");
-  return take_scalars(*plugin_, args.results, "compute");
+  std::vector<NamedScalar> values = take_scalars(*plugin_, args.results, "compute");
+  // genlab_scalar_list: named numbers, NaN allowed ("not a number"); an infinity is not one
+  // of them, and a name must say which value it is.
+  for (size_t i = 0; i < values.size(); ++i) {
+    const NamedScalar& v = values[i];
+    if (v.name.empty())
+      breach(*plugin_, "compute", "an empty name for value " + std::to_string(i), "every value named");
+    for (size_t j = 0; j < i; ++j)
+      if (values[j].name == v.name)
+        breach(*plugin_, "compute", "two values named '" + v.name + "'", "unique names");
+    if (std::isinf(v.value))
+      breach(*plugin_, "compute", "value '" + v.name + "' = " + (v.value > 0 ? "+inf" : "-inf"),
+             "a finite number, or NaN for one that cannot be computed");
+  }
+  return values;
+}
+
+std::vector<std::string> MetricInstance::nan_names(const std::vector<NamedScalar>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values)
+    if (std::isnan(v.value)) out.push_back(v.name);
+  return out;
 }
 
 void MetricInstance::reset() {

@@ -1,5 +1,6 @@
 #include "genlab/core/loader.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,19 +28,6 @@ const char* error_code_name(genlab_error_code code) {
   return "unrecognised code";
 }
 
-std::string device_type_name(int32_t device_type) {
-  switch (device_type) {
-    case kDLCPU: return "cpu";
-    case kDLCUDA: return "cuda";
-    case kDLCUDAHost: return "cuda_host";
-    case kDLROCM: return "rocm";
-    case kDLMetal: return "metal";
-    case kDLVulkan: return "vulkan";
-    case kDLOpenCL: return "opencl";
-    default: return "device_type_" + std::to_string(device_type);
-  }
-}
-
 std::string negotiate_abi(uint32_t host_major, uint32_t host_minor, uint32_t plugin_major,
                           uint32_t plugin_minor) {
   if (plugin_major != host_major)
@@ -57,8 +45,10 @@ std::string Plugin::label() const {
   return "plugin '" + n + "' (" + library_.string() + ")";
 }
 
-void Plugin::check(genlab_error* error, const char* call) const {
-  if (error == nullptr) return;
+namespace {
+
+// Throws the PluginError of an error a call of the plugin `label` returned, freeing it.
+void throw_plugin_error(const std::string& label, genlab_error* error, const char* call) {
   std::string message = "(no message)";
   genlab_error_code code = GENLAB_ERROR_UNKNOWN;
   if (error->struct_size >= GENLAB_STRUCT_SIZE(genlab_error, message)) {
@@ -66,24 +56,35 @@ void Plugin::check(genlab_error* error, const char* call) const {
     if (error->message != nullptr) message = error->message;
   }
   genlab_error_destroy(error);
-  throw PluginError(label() + ": " + call + " failed [" + error_code_name(code) + "]: " + message, code);
+  throw PluginError(label + ": " + call + " failed [" + error_code_name(code) + "]: " + message, code);
+}
+
+}  // namespace
+
+void Plugin::check(genlab_error* error, const char* call) const {
+  if (error == nullptr) return;
+  throw_plugin_error(label(), error, call);
 }
 
 const genlab_model_api& Plugin::model() const {
-  if (api_->model == nullptr) throw HostError(label() + " is a " + kind_name(kind()) + ", not a model");
-  return *api_->model;
+  const genlab_plugin_api* api = loaded();
+  if (api->model == nullptr) throw HostError(label() + " is a " + kind_name(kind()) + ", not a model");
+  return *api->model;
 }
 const genlab_dataset_api& Plugin::dataset() const {
-  if (api_->dataset == nullptr) throw HostError(label() + " is a " + kind_name(kind()) + ", not a dataset");
-  return *api_->dataset;
+  const genlab_plugin_api* api = loaded();
+  if (api->dataset == nullptr) throw HostError(label() + " is a " + kind_name(kind()) + ", not a dataset");
+  return *api->dataset;
 }
 const genlab_metric_api& Plugin::metric() const {
-  if (api_->metric == nullptr) throw HostError(label() + " is a " + kind_name(kind()) + ", not a metric");
-  return *api_->metric;
+  const genlab_plugin_api* api = loaded();
+  if (api->metric == nullptr) throw HostError(label() + " is a " + kind_name(kind()) + ", not a metric");
+  return *api->metric;
 }
 const genlab_backend_api& Plugin::backend() const {
-  if (api_->backend == nullptr) throw HostError(label() + " is a " + kind_name(kind()) + ", not a backend");
-  return *api_->backend;
+  const genlab_plugin_api* api = loaded();
+  if (api->backend == nullptr) throw HostError(label() + " is a " + kind_name(kind()) + ", not a backend");
+  return *api->backend;
 }
 
 namespace {
@@ -124,66 +125,101 @@ PluginDescription copy_description(const std::string& file, const genlab_plugin_
   if (GENLAB_STRUCT_HAS(genlab_plugin_description, size, device_type_count) && d->device_types)
     out.device_types.assign(d->device_types, d->device_types + d->device_type_count);
   if (out.device_types.empty()) out.device_types.push_back(kDLCPU);
-  if (GENLAB_STRUCT_HAS(genlab_plugin_description, size, param_count) && d->params) {
-    for (size_t i = 0; i < d->param_count; ++i) {
-      const genlab_param_spec& p = d->params[i];
+  auto copy_params = [&](const genlab_param_spec* params, size_t count, const char* what) {
+    std::vector<ParamSpec> specs;
+    for (size_t i = 0; params != nullptr && i < count; ++i) {
+      const genlab_param_spec& p = params[i];
       if (p.struct_size < min_size::param_spec || p.name == nullptr)
-        throw HostError(file + ": parameter " + std::to_string(i) + " of the description is malformed");
+        throw HostError(file + ": " + what + " " + std::to_string(i) + " of the description is malformed");
       ParamSpec spec;
       spec.name = p.name;
       spec.type = p.type;
       if (GENLAB_STRUCT_HAS(genlab_param_spec, p.struct_size, default_value) && p.default_value)
         spec.default_value = p.default_value;
       if (GENLAB_STRUCT_HAS(genlab_param_spec, p.struct_size, doc)) spec.doc = safe_string(p.doc);
-      out.params.push_back(std::move(spec));
+      specs.push_back(std::move(spec));
     }
+    return specs;
+  };
+  if (GENLAB_STRUCT_HAS(genlab_plugin_description, size, param_count))
+    out.params = copy_params(d->params, d->param_count, "parameter");
+  if (GENLAB_STRUCT_HAS(genlab_plugin_description, size, generate_param_count)) {
+    out.generate_params = copy_params(d->generate_params, d->generate_param_count, "generate option");
+    out.declares_generate_params = true;
   }
   return out;
 }
 
+// The loader's one mutex: it guards both caches and every loading, lazy ones included.
 std::mutex cache_mutex;
 std::map<fs::path, std::shared_ptr<const Plugin>>& cache() {
   static auto* plugins = new std::map<fs::path, std::shared_ptr<const Plugin>>();  // never freed
   return *plugins;
 }
 
-// The library must agree with the plugin.toml beside it on name, kind, version and ABI.
-void check_agreement(const Plugin& plugin, const PluginManifest& manifest) {
-  const PluginDescription& d = plugin.description();
-  const std::string file = plugin.library().string();
-  const std::string toml = manifest.manifest_path.string();
-  auto disagree = [&](const char* field, const std::string& in_toml, const std::string& in_library) {
-    if (in_toml != in_library)
-      throw HostError(toml + ": " + field + " is '" + in_toml + "' but the library " + file + " says '" +
-                      in_library + "' (rebuild the plugin or fix its plugin.toml)");
+// A library loaded and checked, with its description: once per path and process, never
+// unloaded (see Plugin).
+struct LoadedLibrary {
+  const genlab_plugin_api* api = nullptr;
+  PluginDescription description;
+};
+std::map<fs::path, LoadedLibrary>& libraries() {
+  static auto* loaded = new std::map<fs::path, LoadedLibrary>();  // never freed
+  return *loaded;
+}
+
+std::string list_text(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
+  return out + "]";
+}
+
+std::vector<std::string> as_set(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+std::string param_text(const ParamSpec& p) {
+  return p.name + ": " + param_type_name(p.type) + (p.default_value ? " = " + *p.default_value : " (required)") +
+         (p.doc.empty() ? "" : " \"" + p.doc + "\"");
+}
+
+// The first entry where two parameter lists differ, as text on each side.
+std::pair<std::string, std::string> first_difference(const std::vector<ParamSpec>& a, const std::vector<ParamSpec>& b) {
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  auto at = [i](const std::vector<ParamSpec>& v) {
+    return i < v.size() ? "#" + std::to_string(i + 1) + " of " + std::to_string(v.size()) + ": " + param_text(v[i])
+                        : std::to_string(v.size()) + " entries";
   };
-  disagree("name", manifest.name, d.name);
-  disagree("kind", kind_name(manifest.kind), kind_name(d.kind));
-  disagree("version", manifest.version, d.version);
-  disagree("abi_version", manifest.abi_version(),
-           std::to_string(plugin.api().abi_major) + "." + std::to_string(plugin.api().abi_minor));
+  return {at(a), at(b)};
 }
 
-}  // namespace
-
-std::shared_ptr<const Plugin> load_plugin(const PluginManifest& manifest) {
-  return load_plugin_library(manifest.library, manifest);
+// Throws one HostError naming every field on which `manifest` disagrees with the library.
+void refuse_disagreement(const PluginDescription& d, const genlab_plugin_api& api, const PluginManifest& manifest,
+                         const fs::path& library) {
+  std::string refusal;
+  for (const auto& f : compare_with_manifest(d, api.abi_major, api.abi_minor, manifest))
+    if (!f.agrees && f.refuses_load)
+      refusal += (refusal.empty() ? "" : "; ") + f.message(manifest.manifest_path, library);
+  if (!refusal.empty()) throw HostError(refusal);
 }
 
-std::shared_ptr<const Plugin> load_plugin_library(const fs::path& library_path,
-                                                  const std::optional<PluginManifest>& manifest) {
-  const fs::path path = fs::absolute(library_path).lexically_normal();
-  std::lock_guard<std::mutex> lock(cache_mutex);
-  if (auto it = cache().find(path); it != cache().end()) {
-    if (manifest) check_agreement(*it->second, *manifest);
-    return it->second;
-  }
+// Whether two plugin.tomls say the same (a lazy plugin of one serves the other).
+bool same_manifest(const PluginManifest& a, const PluginManifest& b) {
+  return a.library == b.library && a.keys == b.keys &&
+         plugin_toml_text(a.description(), a.abi_major, a.abi_minor, "") ==
+             plugin_toml_text(b.description(), b.abi_major, b.abi_minor, "");
+}
 
+// Loads the library at `path` (absolute, normal) and checks it: the entry, the ABI, the
+// tables, describe. Under cache_mutex. `name` names the plugin in a describe error.
+const LoadedLibrary& open_library(const fs::path& path, const std::string& name) {
+  if (auto it = libraries().find(path); it != libraries().end()) return it->second;
   const std::string file = path.string();
   std::error_code fs_error;
-  if (!fs::is_regular_file(path, fs_error))
-    throw HostError(file + ": no such library file" +
-                    (manifest ? " (named by " + manifest->manifest_path.string() + ")" : std::string()));
+  if (!fs::is_regular_file(path, fs_error)) throw HostError(file + ": no such library file");
 
   // Local binding keeps one plugin's symbols (its LibTorch, its libstdc++) out of the
   // others'. A library that may have handed out pointers is never unloaded (see Plugin): it
@@ -254,11 +290,6 @@ std::shared_ptr<const Plugin> load_plugin_library(const fs::path& library_path,
       throw HostError(file + ": unknown plugin kind " + std::to_string(static_cast<int>(api->kind)));
   }
 
-  auto plugin = std::shared_ptr<Plugin>(new Plugin());
-  plugin->library_ = path;
-  plugin->manifest_ = manifest;
-  plugin->api_ = api;
-
   genlab_describe_args args{};
   args.struct_size = GENLAB_DESCRIBE_ARGS_STRUCT_SIZE;
   genlab_error* error = nullptr;
@@ -267,15 +298,132 @@ std::shared_ptr<const Plugin> load_plugin_library(const fs::path& library_path,
   } catch (...) {
     throw HostError(file + ": describe threw an exception across the C boundary");
   }
-  plugin->check(error, "describe");
-  plugin->description_ = copy_description(file, args.description);
-  const PluginDescription& d = plugin->description_;
-  if (d.kind != api->kind)
-    throw HostError(file + ": describe says kind '" + kind_name(d.kind) + "', the plugin table says '" +
-                    kind_name(api->kind) + "'");
+  if (error != nullptr) throw_plugin_error("plugin '" + name + "' (" + file + ")", error, "describe");
+  LoadedLibrary loaded;
+  loaded.api = api;
+  loaded.description = copy_description(file, args.description);
+  if (loaded.description.kind != api->kind)
+    throw HostError(file + ": describe says kind '" + kind_name(loaded.description.kind) +
+                    "', the plugin table says '" + kind_name(api->kind) + "'");
+  return libraries().emplace(path, std::move(loaded)).first->second;
+}
 
-  cache().emplace(path, plugin);  // a library that loads is kept, even if its toml disagrees
-  if (manifest) check_agreement(*plugin, *manifest);
+}  // namespace
+
+std::string ManifestField::message(const fs::path& toml, const fs::path& library) const {
+  return toml.string() + ": " + field + " is '" + in_toml + "' but the library " + library.string() + " says '" +
+         in_library + "' (rebuild the plugin: genlab_add_plugin writes its plugin.toml from the library; "
+         "a hand-written plugin.toml must say what the library says)";
+}
+
+std::vector<ManifestField> compare_with_manifest(const PluginDescription& d, uint32_t abi_major, uint32_t abi_minor,
+                                                 const PluginManifest& manifest) {
+  std::vector<ManifestField> out;
+  auto compare = [&](const char* field, const std::string& in_toml, const std::string& in_library, bool agrees) {
+    out.push_back(ManifestField{field, in_toml, in_library, agrees, true});
+  };
+  auto compare_text = [&](const char* field, const std::string& in_toml, const std::string& in_library) {
+    compare(field, in_toml, in_library, in_toml == in_library);
+  };
+  compare_text("name", manifest.name, d.name);
+  compare_text("kind", kind_name(manifest.kind), kind_name(d.kind));
+  compare_text("version", manifest.version, d.version);
+  compare_text("abi_version", manifest.abi_version(), std::to_string(abi_major) + "." + std::to_string(abi_minor));
+  if (manifest.gives("family")) compare_text("family", manifest.family, d.family);
+  if (manifest.gives("summary")) compare_text("summary", manifest.summary, d.summary);
+  // Sets: the order carries no meaning, nor does a repetition.
+  if (manifest.gives("modalities"))
+    compare("modalities", list_text(manifest.modalities), list_text(d.modalities),
+            as_set(manifest.modalities) == as_set(d.modalities));
+  if (manifest.gives("capabilities"))
+    compare("capabilities", list_text(capability_flag_names(manifest.capabilities)),
+            list_text(capability_flag_names(d.capabilities)), manifest.capabilities == d.capabilities);
+  if (manifest.gives("devices")) {
+    std::vector<std::string> in_toml, in_library;
+    for (int32_t t : manifest.device_types) in_toml.push_back(device_type_name(t));
+    for (int32_t t : d.device_types) in_library.push_back(device_type_name(t));
+    compare("devices", list_text(in_toml), list_text(in_library), as_set(in_toml) == as_set(in_library));
+  }
+  auto compare_params = [&](const char* field, const std::vector<ParamSpec>& in_toml,
+                            const std::vector<ParamSpec>& in_library) {
+    if (in_toml == in_library) {
+      compare(field, std::to_string(in_toml.size()) + " entries", std::to_string(in_library.size()) + " entries", true);
+    } else {
+      auto [a, b] = first_difference(in_toml, in_library);
+      compare(field, a, b, false);
+    }
+  };
+  if (manifest.gives("params")) compare_params("params", manifest.params, d.params);
+  // Absent from a complete plugin.toml, generate_params means "not declared" (ABI < 1.5).
+  if (manifest.gives("generate_params") || manifest.complete()) {
+    const bool declared = manifest.gives("generate_params");
+    if (declared != d.declares_generate_params)
+      compare("generate_params", declared ? "declared" : "not declared (absent)",
+              d.declares_generate_params ? "declared" : "not declared (ABI < 1.5)", false);
+    else
+      compare_params("generate_params", manifest.generate_params, d.generate_params);
+  }
+  return out;
+}
+
+std::vector<ManifestField> compare_with_manifest(const Plugin& plugin, const PluginManifest& manifest) {
+  const genlab_plugin_api& api = plugin.api();  // loads the library: its ABI version is in its table
+  return compare_with_manifest(plugin.description(), api.abi_major, api.abi_minor, manifest);
+}
+
+const genlab_plugin_api* Plugin::loaded() const {
+  if (const genlab_plugin_api* api = api_.load(std::memory_order_acquire)) return api;
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  if (const genlab_plugin_api* api = api_.load(std::memory_order_relaxed)) return api;
+  if (!load_error_.empty()) throw HostError(load_error_);
+  try {
+    const LoadedLibrary& library = open_library(library_, description_.name);
+    // The description this plugin gave out so far is the plugin.toml's: it must be the library's.
+    if (manifest_) refuse_disagreement(library.description, *library.api, *manifest_, library_);
+    api_.store(library.api, std::memory_order_release);
+    return library.api;
+  } catch (const HostError& e) {
+    load_error_ = e.what();
+    throw;
+  }
+}
+
+std::shared_ptr<const Plugin> load_plugin(const PluginManifest& manifest) {
+  return load_plugin_library(manifest.library, manifest);
+}
+
+std::shared_ptr<const Plugin> load_plugin_library(const fs::path& library_path,
+                                                  const std::optional<PluginManifest>& manifest) {
+  const fs::path path = fs::absolute(library_path).lexically_normal();
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  auto found = cache().find(path);
+  const std::shared_ptr<const Plugin> slot = found == cache().end() ? nullptr : found->second;
+  if (slot && slot->api_.load(std::memory_order_acquire) != nullptr) {
+    // Loaded: its description is the library's.
+    if (manifest) refuse_disagreement(slot->description_, *slot->api_.load(), *manifest, path);
+    return slot;
+  }
+  const bool lazy = manifest && manifest->complete();
+  if (slot && lazy && slot->manifest_ && same_manifest(*slot->manifest_, *manifest)) return slot;
+
+  std::error_code fs_error;
+  if (!fs::is_regular_file(path, fs_error))
+    throw HostError(path.string() + ": no such library file" +
+                    (manifest ? " (named by " + manifest->manifest_path.string() + ")" : std::string()));
+  auto plugin = std::shared_ptr<Plugin>(new Plugin());
+  plugin->library_ = path;
+  plugin->manifest_ = manifest;
+  if (lazy && !slot) {
+    // The plugin.toml says everything: the library is loaded at the first call into it.
+    plugin->description_ = manifest->description();
+  } else {
+    // An older, shorter plugin.toml, none, or another than the cached plugin's: load now.
+    const LoadedLibrary& library = open_library(path, manifest ? manifest->name : std::string("?"));
+    if (manifest) refuse_disagreement(library.description, *library.api, *manifest, path);
+    plugin->description_ = library.description;
+    plugin->api_.store(library.api, std::memory_order_release);
+  }
+  cache()[path] = plugin;
   return plugin;
 }
 

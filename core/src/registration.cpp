@@ -178,6 +178,7 @@ double sample_version(registry::Registry& reg, const std::string& ref, int64_t c
     throw HostError(v.ref() + " was trained with plugin '" + v.plugin.name + "' library sha256 " +
                     v.plugin.library_sha256.substr(0, 16) + "..., but " + model_plugin->library().string() +
                     " has " + sha.substr(0, 16) + "...: a different build; rebuild the recorded version or retrain");
+  check_generate_options(*model_plugin, options);
   auto data_plugin = load_plugin(find_plugin(found, v.dataset_plugin));
   const toml::table data_params = toml::parse(v.dataset_params);
   const toml::table model_params = toml::parse(v.config);

@@ -146,6 +146,22 @@ std::vector<std::string> metric_columns(const std::vector<const RunGroup*>& grou
   return columns;
 }
 
+// The columns whose rows hold values of more than one convention, and a tag per convention.
+std::map<std::string, std::map<std::string, int>> mixed_conventions(const std::vector<const RunGroup*>& groups,
+                                                                    const std::vector<std::string>& columns) {
+  std::map<std::string, std::map<std::string, int>> out;
+  for (const auto& c : columns) {
+    std::map<std::string, int> tags;
+    for (const auto* g : groups)
+      if (g->stats.count(c)) tags.emplace(g->convention(c), 0);
+    if (tags.size() < 2) continue;
+    int next = 1;
+    for (auto& [convention, tag] : tags) tag = next++;
+    out[c] = std::move(tags);
+  }
+  return out;
+}
+
 // The quality metric of a dataset's chart: report.quality if they have it, else the first
 // metric that has a direction and is not a cost.
 std::string quality_metric(const Experiment& e, const std::vector<const RunGroup*>& groups) {
@@ -244,13 +260,15 @@ std::vector<RunGroup> group_runs(const Experiment& e) {
     RunOutcome o;
     o.plan = &r;
     o.run_dir = e.folder() / "runs" / r.folder_name();
-    o.eval_dir = o.run_dir / ("eval-" + r.eval_id.substr(0, 12));
+    o.eval_dir = o.run_dir / r.eval_folder_name();
     if (const auto done = read_toml(done_file(o.eval_dir, NodeKind::Evaluate))) {
       o.state = "finished";
       if (const toml::table* metrics = (*done)["metrics"].as_table())
         for (const auto& [k, v] : *metrics) o.metrics[std::string(k.str())] = v.is_number() ? v.value_or(0.0) : NAN;
       if (const toml::table* directions = (*done)["directions"].as_table())
         for (const auto& [k, v] : *directions) o.directions[std::string(k.str())] = v.value_or(std::string("none"));
+      if (const toml::table* conventions = (*done)["conventions"].as_table())
+        for (const auto& [k, v] : *conventions) o.conventions[std::string(k.str())] = v.value_or(std::string());
       std::ifstream log(log_file(o.eval_dir, NodeKind::Evaluate));
       std::string line;
       while (std::getline(log, line))
@@ -283,6 +301,11 @@ std::vector<RunGroup> group_runs(const Experiment& e) {
       it = groups.end() - 1;
     }
     for (const auto& [k, d] : o.directions) it->directions[k] = d;
+    for (const auto& [k, c] : o.conventions) {
+      std::string& group_convention = it->conventions[k];
+      if (group_convention.empty()) group_convention = c;
+      else if (group_convention != c && group_convention.find(c) == std::string::npos) group_convention += " | " + c;
+    }
     it->runs.push_back(std::move(o));
   }
   for (auto& g : groups) {
@@ -322,11 +345,11 @@ fs::path write_report(const Experiment& e) {
   md << "# " << e.report.title << "\n\nManifest `" << e.file.string() << "`, written " << when << ".\n\n"
      << "Each cell is the mean over seeds ± the half-width of its 95% Student-t interval "
      << "(mean ± t(0.975, n-1) s/√n; no interval for one seed). NaN means a metric gave no number. "
-     << "↓ lower is better, ↑ higher is better; the best mean of a column is in bold.\n";
+     << "↓ lower is better, ↑ higher is better; the best mean of a column is in bold (ranked only among rows whose values share a convention: † marks a column that mixes them).\n";
   html << "<h1>" << html_escape(e.report.title) << "</h1>\n<p>Manifest <code>" << html_escape(e.file.string())
        << "</code>, written " << when << ". Each cell is the mean over seeds ± the half-width of its 95% Student-t "
        << "interval (mean ± t<sub>0.975, n-1</sub> s/√n; none for one seed). NaN means a metric gave no number. "
-       << "↓ lower is better, ↑ higher is better; the best mean of a column is in bold.</p>\n";
+       << "↓ lower is better, ↑ higher is better; the best mean of a column is in bold (ranked only among rows whose values share a convention: † marks a column that mixes them).</p>\n";
 
   // The claims the experiment tests, judged first: they are what such a report is read for.
   const std::vector<ClaimResult> claims = judge_claims(e.claims, groups);
@@ -364,7 +387,7 @@ fs::path write_report(const Experiment& e) {
             "comparable with published Inception-based FIDs.</strong></p>\n<table><tr><th>feature network</th>"
             "<th>dataset</th><th>steps</th><th>test accuracy</th></tr>\n";
     for (const auto& net : e.feature_runs) {
-      const fs::path eval_dir = e.feature_folder(net) / ("eval-" + net.eval_id.substr(0, 12));
+      const fs::path eval_dir = e.feature_folder(net) / net.eval_folder_name();
       std::string accuracy = "not evaluated";
       if (const auto done = read_toml(done_file(eval_dir, NodeKind::Evaluate)))
         accuracy = number_text(100 * (*done)["metrics"]["classifier.accuracy"].value_or(NAN)) + "% (" +
@@ -380,6 +403,7 @@ fs::path write_report(const Experiment& e) {
   for (const auto& dataset : datasets) {
     const auto gs = groups_of(dataset);
     const auto columns = metric_columns(gs);
+    const auto mixed = mixed_conventions(gs, columns);
     md << "\n## " << dataset << "\n\n| model | seeds |";
     html << "<h2>" << html_escape(dataset) << "</h2>\n<div class=\"wide\"><table><tr><th>model</th><th>seeds</th>";
     auto direction_of = [&](const std::string& c) {
@@ -407,12 +431,18 @@ fs::path write_report(const Experiment& e) {
       for (const auto& c : columns) {
         const auto it = g->stats.find(c);
         const std::string d = direction_of(c);
-        bool best = it != g->stats.end() && it->second.n > 0 && d != "none" && gs.size() > 1;
+        // The best of a column among the rows of the same convention only.
+        size_t peers = 0;
+        for (const auto* other : gs) peers += other->convention(c) == g->convention(c) && other->stats.count(c);
+        bool best = it != g->stats.end() && it->second.n > 0 && d != "none" && peers > 1;
         for (const auto* other : gs) {
           const auto o = other->stats.find(c);
-          if (best && o != other->stats.end() && o->second.n > 0 && better(d, o->second.mean, it->second.mean)) best = false;
+          if (best && other->convention(c) == g->convention(c) && o != other->stats.end() && o->second.n > 0 &&
+              better(d, o->second.mean, it->second.mean))
+            best = false;
         }
-        const std::string text = it == g->stats.end() ? "" : stats_text(it->second);
+        std::string text = it == g->stats.end() ? "" : stats_text(it->second);
+        if (!text.empty() && mixed.count(c)) text += " †" + std::to_string(mixed.at(c).at(g->convention(c)));
         md << " " << (best ? "**" + text + "**" : text) << " |";
         html << "<td" << (text == "NaN" ? " class=\"nan\"" : "") << ">" << (best ? "<b>" : "") << html_escape(text)
              << (best ? "</b>" : "") << "</td>";
@@ -421,6 +451,14 @@ fs::path write_report(const Experiment& e) {
       html << "</tr>\n";
     }
     html << "</table></div>\n";
+    for (const auto& [column, tags] : mixed) {
+      std::string note = "Column " + column + " holds values of different conventions, each ranked only against its own:";
+      for (const auto& [convention, tag] : tags)
+        note += " †" + std::to_string(tag) + " " + (convention.empty() ? std::string("(none recorded)") : convention) + ";";
+      note.back() = '.';
+      md << "\n" << note << "\n";
+      html << "<p class=\"note\">" << html_escape(note) << "</p>\n";
+    }
 
     // Samples: a grid per image model, text per language model (the first finished seed).
     for (const auto* g : gs) {
@@ -672,29 +710,37 @@ std::string compare_text(const Experiment& e, const std::string& only) {
       std::string direction = "none";
       for (const auto* g : gs)
         if (auto it = g->directions.find(metric); it != g->directions.end()) direction = it->second;
-      std::vector<const RunGroup*> ranked;
+      // Values of different conventions (a Bernoulli likelihood beside a dequantised one)
+      // are ranked apart, each under its convention.
+      std::map<std::string, std::vector<const RunGroup*>> by_convention;
       for (const auto* g : gs)
         if (auto it = g->stats.find(metric); it != g->stats.end() && (it->second.n > 0 || it->second.not_finite > 0))
-          ranked.push_back(g);
-      std::stable_sort(ranked.begin(), ranked.end(), [&](const RunGroup* a, const RunGroup* b) {
-        const Stats &x = a->stats.at(metric), &y = b->stats.at(metric);
-        if (x.n == 0 || y.n == 0) return x.n > y.n;  // NaN last
-        return direction != "none" && better(direction, x.mean, y.mean);
-      });
-      out << dataset << "  " << metric
-          << (direction == "lower" ? "  (lower is better)" : direction == "higher" ? "  (higher is better)" : "  (no direction)")
-          << "\n";
-      for (size_t i = 0; i < ranked.size(); ++i) {
-        const Stats& s = ranked[i]->stats.at(metric);
-        // Overlapping intervals: the order between neighbours is not settled by these seeds.
-        std::string note;
-        if (i > 0) {
-          const Stats& prev = ranked[i - 1]->stats.at(metric);
-          if (s.n > 1 && prev.n > 1 && std::abs(s.mean - prev.mean) <= s.half_width + prev.half_width)
-            note = "  (interval overlaps the one above)";
+          by_convention[g->convention(metric)].push_back(g);
+      for (auto& [convention, ranked] : by_convention) {
+        std::stable_sort(ranked.begin(), ranked.end(), [&](const RunGroup* a, const RunGroup* b) {
+          const Stats &x = a->stats.at(metric), &y = b->stats.at(metric);
+          if (x.n == 0 || y.n == 0) return x.n > y.n;  // NaN last
+          return direction != "none" && better(direction, x.mean, y.mean);
+        });
+        out << dataset << "  " << metric
+            << (direction == "lower" ? "  (lower is better)" : direction == "higher" ? "  (higher is better)" : "  (no direction)")
+            << (by_convention.size() > 1 ? "  [" + (convention.empty() ? std::string("no convention recorded") : convention) +
+                                               "; not ranked against the other " + std::to_string(by_convention.size() - 1) +
+                                               " convention(s)]"
+                                         : std::string())
+            << "\n";
+        for (size_t i = 0; i < ranked.size(); ++i) {
+          const Stats& s = ranked[i]->stats.at(metric);
+          // Overlapping intervals: the order between neighbours is not settled by these seeds.
+          std::string note;
+          if (i > 0) {
+            const Stats& prev = ranked[i - 1]->stats.at(metric);
+            if (s.n > 1 && prev.n > 1 && std::abs(s.mean - prev.mean) <= s.half_width + prev.half_width)
+              note = "  (interval overlaps the one above)";
+          }
+          out << "  " << (direction == "none" ? std::string("-") : std::to_string(i + 1)) << ". " << std::left
+              << std::setw(36) << ranked[i]->label << std::right << " " << stats_text(s) << "  n=" << s.n << note << "\n";
         }
-        out << "  " << (direction == "none" ? std::string("-") : std::to_string(i + 1)) << ". " << std::left
-            << std::setw(36) << ranked[i]->label << std::right << " " << stats_text(s) << "  n=" << s.n << note << "\n";
       }
     }
   }

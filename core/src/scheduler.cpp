@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -237,9 +238,9 @@ class Scheduler {
       const fs::path dir = folder / "data" / (r.dataset.name + "--" + data_id.substr(0, 12));
       fs::create_directories(dir);
       if (!fs::exists(dir / "node.toml")) write_toml(dir / "node.toml", toml::table{{"dataset", dataset}});
+      // Under the run's memory limit too: reading a data file is where a hostile one bites.
       RunSettings one_thread = r.settings;
       one_thread.threads = one_thread.processes = 1;
-      one_thread.memory_limit_mb = 0;
       const size_t index = add(NodeKind::Prepare, "prepare " + r.dataset.name, dir, {}, one_thread);
       prepared.emplace(data_id, index);
       return index;
@@ -248,10 +249,15 @@ class Scheduler {
     auto add_run = [&](const RunPlan& r, const fs::path& run_dir, std::vector<size_t> eval_deps) {
       const size_t prepare_index = prepare(r);
       fs::create_directories(run_dir);
-      if (!fs::exists(run_dir / "run.toml")) write_toml(run_dir / "run.toml", r.resolved());
+      // Written anew whenever the manifest's resolution differs (settings outside the
+      // identity, such as a timeout, or a corrupt file): workers run what it says now.
+      const toml::table resolved = r.resolved();
+      write_toml_if_changed(run_dir / "run.toml", resolved);
       const size_t train = add(NodeKind::Train, "train " + r.name, run_dir, {prepare_index}, r.settings);
-      const fs::path eval_dir = run_dir / ("eval-" + r.eval_id.substr(0, 12));
+      const fs::path eval_dir = run_dir / r.eval_folder_name();
       fs::create_directories(eval_dir);
+      // The evaluation reads its own copy: its metrics are those of its eval id.
+      write_toml_if_changed(eval_dir / "run.toml", resolved);
       eval_deps.push_back(train);
       RunSettings one_process = r.settings;
       one_process.processes = 1;  // evaluation is not data-parallel
@@ -329,6 +335,7 @@ class Scheduler {
       for (auto& [id, outcome] : executor_->poll(100)) ended(nodes_[id], outcome);
       if (const int sig = stop_signal.exchange(0); sig != 0 && !stopping_) {
         interrupted_ = true;
+        signal_ = sig;
         stopping_ = true;
         display_.event(executor_->interrupt());
       }
@@ -366,7 +373,21 @@ class Scheduler {
 
   void start(size_t i) {
     Node& n = nodes_[i];
-    n.job.resume = n.result.kind == NodeKind::Train && o_.resume && fs::exists(checkpoint_file(n.result.dir));
+    const bool interrupted = n.result.kind == NodeKind::Train && fs::exists(checkpoint_file(n.result.dir));
+    // A checkpoint is never thrown away by accident: resumed, deleted when asked, or refused.
+    if (interrupted && !o_.resume && !o_.restart) {
+      n.result.state = NodeState::Failed;
+      n.result.reason = "an interrupted run's checkpoint is kept in " + n.result.dir.string() +
+                        ": genlab run --resume continues it, --restart trains it again from step 0";
+      write_state(i);
+      display_.event("FAILED " + n.result.label + ": " + n.result.reason);
+      return;
+    }
+    if (interrupted && o_.restart) {
+      std::error_code ec;
+      fs::remove(checkpoint_file(n.result.dir), ec);
+    }
+    n.job.resume = interrupted && o_.resume;
     n.progress = NodeProgress{};
     n.progress.started = n.last_plain_line = Clock::now();
     try {
@@ -394,6 +415,11 @@ class Scheduler {
       case NodeOutcome::Kind::Cancelled:
       case NodeOutcome::Kind::Detached: n.result.state = NodeState::Cancelled; break;
     }
+    // Say who interrupted it: Ctrl-C here, or a SIGTERM from outside (timeout, kill, Slurm).
+    if (outcome.kind == NodeOutcome::Kind::Cancelled && signal_ != 0)
+      n.result.reason = std::string(signal_ == SIGINT ? "interrupted by Ctrl-C (SIGINT)"
+                                                      : "interrupted by SIGTERM (timeout, kill or the system)") +
+                        (n.result.reason.empty() ? std::string() : ": " + n.result.reason);
     // A detached node still runs on the cluster: its state file keeps saying so (and where),
     // which is what the next `genlab run` re-attaches by.
     if (outcome.kind != NodeOutcome::Kind::Detached) write_state(i);
@@ -438,6 +464,7 @@ class Scheduler {
   std::vector<Node> nodes_;
   bool stopping_ = false;
   bool interrupted_ = false;
+  int signal_ = 0;  // the signal that interrupted this run (SIGINT or SIGTERM); 0: none
 };
 
 std::string metric_text(const toml::node& node) {
@@ -574,7 +601,11 @@ std::string workspace_status(const fs::path& workspace) {
         progress = std::to_string((*done)["steps"].value_or(int64_t{0})) + " steps";
       } else {
         const std::string last = last_lines(run / "losses.jsonl", 1);
-        if (last.rfind("{\"step\":", 0) == 0) progress = "step " + std::to_string(std::stoll(last.substr(8)) + 1);
+        // A torn or garbled last line (a kill -9 mid-write, a hand edit) shows no step, and
+        // never stops the listing of the other runs.
+        long long step = -1;
+        if (last.rfind("{\"step\":", 0) == 0 && std::sscanf(last.c_str() + 8, "%lld", &step) == 1 && step >= 0)
+          progress = "step " + std::to_string(step + 1);
       }
       const double seconds = train_state["seconds"].value_or(0.0) + eval_state["seconds"].value_or(0.0);
       std::string reason = train_state["reason"].value_or(eval_state["reason"].value_or(std::string()));

@@ -1,4 +1,5 @@
 #include "genlab/core/worker.hpp"
+#include "worker_parts.hpp"
 
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -42,12 +43,11 @@
 namespace genlab {
 namespace fs = std::filesystem;
 
+std::shared_ptr<std::atomic<bool>> cancel_flag = std::make_shared<std::atomic<bool>>(false);
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Set by SIGINT/SIGTERM; plugins see it through genlab_host_api::is_cancelled.
-std::shared_ptr<std::atomic<bool>> cancel_flag = std::make_shared<std::atomic<bool>>(false);
 
 // The other ranks of a data-parallel run that this process started (LocalRanks), to which
 // it passes SIGINT and SIGTERM on: they must stop after the same step as this one.
@@ -69,6 +69,8 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &action, nullptr);
 }
 
+}  // namespace
+
 HostSettings settings_for(const Component& c, const RunPlan& r) {
   HostSettings s;
   s.plugin_name = c.plugin_name;
@@ -86,7 +88,8 @@ HostSettings settings_for(const Component& c, const RunPlan& r) {
 
 DLDevice parse_device(const std::string& device) {
   if (device == "cpu") return DLDevice{kDLCPU, 0};
-  const int32_t index = device.size() > 5 ? std::stoi(device.substr(5)) : 0;
+  // "cuda:N", N checked as at most 4 digits when the manifest was read.
+  const int32_t index = device.size() > 5 ? static_cast<int32_t>(std::strtol(device.c_str() + 5, nullptr, 10)) : 0;
   return DLDevice{kDLCUDA, index};
 }
 
@@ -96,23 +99,14 @@ std::vector<int64_t> first_indices(int64_t count) {
   return v;
 }
 
+namespace {
+
 // Progress for the scheduler, one line at a time on stdout.
 void report_progress(int64_t step, int64_t total, const std::vector<NamedScalar>& losses) {
   if (losses.empty()) std::printf("progress %lld %lld - nan\n", (long long)step, (long long)total);
   else std::printf("progress %lld %lld %s %.6g\n", (long long)step, (long long)total, losses[0].name.c_str(), losses[0].value);
   std::fflush(stdout);
 }
-
-// A map of borrowed tensors to hand to the host's own writers (checkpoints).
-struct BorrowedMap {
-  std::vector<const char*> names;
-  std::vector<DLManagedTensor*> tensors;
-  genlab_tensor_map view() { return {GENLAB_TENSOR_MAP_STRUCT_SIZE, names.size(), names.data(), tensors.data(), nullptr}; }
-  void add(const char* name, DLManagedTensor* t) {
-    names.push_back(name);
-    tensors.push_back(t);
-  }
-};
 
 // Fetches the next batch on a background thread while the model trains on this one.
 // The dataset is called from that one thread only (the ABI allows one caller at a time).
@@ -188,6 +182,16 @@ struct LoopState {
 };
 
 constexpr const char* kOrderTensor = "genlab.host.order";
+constexpr const char* kCheckpointFormat = "genlab.checkpoint.1";
+
+// "float32 [3, 4]"
+std::string tensor_text(const DLTensor& t) {
+  std::string out = (t.dtype.code == kDLFloat ? "float" : t.dtype.code == kDLInt ? "int" : t.dtype.code == kDLUInt ? "uint"
+                     : t.dtype.code == kDLBfloat ? "bfloat" : "type" + std::to_string(t.dtype.code)) +
+                    std::to_string(t.dtype.bits) + " [";
+  for (int32_t d = 0; d < t.ndim; ++d) out += (d ? ", " : "") + std::to_string(t.shape[d]);
+  return out + "]";
+}
 
 void save_checkpoint(ModelInstance& model, const RunPlan& r, const LoopState& s, const fs::path& file) {
   TensorMapPtr state = model.export_state();
@@ -200,7 +204,7 @@ void save_checkpoint(ModelInstance& model, const RunPlan& r, const LoopState& s,
   all.add(kOrderTensor, order);
   std::ostringstream rng;
   rng << s.rng;
-  const Metadata metadata = {{"format", "genlab.checkpoint.1"},
+  const Metadata metadata = {{"format", kCheckpointFormat},
                              {"run_id", r.id},
                              {"plugin", r.model.plugin_name},
                              {"plugin_version", r.model.plugin->description().version},
@@ -223,32 +227,95 @@ void save_checkpoint(ModelInstance& model, const RunPlan& r, const LoopState& s,
   order->deleter(order);
 }
 
-// Loads a checkpoint into the model; returns the host's loop state from it.
-LoopState load_checkpoint(ModelInstance& model, const RunPlan& r, const fs::path& file) {
+// A checkpoint's metadata value as a number of type T, or a HostError naming the file.
+template <class T>
+T checkpoint_number(const fs::path& file, const std::string& key, const std::string& text) {
+  std::istringstream in(text);
+  T value{};
+  if (!(in >> value) || !in.eof())
+    throw HostError(file.string() + ": checkpoint metadata '" + key + "' is \"" + text.substr(0, 40) + "\", not a number");
+  return value;
+}
+
+// Loads a checkpoint into the model; returns the host's loop state from it. Everything is
+// checked before the model sees it: the format, the run, the data's digest (safetensors.cpp),
+// the step within the budget, the host's order a permutation of the train split, and every
+// tensor's name, dtype and shape against what the model exports now. `train_size` < 0:
+// loading weights only (evaluation), the loop state is not checked.
+LoopState load_checkpoint_state(ModelInstance& model, const RunPlan& r, const fs::path& file, int64_t train_size = -1,
+                                int64_t total_steps = 0) {
   SafetensorsContents contents = read_safetensors(file);
   auto meta = [&](const char* key) {
     auto it = contents.metadata.find(key);
     if (it == contents.metadata.end()) throw HostError(file.string() + ": checkpoint lacks metadata '" + key + "'");
     return it->second;
   };
+  if (meta("format") != kCheckpointFormat)
+    throw HostError(file.string() + ": checkpoint format '" + meta("format").substr(0, 40) + "', expected '" +
+                    kCheckpointFormat + "' (written by another genlab?)");
   if (meta("run_id") != r.id)
-    throw HostError(file.string() + ": checkpoint of run " + meta("run_id") + ", not of this run " + r.id);
+    throw HostError(file.string() + ": checkpoint of run " + meta("run_id").substr(0, 64) + ", not of this run " + r.id);
   LoopState s;
-  s.step = std::stoll(meta("step"));
-  s.cursor = std::stoull(meta("cursor"));
-  s.elapsed = std::stod(meta("elapsed_seconds"));
-  std::istringstream(meta("host_rng")) >> s.rng;
+  s.step = checkpoint_number<int64_t>(file, "step", meta("step"));
+  s.cursor = checkpoint_number<size_t>(file, "cursor", meta("cursor"));
+  s.elapsed = checkpoint_number<double>(file, "elapsed_seconds", meta("elapsed_seconds"));
+  std::istringstream rng(meta("host_rng"));
+  if (!(rng >> s.rng)) throw HostError(file.string() + ": checkpoint metadata 'host_rng' is not a generator state");
+  if (s.step < 0 || (total_steps > 0 && s.step > total_steps))
+    throw HostError(file.string() + ": checkpoint at step " + std::to_string(s.step) + ", outside the run's budget [0, " +
+                    std::to_string(total_steps) + "]");
+  if (!std::isfinite(s.elapsed) || s.elapsed < 0)
+    throw HostError(file.string() + ": checkpoint metadata 'elapsed_seconds' is " + meta("elapsed_seconds"));
   // The model gets its own tensors; the host keeps the order.
   BorrowedMap model_part;
+  bool has_order = false;
   for (size_t i = 0; i < contents.tensors->count; ++i) {
-    if (std::string(contents.tensors->names[i]) == kOrderTensor) {
-      const DLTensor& t = contents.tensors->tensors[i]->dl_tensor;
-      const auto* values = static_cast<const int64_t*>(t.data);
-      s.order.assign(values, values + genlab_util_numel(&t));
-    } else {
+    if (std::string(contents.tensors->names[i]) != kOrderTensor) {
       model_part.add(contents.tensors->names[i], contents.tensors->tensors[i]);
+      continue;
     }
+    const DLTensor& t = contents.tensors->tensors[i]->dl_tensor;
+    if (t.ndim != 1 || t.dtype.code != kDLInt || t.dtype.bits != 64)
+      throw HostError(file.string() + ": checkpoint tensor '" + kOrderTensor + "' is not int64 [N]");
+    const auto* values = static_cast<const int64_t*>(t.data);
+    s.order.assign(values, values + genlab_util_numel(&t));
+    has_order = true;
   }
+  if (!has_order) throw HostError(file.string() + ": checkpoint lacks the host's data order '" + kOrderTensor + "'");
+  if (train_size >= 0) {
+    std::vector<int64_t> sorted = s.order;
+    std::sort(sorted.begin(), sorted.end());
+    bool permutation = static_cast<int64_t>(sorted.size()) == train_size;
+    for (size_t i = 0; permutation && i < sorted.size(); ++i) permutation = sorted[i] == static_cast<int64_t>(i);
+    if (!permutation)
+      throw HostError(file.string() + ": checkpoint's data order is not a permutation of the " + std::to_string(train_size) +
+                      " training examples (another dataset, or a damaged file)");
+    if (s.cursor > s.order.size())
+      throw HostError(file.string() + ": checkpoint's cursor " + std::to_string(s.cursor) + " is past the " +
+                      std::to_string(s.order.size()) + " training examples");
+  }
+  // Names, dtypes and shapes as the model exports them now: a plugin is never handed a
+  // tensor it did not make (an empty index tensor crashed one).
+  TensorMapPtr expected = model.export_state();
+  std::map<std::string, const DLTensor*> wanted;
+  for (size_t i = 0; i < expected->count; ++i) wanted[expected->names[i]] = &expected->tensors[i]->dl_tensor;
+  for (size_t i = 0; i < model_part.names.size(); ++i) {
+    const std::string name = model_part.names[i];
+    const DLTensor& got = model_part.tensors[i]->dl_tensor;
+    auto it = wanted.find(name);
+    if (it == wanted.end())
+      throw HostError(file.string() + ": checkpoint tensor '" + name + "' is not part of plugin '" + r.model.plugin_name +
+                      "''s state");
+    const DLTensor& want = *it->second;
+    const bool same_shape = got.ndim == want.ndim && std::equal(got.shape, got.shape + got.ndim, want.shape);
+    if (got.dtype.code != want.dtype.code || got.dtype.bits != want.dtype.bits || !same_shape)
+      throw HostError(file.string() + ": checkpoint tensor '" + name + "' is " + tensor_text(got) + ", the model's is " +
+                      tensor_text(want));
+    wanted.erase(it);
+  }
+  if (!wanted.empty())
+    throw HostError(file.string() + ": checkpoint lacks tensor '" + wanted.begin()->first + "' of plugin '" +
+                    r.model.plugin_name + "''s state");
   genlab_tensor_map view = model_part.view();
   model.import_state(view);
   return s;
@@ -271,8 +338,10 @@ void truncate_losses(const fs::path& file, int64_t step) {
   std::ifstream in(file);
   std::string kept, line;
   const std::string prefix = "{\"step\":";
-  while (std::getline(in, line))
-    if (line.rfind(prefix, 0) == 0 && std::stoll(line.substr(prefix.size())) < step) kept += line + "\n";
+  long long at = 0;
+  while (std::getline(in, line))  // a torn or garbled line is dropped: it is no step's record
+    if (line.rfind(prefix, 0) == 0 && std::sscanf(line.c_str() + prefix.size(), "%lld", &at) == 1 && at >= 0 && at < step)
+      kept += line + "\n";
   write_file_atomic(file, kept, Durability::AtomicOnly);
 }
 
@@ -700,7 +769,7 @@ int train_as(const fs::path& dir, bool resume, const RunPlan& r, const Ranks& ra
   const fs::path checkpoint = checkpoint_file(dir);
   const fs::path losses_path = dir / "losses.jsonl";
   if (resume && fs::exists(checkpoint)) {
-    s = load_checkpoint(model, r, checkpoint);
+    s = load_checkpoint_state(model, r, checkpoint, train_size, total);
     if (writer) truncate_losses(losses_path, s.step);
     spdlog::info("resumed {} from its checkpoint at step {}", r.name, s.step);
   } else {
@@ -772,8 +841,13 @@ int train_as(const fs::path& dir, bool resume, const RunPlan& r, const Ranks& ra
       // Several processes agree in the step on whether to stop after it (the largest wish:
       // 0 go on, 1 the time budget is spent, 2 a signal asked to stop).
       int32_t stop = 0;
-      if (world > 1) losses = model.train_step(*batch, step, cancel_flag->load() ? 2 : time_spent() ? 1 : 0, &stop);
-      else losses = model.train_step(*batch, step);
+      try {
+        if (world > 1) losses = model.train_step(*batch, step, cancel_flag->load() ? 2 : time_spent() ? 1 : 0, &stop);
+        else losses = model.train_step(*batch, step);
+      } catch (const HostError& e) {
+        // The plugin and the call are in the message; the step is the host's to add.
+        throw HostError("run " + r.name + ", step " + std::to_string(step) + ": " + e.what());
+      }
       if (losses.empty()) throw HostError("train_step of plugin '" + r.model.plugin_name + "' returned no losses");
       if (!std::isfinite(losses.front().value))
         throw HostError("loss '" + losses.front().name + "' is " + std::to_string(losses.front().value) + " at step " +
@@ -877,169 +951,13 @@ int train(const fs::path& dir, bool resume) {
   }
 }
 
-// Metrics as written to done files and results.json: "<metric>.<scalar>" -> value; a NaN
-// is written as the string "NaN", never as a number.
-void put_metric(toml::table& out, const std::string& key, double value) {
-  if (std::isfinite(value)) out.insert(key, value);
-  else out.insert(key, std::isnan(value) ? std::string("NaN") : std::string(value > 0 ? "inf" : "-inf"));
+}  // namespace
+
+void load_weights(ModelInstance& model, const RunPlan& r, const fs::path& checkpoint) {
+  load_checkpoint_state(model, r, checkpoint);
 }
 
-// Trainable parameters in a checkpoint, counted from its optimiser moments: every tensor
-// "P.m.NAME" that has a "P.v.NAME" beside it (the SDK's Adam names them so). 0: none.
-int64_t trainable_parameters(const fs::path& checkpoint) {
-  const SafetensorsContents contents = read_safetensors(checkpoint);
-  const genlab_tensor_map& map = *contents.tensors;
-  int64_t count = 0;
-  for (size_t i = 0; i < map.count; ++i) {
-    const std::string name = map.names[i];
-    const size_t m = name.find(".m.");
-    if (m == std::string::npos || find_tensor(map, name.substr(0, m) + ".v." + name.substr(m + 3)) < 0) continue;
-    count += genlab_util_numel(&map.tensors[i]->dl_tensor);
-  }
-  return count;
-}
-
-// The n rows of a float32 or int64 CPU tensor as int64 class indices, or throws naming it.
-std::vector<int64_t> class_indices(const genlab_tensor_map& map, const std::string& name, const std::string& whose) {
-  const long at = find_tensor(map, name);
-  if (at < 0) throw HostError(whose + " has no tensor '" + name + "'");
-  const DLTensor& t = map.tensors[at]->dl_tensor;
-  if (!genlab_util_is_cpu_compact(&t, genlab_util_dtype_int64()) || t.ndim != 1)
-    throw HostError(whose + ": expected '" + name + "' to be int64 [N] on the CPU");
-  const auto* data = static_cast<const int64_t*>(t.data);
-  return std::vector<int64_t>(data, data + t.shape[0]);
-}
-
-// A feature network loaded from its run folder, beside the data of the run it serves.
-struct FeatureNet {
-  RunPlan plan;
-  std::unique_ptr<ModelInstance> model;
-
-  FeatureNet(const fs::path& dir, const DatasetInstance& data) {
-    plan = run_from_resolved(toml::parse_file((dir / "run.toml").string()), dir / "run.toml");
-    model = std::make_unique<ModelInstance>(plan.model.plugin, settings_for(plan.model, plan), plan.model.params,
-                                            parse_device(plan.settings.device), &data.info());
-    load_checkpoint(*model, plan, checkpoint_file(dir));
-  }
-  // "features", "logits", "label" of images [N, C, H, W], given as the dataset's first element.
-  TensorMapPtr classify(DLManagedTensor* images, const std::string& input_name) {
-    BorrowedMap inputs;
-    inputs.add(input_name.c_str(), images);
-    const genlab_tensor_map view = inputs.view();
-    return model->generate(images->dl_tensor.shape[0], nullptr, &view);
-  }
-};
-
-// Test accuracy of a feature network: its argmax against the eval split's labels.
-int evaluate_feature_net(const RunPlan& r, const fs::path& dir) {
-  const fs::path run_dir = dir.parent_path();
-  DatasetInstance data(r.dataset.plugin, settings_for(r.dataset, r), r.dataset.params);
-  FeatureNet net(run_dir, data);
-  const int64_t n = std::min(r.settings.eval_samples, data.split_size(r.settings.eval_split));
-  TensorMapPtr real = data.get_batch(r.settings.eval_split, first_indices(n), static_cast<uint64_t>(r.seed));
-  TensorMapPtr out = net.classify(real->tensors[0], real->names[0]);
-  const auto truth = class_indices(*real, "label", "dataset '" + r.dataset.name + "'");
-  const auto predicted = class_indices(*out, "label", "feature network '" + r.model.plugin_name + "'");
-  if (truth.size() != predicted.size()) throw HostError("feature network returned " + std::to_string(predicted.size()) +
-                                                        " labels for " + std::to_string(truth.size()) + " images");
-  int64_t correct = 0;
-  for (size_t i = 0; i < truth.size(); ++i) correct += truth[i] == predicted[i];
-  toml::table metrics{{"classifier.accuracy", static_cast<double>(correct) / static_cast<double>(truth.size())},
-                      {"cost.parameters", trainable_parameters(checkpoint_file(run_dir))}};
-  toml::table directions{{"classifier.accuracy", "higher"}, {"cost.parameters", "lower"}};
-  toml::table result{{"run", r.name}, {"run_id", r.id}, {"eval_id", r.eval_id}, {"samples", n},
-                     {"split", r.settings.eval_split}, {"metrics", metrics}, {"directions", directions}};
-  write_file_atomic(dir / "results.json", to_json(result) + "\n", Durability::AtomicOnly);
-  write_toml(done_file(dir, NodeKind::Evaluate), result);
-  return 0;
-}
-
-int evaluate(const fs::path& dir) {
-  const fs::path run_dir = dir.parent_path();
-  const RunPlan r = run_from_resolved(toml::parse_file((run_dir / "run.toml").string()), run_dir / "run.toml");
-  if (r.is_feature_net) return evaluate_feature_net(r, dir);
-  const RunSettings& rs = r.settings;
-  DatasetInstance data(r.dataset.plugin, settings_for(r.dataset, r), r.dataset.params);
-  ModelInstance model(r.model.plugin, settings_for(r.model, r), r.model.params, parse_device(rs.device), &data.info());
-  load_checkpoint(model, r, checkpoint_file(run_dir));
-
-  const int64_t n = std::min(rs.eval_samples, data.split_size(rs.eval_split));
-  TensorMapPtr real = data.get_batch(rs.eval_split, first_indices(n), static_cast<uint64_t>(r.seed));
-  // A radiance field renders the eval split's views: their poses are generate's inputs.
-  const bool render_views = is_rays(data.info());
-  TensorMapPtr first_view = render_views ? data.get_batch(rs.eval_split, {0}, static_cast<uint64_t>(r.seed)) : nullptr;
-  // Sampling latency: one sample, after a warm-up call, so it is the steady-state cost.
-  model.generate(1, &rs.eval_generate, first_view.get());
-  auto start = Clock::now();
-  model.generate(1, &rs.eval_generate, first_view.get());
-  const double latency = std::chrono::duration<double>(Clock::now() - start).count();
-  start = Clock::now();
-  TensorMapPtr generated = model.generate(n, &rs.eval_generate, render_views ? real.get() : nullptr);
-  const double sampling_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (generated->count == 0 || generated->tensors[0]->dl_tensor.ndim < 1 || generated->tensors[0]->dl_tensor.shape[0] != n)
-    throw HostError("generate of plugin '" + r.model.plugin_name + "' returned " +
-                    (generated->count == 0 ? std::string("no outputs")
-                                           : "'" + std::string(generated->names[0]) + "' without " + std::to_string(n) +
-                                                 " rows") +
-                    "; asked for " + std::to_string(n) + " samples");
-  TensorMapPtr scores;
-  if (model.can_score()) scores = model.score(*real);
-
-  // The metrics see the real and generated maps, plus the feature network's outputs on both.
-  BorrowedMap real_view, generated_view;
-  for (size_t i = 0; i < real->count; ++i) real_view.add(real->names[i], real->tensors[i]);
-  for (size_t i = 0; i < generated->count; ++i) generated_view.add(generated->names[i], generated->tensors[i]);
-  TensorMapPtr real_features, generated_features;
-  if (!r.features_id.empty()) {
-    FeatureNet net(r.features_dir, data);
-    real_features = net.classify(real->tensors[0], real->names[0]);
-    generated_features = net.classify(generated->tensors[0], real->names[0]);
-    for (const char* name : {"features", "logits"}) {
-      for (auto [map, view] : {std::pair{real_features.get(), &real_view}, std::pair{generated_features.get(), &generated_view}}) {
-        const long at = find_tensor(*map, name);
-        if (at < 0) throw HostError("feature network '" + net.plan.model.plugin_name + "' returned no '" + name + "'");
-        view->add(name, map->tensors[at]);
-      }
-    }
-  }
-  const genlab_tensor_map real_map = real_view.view(), generated_map = generated_view.view();
-
-  toml::table metrics;
-  toml::table directions;
-  auto put = [&](const std::string& key, double value, genlab_direction direction) {
-    put_metric(metrics, key, value);
-    directions.insert_or_assign(key, direction == GENLAB_DIRECTION_LOWER    ? "lower"
-                                     : direction == GENLAB_DIRECTION_HIGHER ? "higher"
-                                                                            : "none");
-  };
-  for (const auto& m : r.metrics) {
-    MetricInstance metric(m.plugin, settings_for(m, r), m.params);
-    metric.update(&real_map, &generated_map, scores.get());
-    for (const auto& value : metric.compute()) put(m.name + "." + value.name, value.value, value.direction);
-  }
-  // Cost: what the host measured. Training figures come from the train step's done file.
-  if (const auto trained = read_toml(done_file(run_dir, NodeKind::Train))) {
-    put("cost.train_seconds", (*trained)["seconds"].value_or(NAN), GENLAB_DIRECTION_LOWER);
-    put("cost.train_cpu_seconds", (*trained)["cpu_seconds"].value_or(NAN), GENLAB_DIRECTION_LOWER);
-    put("cost.train_peak_rss_mb", (*trained)["peak_rss_mb"].value_or(NAN), GENLAB_DIRECTION_LOWER);
-  }
-  if (const int64_t parameters = trainable_parameters(checkpoint_file(run_dir)); parameters > 0)
-    put("cost.parameters", static_cast<double>(parameters), GENLAB_DIRECTION_LOWER);
-  put("cost.sampling_seconds", sampling_seconds, GENLAB_DIRECTION_LOWER);
-  put("cost.samples_per_second", sampling_seconds > 0 ? n / sampling_seconds : NAN, GENLAB_DIRECTION_HIGHER);
-  put("cost.sample_latency_ms", 1000 * latency, GENLAB_DIRECTION_LOWER);
-
-  try {
-    write_safetensors(dir / "samples.safetensors", *generated, {{"run_id", r.id}, {"count", std::to_string(n)}});
-  } catch (const HostError& e) {
-    spdlog::warn("samples not saved: {}", e.what());
-  }
-  toml::table result{{"run", r.name}, {"run_id", r.id}, {"eval_id", r.eval_id}, {"samples", n},
-                     {"metrics", metrics}, {"directions", directions}};
-  write_file_atomic(dir / "results.json", to_json(result) + "\n", Durability::AtomicOnly);
-  write_toml(done_file(dir, NodeKind::Evaluate), result);
-  return 0;
-}
+namespace {
 
 int prepare(const fs::path& dir) {
   const auto node = toml::parse_file((dir / "node.toml").string());

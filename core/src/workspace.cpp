@@ -44,4 +44,14 @@ void write_toml(const std::filesystem::path& file, const toml::table& table, Dur
   write_file_atomic(file, toml_text(table) + "\n", durability);
 }
 
+bool write_toml_if_changed(const std::filesystem::path& file, const toml::table& table) {
+  const std::string text = toml_text(table) + "\n";
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(file, ec) && std::filesystem::file_size(file, ec) == text.size() &&
+      read_file(file) == text)
+    return false;
+  write_file_atomic(file, text, Durability::Durable);
+  return true;
+}
+
 }  // namespace genlab

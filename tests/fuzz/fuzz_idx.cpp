@@ -13,7 +13,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // What the plugin then reads (the product of the dims, after the header) must lie
       // inside the file.
       uint64_t count = 1;
-      for (int64_t d : dims) count *= static_cast<uint64_t>(d);
+      for (int64_t d : dims) {
+        if (d < 1) std::abort();  // no empty dimension gets through (0 images, 0x0 images)
+        count *= static_cast<uint64_t>(d);
+      }
       if (4 + 4 * static_cast<uint64_t>(ndim) + count > size) std::abort();
     } catch (const genlab::sdk::Error&) {
     }

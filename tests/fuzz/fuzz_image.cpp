@@ -1,6 +1,7 @@
-// Fuzz target: image decoding of image-folder (PNG, JPEG, BMP, TGA through stb_image,
-// compiled into this target so that it is instrumented too).
-#define STB_IMAGE_IMPLEMENTATION
+// Fuzz target: image decoding of image-folder (PNG, JPEG, BMP, TGA through stb_image, which
+// image.hpp compiles into this target, so that it is instrumented too), with the PNG check and
+// the decode's memory budget. scripts/fuzz.sh runs it with -rss_limit_mb=2048 (the malloc
+// limit too): a decode that allocates past the caps is a crash.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -13,6 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       const auto image = genlab::data::formats::decode_image(bytes, "fuzz.png", channels);
       if (image.pixels.size() != static_cast<size_t>(image.width) * image.height * image.channels) std::abort();
+      // The caps hold for whatever was decoded.
+      using genlab::data::formats::kMaxImageSide;
+      if (image.width < 1 || image.height < 1 || image.width > kMaxImageSide || image.height > kMaxImageSide) std::abort();
     } catch (const genlab::sdk::Error&) {
     }
   }

@@ -13,6 +13,13 @@ cmake -S "$here" -B "$work/build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" > 
 cmake --build "$work/build"
 plugin="$work/build/plugins/oot-energy-distance"
 test -f "$plugin/plugin.toml"
+# Written by the installed genlab-describe from the library: the whole description.
+toml=$(cat "$plugin/plugin.toml")
+for line in 'summary = "energy distance between real and generated examples (out-of-tree)"' \
+            'modalities = ["points", "image"]' 'capabilities = ["needs_real", "needs_generated"]' \
+            '{ name = "real_key", type = "string"'; do
+  grep -qF "$line" <<< "$toml" || { echo "plugin.toml lacks: $line"; echo "$toml"; exit 1; }
+done
 "$work/prefix/bin/genlab" plugins check "$plugin"
 # Captured, not piped into `grep -q`: grep exits at the first match, and under pipefail the
 # host's later writes to the closed pipe (SIGPIPE) would fail the test at random.

@@ -1,11 +1,24 @@
-// A model plugin that misbehaves on purpose, for the scheduler's crash-isolation tests.
-// Config: fault = "none" | "segfault" | "abort" | "throw" | "hang" | "oom" | "nan" |
-// "bad_shape" (generate returns the wrong number of rows), at_step = the step it strikes
-// (train faults), or during generate for "bad_shape". Otherwise it fits the mean of the
-// data by gradient descent, so a healthy run trains and samples for real.
+// A model plugin that misbehaves on purpose, for the scheduler's crash-isolation tests and
+// the host's contract checks. Config: fault = "none" | "segfault" | "abort" | "throw" |
+// "torch_error" (a LibTorch index error) |
+// "hang" | "oom" | "nan" | "bad_shape" (generate returns the wrong number of rows) |
+// "wide_samples" (generate returns [N, 3] for 2-D points) | "short_score" (score returns
+// N-1 values for N examples), at_step = the step it strikes (train faults), or during
+// generate / score for the others. The default fault is the environment variable
+// GENLAB_FAULT_MODEL_FAULT, else "none", so that `genlab plugins check` (which creates with
+// the default config) meets it. Otherwise it fits the mean of the data by gradient
+// descent, so a healthy run trains and samples for real.
+//
+// Built twice (tests/CMakeLists.txt): as "fault-model", which offers no score, and with
+// FAULT_MODEL_SCORES as "fault-model-scoring", which does (its "nll" is the squared
+// distance of each example to the mean).
 #include <csignal>
 #include <cstdlib>
 #include <thread>
+
+#ifndef PLUGIN_NAME
+#define PLUGIN_NAME "fault-model"
+#endif
 
 #include <genlab/sdk/plugin.hpp>
 
@@ -17,19 +30,23 @@ class FaultModel final : public genlab::sdk::Model {
  public:
   static genlab::sdk::Info info() {
     genlab::sdk::Info i;
-    i.name = "fault-model";
+    i.name = PLUGIN_NAME;
     i.version = "1.0.0";
     i.family = "test";
     i.summary = "misbehaves on purpose (scheduler tests)";
     i.modalities = {"points"};
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_STATE;
+#ifdef FAULT_MODEL_SCORES
+    i.capabilities |= GENLAB_CAPABILITY_SCORE;
+#endif
     i.params = {{"fault", GENLAB_PARAM_STRING, "\"none\"", "which fault to inject"},
                 {"at_step", GENLAB_PARAM_INT, "2", "the training step at which it strikes"}};
     return i;
   }
 
   explicit FaultModel(const genlab::sdk::Context& c) : Model(c) {
-    fault_ = c.config.get("fault", "none");
+    const char* env = std::getenv("GENLAB_FAULT_MODEL_FAULT");
+    fault_ = c.config.get("fault", env != nullptr && *env != '\0' ? env : "none");
     at_step_ = c.config.get("at_step", int64_t{2});
     mean_ = at::zeros({2});
   }
@@ -48,7 +65,20 @@ class FaultModel final : public genlab::sdk::Model {
     GENLAB_CHECK(count > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected count > 0");
     Tensors out;
     const int64_t rows = fault_ == "bad_shape" ? count + 1 : count;
+    if (fault_ == "wide_samples") {
+      out.add("samples", at::randn({rows, 3}));  // 3 columns for 2-D data
+      return out;
+    }
     out.add("samples", mean_.unsqueeze(0) + at::randn({rows, 2}));
+    return out;
+  }
+
+  Tensors score(const Tensors& batch) override {
+    const at::Tensor x = batch.at("x");
+    at::Tensor nll = (x - mean_.unsqueeze(0)).pow(2).sum(1);  // [N]
+    if (fault_ == "short_score") nll = nll.narrow(0, 0, nll.size(0) - 1);  // N-1 values
+    Tensors out;
+    out.add("nll", nll.contiguous());
     return out;
   }
 
@@ -68,6 +98,8 @@ class FaultModel final : public genlab::sdk::Model {
       std::abort();
     } else if (fault_ == "throw") {
       throw std::runtime_error("the fault model threw on purpose");
+    } else if (fault_ == "torch_error") {  // LibTorch's own error: "index out of range in self"
+      at::embedding(at::zeros({2, 2}), at::full({1}, 5, at::kLong));
     } else if (fault_ == "hang") {
       while (true) std::this_thread::sleep_for(std::chrono::seconds(1));  // ignores cancellation
     } else if (fault_ == "oom") {

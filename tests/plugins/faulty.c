@@ -19,6 +19,9 @@
 #ifndef DESCRIBED_NAME /* what describe() says; differs from plugin.toml in FAULT_TOML_MISMATCH */
 #define DESCRIBED_NAME PLUGIN_NAME
 #endif
+#ifndef DESCRIBED_MODALITY /* describe()'s modality; differs from plugin.toml in FAULT_MODALITY_MISMATCH */
+#define DESCRIBED_MODALITY MODALITY
+#endif
 
 /* ------------------------------------------------ the structs this plugin fills */
 
@@ -42,7 +45,7 @@ static const char* split_names[1] = {"train"};
 static int64_t split_sizes[1] = {4};
 static genlab_element_spec elements[1];
 static dataset_info_1_7 info;
-static const char* modalities[1] = {MODALITY};
+static const char* modalities[1] = {DESCRIBED_MODALITY};
 static description_1_7 description;
 
 static void fill_static(void) {
@@ -68,7 +71,7 @@ static void fill_static(void) {
   description.base.name = DESCRIBED_NAME;
   description.base.version = "1.0.0";
   description.base.family = "test";
-  description.base.summary = "a purpose-built plugin for the loader tests";
+  description.base.summary = "purpose-built plugin for the loader tests"; /* as its plugin.toml says */
   description.base.modalities = modalities;
   description.base.modality_count = 1;
   description.base.capabilities = 0;

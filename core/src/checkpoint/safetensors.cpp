@@ -8,10 +8,14 @@
 #include "genlab/core/error.hpp"
 #include "genlab/core/util/files.hpp"
 #include "genlab/core/util/json.hpp"
+#include "genlab/core/util/sha256.hpp"
 #include "genlab/genlab_util.h"
 
 namespace genlab {
 namespace {
+
+// The __metadata__ key of the tensor data's sha256 (hex), written and checked by genlab.
+constexpr const char* kDataDigestKey = "genlab.data_sha256";
 
 struct DtypeName {
   const char* name;
@@ -56,16 +60,7 @@ void append_compact(const DLTensor& t, size_t element, std::string& out) {
 
 std::string encode_safetensors(const genlab_tensor_map& map, const Metadata& metadata) {
   std::string data;
-  std::string header = "{";
-  if (!metadata.empty()) {
-    header += "\"__metadata__\":{";
-    bool first = true;
-    for (const auto& [k, v] : metadata) {
-      header += (first ? "" : ",") + json_quote(k) + ":" + json_quote(v);
-      first = false;
-    }
-    header += "}";
-  }
+  std::string entries;
   for (size_t i = 0; i < map.count; ++i) {
     const std::string name = map.names[i];
     if (name == "__metadata__") throw HostError("a tensor may not be named __metadata__");
@@ -80,11 +75,20 @@ std::string encode_safetensors(const genlab_tensor_map& map, const Metadata& met
     append_compact(t, t.dtype.bits / 8, data);
     std::string shape;
     for (int32_t d = 0; d < t.ndim; ++d) shape += (d ? "," : "") + std::to_string(t.shape[d]);
-    header += std::string(header.size() > 1 ? "," : "") + json_quote(name) + ":{\"dtype\":\"" + dtype +
-              "\",\"shape\":[" + shape + "],\"data_offsets\":[" + std::to_string(begin) + "," +
-              std::to_string(data.size()) + "]}";
+    entries += "," + json_quote(name) + ":{\"dtype\":\"" + dtype + "\",\"shape\":[" + shape +
+               "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
   }
-  header += "}";
+  // The data's digest travels in the header: a tensor value changed by hand (or by a disk)
+  // is refused when read back, not resumed or evaluated silently.
+  Metadata with_digest = metadata;
+  with_digest[kDataDigestKey] = sha256_hex(data);
+  std::string header = "{\"__metadata__\":{";
+  bool first = true;
+  for (const auto& [k, v] : with_digest) {
+    header += (first ? "" : ",") + json_quote(k) + ":" + json_quote(v);
+    first = false;
+  }
+  header += "}" + entries + "}";
   header.append((8 - header.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
   std::string out(8, '\0');
   const uint64_t length = header.size();
@@ -186,6 +190,14 @@ SafetensorsContents decode_safetensors(const std::string& bytes, const std::stri
   }
   if (cursor != buffer_size)
     fail(std::to_string(buffer_size - cursor) + " bytes after the last tensor belong to none");
+  if (auto digest = out.metadata.find(kDataDigestKey); digest != out.metadata.end()) {
+    Sha256 hash;
+    hash.update(buffer, buffer_size);
+    if (hash.hex() != digest->second)
+      throw HostError(what + ": its tensor data differ from the sha256 recorded when it was written (" +
+                      digest->second.substr(0, 16) + "...): the file was changed or damaged");
+    out.metadata.erase(digest);
+  }
 
   out.tensors.reset(genlab_util_tensor_map_new(entries.size()));
   if (!out.tensors) throw HostError(what + ": out of memory");

@@ -189,11 +189,13 @@ class LocalExecutor final : public Executor {
       const fs::path log = log_file(w.job.dir, w.job.kind);
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(done_file(w.job.dir, w.job.kind))) {
         out.kind = NodeOutcome::Kind::Finished;
+      } else if (w.timed_out) {
+        // Its own timeout, whether it then saved a checkpoint (exit 130) or had to be killed.
+        out.reason = "timed out after " + format_duration(w.job.timeout) +
+                     (WIFEXITED(status) && WEXITSTATUS(status) == 130 ? " (a checkpoint was saved)" : " and was killed");
       } else if (WIFEXITED(status) && WEXITSTATUS(status) == 130) {
         out.kind = NodeOutcome::Kind::Cancelled;
         out.reason = "interrupted after a checkpoint; resume with --resume";
-      } else if (w.timed_out) {
-        out.reason = "timed out after " + format_duration(w.job.timeout) + " and was killed";
       } else if (WIFSIGNALED(status)) {
         const int sig = WTERMSIG(status);
         out.reason = std::string("killed by signal ") + std::to_string(sig) + " (" + strsignal(sig) + ")";

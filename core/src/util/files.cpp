@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -55,6 +56,20 @@ std::string read_file(const fs::path& file) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+std::string path_name_problem(const std::string& name) {
+  if (name.empty()) return "it is empty";
+  if (name.size() > 128) return "it is longer than 128 characters";
+  if (name[0] == '.') return "it starts with '.'";
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '_' || c == '-' || c == '.') continue;
+    if (c == '/') return "it holds '/'";
+    if (u < 0x20 || u == 0x7f) return "it holds a control character";
+    return std::string("it holds '") + c + "'";
+  }
+  return "";
 }
 
 std::string check_writable(const fs::path& folder) {

@@ -42,6 +42,8 @@ const genlab_plugin_description kDescription = {
     kDevices,
     1,
     nullptr,
+    0,
+    nullptr,
     0};
 
 genlab_error* describe(genlab_describe_args* args) {

@@ -43,6 +43,8 @@ const genlab_plugin_description kDescription = {
     kDevices,
     1,
     nullptr,
+    0,
+    nullptr,
     0};
 
 struct CudaBackend {

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <set>
@@ -53,11 +55,16 @@ struct Selection {
     std::string item;
     while (std::getline(list, item, ',')) {
       if (item.find_first_not_of(" ") == std::string::npos) continue;
-      try {
-        classes.insert(std::stoll(item));
-      } catch (const std::exception&) {
-        throw genlab::sdk::Error(GENLAB_ERROR_INVALID_ARGUMENT, "expected classes as \"0,1,7\", got \"" + item + "\"");
-      }
+      // strtoll, not std::stoll: "3x" is refused rather than read as 3, and nothing throws
+      // a text naming a C++ function.
+      const size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
+      const std::string number = item.substr(first, last - first + 1);
+      char* end = nullptr;
+      errno = 0;
+      const long long label = std::strtoll(number.c_str(), &end, 10);
+      GENLAB_CHECK(end != number.c_str() && *end == '\0' && errno != ERANGE && label >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
+                   "expected classes as labels >= 0 like \"0,1,7\", got \"" + item + "\"");
+      classes.insert(static_cast<int64_t>(label));
     }
     rare_class = c.get("rare_class", int64_t{-1});
     GENLAB_CHECK(rare_class >= -1, GENLAB_ERROR_INVALID_ARGUMENT,

@@ -9,6 +9,10 @@ namespace {
 
 using genlab::data::Split;
 
+// The most a digits CSV may hold (decompressed): a row is 130 to 195 bytes, so 64 MiB is some
+// 400,000 rows, hundreds of times the 1,797 of UCI's set; reading stops there.
+constexpr uint64_t kMaxCsvBytes = uint64_t{64} << 20;
+
 class DigitsCsv final : public genlab::data::ImageDataset {
  public:
   static genlab::sdk::Info info() {
@@ -30,15 +34,18 @@ class DigitsCsv final : public genlab::data::ImageDataset {
     GENLAB_CHECK(test_fraction > 0 && test_fraction < 1, GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected 0 < test_fraction < 1, got " + std::to_string(test_fraction));
     const genlab::data::Selection selection(c.config);
-    const std::string text = genlab::data::read_maybe_gzipped(path);
-    auto [pixels, labels] = genlab::data::formats::parse_digits_csv(text, path);
-    const int64_t n = static_cast<int64_t>(labels.size());
-    GENLAB_CHECK(n >= 2, GENLAB_ERROR_INVALID_ARGUMENT, path + ": expected rows of digits, found " + std::to_string(n));
-    const at::Tensor images = at::tensor(pixels).reshape({n, 1, 8, 8});
-    const at::Tensor all_labels = at::tensor(labels, at::kLong);
-    const int64_t n_test = std::max<int64_t>(1, static_cast<int64_t>(test_fraction * n));
-    std::vector<Split> splits = {{"train", images.narrow(0, 0, n - n_test).clone(), all_labels.narrow(0, 0, n - n_test).clone()},
-                                 {"test", images.narrow(0, n - n_test, n_test).clone(), all_labels.narrow(0, n - n_test, n_test).clone()}};
+    std::vector<Split> splits = genlab::data::reading(path, [&] {
+      const std::string text = genlab::data::read_maybe_gzipped(
+          path, kMaxCsvBytes, "the cap on a digits CSV (" + genlab::data::format_bytes(kMaxCsvBytes) + ", some 400,000 rows)");
+      auto [pixels, labels] = genlab::data::formats::parse_digits_csv(text, path);
+      const int64_t n = static_cast<int64_t>(labels.size());
+      GENLAB_CHECK(n >= 2, GENLAB_ERROR_INVALID_ARGUMENT, path + ": expected rows of digits, found " + std::to_string(n));
+      const at::Tensor images = at::tensor(pixels).reshape({n, 1, 8, 8});
+      const at::Tensor all_labels = at::tensor(labels, at::kLong);
+      const int64_t n_test = std::max<int64_t>(1, static_cast<int64_t>(test_fraction * n));
+      return std::vector<Split>{{"train", images.narrow(0, 0, n - n_test).clone(), all_labels.narrow(0, 0, n - n_test).clone()},
+                                {"test", images.narrow(0, n - n_test, n_test).clone(), all_labels.narrow(0, n - n_test, n_test).clone()}};
+    });
     describe(std::move(splits), selection);
   }
 };

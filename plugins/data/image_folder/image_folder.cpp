@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <map>
 #include "../common/files.hpp"
-#include "../common/formats/image.hpp"
+#include "../common/image_file.hpp"
 #include "../common/image_dataset.hpp"
 
 namespace {
@@ -67,8 +67,8 @@ class ImageFolder final : public genlab::data::ImageDataset {
       std::sort(files.begin(), files.end());
       const size_t n_test = static_cast<size_t>(test_fraction * static_cast<double>(files.size()));
       for (size_t i = 0; i < files.size(); ++i) {
-        const auto image = genlab::data::formats::decode_image(genlab::data::read_maybe_gzipped(files[i].string()),
-                                                               files[i].string(), channels);
+        const std::string file = files[i].string();
+        const auto image = genlab::data::reading(file, [&] { return genlab::data::read_image_file(file, channels); });
         channels = image.channels;  // the first image decides when the manifest does not
         if (width == 0) width = image.width, height = image.height;
         GENLAB_CHECK(image.width == width && image.height == height, GENLAB_ERROR_INVALID_ARGUMENT,
@@ -76,8 +76,10 @@ class ImageFolder final : public genlab::data::ImageDataset {
                          ", but the first image is " + std::to_string(width) + "x" + std::to_string(height));
         const bool test = i >= files.size() - n_test;
         auto& pixels = test ? test_pixels : train_pixels;
-        for (int ch = 0; ch < channels; ++ch)  // HWC bytes -> CHW floats in [0, 1]
-          for (int p = 0; p < width * height; ++p) pixels.push_back(image.pixels[p * channels + ch] / 255.0f);
+        genlab::data::reading(root.string(), [&] {
+          for (int ch = 0; ch < channels; ++ch)  // HWC bytes -> CHW floats in [0, 1]
+            for (int p = 0; p < width * height; ++p) pixels.push_back(image.pixels[p * channels + ch] / 255.0f);
+        });
         (test ? test_labels : train_labels).push_back(label);
       }
       ++label;
@@ -86,8 +88,11 @@ class ImageFolder final : public genlab::data::ImageDataset {
       const int64_t n = static_cast<int64_t>(labels.size());
       return Split{name, at::tensor(pixels).reshape({n, channels, height, width}), at::tensor(labels, at::kLong)};
     };
-    std::vector<Split> splits = {split("train", train_pixels, train_labels)};
-    if (!test_labels.empty()) splits.push_back(split("test", test_pixels, test_labels));
+    std::vector<Split> splits = genlab::data::reading(root.string(), [&] {
+      std::vector<Split> out = {split("train", train_pixels, train_labels)};
+      if (!test_labels.empty()) out.push_back(split("test", test_pixels, test_labels));
+      return out;
+    });
     describe(std::move(splits), genlab::data::Selection(c.config));
   }
 };

@@ -13,7 +13,7 @@
 
 #include "../../common/rays.hpp"
 #include "../common/files.hpp"
-#include "../common/formats/image.hpp"
+#include "../common/image_file.hpp"
 #include "../common/formats/nerf_transforms.hpp"
 
 namespace {
@@ -43,6 +43,11 @@ struct ViewSize {
   int width = 0, height = 0;  // as decoded, before downscale
   std::string first;          // "frame 0 of <json>", for messages
 };
+
+// The most a transforms_<split>.json may hold: 8 MiB, some 10,000 frames as Blender writes
+// them (about 850 bytes a frame). The parsed JSON takes ~120 bytes a value: 8 MiB of "0,0,..."
+// peaks at 0.5 GB (measured), which is why the cap is not larger.
+constexpr uint64_t kMaxTransformsBytes = uint64_t{8} << 20;
 
 struct Options {
   float background = 1;
@@ -98,7 +103,14 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
                    json.string() + ": not found (the NeRF-synthetic layout needs transforms_train.json and "
                                    "transforms_test.json; transforms_val.json is optional)");
       ParsedSplit p{split, json.string(), {}, {}};
-      p.transforms = genlab::data::formats::parse_nerf_transforms(genlab::data::read_maybe_gzipped(p.json), p.json);
+      p.transforms = genlab::data::reading(p.json, [&] {
+        return genlab::data::formats::parse_nerf_transforms(
+            genlab::data::read_maybe_gzipped(p.json, kMaxTransformsBytes,
+                                             "the cap on a transforms file (" +
+                                                 genlab::data::format_bytes(kMaxTransformsBytes) +
+                                                 ", some 10,000 frames as Blender writes them)"),
+            p.json);
+      });
       auto& frames = p.transforms.frames;
       const int64_t available = static_cast<int64_t>(frames.size());
       if (p.split == "train") {
@@ -123,7 +135,8 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
       for (int64_t i = 0; i < n; ++i) {
         GENLAB_CHECK(!host().cancelled(), GENLAB_ERROR_CANCELLED, "cancelled while decoding the views of " + p.json);
         const at::Tensor view = decode_view(p, i, options, size);
-        if (i == 0) views.images = at::empty({n, view.size(0), view.size(1), 3}, at::kFloat);
+        if (i == 0)
+          views.images = genlab::data::reading(p.json, [&] { return at::empty({n, view.size(0), view.size(1), 3}, at::kFloat); });
         views.images[i].copy_(view);
         for (double x : p.transforms.frames[static_cast<size_t>(i)].c2w) poses.push_back(static_cast<float>(x));
         host().progress(static_cast<double>(++done) / static_cast<double>(total), "decoding views");
@@ -191,7 +204,7 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
   // an opaque one), composited onto the background, then box-averaged by the downscale.
   static at::Tensor decode_view(const ParsedSplit& split, int64_t i, const Options& options, ViewSize& size) {
     const std::string file = split.files[static_cast<size_t>(i)].string();
-    const auto image = genlab::data::formats::decode_image(genlab::data::read_maybe_gzipped(file), file, 4);
+    const auto image = genlab::data::reading(file, [&] { return genlab::data::read_image_file(file, 4); });
     const std::string frame = "frame " + std::to_string(i) + " of " + split.json;
     if (size.width == 0) {
       size = ViewSize{image.width, image.height, frame};

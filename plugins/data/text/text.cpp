@@ -10,6 +10,7 @@
 // first N examples of it cover distinct text). `subset` keeps the first N characters (or
 // bytes) of the training text, for data-size experiments.
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 
@@ -21,28 +22,88 @@ namespace {
 namespace fs = std::filesystem;
 namespace utf8 = genlab::plugins::utf8;
 
-// The code points of UTF-8 `bytes`; an error naming `where` and the byte offset of the first
-// malformed sequence.
-std::vector<uint32_t> decode_utf8(const std::string& bytes, const std::string& where) {
-  std::vector<uint32_t> out;
-  size_t bad = 0;
-  GENLAB_CHECK(utf8::decode(bytes, out, bad), GENLAB_ERROR_INVALID_ARGUMENT,
-               where + ": not UTF-8 at byte offset " + std::to_string(bad) + " (use tokenizer = \"byte\" for other encodings)");
-  return out;
+// The most text a dataset reads, all its files together, decompressed: 1 GiB (the cap on a
+// data file). Reading stops there.
+constexpr uint64_t kMaxTextBytes = genlab::data::kMaxDataFileBytes;
+
+// What is wrong at byte `at` of `bytes`, where utf8::decode stopped: "byte 0xC3 starts a
+// 2-byte sequence, but byte offset 101 holds 0x28, not a continuation byte".
+std::string utf8_problem(const std::string& bytes, size_t at) {
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  char text[160];
+  const unsigned first = b[at];
+  const size_t length = first < 0x80 ? 1 : (first & 0xE0) == 0xC0 ? 2 : (first & 0xF0) == 0xE0 ? 3 : (first & 0xF8) == 0xF0 ? 4 : 0;
+  if ((first & 0xC0) == 0x80) {
+    std::snprintf(text, sizeof text, "byte 0x%02X is a continuation byte that no lead byte starts", first);
+  } else if (length == 0) {
+    std::snprintf(text, sizeof text, "byte 0x%02X is never in UTF-8 text", first);
+  } else if (at + length > bytes.size()) {
+    std::snprintf(text, sizeof text, "the file ends inside the %zu-byte sequence that byte 0x%02X starts", length, first);
+  } else {
+    for (size_t k = 1; k < length; ++k)
+      if ((b[at + k] & 0xC0) != 0x80) {
+        std::snprintf(text, sizeof text, "byte 0x%02X starts a %zu-byte sequence, but byte offset %zu holds 0x%02X, not a continuation byte",
+                      first, length, at + k, unsigned(b[at + k]));
+        return text;
+      }
+    std::string hex;
+    for (size_t k = 0; k < length; ++k) {
+      char h[8];
+      std::snprintf(h, sizeof h, "%s%02X", k ? " " : "", unsigned(b[at + k]));
+      hex += h;
+    }
+    std::snprintf(text, sizeof text, "bytes %s are an overlong form, a surrogate or past U+10FFFF", hex.c_str());
+  }
+  return text;
 }
 
-// The file's bytes, or a folder's files (recursively, in name order) one after another.
-std::string read_text(const std::string& path) {
+// Appends the code points of the UTF-8 `bytes` of `file` to `out`; an error names the file,
+// the byte offset of the first malformed sequence and what is wrong there.
+void decode_utf8(const std::string& bytes, const std::string& file, std::vector<uint32_t>& out) {
+  size_t bad = 0;
+  // Grow geometrically: utf8::decode reserves exactly what it needs, once per file.
+  if (out.capacity() < out.size() + bytes.size()) out.reserve(std::max(2 * out.capacity(), out.size() + bytes.size()));
+  if (utf8::decode(bytes, out, bad)) return;
+  const bool binary = bytes.find('\0') != std::string::npos;
+  throw genlab::sdk::Error(GENLAB_ERROR_INVALID_ARGUMENT,
+                           file + ": not UTF-8 text at byte offset " + std::to_string(bad) + ": " + utf8_problem(bytes, bad) +
+                               (binary ? " (it holds NUL bytes: a binary file?)" : "") +
+                               "; expected UTF-8 text, or use tokenizer = \"byte\" for any bytes");
+}
+
+// The symbols of the file at `path`, or of a folder's files (recursively, in name order) one
+// after another: bytes, or code points with tokenizer "char" (each file decoded on its own, so
+// that an error names the file). At most kMaxTextBytes are read, all files together.
+std::vector<uint32_t> read_symbols(const std::string& path, bool bytes_as_symbols) {
   std::error_code error;
-  if (!fs::is_directory(path, error)) return genlab::data::read_maybe_gzipped(path);
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::recursive_directory_iterator(path, error))
-    if (entry.is_regular_file()) files.push_back(entry.path());
-  GENLAB_CHECK(!error, GENLAB_ERROR_IO, path + ": cannot list: " + error.message());
-  std::sort(files.begin(), files.end());
-  std::string out;
-  for (const auto& f : files) out += genlab::data::read_maybe_gzipped(f.string());
-  return out;
+  std::vector<std::string> files;
+  if (!fs::is_directory(path, error)) {
+    files.push_back(path);
+  } else {
+    for (fs::recursive_directory_iterator it(path, error), end; !error && it != end; it.increment(error)) {
+      std::error_code kind;
+      if (it->is_regular_file(kind)) files.push_back(it->path().string());
+    }
+    GENLAB_CHECK(!error, GENLAB_ERROR_IO, path + ": cannot list: " + error.message());
+    std::sort(files.begin(), files.end());
+  }
+  std::vector<uint32_t> symbols;
+  uint64_t read_so_far = 0;
+  for (const auto& file : files) {
+    genlab::data::reading(file, [&] {
+      const std::string bytes = genlab::data::read_maybe_gzipped(
+          file, kMaxTextBytes - read_so_far,
+          std::string("the cap on a text dataset's files together (") + genlab::data::format_bytes(kMaxTextBytes) +
+              (read_so_far ? ", of which " + std::to_string(read_so_far) + " bytes were read before this file)" : ")"));
+      read_so_far += bytes.size();
+      if (bytes_as_symbols)
+        symbols.insert(symbols.end(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                       reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size());
+      else
+        decode_utf8(bytes, file, symbols);
+    });
+  }
+  return symbols;
 }
 
 class Text final : public genlab::sdk::Dataset {
@@ -78,12 +139,35 @@ class Text final : public genlab::sdk::Dataset {
     GENLAB_CHECK(vocabulary_from == "train" || vocabulary_from == "all", GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected vocabulary_from \"train\" or \"all\", got \"" + vocabulary_from + "\"");
 
-    const std::string bytes = read_text(path);
-    std::vector<uint32_t> symbols;
-    if (tokenizer == "byte")
-      for (unsigned char b : bytes) symbols.push_back(b);
-    else
-      symbols = decode_utf8(bytes, path);
+    genlab::data::reading(path, [&] { load(path, tokenizer, val_fraction, subset, vocabulary_from); });
+  }
+
+  const genlab_dataset_info& data_info() const override { return info_; }
+
+  genlab::sdk::Tensors get_batch(const std::string& split, const std::vector<int64_t>& indices, uint64_t) override {
+    GENLAB_CHECK(split == "train" || split == "val", GENLAB_ERROR_NOT_FOUND, "no split '" + split + "' (expected train or val)");
+    const bool train = split == "train";
+    const std::vector<int64_t>& tokens = train ? train_ : val_;
+    const int64_t size = sizes_[train ? 0 : 1], width = block_size_ + 1;
+    at::Tensor out = at::empty({static_cast<int64_t>(indices.size()), width}, at::kLong);
+    int64_t* row = out.data_ptr<int64_t>();
+    for (int64_t i : indices) {
+      GENLAB_CHECK(i >= 0 && i < size, GENLAB_ERROR_INVALID_ARGUMENT,
+                   "index " + std::to_string(i) + " out of range [0, " + std::to_string(size) + ") of split '" + split + "'");
+      const int64_t start = train ? i : i * block_size_;
+      std::copy(tokens.begin() + start, tokens.begin() + start + width, row);
+      row += width;
+    }
+    genlab::sdk::Tensors batch;
+    batch.add("tokens", out);
+    return batch;
+  }
+
+ private:
+  // Reads the text and fills the splits and the description (the constructor's checks done).
+  void load(const std::string& path, const std::string& tokenizer, double val_fraction, int64_t subset,
+            const std::string& vocabulary_from) {
+    const std::vector<uint32_t> symbols = read_symbols(path, tokenizer == "byte");
     const int64_t n = static_cast<int64_t>(symbols.size());
     const int64_t n_val = static_cast<int64_t>(val_fraction * static_cast<double>(n));
     int64_t n_train = n - n_val;
@@ -135,28 +219,7 @@ class Text final : public genlab::sdk::Dataset {
     info_.vocabulary = tokenizer == "char" ? vocabulary_.c_str() : nullptr;
   }
 
-  const genlab_dataset_info& data_info() const override { return info_; }
 
-  genlab::sdk::Tensors get_batch(const std::string& split, const std::vector<int64_t>& indices, uint64_t) override {
-    GENLAB_CHECK(split == "train" || split == "val", GENLAB_ERROR_NOT_FOUND, "no split '" + split + "' (expected train or val)");
-    const bool train = split == "train";
-    const std::vector<int64_t>& tokens = train ? train_ : val_;
-    const int64_t size = sizes_[train ? 0 : 1], width = block_size_ + 1;
-    at::Tensor out = at::empty({static_cast<int64_t>(indices.size()), width}, at::kLong);
-    int64_t* row = out.data_ptr<int64_t>();
-    for (int64_t i : indices) {
-      GENLAB_CHECK(i >= 0 && i < size, GENLAB_ERROR_INVALID_ARGUMENT,
-                   "index " + std::to_string(i) + " out of range [0, " + std::to_string(size) + ") of split '" + split + "'");
-      const int64_t start = train ? i : i * block_size_;
-      std::copy(tokens.begin() + start, tokens.begin() + start + width, row);
-      row += width;
-    }
-    genlab::sdk::Tensors batch;
-    batch.add("tokens", out);
-    return batch;
-  }
-
- private:
   int64_t block_size_ = 64;
   std::vector<int64_t> train_, val_;
   std::string vocabulary_;

@@ -24,7 +24,7 @@ const genlab_param_spec kParams[] = {};
 const genlab_plugin_description kDescription = {
     GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE, GENLAB_PLUGIN_KIND_BACKEND, "example-cpu-ops", "1.0.0", "reference",
     "CPU reference backend for the op 'axpy' (example backend, no LibTorch)", kModalities, 4, 0, kDevices, 1,
-    kParams, 0};
+    kParams, 0, nullptr, 0};
 
 // Required.
 genlab_error* describe(genlab_describe_args* args) {

@@ -98,6 +98,9 @@ class Gmm final : public genlab::sdk::Model {
     return out;
   }
 
+  // A density of the values as given (a mixture on [0, 1] pixels is not a likelihood of 8-bit data).
+  const char* score_convention() const override { return "continuous"; }
+
   Tensors score(const Tensors& batch) override {
     at::NoGradGuard no_grad;
     Tensors out;

@@ -103,6 +103,8 @@ static const genlab_plugin_description description = {
     1,
     params,
     sizeof(params) / sizeof(params[0]),
+    NULL, /* generate_params: a dataset has none */
+    0,
 };
 
 /* Required. */

@@ -138,8 +138,18 @@ class Diffusion final : public genlab::sdk::Model {
                 {"grad_clip", GENLAB_PARAM_DOUBLE, "1.0", "maximum gradient norm; 0: no clipping"},
                 {"ema", GENLAB_PARAM_DOUBLE, "0.999", "EMA decay of the weights that sample and score; 0: none"},
                 {"score_samples", GENLAB_PARAM_INT, "16", "timesteps K per example of the bound in score (importance-sampled); 0: all T"}};
+    i.generate_params = {{"sampler", GENLAB_PARAM_STRING, "\"ddim\"", "\"ddim\" or \"ddpm\" (all timesteps)"},
+                         {"steps", GENLAB_PARAM_INT, "50", "DDIM steps (at most timesteps); ddpm always runs all"},
+                         {"eta", GENLAB_PARAM_DOUBLE, "0.0", "DDIM noise scale: 0 deterministic, 1 DDPM-like"},
+                         {"guidance", GENLAB_PARAM_DOUBLE, "1.0", "classifier-free guidance scale; 1: the conditional model alone"},
+                         {"batch", GENLAB_PARAM_INT, "256", "samples per network call"},
+                         {"clip", GENLAB_PARAM_BOOL, "true", "clip the predicted x_0 to [-1, 1] (default: images only)"},
+                         {"forward_step", GENLAB_PARAM_INT, "-1", ">= 0: return q(x_t | x_0) draws of the inputs' images at this t"}};
     return i;
   }
+
+  // The bound's decoder is discretised to 256 levels for images (Ho et al.), a density for points.
+  const char* score_convention() const override { return input_.is_image() ? "discrete-8bit" : "continuous"; }
 
   explicit Diffusion(const genlab::sdk::Context& c) : Model(c), input_(c, /*points_too=*/true) {
     const auto& config = c.config;

@@ -229,6 +229,8 @@ class Nerf final : public genlab::sdk::Model {
         {"lr", GENLAB_PARAM_DOUBLE, "0.0", "Adam step size; 0: by encoding, 5e-4 (frequency) or 1e-2 (hashgrid)"},
         {"lr_final_factor", GENLAB_PARAM_DOUBLE, "0.1", "the learning rate decays exponentially to lr x this"},
         {"decay_steps", GENLAB_PARAM_INT, "20000", "steps of the decay; the rate stays at its end after"}};
+    i.generate_params = {{"height", GENLAB_PARAM_INT, "0", "view height in pixels when the inputs hold no 'image'"},
+                         {"width", GENLAB_PARAM_INT, "0", "view width in pixels when the inputs hold no 'image'"}};
     return i;
   }
 

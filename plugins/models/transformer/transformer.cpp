@@ -78,6 +78,11 @@ class Transformer final : public genlab::sdk::Model {
                 {"beta1", GENLAB_PARAM_DOUBLE, "0.9", "AdamW beta1"},
                 {"beta2", GENLAB_PARAM_DOUBLE, "0.99", "AdamW beta2"},
                 {"grad_clip", GENLAB_PARAM_DOUBLE, "1.0", "maximum gradient norm; 0: none"}};
+    i.generate_params = {{"prompt", GENLAB_PARAM_STRING, "\"\\n\"", "text to continue (the input 'tokens' [N, P] replaces it)"},
+                         {"max_new_tokens", GENLAB_PARAM_INT, "200", "tokens generated after the prompt"},
+                         {"temperature", GENLAB_PARAM_DOUBLE, "1.0", "softmax temperature; 0: greedy"},
+                         {"top_k", GENLAB_PARAM_INT, "0", "sample among the k likeliest tokens; 0: all"},
+                         {"kv_cache", GENLAB_PARAM_BOOL, "true", "reuse keys and values of earlier positions"}};
     return i;
   }
 
@@ -202,6 +207,8 @@ class Transformer final : public genlab::sdk::Model {
     if (!symbols_.empty()) out.add("text", decode(tokens));
     return out;
   }
+
+  const char* score_convention() const override { return "tokens"; }
 
   Tensors score(const Tensors& batch) override {
     c10::InferenceMode inference;

@@ -124,6 +124,12 @@ class Vae final : public genlab::sdk::Model {
     return i;
   }
 
+  // Bernoulli: [0, 1] pixels taken as the means of binary ones; Gaussian: a density of the
+  // pixel values as given. Neither is a likelihood of 8-bit data.
+  const char* score_convention() const override {
+    return net_->options.likelihood == "bernoulli" ? "bernoulli" : "continuous";
+  }
+
   explicit Vae(const genlab::sdk::Context& c) : Model(c), input_(c) {
     VaeOptions o;
     o.arch = c.config.get("arch", o.arch.c_str());

@@ -1,5 +1,5 @@
 /*
- * genlab.h — the genlab plugin C ABI, version 1.4.
+ * genlab.h — the genlab plugin C ABI, version 1.5.
  *
  * This header is the whole contract between the genlab host and a plugin. It is C (C99
  * and C++ compatible); no C++ type, exception, STL container or LibTorch type crosses it.
@@ -32,7 +32,10 @@
  *   `rays` modality's two kinds of batch (see genlab_dataset_info); 1.4 appends
  *   genlab_host_api.rank, world_size and rendezvous and genlab_model_train_step_args.stop
  *   and stop_agreed, and adds GENLAB_CAPABILITY_DATA_PARALLEL (one run trained by several
- *   processes, see genlab_host_api.world_size).
+ *   processes, see genlab_host_api.world_size); 1.5 appends
+ *   genlab_plugin_description.generate_params (the options generate reads, which the host
+ *   checks) and genlab_model_score_args.convention (what a model's scores measure, so that
+ *   unlike likelihoods are never ranked together).
  *
  * Conventions
  *
@@ -63,7 +66,7 @@ extern "C" {
  * ====================================================================================== */
 
 #define GENLAB_ABI_VERSION_MAJOR 1
-#define GENLAB_ABI_VERSION_MINOR 4
+#define GENLAB_ABI_VERSION_MINOR 5
 
 /* The size of `type` up to and including `last_field`: what a struct_size must be at least
  * for its reader to see `last_field`. Each struct below has a GENLAB_<NAME>_STRUCT_SIZE
@@ -346,9 +349,15 @@ typedef struct genlab_plugin_description {
    * unknown keys in a manifest section when this list is non-empty. */
   const genlab_param_spec* params;
   size_t param_count;
+  /* Since 1.5. Models: the options `generate` reads (a sampler's steps, a temperature),
+   * declared like `params`. A host that sees this field refuses any other option (from a
+   * manifest's [evaluation.generate] or `genlab sample --option`) before calling generate;
+   * an empty list means generate takes none. */
+  const genlab_param_spec* generate_params;
+  size_t generate_param_count;
 } genlab_plugin_description;
 #define GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_plugin_description, param_count)
+  GENLAB_STRUCT_SIZE(genlab_plugin_description, generate_param_count)
 
 typedef struct genlab_describe_args {
   size_t struct_size;
@@ -416,8 +425,16 @@ typedef struct genlab_model_score_args {
   /* [out] per-example scores, e.g. "nll" [N] in nats (a bound says so in its name, such as
    * "neg_elbo"); host-owned. */
   genlab_tensor_map* scores;
+  /* Since 1.5. [out] what the scores measure, so that the host never ranks unlike numbers
+   * together: a short static string naming the data's convention and the density, e.g.
+   * "bernoulli" (binary pixels, or [0, 1] values taken as Bernoulli means), "discrete-8bit"
+   * (a discretised likelihood of 256 levels), "dequantized" (a density of uniformly
+   * dequantised 8-bit values), "continuous" (a density of the values as given), "tokens"
+   * (categorical over a vocabulary). NULL (the host's default): not stated; the host then
+   * ranks the scores only against the same plugin's. Must stay valid while the model lives. */
+  const char* convention;
 } genlab_model_score_args;
-#define GENLAB_MODEL_SCORE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_model_score_args, scores)
+#define GENLAB_MODEL_SCORE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_model_score_args, convention)
 
 typedef struct genlab_model_export_state_args {
   size_t struct_size;

@@ -28,8 +28,9 @@ struct Estimate {
   double value = NAN, low = NAN, high = NAN;
   size_t n = 0;
   std::string why;
+  std::string convention;  // what the values mean beyond their name (report.hpp); "" none recorded
   bool valid() const { return std::isfinite(low) && std::isfinite(high); }
-  static Estimate exactly(double bar) { return {bar, bar, bar, 0, {}}; }
+  static Estimate exactly(double bar) { return {bar, bar, bar, 0, {}, {}}; }
 };
 
 // The statistic of a check, over the runs of a cell.

@@ -3,7 +3,10 @@
 //
 // A run is one model trained on one dataset with one seed and one point of each sweep. Its
 // identity is a hash of everything that decides its result: the resolved parameters, the
-// settings that change training, and the plugin builds (name, version, library sha256).
+// settings that change training, the plugin builds (name, version, library sha256) and the
+// content of the data files the dataset reads. Its evaluation has identities of its own:
+// one for the samples (and scores) it draws, one per metric computed on them, and one for
+// the whole, so that a changed evaluation recomputes only what the change decides.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +29,9 @@ struct Component {
   std::string plugin_name;
   toml::table params;  // resolved: sweeps expanded, overrides applied, `plugin` removed
   std::shared_ptr<const Plugin> plugin;
+  // A metric's identity: its build and parameters, the samples it reads and, when it reads
+  // features, the feature network. Empty for models and datasets.
+  std::string id;
 };
 
 // When a run's training stops: the first of the limits that is set (0 = unset).
@@ -53,7 +59,8 @@ struct RunSettings {
 struct RunPlan {
   std::string name;   // readable: <model>-<dataset>-s<seed>[-<key>=<value>...]
   std::string id;     // hex sha256 of the identity (see identity())
-  std::string eval_id;  // also covers the metrics and evaluation settings
+  std::string samples_id;  // the evaluation's samples and scores: the training, eval split, count, generate options
+  std::string eval_id;     // the whole evaluation: the samples and every metric's id
   Component model, dataset;
   std::vector<Component> metrics;
   int64_t seed = 0;
@@ -68,6 +75,8 @@ struct RunPlan {
   toml::table resolved() const;
   // The folder of this run under an experiment folder.
   std::string folder_name() const { return name + "--" + id.substr(0, 12); }
+  // The folder of its evaluation under the run's folder.
+  std::string eval_folder_name() const { return "eval-" + eval_id.substr(0, 12); }
 };
 
 struct Report {
@@ -144,6 +153,10 @@ std::string join_names(const std::vector<std::string>& names);
 // Applies one "a.b.c=value" to `root`; the value is parsed as TOML (so 32, 0.1, true, "x",
 // [1, 2] keep their types) and falls back to a plain string. Errors name `flag`.
 void apply_override(toml::table& root, const std::string& text, const std::string& flag = "--set");
+
+// Refuses an option that a model plugin's generate does not declare (ABI 1.5; an older
+// plugin's options are not checked), or one of the wrong type; errors start with `flag`.
+void check_generate_options(const Plugin& plugin, const toml::table& options, const std::string& flag = "--option");
 
 // The sha256 of a plugin library, computed once per process.
 std::string library_sha256(const std::filesystem::path& library);

@@ -20,6 +20,15 @@ struct TensorMapDeleter {
 // An owned tensor map, freed through its own destroy (which calls every tensor's deleter).
 using TensorMapPtr = std::unique_ptr<genlab_tensor_map, TensorMapDeleter>;
 
+// A plugin call that succeeded but returned what the ABI does not allow (a score per example
+// missing, samples of another shape than the data's, an infinite metric value): the host's
+// check after the call, naming the plugin, the call, what came and what was expected. A
+// HostError, so every caller that reports plugin failures reports these too.
+class ContractError : public HostError {
+ public:
+  using HostError::HostError;
+};
+
 struct NamedScalar {
   std::string name;
   double value = 0;
@@ -55,18 +64,33 @@ class ModelInstance {
   // after the step and `*stop_agreed` what all of them agreed (genlab_model_train_step_args).
   std::vector<NamedScalar> train_step(const genlab_tensor_map& batch, int64_t step, int32_t stop,
                                       int32_t* stop_agreed);                         // train_step
+  // Checked after the call (ContractError): the first output has `count` rows; unless the
+  // model declares GENERATE_NEEDS_INPUTS, for data of modality "points" or "image" it is
+  // [count, <the shape of the dataset's first element>], for "tokens" [count, L], for "rays"
+  // rendered views [count, C, H, W].
   TensorMapPtr generate(int64_t count, const toml::table* options,
                         const genlab_tensor_map* inputs);                            // generate
   bool can_score() const;
+  // Checked after the call (ContractError): per-example scores, each tensor floating point
+  // with one row per example of `batch` (the rows of its first tensor), the first [N].
   TensorMapPtr score(const genlab_tensor_map& batch);                                // score
+  // What the last score's values measure (genlab_model_score_args::convention); empty when
+  // the plugin did not say (an older plugin, or one that leaves it NULL).
+  const std::string& score_convention() const { return score_convention_; }
   TensorMapPtr export_state();                                                       // export_state
   void import_state(const genlab_tensor_map& state);                                 // import_state
   const Plugin& plugin() const { return *plugin_; }
 
  private:
+  std::string score_convention_;
   std::shared_ptr<const Plugin> plugin_;
   std::unique_ptr<HostServices> host_;
   genlab_model* model_ = nullptr;
+  // What generate's outputs are checked against, copied from the data_info given to create.
+  bool has_data_ = false;
+  std::string modality_;
+  std::string element_name_;            // the dataset's first element: the data
+  std::vector<int64_t> element_shape_;  // its shape without the batch dimension
 };
 
 class DatasetInstance {
@@ -100,7 +124,11 @@ class MetricInstance {
 
   void update(const genlab_tensor_map* real, const genlab_tensor_map* generated,
               const genlab_tensor_map* scores);                                      // update
+  // Checked after the call (ContractError): every name non-empty and unique, no value
+  // infinite. NaN is allowed (genlab_scalar_list: "not a number") and returned as it is;
+  // nan_names() lists the values of a result that are NaN.
   std::vector<NamedScalar> compute();                                                // compute
+  static std::vector<std::string> nan_names(const std::vector<NamedScalar>& values);
   void reset();                                                                      // reset
   const Plugin& plugin() const { return *plugin_; }
 

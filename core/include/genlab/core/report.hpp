@@ -34,6 +34,10 @@ struct RunOutcome {
   std::string reason;  // why it failed
   std::map<std::string, double> metrics;
   std::map<std::string, std::string> directions;  // "lower", "higher", "none"
+  // metric -> what its value means beyond its name (the metric's build, the model's score
+  // convention, the feature network); values of different conventions are never ranked
+  // together. Absent: none recorded (host-measured costs, evaluations older than this).
+  std::map<std::string, std::string> conventions;
   std::vector<std::string> warnings;               // what the evaluation warned of (too few samples...)
 };
 
@@ -44,6 +48,12 @@ struct RunGroup {
   std::vector<RunOutcome> runs;
   std::map<std::string, Stats> stats;              // metric -> over finished seeds
   std::map<std::string, std::string> directions;   // metric -> direction
+  std::map<std::string, std::string> conventions;  // metric -> its runs' convention (joined if they differ)
+  // The convention of `metric` here ("" when none is recorded).
+  std::string convention(const std::string& metric) const {
+    auto it = conventions.find(metric);
+    return it == conventions.end() ? std::string() : it->second;
+  }
 };
 
 // Groups the experiment's runs over seeds from what their folders hold.

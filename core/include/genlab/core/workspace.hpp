@@ -6,8 +6,13 @@
 //     data/<dataset>--<id>/              prepare: node.toml, prepare.{state,done}.toml, prepare.log
 //     runs/<run name>--<id>/             train:   run.toml, train.{state,done}.toml, train.log,
 //                                                 losses.jsonl, checkpoint.safetensors
-//       eval-<eval id>/                  evaluate: evaluate.{state,done}.toml, evaluate.log,
-//                                                 results.json, samples.safetensors
+//       eval-<eval id>/                  evaluate: run.toml (the run as this evaluation sees
+//                                                 it: its metrics), evaluate.{state,done}.toml,
+//                                                 evaluate.log, results.json,
+//                                                 samples.safetensors, scores.safetensors
+//
+// run.toml files are written by the host from the manifest at every `genlab run` (when their
+// text differs), so a worker always runs what the manifest says now, and a corrupt one mends.
 //
 // A node is finished exactly when its done file exists; done files are written atomically
 // as a node's last act, so a kill -9 at any moment leaves a node finished or not, never half.
@@ -47,5 +52,7 @@ std::string toml_text(const toml::table& table);
 // Writes a table atomically as TOML (durably unless told otherwise).
 void write_toml(const std::filesystem::path& file, const toml::table& table,
                 Durability durability = Durability::Durable);
+// Writes `table` unless `file` already holds exactly its text; true when it wrote.
+bool write_toml_if_changed(const std::filesystem::path& file, const toml::table& table);
 
 }  // namespace genlab

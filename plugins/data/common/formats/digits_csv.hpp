@@ -2,6 +2,7 @@
 // 0..16 then the label, comma-separated. No LibTorch: tests/fuzz/ fuzzes this reader alone.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <sstream>
@@ -38,9 +39,13 @@ inline DigitsRows parse_digits_csv(const std::string& text, const std::string& p
       GENLAB_CHECK(values.size() < 65, GENLAB_ERROR_INVALID_ARGUMENT,
                    where + ": expected 65 values (64 pixels and a label), got more");
       char* end = nullptr;
+      errno = 0;
       const long v = std::strtol(cell.c_str(), &end, 10);
       GENLAB_CHECK(end != cell.c_str() && (*end == '\0' || *end == '\r'), GENLAB_ERROR_INVALID_ARGUMENT,
                    where + ": expected an integer, got \"" + cell.substr(0, 40) + "\"");
+      GENLAB_CHECK(errno != ERANGE, GENLAB_ERROR_INVALID_ARGUMENT,
+                   where + ": value " + std::to_string(values.size() + 1) + " (\"" + cell.substr(0, 40) +
+                       "\") is out of range, expected " + (values.size() < 64 ? "a pixel 0..16" : "a label"));
       values.push_back(v);
     }
     GENLAB_CHECK(values.size() == 65, GENLAB_ERROR_INVALID_ARGUMENT,

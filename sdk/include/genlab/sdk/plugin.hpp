@@ -333,6 +333,8 @@ struct Info {
   uint64_t capabilities = 0;
   std::vector<int32_t> device_types = {kDLCPU};
   std::vector<Param> params;
+  // Models: the options generate reads (ABI 1.5); the host refuses any other.
+  std::vector<Param> generate_params;
 };
 
 namespace detail {
@@ -405,15 +407,19 @@ class DescriptionStorage {
  public:
   DescriptionStorage(const Info& info, genlab_plugin_kind kind) : info_(info) {
     for (const auto& m : info_.modalities) modality_ptrs_.push_back(m.c_str());
-    for (const auto& p : info_.params) {
-      genlab_param_spec spec{};
-      spec.struct_size = GENLAB_PARAM_SPEC_STRUCT_SIZE;
-      spec.name = p.name.c_str();
-      spec.type = p.type;
-      spec.default_value = p.default_value.empty() ? nullptr : p.default_value.c_str();
-      spec.doc = p.doc.c_str();
-      params_.push_back(spec);
-    }
+    auto specs = [](const std::vector<Param>& params, std::vector<genlab_param_spec>& out) {
+      for (const auto& p : params) {
+        genlab_param_spec spec{};
+        spec.struct_size = GENLAB_PARAM_SPEC_STRUCT_SIZE;
+        spec.name = p.name.c_str();
+        spec.type = p.type;
+        spec.default_value = p.default_value.empty() ? nullptr : p.default_value.c_str();
+        spec.doc = p.doc.c_str();
+        out.push_back(spec);
+      }
+    };
+    specs(info_.params, params_);
+    specs(info_.generate_params, generate_params_);
     description_.struct_size = GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE;
     description_.kind = kind;
     description_.name = info_.name.c_str();
@@ -431,13 +437,15 @@ class DescriptionStorage {
     description_.device_type_count = info_.device_types.size();
     description_.params = params_.data();
     description_.param_count = params_.size();
+    description_.generate_params = generate_params_.data();
+    description_.generate_param_count = generate_params_.size();
   }
   const genlab_plugin_description* get() const { return &description_; }
 
  private:
   Info info_;
   std::vector<const char*> modality_ptrs_;
-  std::vector<genlab_param_spec> params_;
+  std::vector<genlab_param_spec> params_, generate_params_;
   genlab_plugin_description description_{};
 };
 
@@ -491,6 +499,9 @@ class Model : public Object {
   virtual Tensors score(const Tensors& /*batch*/) {
     throw Error(GENLAB_ERROR_UNIMPLEMENTED, "this model offers no score");
   }
+  // What score's values measure (genlab_model_score_args::convention): a static string such
+  // as "bernoulli", "discrete-8bit", "dequantized", "continuous", "tokens"; null: unstated.
+  virtual const char* score_convention() const { return nullptr; }
   virtual Tensors export_state() = 0;
   virtual void import_state(const Tensors& state) = 0;
 
@@ -583,7 +594,12 @@ struct ModelTable {
     });
   }
   static genlab_error* score(genlab_model_score_args* args) {
-    return guard([&] { args->scores = release(self<T>(args->model)->score(borrow(args->batch))); });
+    return guard([&] {
+      T* model = self<T>(args->model);
+      args->scores = release(model->score(borrow(args->batch)));
+      if (GENLAB_STRUCT_HAS(genlab_model_score_args, args->struct_size, convention))
+        args->convention = model->score_convention();
+    });
   }
   // The SDK adds LibTorch's CPU generator state to every exported state and restores it on
   // import, so a run resumed from a checkpoint draws the same random numbers (dropout,

@@ -21,6 +21,12 @@ void write_file_atomic(const std::filesystem::path& file, const std::string& con
 // The whole file; throws HostError naming it if it cannot be read.
 std::string read_file(const std::filesystem::path& file);
 
+// Why `name` cannot be one component of a path in a workspace ("" when it can): a name
+// that becomes a folder or file name (an experiment, model, dataset, metric, alias) holds
+// letters, digits, '_', '-' and '.', does not start with '.', and has 1 to 128 characters:
+// so never "..", "/", an absolute path, a control character, "" or ".".
+std::string path_name_problem(const std::string& name);
+
 // Whether `folder` can be created and written to (creating nothing); the reason when not.
 std::string check_writable(const std::filesystem::path& folder);
 
