@@ -2,7 +2,7 @@
 // after batch through the host, and small helpers to read and make tensor maps.
 #pragma once
 
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <cstring>
 #include <filesystem>

@@ -1,7 +1,7 @@
 // Claims: the intervals, the verdict rules on synthetic figures (a clear win, a clear loss,
 // overlapping intervals), [[claims]] errors, judging runs as found on disk, and the
 // manifest's scales and models' `datasets`.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -15,7 +15,7 @@
 #include "genlab/core/report.hpp"
 #include "support.hpp"
 
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 using genlab::test::TempDir;
 using namespace genlab;
 namespace fs = std::filesystem;

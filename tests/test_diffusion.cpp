@@ -1,7 +1,7 @@
 // The diffusion plugin through the host: its forward process against the closed form, its
 // training on the real 8x8 digits, its samplers (DDIM's determinism, DDIM with eta = 1 on
 // the full schedule against ancestral DDPM on toy 2-D data), its bound and its state.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <cmath>
 
@@ -9,7 +9,7 @@
 
 using namespace genlab;
 using namespace genlab::test;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 
 namespace {
 

@@ -2,7 +2,7 @@
 // the genlab command: the same loss as one process with the same global batch, ranks that
 // end in the same state, a rank that dies failing the run by name, stopping together on a
 // time budget or Ctrl-C, and Slurm's environment giving the ranks.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -21,7 +21,7 @@ using genlab::test::read_text;
 using genlab::test::run_genlab;
 using genlab::test::spawn_genlab;
 using genlab::test::TempDir;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 namespace fs = std::filesystem;
 
 namespace {

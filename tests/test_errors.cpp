@@ -1,6 +1,6 @@
 // Errors that say where: a plugin's exception names the plugin, the call and the step;
 // generate options that nothing reads are refused where they are written.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <filesystem>
 #include <string>
@@ -8,7 +8,7 @@
 #include "genlab/core/workspace.hpp"
 #include "support.hpp"
 
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 using genlab::test::read_text;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;

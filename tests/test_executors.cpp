@@ -1,7 +1,7 @@
 // Executors: the [executor] table of a manifest, Slurm's job states as run states, and the
 // progress lines a worker prints. The Slurm executor against a real Slurm is
 // tests/slurm/run.sh (CTest: slurm_executor).
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include "genlab/core/error.hpp"
 #include "genlab/core/executor.hpp"
@@ -10,7 +10,7 @@
 
 using namespace genlab;
 using genlab::test::TempDir;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 
 namespace {
 

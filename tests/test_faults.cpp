@@ -1,7 +1,7 @@
 // Fault drills: the host killed with SIGKILL again and again, a disk that fills during a
 // checkpoint write, and a plugin that corrupts memory (under the asan preset). A bad plugin
 // or a full disk must cost one run at most, never finished results.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -21,7 +21,7 @@
 #include "genlab/registry/registry.hpp"
 #include "support.hpp"
 
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 using genlab::test::run_genlab;
 using genlab::test::spawn_genlab;
 using genlab::test::TempDir;
@@ -107,8 +107,7 @@ TEST_CASE("a disk that fills during a checkpoint write leaves the previous check
   const fs::path ws = dir.path() / "ws";
   fs::create_directories(ws);
   if (::mount("tmpfs", ws.c_str(), "tmpfs", 0, "size=8m") != 0) {
-    WARN("skipped: cannot mount a tmpfs here (" << std::strerror(errno) << "; it needs root or CAP_SYS_ADMIN)");
-    return;
+    GENLAB_SKIP("cannot mount a tmpfs here (" << std::strerror(errno) << "; it needs root or CAP_SYS_ADMIN)");
   }
   struct Unmount {
     fs::path at;
@@ -156,7 +155,7 @@ TEST_CASE("a disk that fills during a checkpoint write leaves the previous check
 
 TEST_CASE("a plugin that writes past its tensor's end is reported under AddressSanitizer", "[faults][asan]") {
 #if !GENLAB_ASAN
-  WARN("skipped: memory corruption is only detectable in the asan preset build (cmake --preset asan)");
+  GENLAB_SKIP("memory corruption is only detectable in the asan preset build (cmake --preset asan)");
 #else
   const auto r = run_genlab(std::string("plugins check ") + genlab::test::test_plugin("faulty-overflow").string());
   INFO(r.output);

@@ -2,7 +2,7 @@
 // changed manifest recomputes exactly what the change decides (a metric added is computed
 // alone on the saved samples), `validate` says what will be reused and why, and unlike
 // numbers (likelihoods of different conventions) are never ranked together.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <filesystem>
 #include <regex>
@@ -11,7 +11,7 @@
 #include "genlab/core/workspace.hpp"
 #include "support.hpp"
 
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 using genlab::test::read_text;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;

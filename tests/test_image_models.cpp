@@ -1,6 +1,6 @@
 // Image data and the VAE: the IDX and CSV readers on good and broken files, and the VAE
 // trained, sampled, scored and restored through the host, on the real 8x8 digits.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -35,7 +35,7 @@
 using namespace genlab;
 using namespace genlab::test;
 using genlab::test::TempDir;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 namespace fs = std::filesystem;
 
 namespace {
@@ -566,6 +566,75 @@ TEST_CASE("image-folder names the file and the cause of a bad PNG: its size, a c
   CHECK_THAT(refused("empty", ""), Contains("x.png: an empty file, expected an image (PNG, JPEG, BMP, TGA)"));
   CHECK_THAT(refused("signature", good.substr(0, 5)),
              Contains("x.png: truncated PNG: the file ends at byte offset 5, inside the 8-byte PNG signature"));
+}
+
+TEST_CASE("image-folder reads BMP, TGA and JPEG, and refuses, before decoding, a header declaring more pixels than the "
+          "file holds", "[data][image-folder][bad-input]") {
+  TempDir dir;
+  std::vector<unsigned char> pixels(6 * 4 * 3, 51);
+  const fs::path ok = dir.path() / "ok";
+  fs::create_directories(ok);
+  REQUIRE(stbi_write_bmp((ok / "a.bmp").c_str(), 6, 4, 3, pixels.data()));
+  stbi_write_tga_with_rle = 1;
+  REQUIRE(stbi_write_tga((ok / "b.tga").c_str(), 6, 4, 3, pixels.data()));
+  stbi_write_tga_with_rle = 0;
+  REQUIRE(stbi_write_tga((ok / "c.tga").c_str(), 6, 4, 3, pixels.data()));
+  REQUIRE(stbi_write_jpg((ok / "d.jpg").c_str(), 6, 4, 3, pixels.data(), 90));  // 4:2:0 at quality 90
+  stbi_write_tga_with_rle = 1;
+  {
+    DatasetInstance data(builtin("image-folder"), settings(), toml::table{{"path", ok.string()}, {"test_fraction", 0.0}});
+    CHECK(data.split_size("train") == 4);
+    const auto& spec = data.info().elements[0];
+    CHECK(std::vector<int64_t>(spec.shape, spec.shape + 3) == std::vector<int64_t>{3, 4, 6});
+  }
+  const auto refused = [&](const std::string& name, const std::string& bytes) {
+    const fs::path folder = dir.path() / name;
+    fs::create_directories(folder);
+    std::ofstream(folder / name, std::ios::binary) << bytes;
+    return create_error("image-folder", toml::table{{"path", folder.string()}});
+  };
+  const auto le = [](uint32_t v, int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += char((v >> (8 * i)) & 0xff);
+    return s;
+  };
+  const std::string tail = ": refused before decoding (a file cut short, or a header that does not match its data)";
+  // Each file as written, its header's sides changed to 3855x3855 (or 4096x4096), as the fuzzer did:
+  // stb_image would have filled 15 M pixels from a few hundred bytes (6 to 12 s under ASan).
+  std::string tga = genlab::test::read_text(ok / "b.tga");
+  tga.replace(12, 4, le(3855, 2) + le(3855, 2));
+  CHECK_THAT(refused("x.tga", tga), Contains("x.tga: its header declares a TGA of 3855x3855 pixels, run-length coded at 3 bytes a "
+                                             "pixel, which takes at least 464408 bytes; the file holds " +
+                                             std::to_string(tga.size() - 18) + " after its header" + tail));
+  std::string raw = genlab::test::read_text(ok / "c.tga");
+  raw.replace(12, 4, le(3855, 2) + le(3855, 2));
+  CHECK_THAT(refused("y.tga", raw), Contains("y.tga: its header declares a TGA of 3855x3855 pixels, uncompressed at 3 bytes a "
+                                             "pixel, which takes at least 44583075 bytes; the file holds " +
+                                             std::to_string(raw.size() - 18) + " after its header" + tail));
+  std::string bmp = genlab::test::read_text(ok / "a.bmp");
+  bmp.replace(18, 8, le(3855, 4) + le(3855, 4));
+  CHECK_THAT(refused("x.bmp", bmp), Contains("x.bmp: its header declares a BMP of 3855x3855 pixels, uncompressed at 24 bits a "
+                                             "pixel, which takes at least 44594637 bytes; the file holds " +
+                                             std::to_string(bmp.size() - 54) + " from its pixel data's offset (54) on" + tail));
+  std::string jpg = genlab::test::read_text(ok / "d.jpg");
+  const size_t frame = jpg.find("\xff\xc0");
+  REQUIRE(frame != std::string::npos);
+  jpg.replace(frame + 5, 4, std::string("\x10\x00\x10\x00", 4));  // height, width: 4096
+  CHECK_THAT(refused("x.jpg", jpg), Contains("x.jpg: its header declares a JPEG of 4096x4096 pixels in 393216 blocks of 8x8, at "
+                                             "least one bit each, which takes at least 49152 bytes; the file holds " +
+                                             std::to_string(jpg.size()) + tail));
+  // A Huffman table of more than 256 codes, which Debian's stb_image 2.27 writes past (the fuzzer's find).
+  std::string dht = genlab::test::read_text(ok / "d.jpg");
+  const size_t segment = dht.find("\xff\xc4");
+  REQUIRE(segment != std::string::npos);
+  dht[segment + 5] = '\xff';  // the first table's count of 1-bit codes
+  CHECK_THAT(refused("z.jpg", dht), Contains("z.jpg: the JPEG's Huffman table at byte offset " + std::to_string(segment + 4) +
+                                             " (in the DHT segment at " + std::to_string(segment) + ") declares ") &&
+                                        Contains(" codes, more than the 256 a table holds: refused before decoding"));
+  // Formats stb_image can read but genlab does not (PSD, GIF, HDR, PIC, PNM) are not compiled in.
+  const std::string psd = std::string("8BPS\x00\x01\x00\x00\x00\x00\x00\x00\x00\x03", 14) + be32(3855) + be32(3855) +
+                          std::string("\x00\x08\x00\x03", 4) + std::string(14, '\0') + std::string(1400, '\x01');
+  CHECK_THAT(refused("x.png", psd), Contains("x.png: not a readable image: unknown image type (expected a PNG, JPEG, BMP or TGA file)"));
 }
 
 TEST_CASE("image decompression stops at the cap: a gzip bomb and a PNG whose image data inflates past its size",

@@ -1,6 +1,6 @@
 // The loader: version negotiation, struct sizes, and one clear error per broken plugin,
 // each case built on purpose (tests/plugins/faulty.c), with the host going on after each.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <cstdlib>
 
@@ -17,7 +17,7 @@ using genlab::test::builtin_plugin;
 using genlab::test::library_of;
 using genlab::test::run_genlab;
 using genlab::test::test_plugin;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 
 namespace {
 
@@ -195,7 +195,7 @@ TEST_CASE("the built plugin.toml gives the library's whole description and agree
     INFO(folder.string());
     const PluginManifest manifest = read_plugin_manifest(folder);
     CHECK(manifest.complete());
-    const auto library = load_plugin_library(manifest.library);  // without the manifest: the library's word
+    const auto library = load_plugin_library_unchecked(manifest.library);  // the library's own word
     std::vector<std::string> fields;
     for (const auto& f : compare_with_manifest(*library, manifest)) {
       INFO(f.field << ": '" << f.in_toml << "' vs '" << f.in_library << "'");
@@ -372,6 +372,31 @@ TEST_CASE("genlab validate and plugins list read plugin.toml only; run, info and
   const auto info = run_genlab("plugins info constructor-probe --plugin-path " GENLAB_TEST_PLUGIN_DIR, env);
   CHECK(info.exit_code == 0);
   CHECK(std::filesystem::exists(probe));
+}
+
+TEST_CASE("genlab run refuses a plugin whose complete plugin.toml disagrees with its library, naming the field",
+          "[loader][cli]") {
+  EditedPlugin edited("fault-metric", "summary = \"breaks", "summary = \"quietly breaks");
+  const std::string library = library_of(edited.folder).string();
+  // By its path too (as a worker loads it): the plugin.toml beside the library is its manifest.
+  CHECK_THROWS_WITH(load_plugin_library(library)->metric(), Contains("summary is 'quietly breaks"));
+  CHECK(load_plugin_library_unchecked(library)->description().summary.rfind("breaks", 0) == 0);
+
+  TempDir dir;
+  const auto manifest = dir.write(
+      "edited.toml", "[experiment]\nname = \"edited\"\nsteps = 5\nbatch_size = 16\n"
+                     "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
+                     "plugin_paths = [\"" + edited.dir.path().string() + "\"]\n"
+                     "[evaluation]\nsamples = 32\n"
+                     "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                     "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n"
+                     "[metrics.m]\nplugin = \"fault-metric\"\n");
+  CHECK(run_genlab("validate " + manifest.string()).exit_code == 0);  // the plugin.toml alone is fine
+  const auto run = run_genlab("run --quiet " + manifest.string());
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK_THAT(run.output, Contains("fault-metric/plugin.toml: summary is 'quietly breaks") &&
+                             Contains("says 'breaks") && Contains("rebuild the plugin"));
 }
 
 TEST_CASE("every destroy helper accepts NULL", "[abi]") {

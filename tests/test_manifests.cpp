@@ -1,6 +1,6 @@
 // plugin.toml, discovery, experiment manifests and the sequential runner: bad input gets
 // an error naming file:line:column and what was expected; good input runs.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 #include <cstdlib>
 
 #include "genlab/core/discovery.hpp"
@@ -13,7 +13,7 @@
 using namespace genlab;
 using genlab::test::TempDir;
 using genlab::test::test_plugin;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 
 namespace {
 

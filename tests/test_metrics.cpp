@@ -1,7 +1,7 @@
 // The metric plugins of plugins/metrics/ on synthetic data whose answers are known: point
 // clouds with a known overlap, Gaussians with a closed-form FID, crafted classifier logits,
 // constant images with hand-computed PSNR and SSIM.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -17,7 +17,7 @@ namespace {
 
 using namespace genlab;
 using namespace genlab::test;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 using Values = std::map<std::string, double>;
 
 // n x d values of independent N(mean, sd^2) draws.

@@ -1,7 +1,7 @@
 // The nerf-synthetic dataset on a tiny scene written by the test: 6x6 RGBA views with known
 // pixels and poses, so colours, rays and views are checked against values worked out by
 // hand; and the broken transforms files a user meets, each named with its file and frame.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <algorithm>
 #include <array>
@@ -15,7 +15,7 @@ namespace {
 
 using namespace genlab;
 using namespace genlab::test;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 using Matrix = std::array<double, 16>;  // row-major camera-to-world
 
 constexpr int kSide = 6;

@@ -2,7 +2,7 @@
 // needed): a sphere of radius 0.8 at the origin, coloured by its normal, on white, seen from
 // cameras at distance 4. The ground truth of every ray is its ray-sphere intersection.
 // Tiny fields train on random rays; their renders are compared with the true views.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <array>
 #include <cmath>
@@ -13,7 +13,7 @@
 
 using namespace genlab;
 using namespace genlab::test;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 
 namespace {
 

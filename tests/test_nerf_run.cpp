@@ -1,7 +1,7 @@
 // The NeRF family end to end, as a user meets it: views rendered by `genlab data
 // render-views`, the plugins checked by `genlab plugins check`, and an experiment that trains
 // a radiance field on the views and evaluates it on held-out ones with PSNR and SSIM.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -11,7 +11,7 @@
 #include "genlab/core/util/json.hpp"
 #include "support.hpp"
 
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;
 

@@ -1,6 +1,6 @@
 // The model registry: numbering, aliases and their history, lineage, artifacts checked by
 // hash, names that cannot escape, concurrent writers, and the orphan a crash leaves.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -16,7 +16,7 @@
 
 using namespace genlab::registry;
 using genlab::test::TempDir;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 namespace fs = std::filesystem;
 
 namespace {
@@ -170,6 +170,38 @@ TEST_CASE("eight processes registering at once lose nothing", "[registry][concur
   REQUIRE(versions.size() == 40);
   for (size_t i = 0; i < versions.size(); ++i) CHECK(versions[i].version == static_cast<int64_t>(i + 1));
   CHECK(reg.gc(true).empty());
+}
+
+TEST_CASE("eight processes making a new registry at once end up with one, and leave nothing beside it",
+          "[registry][concurrency]") {
+  TempDir dir;
+  std::vector<pid_t> children;
+  for (int p = 0; p < 8; ++p) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int code = 0;
+      try {
+        Registry reg(dir.path() / "ws");
+        reg.register_version(request(dir, "shared", "run-" + std::to_string(p), static_cast<float>(p)));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "child %d: %s\n", p, e.what());
+        code = 1;
+      }
+      std::_Exit(code);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  Registry reg(dir.path() / "ws", Registry::Open::Existing);
+  CHECK(reg.store().versions("shared").size() == 8);
+  for (const auto& entry : fs::directory_iterator(dir.path() / "ws"))
+    CHECK(entry.path().filename().string().find(".new-") == std::string::npos);
 }
 
 TEST_CASE("a crash between the artifact and the row leaves no row, and gc finds the orphan", "[registry][gc]") {

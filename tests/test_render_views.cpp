@@ -1,7 +1,7 @@
 // `genlab data render-views`: OFF/OBJ parsing and its errors, the cameras (orthonormal,
 // at the radius, looking at the origin), the rasteriser against the pixel convention of
 // plugins/common/rays.hpp, and the NeRF-synthetic layout read back as a reader would.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 #include <stb_image.h>
 
 #include <cmath>
@@ -22,7 +22,7 @@ using namespace genlab;
 using namespace genlab::data;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 using Triangle = std::array<uint32_t, 3>;
 
 // The message of read_mesh(file) (a test failure if it reads).

@@ -1,6 +1,6 @@
 // The report: statistics over seeds, the feature network, and a tiny experiment's
 // report.html opened in headless Chromium.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -12,7 +12,7 @@
 #include "genlab/core/workspace.hpp"
 #include "support.hpp"
 
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;
 namespace fs = std::filesystem;

@@ -1,6 +1,6 @@
 // Checkpoints as safetensors: a bit-identical round trip, the bytes as the format
 // specifies them, and every malformed file refused with the reason.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <cstring>
 
@@ -9,7 +9,7 @@
 #include "genlab/genlab_util.h"
 
 using namespace genlab;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 
 namespace {
 

@@ -1,6 +1,6 @@
 // The scheduler through the genlab command: worker processes that fail alone, parallel
 // runs equal to sequential ones, finished runs never run again, kill -9 and --resume.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -17,7 +17,7 @@
 using genlab::test::run_genlab;
 using genlab::test::spawn_genlab;
 using genlab::test::TempDir;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 namespace fs = std::filesystem;
 
 

@@ -1,7 +1,7 @@
 // The LibTorch SDK layer: DLPack in and out without copies, deleters called exactly once,
 // every exception turned into an error object, config access, and a model class driven
 // through its generated C table exactly as the host drives it.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <genlab/sdk/plugin.hpp>
 
@@ -9,7 +9,7 @@
 #include "torch_catch.hpp"
 
 using namespace genlab::sdk;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 
 namespace {
 
@@ -281,4 +281,47 @@ TEST_CASE("the SDK saves and restores LibTorch's RNG with a model's state", "[sd
   CHECK(draw() == first);  // restored: the same numbers again
   genlab_tensor_map_destroy(exported.state);
   api->model->destroy(create.model);
+}
+
+#include "common/adam.hpp"
+
+TEST_CASE("under fp16 Adam scales the loss, unscales before the update, and skips an overflowed step",
+          "[sdk][precision]") {
+  genlab::HostSettings fp16_settings;
+  fp16_settings.precision = GENLAB_PRECISION_FP16;
+  genlab::HostServices fp16(fp16_settings);
+  const Host host(fp16.api());
+  auto make = [] {
+    return std::vector<std::pair<std::string, at::Tensor>>{{"w", at::tensor({1.0, -2.0, 0.5}, at::kDouble).requires_grad_()}};
+  };
+  auto plain_params = make(), scaled_params = make();
+  genlab::plugins::Adam plain(plain_params, {}), scaled(scaled_params, {});
+  const at::Tensor x = at::tensor({0.3, 0.1, -0.2}, at::kDouble);
+  for (int step = 0; step < 3; ++step) {
+    plain.zero_grad();
+    plain.backward((plain_params[0].second * x).sum());
+    plain.step();
+    genlab::sdk::detail::CurrentHostScope current(host);  // as during a train_step of an fp16 run
+    scaled.zero_grad();
+    scaled.backward((scaled_params[0].second * x).sum());
+    CHECK(scaled_params[0].second.grad().abs().max().item<double>() > 1000);  // the scaled gradient
+    scaled.step();
+  }
+  // The same updates as without scaling, up to rounding.
+  CHECK(at::allclose(plain_params[0].second, scaled_params[0].second, 1e-12, 1e-12));
+  CHECK(scaled.steps() == 3);
+  CHECK(scaled.loss_scale() == 65536.0);
+  // An overflow: the update is skipped, the scale halved.
+  genlab::sdk::detail::CurrentHostScope current(host);
+  const at::Tensor before = scaled_params[0].second.detach().clone();
+  scaled.zero_grad();
+  scaled.backward((scaled_params[0].second * x).sum() * std::numeric_limits<double>::infinity());
+  scaled.step();
+  CHECK(scaled.steps() == 3);
+  CHECK(scaled.loss_scale() == 32768.0);
+  CHECK(at::equal(before, scaled_params[0].second.detach()));
+  // The scale travels in the exported state.
+  Tensors state;
+  scaled.export_to(state);
+  CHECK(state.at("adam.loss_scale").item<double>() == 32768.0);
 }

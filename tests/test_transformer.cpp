@@ -1,13 +1,13 @@
 // Text data and the transformer plugin through the host: the text dataset's tokenisers and
 // its errors, and the GPT's causal mask, KV cache, training, vocabulary and state, on the
 // real Moby-Dick (scripts/fetch-data.sh moby-dick) and on small generated texts.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include "model_support.hpp"
 
 using namespace genlab;
 using namespace genlab::test;
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 
 namespace {
 

@@ -1,7 +1,7 @@
 // Trust boundaries of the host (docs/security.md): names never leave the workspace, numbers
 // are finite and bounded, an interrupted run's checkpoint is never thrown away by accident,
 // a checkpoint is checked before it is resumed, and damaged run files mend or stay local.
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -13,7 +13,7 @@
 #include "genlab/genlab_util.h"
 #include "support.hpp"
 
-using Catch::Matchers::Contains;
+using genlab::test::Contains;
 using genlab::test::read_text;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;

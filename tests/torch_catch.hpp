@@ -3,7 +3,7 @@
 // includes it after Catch: without this, CHECK would count nothing and fail only by aborting.
 #pragma once
 
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #undef CHECK
 #define CHECK(...) INTERNAL_CATCH_TEST("CHECK", Catch::ResultDisposition::ContinueOnFailure, __VA_ARGS__)

@@ -162,7 +162,8 @@ std::vector<std::string> capability_names(uint64_t caps) {
       {GENLAB_CAPABILITY_SCORE, "score"},           {GENLAB_CAPABILITY_STATE, "state"},
       {GENLAB_CAPABILITY_NEEDS_SCORES, "needs_scores"}, {GENLAB_CAPABILITY_NEEDS_REAL, "needs_real"},
       {GENLAB_CAPABILITY_NEEDS_GENERATED, "needs_generated"}, {GENLAB_CAPABILITY_READS_FEATURES, "reads_features"},
-      {GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS, "generate_needs_inputs"}, {GENLAB_CAPABILITY_DATA_PARALLEL, "data_parallel"}};
+      {GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS, "generate_needs_inputs"}, {GENLAB_CAPABILITY_DATA_PARALLEL, "data_parallel"},
+      {GENLAB_CAPABILITY_MIXED_PRECISION, "mixed_precision"}};
   std::vector<std::string> out;
   for (const auto& [bit, name] : names)
     if (caps & bit) out.push_back(name);
@@ -610,8 +611,8 @@ int registry_command(const std::vector<std::string>& args) {
     std::vector<std::string> gone;
     for (const auto& d : deleted) gone.push_back(d.ref() + (d.restored ? " (restored)" : ""));
     if (!gone.empty())
-      std::cout << "deleted: " << join(gone) << " (not registered again; `genlab registry restore NAME:VERSION` "
-                << "lets its run be registered again, as a new version)\n";
+      std::cout << "deleted: " << join(gone) << " (numbers never given again; `genlab run` registers a deleted version's "
+                << "run again only once `genlab registry restore NAME:VERSION` allows it, as a new version)\n";
     return kOk;
   }
   if (sub == "show") {
@@ -686,8 +687,8 @@ int registry_command(const std::vector<std::string>& args) {
     auto reg = open_registry(vm);
     const auto d = reg.restore_version(vm["ref"].as<std::string>());
     const auto run = reg.store().run(d.run_id);
-    std::cout << "restored " << d.ref() << ": the next `genlab run` " << (run ? run->manifest + " " : std::string())
-              << "registers its run (" << d.run_id.substr(0, 12) << ") again, as a new version; " << d.ref()
+    std::cout << "restored " << d.ref() << ": the next `genlab run" << (run ? " " + run->manifest : std::string())
+              << "` registers its run (" << d.run_id.substr(0, 12) << ") again, as a new version; " << d.ref()
               << " itself stays deleted\n";
     return kOk;
   }

@@ -214,9 +214,10 @@ std::vector<toml::table> sweep_values(const toml::node& node, const fs::path& fi
 
 const std::vector<std::string> kExperimentKeys = {
     "name",    "seeds",  "workspace", "plugin_paths", "steps",   "epochs",          "max_seconds",
-    "batch_size", "checkpoint_every", "device", "threads", "timeout", "memory_limit_mb", "processes"};
+    "batch_size", "checkpoint_every", "device", "threads", "timeout", "memory_limit_mb", "processes", "precision"};
 const std::vector<std::string> kRunKeys = {"steps",  "epochs",  "max_seconds", "batch_size",      "checkpoint_every",
-                                           "device", "threads", "timeout",     "memory_limit_mb", "processes"};
+                                           "device", "threads", "timeout",     "memory_limit_mb", "processes",
+                                           "precision"};
 
 // Bounds of counts in a manifest: beyond them a worker hangs or the arithmetic overflows.
 constexpr int64_t kMaxSteps = int64_t{1} << 40;
@@ -266,7 +267,12 @@ bool apply_setting(RunSettings& s, const std::string& key, const toml::node& nod
   else if (key == "timeout") s.timeout = amount(1e9);
   else if (key == "memory_limit_mb") s.memory_limit_mb = count(0, int64_t{1} << 30, " (MiB; 0: none)");
   else if (key == "processes") s.processes = static_cast<int32_t>(count(1, kMaxProcesses, " (data-parallel processes of one run)"));
-  else if (key == "device") {
+  else if (key == "precision") {
+    s.precision = manifest_value<std::string>(node, file, what, "a string");
+    if (s.precision != "fp32" && s.precision != "bf16" && s.precision != "fp16")
+      throw HostError(where(node.source(), file) + ": expected precision \"fp32\", \"bf16\" or \"fp16\", got \"" +
+                      printable(s.precision) + "\"");
+  } else if (key == "device") {
     s.device = manifest_value<std::string>(node, file, what, "a string");
     const bool ok = s.device == "cpu" || s.device == "cuda" ||
                     (s.device.rfind("cuda:", 0) == 0 && s.device.size() > 5 && s.device.size() <= 9 &&
@@ -313,6 +319,7 @@ toml::table settings_table(const RunSettings& s) {
                      {"batch_size", s.batch_size},
                      {"checkpoint_every", s.checkpoint_every},
                      {"device", s.device},
+                     {"precision", s.precision},
                      {"threads", s.threads},
                      {"timeout", s.timeout},
                      {"memory_limit_mb", s.memory_limit_mb},
@@ -477,6 +484,7 @@ void assign_identity(RunPlan& r) {
   // Only when set, so that the ids of single-process runs stay unchanged. Several processes
   // sum gradients in another order and draw their noise per shard: not the same weights.
   if (s.processes > 1) train.insert("processes", s.processes);
+  if (s.precision != "fp32") train.insert("precision", s.precision);  // likewise: fp32 ids unchanged
   r.id = sha256_hex(canonical(train));
   // What decides the samples and scores the metrics read.
   toml::table samples{{"train", r.id}, {"eval_samples", s.eval_samples}, {"eval_split", s.eval_split}};
@@ -779,6 +787,7 @@ RunPlan run_from_resolved(const toml::table& t, const fs::path& file) {
   rs.batch_size = (*s)["batch_size"].value_or(int64_t{64});
   rs.checkpoint_every = (*s)["checkpoint_every"].value_or(int64_t{0});
   rs.device = (*s)["device"].value_or(std::string("cpu"));
+  rs.precision = (*s)["precision"].value_or(std::string("fp32"));
   rs.threads = (*s)["threads"].value_or(1);
   rs.timeout = (*s)["timeout"].value_or(0.0);
   rs.memory_limit_mb = (*s)["memory_limit_mb"].value_or(int64_t{0});
@@ -1206,6 +1215,16 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
                                 for (int32_t d : devices) names.push_back(device_type_name(d));
                                 return join_names(names);
                               }());
+            // Mixed precision: only a model that says it computes correctly under it, and
+            // fp16 (which needs CUDA's autocast and a loss scale) only on CUDA.
+            if (r.settings.precision != "fp32" && !r.model.plugin->has(GENLAB_CAPABILITY_MIXED_PRECISION))
+              throw HostError(file.string() + ": model '" + model.name + "' (plugin '" + model.plugin_name +
+                              "') cannot run at precision " + r.settings.precision +
+                              ": it does not declare mixed precision (capability mixed_precision); use fp32");
+            if (r.settings.precision == "fp16" && r.settings.device == "cpu")
+              throw HostError(file.string() + ": model '" + model.name + "' (plugin '" + model.plugin_name +
+                              "') cannot run at precision fp16 on the CPU (LibTorch's CPU autocast is bf16); use bf16 "
+                              "or device = \"cuda\"");
             r.name = model.name + "-" + data.name + "-s" + std::to_string(seed);
             if (!model_label.empty()) r.name += "-" + model_label;
             if (!data_label.empty()) r.name += "-" + data_label;

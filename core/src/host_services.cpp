@@ -106,6 +106,7 @@ HostServices::HostServices(HostSettings settings) : settings_(std::move(settings
   api_.rank = settings_.world_size > 1 ? settings_.rank : 0;
   api_.world_size = settings_.world_size > 1 ? settings_.world_size : 1;
   api_.rendezvous = settings_.world_size > 1 ? settings_.rendezvous.c_str() : nullptr;
+  api_.precision = settings_.precision;
 }
 
 namespace {

@@ -388,12 +388,35 @@ const genlab_plugin_api* Plugin::loaded() const {
   }
 }
 
+namespace {
+
+// The plugin.toml beside a library, if there is one and it names that library.
+std::optional<PluginManifest> manifest_beside(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path.parent_path() / "plugin.toml", ec)) return std::nullopt;
+  PluginManifest m = read_plugin_manifest(path.parent_path());
+  if (m.library != path) return std::nullopt;
+  return m;
+}
+
+}  // namespace
+
 std::shared_ptr<const Plugin> load_plugin(const PluginManifest& manifest) {
   return load_plugin_library(manifest.library, manifest);
 }
 
 std::shared_ptr<const Plugin> load_plugin_library(const fs::path& library_path,
                                                   const std::optional<PluginManifest>& manifest) {
+  if (manifest) return load_plugin_library_as(library_path, manifest);
+  return load_plugin_library_as(library_path, manifest_beside(fs::absolute(library_path).lexically_normal()));
+}
+
+std::shared_ptr<const Plugin> load_plugin_library_unchecked(const fs::path& library) {
+  return load_plugin_library_as(library, std::nullopt);
+}
+
+std::shared_ptr<const Plugin> load_plugin_library_as(const fs::path& library_path,
+                                                     const std::optional<PluginManifest>& manifest) {
   const fs::path path = fs::absolute(library_path).lexically_normal();
   std::lock_guard<std::mutex> lock(cache_mutex);
   auto found = cache().find(path);

@@ -76,6 +76,11 @@ HostSettings settings_for(const Component& c, const RunPlan& r) {
   s.plugin_name = c.plugin_name;
   s.seed = static_cast<uint64_t>(r.seed);
   s.num_threads = r.settings.threads;
+  // The run's precision is the model's compute; datasets and metrics read float32.
+  if (&c == &r.model)
+    s.precision = r.settings.precision == "bf16"   ? GENLAB_PRECISION_BF16
+                  : r.settings.precision == "fp16" ? GENLAB_PRECISION_FP16
+                                                   : GENLAB_PRECISION_FP32;
   s.cancel = cancel_flag;
   // The backends serving this run's ops (run_op) share its thread budget; they are found
   // where the model's own plugin folder is (a manifest's plugin_paths), on GENLAB_PLUGIN_PATH

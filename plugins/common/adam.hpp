@@ -7,6 +7,12 @@
 //
 // When several processes train one run (experiment.processes), step() first averages the
 // gradients over them (genlab/sdk/distributed.hpp): the model plugins need no change.
+//
+// With fp16 compute (genlab_host_api::precision), an fp16 forward pass's small gradients
+// underflow: backward(loss) multiplies the loss by a scale first, and the gradients are
+// divided by it before the update; a step whose gradients hold inf or NaN is skipped and
+// the scale halved, and after 2000 good steps in a row it doubles (PyTorch's GradScaler
+// policy). The scale is part of the exported state. bf16 and fp32 need none of it.
 #pragma once
 
 #include <cmath>
@@ -46,17 +52,35 @@ class Adam {
     averaged_ = false;
   }
 
-  // Averages the gradients over the processes now instead of in step(): for a model that
-  // clips them by their norm, which should be the global batch's, not a shard's.
+  // loss.backward(), with the loss scaled under fp16 (see above). Use it instead of
+  // loss.backward() so that a model runs at any precision.
+  void backward(const at::Tensor& loss) {
+    if (scaling()) (loss * scale_).backward();
+    else loss.backward();
+  }
+
+  // Averages the gradients over the processes now instead of in step(), and under fp16
+  // divides them by the loss scale: for a model that clips them by their norm, which should
+  // be the global batch's true one, not a shard's or a scaled one.
   void average_gradients() {
     genlab::sdk::average_gradients(tensors_);
+    if (scaling()) unscale();
     averaged_ = true;
   }
 
   void step() {
-    if (!averaged_) genlab::sdk::average_gradients(tensors_);  // one collective; nothing with one process
+    if (!averaged_) average_gradients();  // one collective; nothing with one process
     averaged_ = false;
     at::NoGradGuard no_grad;
+    if (scaling() && !gradients_finite()) {  // an fp16 overflow: skip the update, lower the scale
+      scale_ /= 2;
+      good_steps_ = 0;
+      return;
+    }
+    if (scaling() && ++good_steps_ == kGrowthInterval) {
+      scale_ *= 2;
+      good_steps_ = 0;
+    }
     ++steps_;
     const double c1 = 1 - std::pow(options_.beta1, static_cast<double>(steps_));
     const double c2 = 1 - std::pow(options_.beta2, static_cast<double>(steps_));
@@ -80,6 +104,10 @@ class Adam {
       state.add(prefix_ + ".v." + params_[i].first, v_[i]);
     }
     state.add(prefix_ + ".step", at::scalar_tensor(steps_, at::kLong));
+    if (scaling()) {
+      state.add(prefix_ + ".loss_scale", at::scalar_tensor(scale_, at::kDouble));
+      state.add(prefix_ + ".good_steps", at::scalar_tensor(good_steps_, at::kLong));
+    }
   }
 
   void import_from(const genlab::sdk::Tensors& state) {
@@ -91,7 +119,13 @@ class Adam {
       copy_checked(v_[i], state.at(prefix_ + ".v." + name), prefix_ + ".v." + name);
     }
     steps_ = state.at(prefix_ + ".step").item<int64_t>();
+    if (scaling()) {
+      scale_ = state.at(prefix_ + ".loss_scale").item<double>();
+      good_steps_ = state.at(prefix_ + ".good_steps").item<int64_t>();
+    }
   }
+
+  double loss_scale() const { return scale_; }
 
  private:
   static void copy_checked(at::Tensor& into, const at::Tensor& from, const std::string& name) {
@@ -100,6 +134,27 @@ class Adam {
     into.detach().copy_(from);
   }
 
+  // fp16 compute: the host of the model whose call runs on this thread says so (the SDK sets
+  // it for train_step, export_state and import_state).
+  static bool scaling() {
+    const genlab::sdk::Host* host = genlab::sdk::detail::current_host();
+    return host != nullptr && host->precision() == GENLAB_PRECISION_FP16;
+  }
+  void unscale() {
+    at::NoGradGuard no_grad;
+    for (auto& [name, p] : params_)
+      if (p.grad().defined()) p.mutable_grad().div_(scale_);
+  }
+  // One host synchronisation per step, under fp16 only.
+  bool gradients_finite() const {
+    for (const auto& [name, p] : params_)
+      if (p.grad().defined() && !at::isfinite(p.grad()).all().item<bool>()) return false;
+    return true;
+  }
+
+  static constexpr int64_t kGrowthInterval = 2000;
+  double scale_ = 65536.0;  // 2^16, GradScaler's initial scale
+  int64_t good_steps_ = 0;  // steps since the scale last changed
   std::vector<std::pair<std::string, at::Tensor>> params_;
   std::vector<at::Tensor> m_, v_;
   std::vector<at::Tensor> tensors_;  // the parameters again, as average_gradients takes them

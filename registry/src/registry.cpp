@@ -133,7 +133,8 @@ void Registry::require_model(const std::string& model) {
   for (const auto& d : store_->deleted_versions(model)) deleted.push_back(d.ref());
   if (!deleted.empty())
     throw UnknownNameError("model '" + model + "' has no version left in the registry " +
-                               (root_ / "registry.db").string() + ": " + joined(deleted) + " were deleted",
+                               (root_ / "registry.db").string() + ": " + joined(deleted) +
+                               (deleted.size() == 1 ? " was deleted" : " were deleted"),
                            "", {}, "");
   const auto names = model_names();
   throw UnknownNameError("no model '" + model + "' in the registry " + (root_ / "registry.db").string(), model, names,

@@ -312,6 +312,7 @@ class SqliteStore final : public Store {
       const auto last = last_deleted(model, deleted->run_id, deleted->eval_id);
       if (!again.empty()) now = ": its run is registered again as " + again.front().ref();
       else if (last && last->version > number) now = ": its run was registered again as " + last->ref() + ", deleted too (restore that one)";
+      else now = ": the next `genlab run` of its manifest registers its run again, as a new version";
       throw RegistryError(ref + " is already restored" + now);
     }
     Statement(db_, "UPDATE deleted_versions SET restored = 1 WHERE model = ? AND version = ?").bind(1, model).bind(2, number).step();

@@ -20,8 +20,7 @@ inline formats::Image read_image_file(const std::string& path, int channels) {
   const std::string side = std::to_string(formats::kMaxImageSide);
   std::string why = "the most an image file of at most " + side + "x" + side + " pixels needs";
   int w = 0, h = 0, n = 0;
-  if (bytes.size() == (64 << 10) &&
-      stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w, &h, &n)) {
+  if (bytes.size() == (64 << 10) && formats::image_detail::stb_info(bytes, path, &w, &h, &n)) {
     formats::image_detail::check_sides(static_cast<uint64_t>(w < 0 ? 0 : w), static_cast<uint64_t>(h < 0 ? 0 : h), path,
                                        "the image's header");
     const uint64_t mib = uint64_t{1} << 20, samples = 2 * uint64_t(w) * uint64_t(h) * 8;

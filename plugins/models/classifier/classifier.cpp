@@ -94,7 +94,7 @@ class Classifier final : public genlab::sdk::Model {
     const torch::Tensor logits = net_->out(net_->embed(x));
     const torch::Tensor loss = torch::cross_entropy_loss(logits, y);
     adam_->zero_grad();
-    loss.backward();
+    adam_->backward(loss);
     adam_->step();
     const double accuracy = logits.argmax(1).eq(y).to(at::kFloat).mean().item<double>();
     return {{"loss", loss.item<double>(), GENLAB_DIRECTION_LOWER}, {"accuracy", accuracy, GENLAB_DIRECTION_HIGHER}};

@@ -143,7 +143,8 @@ class Gan final : public genlab::sdk::Model {
     i.family = "gan";
     i.summary = "DCGAN (Radford et al. 2016), non-saturating or hinge loss, optional spectral norm";
     i.modalities = {"image"};
-    i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_STATE;
+    i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_STATE |
+                     GENLAB_CAPABILITY_MIXED_PRECISION;
     i.device_types = {kDLCPU, kDLCUDA};
     i.params = {{"arch", GENLAB_PARAM_STRING, "\"auto\"", "\"dcgan28\" (pytorch/examples, 28x28), \"small\" (H, W % 4 == 0), \"auto\""},
                 {"noise", GENLAB_PARAM_INT, "100", "noise size Z"},
@@ -206,7 +207,7 @@ class Gan final : public genlab::sdk::Model {
       else  // -log D(x) - log(1 - D(G(z)))
         d_loss = torch::softplus(-real_logits).mean() + torch::softplus(fake_logits).mean();
       adam_d_->zero_grad();
-      d_loss.backward();
+      adam_d_->backward(d_loss);
       adam_d_->step();
       d_real = torch::sigmoid(real_logits).mean();
       d_fake = torch::sigmoid(fake_logits).mean();
@@ -215,7 +216,7 @@ class Gan final : public genlab::sdk::Model {
     // Non-saturating: maximise log D(G(z)); hinge: minimise -D(G(z)).
     const torch::Tensor g_loss = o_.loss == "hinge" ? -fake_logits.mean() : torch::softplus(-fake_logits).mean();
     adam_g_->zero_grad();
-    g_loss.backward();
+    adam_g_->backward(g_loss);
     adam_g_->step();
     return {{"g_loss", g_loss.item<double>(), GENLAB_DIRECTION_NONE},
             {"d_loss", d_loss.item<double>(), GENLAB_DIRECTION_NONE},

@@ -63,7 +63,8 @@ class Transformer final : public genlab::sdk::Model {
     i.summary = "decoder-only GPT (nanoGPT's model.py), AdamW with warm-up and cosine decay, KV-cache generation";
     i.modalities = {"tokens"};
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
-                     GENLAB_CAPABILITY_STATE;
+                     GENLAB_CAPABILITY_STATE |
+                     GENLAB_CAPABILITY_MIXED_PRECISION;
     i.device_types = {kDLCPU, kDLCUDA};
     i.params = {{"n_layer", GENLAB_PARAM_INT, "4", "transformer blocks"},
                 {"n_head", GENLAB_PARAM_INT, "4", "attention heads (n_embd % n_head == 0)"},
@@ -147,7 +148,7 @@ class Transformer final : public genlab::sdk::Model {
     const double lr = learning_rate(o_, step);
     adam_->set_lr(lr);
     adam_->zero_grad();
-    loss.backward();
+    adam_->backward(loss);
     adam_->average_gradients();  // several processes: clip by the global batch's gradient norm
     if (o_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), o_.grad_clip);
     adam_->step();

@@ -112,7 +112,8 @@ class Vae final : public genlab::sdk::Model {
     i.summary = "variational autoencoder (Kingma & Welling 2014), MLP or conv, ELBO and IWAE bound";
     i.modalities = {"image"};
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
-                     GENLAB_CAPABILITY_STATE;
+                     GENLAB_CAPABILITY_STATE |
+                     GENLAB_CAPABILITY_MIXED_PRECISION;
     i.device_types = {kDLCPU, kDLCUDA};
     i.params = {{"arch", GENLAB_PARAM_STRING, "\"mlp\"", "\"mlp\" (pytorch/examples 784-400-20) or \"conv\""},
                 {"hidden", GENLAB_PARAM_INT, "400", "MLP hidden width"},
@@ -162,7 +163,7 @@ class Vae final : public genlab::sdk::Model {
     const torch::Tensor kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1);  // [B]
     const torch::Tensor loss = (recon + kl).mean();
     adam_->zero_grad();
-    loss.backward();
+    adam_->backward(loss);
     adam_->step();
     return {{"loss", loss.item<double>(), GENLAB_DIRECTION_LOWER},
             {"recon", recon.mean().item<double>(), GENLAB_DIRECTION_LOWER},

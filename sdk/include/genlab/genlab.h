@@ -34,8 +34,9 @@
  *   and stop_agreed, and adds GENLAB_CAPABILITY_DATA_PARALLEL (one run trained by several
  *   processes, see genlab_host_api.world_size); 1.5 appends
  *   genlab_plugin_description.generate_params (the options generate reads, which the host
- *   checks) and genlab_model_score_args.convention (what a model's scores measure, so that
- *   unlike likelihoods are never ranked together).
+ *   checks), genlab_model_score_args.convention (what a model's scores measure, so that
+ *   unlike likelihoods are never ranked together), genlab_host_api.precision and
+ *   GENLAB_CAPABILITY_MIXED_PRECISION (bf16 / fp16 compute).
  *
  * Conventions
  *
@@ -276,8 +277,19 @@ struct genlab_host_api {
    * c10d's FileStore); fresh for every launch. Owned by the host, lives as long as the table.
    * NULL when world_size is 1. */
   const char* rendezvous;
+  /* Since 1.5. The precision of the run's compute (a genlab_precision). Only a model that
+   * declares GENLAB_CAPABILITY_MIXED_PRECISION is given anything but GENLAB_PRECISION_FP32;
+   * its outputs (samples, scores, losses) are float32 whatever it computes in. */
+  int32_t precision;
 };
-#define GENLAB_HOST_API_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_host_api, rendezvous)
+#define GENLAB_HOST_API_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_host_api, precision)
+
+/* The floating-point precision of a run's compute (experiment.precision). */
+typedef enum genlab_precision {
+  GENLAB_PRECISION_FP32 = 0, /* float32 throughout */
+  GENLAB_PRECISION_BF16 = 1, /* bfloat16 autocast: fp32's range, 8 bits of mantissa */
+  GENLAB_PRECISION_FP16 = 2  /* float16 autocast with a loss scale (CUDA) */
+} genlab_precision;
 
 /* ========================================================================================
  * Description
@@ -311,6 +323,10 @@ typedef enum genlab_plugin_kind {
 /* model: trains over several processes when genlab_host_api.world_size > 1 (it averages its
  * gradients and agrees on stopping, see there). Since 1.4. */
 #define GENLAB_CAPABILITY_DATA_PARALLEL UINT64_C(512)
+/* model: computes correctly under mixed precision (genlab_host_api.precision): its forward
+ * passes run in bf16 or fp16 where that is safe (autocast), its weights and optimiser state
+ * stay fp32, and with fp16 it scales its loss against underflow. Since 1.5. */
+#define GENLAB_CAPABILITY_MIXED_PRECISION UINT64_C(1024)
 
 /* The type of a configuration parameter. */
 typedef enum genlab_param_type {

@@ -47,6 +47,7 @@ struct RunSettings {
   int64_t batch_size = 64;
   int64_t checkpoint_every = 0;  // steps; 0: only at the end
   std::string device = "cpu";    // "cpu", "cuda", "cuda:1"
+  std::string precision = "fp32";  // "fp32", "bf16" or "fp16" (genlab_precision): the model's compute
   int32_t threads = 1;           // CPU threads the run may use (LibTorch and BLAS pools)
   double timeout = 0;            // seconds a node may run before it is killed; 0: none
   int64_t memory_limit_mb = 0;   // address-space limit of the worker; 0: none

@@ -44,6 +44,7 @@ struct HostSettings {
   int32_t rank = 0;
   int32_t world_size = 1;
   std::string rendezvous = {};  // the file where the processes meet; empty with one process
+  int32_t precision = GENLAB_PRECISION_FP32;  // genlab_host_api::precision: the model's compute
 };
 
 // One host table per plugin object. Not movable: the table's context points at it.

@@ -266,6 +266,57 @@ inline uint64_t jpeg_blocks(const unsigned char* b, size_t size, uint64_t w, uin
   return 0;
 }
 
+// Debian's stb_image 2.27 writes past a Huffman table's 256 entries when a JPEG's DHT segment
+// declares more codes than that for one table (up to 4080: an out-of-bounds write of bytes
+// from the file; fixed in stb_image 2.28, nothings/stb#1289 and #1291; the fuzzer found it
+// here). So every DHT segment stb_image could read is checked before it sees the file: the
+// segments in order, as stb_image walks them (padding and fill bytes skipped, each segment by
+// its length), and after each scan (SOS) the marker that ends its coded data. This visits every
+// segment stb_image reads and more (stb_image stops at a marker it does not know; the walk
+// goes on), reading zeros past the end of the file as stb_image does.
+inline void check_jpeg_tables(const std::string& bytes, const std::string& path) {
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t size = bytes.size();
+  if (size < 2 || b[0] != 0xff || b[1] != 0xd8) return;
+  const auto byte = [&](size_t i) -> unsigned { return i < size ? b[i] : 0; };
+  for (size_t at = 2; at < size;) {
+    if (b[at] != 0xff) {
+      ++at;
+      continue;
+    }
+    const size_t start = at;
+    while (at < size && b[at] == 0xff) ++at;
+    if (at >= size) return;
+    const unsigned marker = b[at++];
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) continue;  // no length
+    if (marker == 0xd9) return;                                                              // EOI
+    const size_t length = (byte(at) << 8) | byte(at + 1);
+    if (marker == 0xc4) {
+      for (size_t table = at + 2, end = at + length; table < end;) {  // as stb_image: while (L > 0)
+        if ((byte(table) >> 4) > 1 || (byte(table) & 15) > 3) break;  // stb_image refuses the segment
+        unsigned codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += byte(table + i);
+        GENLAB_CHECK(codes <= 256, GENLAB_ERROR_INVALID_ARGUMENT,
+                     path + ": the JPEG's Huffman table at byte offset " + std::to_string(table) + " (in the DHT segment at " +
+                         std::to_string(start) + ") declares " + std::to_string(codes) +
+                         " codes, more than the 256 a table holds: refused before decoding (stb_image 2.27 would write "
+                         "past its table)");
+        table += 17 + codes;
+      }
+    }
+    at += length;
+    if (marker == 0xda)  // the scan's coded data: up to a 0xff that is no stuffing (0xff00), restart or fill byte
+      while (at + 1 < size && !(b[at] == 0xff && b[at + 1] != 0 && b[at + 1] != 0xff && (b[at + 1] & 0xf8) != 0xd0)) ++at;
+  }
+}
+
+// stbi_info_from_memory on `bytes`, once check_jpeg_tables has passed them: the only way this
+// code asks stb_image about a file's header.
+inline bool stb_info(const std::string& bytes, const std::string& path, int* w, int* h, int* n) {
+  check_jpeg_tables(bytes, path);
+  return stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), w, h, n) != 0;
+}
+
 // What a header promises must fit in the file. stb_image decodes a file cut short to the size
 // its header declares, reading zeros past the end: 1.5 KB of TGA, BMP or JPEG declaring 3855x3855
 // or 4096x4096 pixels kept the fuzzer 4 to 12 s on one input. Each format's pixels take at
@@ -278,30 +329,35 @@ inline void check_data_fits(const std::string& bytes, uint64_t w, uint64_t h, co
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   const uint64_t size = bytes.size();
   const std::string image = sides(w, h);
-  if (size >= 18 + 2 && b[0] == 'B' && b[1] == 'M') {
-    const uint32_t offset = le32(b + 10), header = le32(b + 14);
-    if (header != 12 && size < 30) return;
-    const uint64_t bits = header == 12 ? le16(b + 24) : le16(b + 28);
+  if (size >= 8 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return;
+  // The header's first 32 bytes, zeros past the end of the file as stb_image reads them (a
+  // 17-byte TGA declared 3583x2816 pixels).
+  unsigned char head[32] = {};
+  std::memcpy(head, b, size < sizeof head ? size : sizeof head);
+  if (head[0] == 'B' && head[1] == 'M') {
+    const uint32_t offset = le32(head + 10), at = le32(head + 14) == 12 ? 24 : 28;  // the bit count (BITMAPCOREHEADER: 24)
+    const uint64_t bits = le16(head + at);
     if (bits != 1 && bits != 4 && bits != 8 && bits != 16 && bits != 24 && bits != 32) return;  // stb_image refuses
     const uint64_t stride = (w * bits + 31) / 32 * 4, need = stride * (h - 1) + (w * bits + 7) / 8;
     check_data_fits(need, offset < size ? size - offset : 0, path,
-                    "a BMP of " + image + " pixels at " + std::to_string(bits) + " bits a pixel, whose rows",
-                    " after the pixel data's offset (" + std::to_string(offset) + ")");
-  } else if (size >= 2 && b[0] == 0xff && b[1] == 0xd8) {
+                    "a BMP of " + image + " pixels, uncompressed at " + std::to_string(bits) +
+                        (bits == 1 ? " bit" : " bits") + " a pixel",
+                    " from its pixel data's offset (" + std::to_string(offset) + ") on");
+  } else if (head[0] == 0xff && head[1] == 0xd8) {
     uint64_t blocks = jpeg_blocks(b, bytes.size(), w, h);
     const bool found = blocks != 0;
     if (!found) blocks = ((w + 31) / 32) * ((h + 31) / 32);  // the fewest any frame of w x h can have
     check_data_fits((blocks + 7) / 8, size, path,
                     "a JPEG of " + image + " pixels in " + std::to_string(blocks) + " blocks of 8x8" +
-                        (found ? "" : " at the fewest") + ", at least one bit each,",
+                        (found ? "" : " at the fewest") + ", at least one bit each",
                     "");
-  } else if (size >= 18 && b[0] != 0x89) {  // stb_image tries TGA last, on what no other format claimed
-    const uint64_t id = b[0], indexed = b[1] == 1, rle = b[2] >= 8, entries = le16(b + 5), entry_bits = b[7];
-    const uint64_t pixel = (uint64_t{b[16]} + 7) / 8, start = 18 + id + (indexed ? entries * ((entry_bits + 7) / 8) : 0);
+  } else {  // stb_image tries TGA last, on what no other format claimed
+    const uint64_t id = head[0], indexed = head[1] == 1, rle = head[2] >= 8, entries = le16(head + 5), entry_bits = head[7];
+    const uint64_t pixel = (uint64_t{head[16]} + 7) / 8, start = 18 + id + (indexed ? entries * ((entry_bits + 7) / 8) : 0);
     const uint64_t need = rle ? (w * h + 127) / 128 * (1 + pixel) : w * h * pixel;
     check_data_fits(need, size > start ? size - start : 0, path,
                     "a TGA of " + image + " pixels, " + (rle ? "run-length coded" : "uncompressed") + " at " +
-                        std::to_string(pixel) + (pixel == 1 ? " byte" : " bytes") + " a pixel,",
+                        std::to_string(pixel) + (pixel == 1 ? " byte" : " bytes") + " a pixel",
                     " after its header" + std::string(indexed ? " and palette" : ""));
   }
 }
@@ -311,7 +367,8 @@ inline void check_data_fits(const std::string& bytes, uint64_t w, uint64_t h, co
 // Decodes `bytes` (from `path`) to `channels` channels, or to 1 or 3 when `channels` is 0
 // (grey stays grey, colour or grey+alpha become RGB / grey). The size is checked from the
 // header before any pixel is decoded (a PNG's structure first: image_detail::check_png), and
-// the decode is held to the memory budget that size sets (image_detail::decode_budget).
+// that the file holds the least that size takes (image_detail::check_data_fits); the decode is
+// held to the memory budget that size sets (image_detail::decode_budget).
 inline Image decode_image(const std::string& bytes, const std::string& path, int channels) {
   GENLAB_CHECK(bytes.size() <= kMaxImageFileBytes, GENLAB_ERROR_INVALID_ARGUMENT,
                path + ": " + std::to_string(bytes.size()) + " bytes, more than an image file of at most " +
@@ -328,7 +385,7 @@ inline Image decode_image(const std::string& bytes, const std::string& path, int
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int size = static_cast<int>(bytes.size());
   int w = 0, h = 0, n = 0;
-  GENLAB_CHECK(stbi_info_from_memory(data, size, &w, &h, &n), GENLAB_ERROR_INVALID_ARGUMENT,
+  GENLAB_CHECK(image_detail::stb_info(bytes, path, &w, &h, &n), GENLAB_ERROR_INVALID_ARGUMENT,
                path + ": not a readable image: " + image_detail::stb_reason() + " (expected a PNG, JPEG, BMP or TGA file)");
   image_detail::check_sides(static_cast<uint64_t>(w < 0 ? 0 : w), static_cast<uint64_t>(h < 0 ? 0 : h), path,
                             "the image's header");

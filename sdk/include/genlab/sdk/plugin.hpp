@@ -18,6 +18,8 @@
 #include <ATen/DLConvertor.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 #include <cstdint>
 #include <memory>
@@ -95,6 +97,13 @@ class Host {
   int32_t rank() const { return distributed() ? api_->rank : 0; }
   int32_t world_size() const { return distributed() ? api_->world_size : 1; }
   const char* rendezvous() const { return distributed() ? api_->rendezvous : nullptr; }
+  // genlab_host_api::precision (ABI 1.5): what the model's forward passes compute in. FP32
+  // from an older host.
+  genlab_precision precision() const {
+    return api_ && GENLAB_STRUCT_HAS(genlab_host_api, api_->struct_size, precision)
+               ? static_cast<genlab_precision>(api_->precision)
+               : GENLAB_PRECISION_FP32;
+  }
 
  private:
   bool distributed() const {
@@ -402,6 +411,69 @@ class RankRandomStream {
   at::Tensor shared_;  // the shared stream's state after this step's draw
 };
 
+// LibTorch's autocast for the host's precision on `device`, while the object lives (a model's
+// train_step, generate and score): matmuls and convolutions in bf16 / fp16, reductions and
+// the weights in fp32. Nothing with FP32. LibTorch 2.4 made autocast's switches per device
+// type; before, CPU and CUDA had a function each.
+class AutocastScope {
+ public:
+  AutocastScope(const Host& host, const at::Device& device) {
+    const genlab_precision precision = host.precision();
+    if (precision == GENLAB_PRECISION_FP32) return;
+    type_ = device.type();
+    const at::ScalarType dtype = precision == GENLAB_PRECISION_BF16 ? at::kBFloat16 : at::kHalf;
+    was_enabled_ = enabled(type_);
+    was_dtype_ = autocast_dtype(type_);
+    set(type_, true, dtype);
+    at::autocast::increment_nesting();
+    active_ = true;
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    set(type_, was_enabled_, was_dtype_);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  static bool enabled(at::DeviceType type) { return at::autocast::is_autocast_enabled(type); }
+  static at::ScalarType autocast_dtype(at::DeviceType type) { return at::autocast::get_autocast_dtype(type); }
+  static void set(at::DeviceType type, bool on, at::ScalarType dtype) {
+    at::autocast::set_autocast_enabled(type, on);
+    at::autocast::set_autocast_dtype(type, dtype);
+  }
+#else
+  static bool enabled(at::DeviceType type) {
+    return type == at::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+  }
+  static at::ScalarType autocast_dtype(at::DeviceType type) {
+    return type == at::kCPU ? at::autocast::get_autocast_cpu_dtype() : at::autocast::get_autocast_gpu_dtype();
+  }
+  static void set(at::DeviceType type, bool on, at::ScalarType dtype) {
+    if (type == at::kCPU) {
+      at::autocast::set_cpu_enabled(on);
+      at::autocast::set_autocast_cpu_dtype(dtype);
+    } else {
+      at::autocast::set_enabled(on);
+      at::autocast::set_autocast_gpu_dtype(dtype);
+    }
+  }
+#endif
+  at::DeviceType type_ = at::kCPU;
+  bool was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kFloat;
+  bool active_ = false;
+};
+
+// A model's outputs cross as float32 whatever it computed in (genlab_host_api::precision).
+inline Tensors float32_outputs(Tensors tensors) {
+  for (auto& [name, t] : tensors.entries())
+    if (t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf) t = t.to(at::kFloat);
+  return tensors;
+}
+
 // Owns the C strings and arrays a genlab_plugin_description points into.
 class DescriptionStorage {
  public:
@@ -573,6 +645,7 @@ struct ModelTable {
       {
         CurrentHostScope current(host);
         RankRandomStream stream(host);
+        AutocastScope autocast(host, model->device());
         losses = model->train_step(borrow(args->batch), args->step);
       }
       int32_t agreed = stop;
@@ -590,13 +663,23 @@ struct ModelTable {
     return guard([&] {
       T* model = self<T>(args->model);
       Config options(model->host(), args->options);
-      args->outputs = release(model->generate(args->count, options, borrow(args->inputs)));
+      Tensors outputs;
+      {
+        AutocastScope autocast(model->host(), model->device());
+        outputs = model->generate(args->count, options, borrow(args->inputs));
+      }
+      args->outputs = release(float32_outputs(std::move(outputs)));
     });
   }
   static genlab_error* score(genlab_model_score_args* args) {
     return guard([&] {
       T* model = self<T>(args->model);
-      args->scores = release(model->score(borrow(args->batch)));
+      Tensors scores;
+      {
+        AutocastScope autocast(model->host(), model->device());
+        scores = model->score(borrow(args->batch));
+      }
+      args->scores = release(float32_outputs(std::move(scores)));
       if (GENLAB_STRUCT_HAS(genlab_model_score_args, args->struct_size, convention))
         args->convention = model->score_convention();
     });
@@ -606,7 +689,9 @@ struct ModelTable {
   // noise, sampling) as one that never stopped.
   static genlab_error* export_state(genlab_model_export_state_args* args) {
     return guard([&] {
-      Tensors state = self<T>(args->model)->export_state();
+      T* model = self<T>(args->model);
+      CurrentHostScope current(model->host());  // what the state holds may depend on it (a loss scale)
+      Tensors state = model->export_state();
       at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: shares the state
       std::lock_guard<std::mutex> lock(generator.mutex());
       state.add(kRngStateName, generator.get_state());
@@ -621,7 +706,9 @@ struct ModelTable {
         if (name == kRngStateName) rng = &tensor;
         else state.add(name, tensor);
       }
-      self<T>(args->model)->import_state(state);
+      T* model = self<T>(args->model);
+      CurrentHostScope current(model->host());
+      model->import_state(state);
       if (rng != nullptr) {
         at::Generator generator = at::detail::getDefaultCPUGenerator();
         std::lock_guard<std::mutex> lock(generator.mutex());
