@@ -95,3 +95,18 @@ TEST_CASE("precision is part of a run's identity and what cannot run at it is re
   CHECK(bad.exit_code == 1);
   CHECK_THAT(bad.output, Contains("expected precision \"fp32\", \"bf16\" or \"fp16\", got \"fp8\""));
 }
+
+TEST_CASE("device = cuda on a machine without CUDA is refused before anything runs", "[precision][cuda][manifest]") {
+  TempDir dir;
+  const fs::path file = dir.write("m.toml", "[experiment]\nname = \"exp\"\nsteps = 5\ndevice = \"cuda\"\nworkspace = \"" +
+                                                (dir.path() / "ws").string() +
+                                                "\"\n[features]\nenabled = false\n[datasets.d]\nplugin = \"digits-csv\"\n"
+                                                "[models.m]\nplugin = \"vae\"\n");
+  const auto r = run_genlab("validate " + file.string());
+  if (r.exit_code == 0) GENLAB_SKIP("this machine has a CUDA driver and device");
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("run 'm-d-s0' (model plugin 'vae') asks for cuda, but this machine has no CUDA driver") ||
+                           Contains("reports no device"));
+  CHECK_FALSE(fs::exists(dir.path() / "ws" / "exp" / "runs"));
+}

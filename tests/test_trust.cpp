@@ -207,3 +207,45 @@ TEST_CASE("damaged run files mend or stay local to their run", "[trust][cli]") {
     CHECK_THAT(r.output, Contains("gmm-ring-s0"));
   }
 }
+
+#include "genlab/core/loader.hpp"
+#include "genlab/core/plugin_manifest.hpp"
+
+TEST_CASE("a library that does not load says why: dlerror and what the file is", "[trust][loader]") {
+  TempDir dir;
+  auto error_of = [](const fs::path& library) {
+    try {
+      genlab::load_plugin_library_unchecked(library);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("loaded");
+  };
+  // An ELF header of another class or machine: 16 bytes of e_ident, e_type 3 (shared), e_machine.
+  auto elf = [&](const std::string& name, unsigned char bits_class, unsigned machine) {
+    std::string bytes(64, '\0');
+    const unsigned char ident[] = {0x7f, 'E', 'L', 'F', bits_class, 1, 1};
+    std::copy(std::begin(ident), std::end(ident), bytes.begin());
+    bytes[16] = 3;
+    bytes[18] = static_cast<char>(machine & 0xff);
+    bytes[19] = static_cast<char>(machine >> 8);
+    return dir.write(name, bytes);
+  };
+  CHECK_THAT(error_of(dir.write("text.so", "just some text\n")), Contains("not an ELF file") && !Contains("Bad file descriptor"));
+  CHECK_THAT(error_of(dir.write("empty.so", "")), Contains("the file is empty"));
+  CHECK_THAT(error_of(elf("i386.so", 1, 3)), Contains("an ELF file for 32-bit i386"));
+  CHECK_THAT(error_of(elf("arm64.so", 2, 183)), Contains("an ELF file for 64-bit aarch64") && Contains("this host is"));
+  fs::create_directories(dir.path() / "folder.so");
+  CHECK_THAT(error_of(dir.path() / "folder.so"), Contains("a directory, not a library file"));
+}
+
+TEST_CASE("a plugin.toml whose name is 30,000 characters is refused without recursion", "[trust][plugin.toml]") {
+  const std::string text = "name = \"" + std::string(30000, 'a') + "\"\nkind = \"model\"\nversion = \"1.0.0\"\n"
+                           "abi_version = \"1.5\"\nlibrary = \"libx.so\"\n";
+  try {
+    genlab::parse_plugin_manifest(text, "/tmp");
+    FAIL("accepted");
+  } catch (const std::exception& e) {
+    CHECK_THAT(std::string(e.what()), Contains("at most 128 characters"));
+  }
+}

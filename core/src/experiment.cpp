@@ -1,5 +1,7 @@
 #include "genlab/core/experiment.hpp"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -617,6 +619,24 @@ const RunPlan& feature_run_for(Experiment& e, const FeatureSettings& f, const Ru
   return e.feature_runs.back();
 }
 
+// Why this machine cannot run CUDA ("" when it can): the driver library loads and reports a
+// device. Asked of the driver itself, not of a LibTorch: the host links none.
+std::string cuda_problem() {
+  static const std::string problem = [] {
+    void* driver = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);  // kept: drivers are not unloaded
+    if (driver == nullptr) return std::string("this machine has no CUDA driver (libcuda.so.1 does not load)");
+    using Init = int (*)(unsigned);
+    using Count = int (*)(int*);
+    const auto init = reinterpret_cast<Init>(::dlsym(driver, "cuInit"));
+    const auto count = reinterpret_cast<Count>(::dlsym(driver, "cuDeviceGetCount"));
+    int devices = 0;
+    if (init == nullptr || count == nullptr || init(0) != 0 || count(&devices) != 0 || devices == 0)
+      return std::string("the CUDA driver of this machine reports no device");
+    return std::string();
+  }();
+  return problem;
+}
+
 // ------------------------------------------------------------------ generate options
 
 // Which evaluation.generate options the runs' models read, and those some run's model
@@ -840,9 +860,9 @@ static ExecutorSettings read_executor(const toml::node& node, const fs::path& fi
   for (const auto& [k, v] : *table) {
     const std::string key(k.str());
     const std::string what = "executor." + key;
-    auto non_negative_int = [&] {
-      const int64_t n = manifest_value<int64_t>(v, file, what, "an integer");
-      if (n < 0) throw HostError(where(v.source(), file) + ": expected " + what + " >= 0, got " + std::to_string(n));
+    auto non_negative_int = [&, &node = v] {  // a structured binding is captured by name from C++20 on
+      const int64_t n = manifest_value<int64_t>(node, file, what, "an integer");
+      if (n < 0) throw HostError(where(node.source(), file) + ": expected " + what + " >= 0, got " + std::to_string(n));
       return n;
     };
     if (key == "kind") {
@@ -1245,6 +1265,15 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   }
   if (e.runs.empty()) throw HostError(file.string() + ": every run is excluded: nothing to do");
   check_generate_options_read(e, generate_keys_read, file, root);
+  // CUDA runs on this machine need its driver and a device: refused here, before anything
+  // runs (on Slurm the nodes are other machines, and their own worker says).
+  if (e.executor.kind == "local")
+    for (const auto& r : e.runs)
+      if (r.settings.device != "cpu")
+        if (const std::string problem = cuda_problem(); !problem.empty())
+          throw HostError(file.string() + ": run '" + r.name + "' (model plugin '" + r.model.plugin_name + "') asks for " +
+                          r.settings.device + ", but " + problem +
+                          "; set experiment.device = \"cpu\", or run on machines with GPUs (executor.kind = \"slurm\")");
   if (const toml::node* node = root.get("claims")) {
     e.claims = read_claims(*node, file);
     check_claims_cover(e.claims, e.runs);

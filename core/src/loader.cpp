@@ -4,6 +4,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <dlfcn.h>
+#include <fstream>
 #include <boost/dll/shared_library.hpp>
 #include <spdlog/spdlog.h>
 
@@ -213,12 +215,49 @@ bool same_manifest(const PluginManifest& a, const PluginManifest& b) {
              plugin_toml_text(b.description(), b.abi_major, b.abi_minor, "");
 }
 
+// Why `path` does not load, in words: the loader's own message (dlerror, which Boost.DLL's
+// error code loses: it said "Bad file descriptor" for every case) and what the file is.
+std::string load_failure(const fs::path& path) {
+  std::string why;
+  if (void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+    ::dlclose(handle);  // it loads now: a race with whoever replaced it
+    why = "it failed to load, then loaded (was it being replaced?)";
+  } else if (const char* error = ::dlerror()) {
+    why = error;
+  }
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[20] = {0};
+  in.read(reinterpret_cast<char*>(head), sizeof head);
+  const std::streamsize n = in.gcount();
+  std::string what;
+  if (n == 0) {
+    what = "the file is empty";
+  } else if (n < 20 || head[0] != 0x7f || head[1] != 'E' || head[2] != 'L' || head[3] != 'F') {
+    what = "not an ELF file (a text file, an archive, or a library of another system?)";
+  } else {
+    const int bits = head[4] == 1 ? 32 : head[4] == 2 ? 64 : 0;
+    const unsigned machine = head[18] | (head[19] << 8);  // e_machine, little-endian
+    const char* name = machine == 62 ? "x86-64" : machine == 183 ? "aarch64" : machine == 3 ? "i386" :
+                       machine == 40 ? "arm" : machine == 243 ? "riscv" : nullptr;
+    what = "an ELF file for " + std::to_string(bits) + "-bit " +
+           (name ? std::string(name) : "machine " + std::to_string(machine)) +
+           (head[16] != 3 ? " that is not a shared object (e_type " + std::to_string(head[16]) + ")" : "");
+#if defined(__x86_64__)
+    if (bits != 64 || machine != 62) what += "; this host is 64-bit x86-64";
+#elif defined(__aarch64__)
+    if (bits != 64 || machine != 183) what += "; this host is 64-bit aarch64";
+#endif
+  }
+  return (why.empty() ? std::string() : why + "; ") + what;
+}
+
 // Loads the library at `path` (absolute, normal) and checks it: the entry, the ABI, the
 // tables, describe. Under cache_mutex. `name` names the plugin in a describe error.
 const LoadedLibrary& open_library(const fs::path& path, const std::string& name) {
   if (auto it = libraries().find(path); it != libraries().end()) return it->second;
   const std::string file = path.string();
   std::error_code fs_error;
+  if (fs::is_directory(path, fs_error)) throw HostError(file + ": a directory, not a library file");
   if (!fs::is_regular_file(path, fs_error)) throw HostError(file + ": no such library file");
 
   // Local binding keeps one plugin's symbols (its LibTorch, its libstdc++) out of the
@@ -227,7 +266,7 @@ const LoadedLibrary& open_library(const fs::path& path, const std::string& name)
   boost::system::error_code ec;
   auto library = std::make_unique<boost::dll::shared_library>(
       path.string(), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
-  if (ec) throw HostError(file + ": not a loadable shared library: " + ec.message());
+  if (ec) throw HostError(file + ": not a loadable shared library: " + load_failure(path));
   if (!library->has(GENLAB_PLUGIN_ENTRY_SYMBOL))
     throw HostError(file + ": no entry symbol '" GENLAB_PLUGIN_ENTRY_SYMBOL
                     "': not a genlab plugin (export it with GENLAB_PLUGIN(...) or by hand)");

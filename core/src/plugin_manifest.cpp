@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <toml++/toml.h>
 
@@ -259,10 +258,17 @@ PluginManifest parse_plugin_manifest(const std::string& text, const fs::path& fo
   }
 
   m.name = read_string(table, file, "name", true);
-  static const std::regex name_pattern("[a-z0-9][a-z0-9_-]*");
-  if (!std::regex_match(m.name, name_pattern))
+  // [a-z0-9][a-z0-9_-]*, checked by hand: std::regex recurses per character, and a name of
+  // 30,000 characters overflowed the stack.
+  const auto name_char = [](char c, bool first) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (!first && (c == '_' || c == '-'));
+  };
+  bool name_ok = !m.name.empty() && m.name.size() <= 128;
+  for (size_t i = 0; name_ok && i < m.name.size(); ++i) name_ok = name_char(m.name[i], i == 0);
+  if (!name_ok)
     throw HostError(where(file, table.get("name")->source()) +
-                    ": expected 'name' to match [a-z0-9][a-z0-9_-]*, got '" + m.name + "'");
+                    ": expected 'name' to match [a-z0-9][a-z0-9_-]* (at most 128 characters), got '" +
+                    m.name.substr(0, 60) + (m.name.size() > 60 ? "...'" : "'"));
 
   const std::string kind = read_string(table, file, "kind", true);
   auto parsed_kind = parse_kind(kind);
@@ -273,13 +279,16 @@ PluginManifest parse_plugin_manifest(const std::string& text, const fs::path& fo
 
   m.version = read_string(table, file, "version", true);
   const std::string abi = read_string(table, file, "abi_version", true);
-  static const std::regex abi_pattern("([0-9]{1,9})\\.([0-9]{1,9})");  // fits uint32_t
-  std::smatch match;
-  if (!std::regex_match(abi, match, abi_pattern))
+  // MAJOR.MINOR, each 1 to 9 digits (fits uint32_t).
+  const size_t dot = abi.find('.');
+  const auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (dot == std::string::npos || !digits(abi.substr(0, dot)) || !digits(abi.substr(dot + 1)))
     throw HostError(where(file, table.get("abi_version")->source()) +
-                    ": expected 'abi_version' as \"MAJOR.MINOR\", got '" + abi + "'");
-  m.abi_major = static_cast<uint32_t>(std::stoul(match[1]));
-  m.abi_minor = static_cast<uint32_t>(std::stoul(match[2]));
+                    ": expected 'abi_version' as \"MAJOR.MINOR\", got '" + abi.substr(0, 40) + "'");
+  m.abi_major = static_cast<uint32_t>(std::strtoul(abi.c_str(), nullptr, 10));
+  m.abi_minor = static_cast<uint32_t>(std::strtoul(abi.c_str() + dot + 1, nullptr, 10));
 
   m.family = read_string(table, file, "family", false);
   m.summary = read_string(table, file, "summary", false);
