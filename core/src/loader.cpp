@@ -470,7 +470,8 @@ std::shared_ptr<const Plugin> load_plugin_library_as(const fs::path& library_pat
 
   std::error_code fs_error;
   if (!fs::is_regular_file(path, fs_error))
-    throw HostError(path.string() + ": no such library file" +
+    throw HostError(path.string() + (fs::is_directory(path, fs_error) ? ": a directory, not a library file"
+                                                                     : ": no such library file") +
                     (manifest ? " (named by " + manifest->manifest_path.string() + ")" : std::string()));
   auto plugin = std::shared_ptr<Plugin>(new Plugin());
   plugin->library_ = path;
