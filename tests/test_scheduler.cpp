@@ -89,7 +89,7 @@ size_t count_lines(const fs::path& file) {
 }  // namespace
 
 TEST_CASE("each injected fault fails only its own run, with the reason recorded", "[scheduler][faults]") {
-  Experiment e(std::string("steps = 6\nbatch_size = 16\ntimeout = 3\n") + kRing + R"(
+  Experiment e(std::string("steps = 6\nbatch_size = 16\ntimeout = 6\n") + kRing + R"(
 [models.healthy]
 plugin = "fault-model"
 [models.segfault]
@@ -122,7 +122,7 @@ fault = "bad_shape"
   CHECK_THAT(e.state("segfault-ring-s0", NodeKind::Train), Contains("failed: killed by signal 11 (Segmentation fault)"));
   CHECK_THAT(e.state("abort-ring-s0", NodeKind::Train), Contains("failed: killed by signal 6 (Aborted)"));
   CHECK_THAT(e.state("throw-ring-s0", NodeKind::Train), Contains("failed:") && Contains("the fault model threw on purpose"));
-  CHECK_THAT(e.state("hang-ring-s0", NodeKind::Train), Contains("failed: timed out after 3.0s and was killed"));
+  CHECK_THAT(e.state("hang-ring-s0", NodeKind::Train), Contains("failed: timed out after 6.0s and was killed"));
   CHECK_THAT(e.state("oom-ring-s0", NodeKind::Train), Contains("failed:") && Contains("allocate"));
   CHECK_THAT(e.state("nan-ring-s0", NodeKind::Train), Contains("failed:") && Contains("loss 'loss' is nan at step 2") &&
                                                           Contains("stopped early"));
