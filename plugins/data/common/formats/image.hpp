@@ -277,9 +277,12 @@ inline uint64_t jpeg_blocks(const unsigned char* b, size_t size, uint64_t w, uin
 inline void check_jpeg_tables(const std::string& bytes, const std::string& path) {
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t size = bytes.size();
-  if (size < 2 || b[0] != 0xff || b[1] != 0xd8) return;
+  // The start-of-image marker, after any 0xff fill bytes (stb_image skips them too).
+  size_t soi = 0;
+  while (soi < size && b[soi] == 0xff) ++soi;
+  if (soi == 0 || soi >= size || b[soi] != 0xd8) return;
   const auto byte = [&](size_t i) -> unsigned { return i < size ? b[i] : 0; };
-  for (size_t at = 2; at < size;) {
+  for (size_t at = soi + 1; at < size;) {
     if (b[at] != 0xff) {
       ++at;
       continue;
