@@ -31,6 +31,8 @@ struct Family {
 const Family kFamilies[] = {
     {"vae", "plugin = \"digits-csv\"\n", "plugin = \"vae\"\nhidden = 32\nlatent = 4\n", "loss", 0.05},
     {"gan", "plugin = \"digits-csv\"\n", "plugin = \"gan\"\nwidth = 0.25\nnoise = 8\n", "g_loss", 0.25},
+    {"diffusion", "plugin = \"digits-csv\"\n",
+     "plugin = \"diffusion\"\nchannels = 8\nchannel_mult = \"1,2\"\ntimesteps = 50\nscore_samples = 1\n", "loss", 0.05},
     {"transformer", "plugin = \"text\"\nblock_size = 16\nsubset = 5000\n",
      "plugin = \"transformer\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n", "loss", 0.05},
 };

@@ -119,7 +119,7 @@ class Diffusion final : public genlab::sdk::Model {
     i.summary = "DDPM (Ho et al. 2020) with a small U-Net, DDPM and DDIM samplers, variational bound";
     i.modalities = {"image", "points"};
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
-                     GENLAB_CAPABILITY_STATE;  // not mixed precision yet: its U-Net mixes dtypes under autocast
+                     GENLAB_CAPABILITY_STATE | GENLAB_CAPABILITY_MIXED_PRECISION;
     i.device_types = {kDLCPU, kDLCUDA};
     i.params = {{"channels", GENLAB_PARAM_INT, "32", "U-Net width of the first level"},
                 {"channel_mult", GENLAB_PARAM_STRING, "\"1,2,2\"", "width of each level in units of channels; H, W % 2^(levels-1) == 0"},

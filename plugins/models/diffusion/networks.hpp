@@ -47,6 +47,12 @@ inline torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim) {
   return torch::cat({torch::sin(args), torch::cos(args)}, 1);
 }
 
+// Group norm in fp32 whatever the input: under mixed precision the convolutions compute in
+// bf16/fp16, and LibTorch's CPU autocast (1.13) leaves group_norm unlisted, so a bf16 input
+// met fp32 weights ("expected scalar type BFloat16 but found Float"); normalising in fp32 is
+// also what keeps its statistics exact. A no-op at fp32.
+inline torch::Tensor norm_fp32(torch::nn::GroupNorm& norm, const torch::Tensor& x) { return norm(x.to(torch::kFloat)); }
+
 struct ResBlockImpl : torch::nn::Module {
   ResBlockImpl(int64_t in, int64_t out, int64_t embed, const NetworkOptions& o) {
     norm1 = register_module("norm1", torch::nn::GroupNorm(group_count(in, o.groups), in));
@@ -58,9 +64,9 @@ struct ResBlockImpl : torch::nn::Module {
     if (in != out) skip = register_module("skip", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1)));
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& embedding) {  // x [B, in, H, W], embedding [B, E]
-    torch::Tensor h = conv1(torch::silu(norm1(x)));
+    torch::Tensor h = conv1(torch::silu(norm_fp32(norm1, x)));
     h = h + time(torch::silu(embedding)).unsqueeze(-1).unsqueeze(-1);
-    h = conv2(dropout(torch::silu(norm2(h))));
+    h = conv2(dropout(torch::silu(norm_fp32(norm2, h))));
     return (skip ? skip(x) : x) + h;  // [B, out, H, W]
   }
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
@@ -78,10 +84,10 @@ struct AttentionImpl : torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& x) {  // [B, C, H, W]
     const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-    const auto parts = qkv(norm(x)).view({B, 3, C, H * W}).unbind(1);         // q, k, v [B, C, N]
+    const auto parts = qkv(norm_fp32(norm, x)).view({B, 3, C, H * W}).unbind(1);         // q, k, v [B, C, N]
     const torch::Tensor weights =
         torch::softmax(torch::bmm(parts[0].transpose(1, 2), parts[1]) / std::sqrt(static_cast<double>(C)), -1);  // [B, N, N]
-    const torch::Tensor h = torch::bmm(parts[2], weights.transpose(1, 2));     // [B, C, N]
+    const torch::Tensor h = torch::bmm(parts[2], weights.to(parts[2].scalar_type()).transpose(1, 2)); // [B, C, N]
     return x + proj(h.view({B, C, H, W}));
   }
   torch::nn::GroupNorm norm{nullptr};
@@ -152,7 +158,7 @@ struct UNetImpl : torch::nn::Module {
         h = upsample[l](torch::nn::functional::interpolate(
             h, torch::nn::functional::InterpolateFuncOptions().scale_factor(std::vector<double>{2, 2}).mode(torch::kNearest)));
     }
-    return conv_out(torch::silu(norm_out(h)));  // [B, C, H, W]
+    return conv_out(torch::silu(norm_fp32(norm_out, h)));  // [B, C, H, W]
   }
 
   NetworkOptions options;
