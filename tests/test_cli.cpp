@@ -259,6 +259,11 @@ TEST_CASE("genlab run does not register a deleted version again, until it is res
   TempDir dir;
   const std::string manifest = run_tiny(dir);
   const std::string ws = " --workspace " + (dir.path() / "ws").string();
+  // A bare name would mean "the latest version": deleting needs the version named.
+  const auto bare = run_genlab("registry delete gmm" + ws);
+  CHECK(bare.exit_code != 0);
+  CHECK_THAT(bare.output, Contains("needs NAME:VERSION") && Contains("got 'gmm'"));
+  CHECK_THAT(run_genlab("registry show gmm:1" + ws).output, Contains("gmm:1"));
   REQUIRE(run_genlab("registry delete gmm:1" + ws).exit_code == 0);
   const auto again = run_genlab("run --quiet " + manifest);
   INFO(again.output);

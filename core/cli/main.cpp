@@ -672,8 +672,14 @@ int registry_command(const std::vector<std::string>& args) {
     options.add_options()("ref", po::value<std::string>()->required(), "NAME:VERSION");
     positional.add("ref", 1);
     if (!parse(rest, options, positional, vm, "genlab registry delete NAME:VERSION")) return kOk;
+    // Deleting takes a version named in full: a bare name means "its latest" elsewhere, and
+    // `registry delete gmm` deleting whatever is newest today is too easy a mistake.
+    const std::string ref = vm["ref"].as<std::string>();
+    if (ref.find(':') == std::string::npos)
+      throw UsageError("`genlab registry delete` needs NAME:VERSION or NAME:ALIAS, got '" + ref + "'; see `genlab registry list " +
+                       ref + "` for its versions");
     auto reg = open_registry(vm);
-    const auto v = reg.resolve(vm["ref"].as<std::string>());
+    const auto v = reg.resolve(ref);
     reg.store().delete_version(v.model, v.version);
     std::cout << "deleted " << v.ref() << "; `genlab registry gc` removes its files. Its number is never given again, "
               << "and `genlab run` does not register its run again (`genlab registry restore " << v.ref()
