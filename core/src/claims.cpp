@@ -1,8 +1,10 @@
 #include "genlab/core/claims.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <iomanip>
 #include <sstream>
+#include <boost/math/distributions/chi_squared.hpp>
 
 #include "genlab/core/discovery.hpp"
 #include "genlab/core/error.hpp"
@@ -36,30 +38,6 @@ const char* statistic_name(Statistic s) {
 namespace {
 constexpr double z975 = 1.959964;
 
-// The regularized lower incomplete gamma function P(a, x), by its power series (converges
-// for every x; the df of a handful of seeds keep it short).
-double gamma_p(double a, double x) {
-  if (x <= 0) return 0;
-  double term = 1 / a, sum = term;
-  for (int n = 1; n < 10000 && term > sum * 1e-15; ++n) {
-    term *= x / (a + n);
-    sum += term;
-  }
-  return std::min(1.0, sum * std::exp(a * std::log(x) - x - std::lgamma(a)));
-}
-
-// The p-quantile of chi-square with df degrees of freedom: P(df/2, x/2) = p, by bisection.
-double chi_square_quantile(size_t df, double p) {
-  if (df == 0) return NAN;
-  const double k = static_cast<double>(df);
-  double low = 0, high = k + 20 * std::sqrt(2 * k) + 20;
-  for (int i = 0; i < 200; ++i) {
-    const double mid = (low + high) / 2;
-    (gamma_p(k / 2, mid / 2) < p ? low : high) = mid;
-  }
-  return (low + high) / 2;
-}
-
 std::vector<double> finite(const std::vector<double>& values) {
   std::vector<double> out;
   for (double v : values)
@@ -68,8 +46,13 @@ std::vector<double> finite(const std::vector<double>& values) {
 }
 }  // namespace
 
-double chi_square_025(size_t df) { return chi_square_quantile(df, 0.025); }
-double chi_square_975(size_t df) { return chi_square_quantile(df, 0.975); }
+// Boost.Math's chi-square quantile: accurate for any df, no series and bisection of our own.
+double chi_square_025(size_t df) {
+  return df == 0 ? NAN : boost::math::quantile(boost::math::chi_squared(static_cast<double>(df)), 0.025);
+}
+double chi_square_975(size_t df) {
+  return df == 0 ? NAN : boost::math::quantile(boost::math::chi_squared(static_cast<double>(df)), 0.975);
+}
 
 Estimate mean_estimate(const std::vector<double>& values) {
   const Stats s = summarize(values);

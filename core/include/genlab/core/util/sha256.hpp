@@ -6,21 +6,22 @@
 #include <filesystem>
 #include <string>
 
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX, kept out of this header
+
 namespace genlab {
 
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(const Sha256& other);
+  Sha256& operator=(const Sha256& other);
   void update(const void* data, size_t size);
   void update(const std::string& text) { update(text.data(), text.size()); }
   std::string hex();  // finishes the hash; the object is spent afterwards
 
  private:
-  void block(const uint8_t* chunk);
-  uint32_t state_[8];
-  uint8_t buffer_[64];
-  size_t buffered_ = 0;
-  uint64_t length_ = 0;
+  evp_md_ctx_st* context_;
 };
 
 std::string sha256_hex(const std::string& text);
