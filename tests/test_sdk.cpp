@@ -283,7 +283,7 @@ TEST_CASE("the SDK saves and restores LibTorch's RNG with a model's state", "[sd
   api->model->destroy(create.model);
 }
 
-#include "common/adam.hpp"
+#include <genlab/sdk/adam.hpp>
 
 TEST_CASE("under fp16 Adam scales the loss, unscales before the update, and skips an overflowed step",
           "[sdk][precision]") {
@@ -295,7 +295,7 @@ TEST_CASE("under fp16 Adam scales the loss, unscales before the update, and skip
     return std::vector<std::pair<std::string, at::Tensor>>{{"w", at::tensor({1.0, -2.0, 0.5}, at::kDouble).requires_grad_()}};
   };
   auto plain_params = make(), scaled_params = make();
-  genlab::plugins::Adam plain(plain_params, {}), scaled(scaled_params, {});
+  genlab::sdk::Adam plain(plain_params, {}), scaled(scaled_params, {});
   const at::Tensor x = at::tensor({0.3, 0.1, -0.2}, at::kDouble);
   for (int step = 0; step < 3; ++step) {
     plain.zero_grad();

@@ -67,6 +67,10 @@ function(genlab_add_plugin target)
     target_link_libraries(${target} PRIVATE genlab_sdk)
   endif()
   if(P_TORCH)
+    if(NOT TARGET genlab::sdk_torch)
+      message(FATAL_ERROR "genlab_add_plugin(${target} ... TORCH): genlab::sdk_torch is not available: LibTorch was not "
+                          "found (set CMAKE_PREFIX_PATH or Torch_DIR to a LibTorch), or genlab was built without it")
+    endif()
     target_link_libraries(${target} PRIVATE genlab::sdk_torch)
     # One precompiled torch header shared by every LibTorch plugin of the project.
     if(TARGET genlab_torch_pch)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs genlab from a build tree into a fresh prefix, builds the plugin of this folder
-# against it with find_package(genlab), and passes it through `genlab plugins check`.
+# Installs genlab from a build tree into a fresh prefix, builds the plugins of this folder
+# against it with find_package(genlab) (a metric, and a model that trains with the SDK's
+# Adam), passes them through `genlab plugins check`, trains the model in a small experiment,
+# and builds a plain-C plugin with LibTorch hidden.
 # Usage: run.sh BUILD_DIR WORK_DIR
 set -euo pipefail
 build=$1
@@ -27,3 +29,35 @@ listed=$(GENLAB_PLUGIN_PATH="$work/build/plugins" "$work/prefix/bin/genlab" plug
 grep -q "oot-energy-distance" <<< "$listed" || {
   echo "oot-energy-distance is missing from 'genlab plugins list':"; echo "$listed"; exit 1; }
 echo "out-of-tree plugin built, checked and listed"
+
+# A model of its own that trains with the installed SDK's Adam: checked, then trained and
+# evaluated in a small experiment on the built-in toy data.
+model="$work/build/plugins/oot-diag-gaussian"
+"$work/prefix/bin/genlab" plugins check "$model"
+cat > "$work/oot.toml" << EOF
+[experiment]
+steps = 40
+batch_size = 64
+workspace = "$work/ws"
+plugin_paths = ["$work/build/plugins"]
+[features]
+enabled = false
+[evaluation]
+samples = 64
+[datasets.ring]
+plugin = "example-toy2d"
+[models.gauss]
+plugin = "oot-diag-gaussian"
+[metrics.nll]
+plugin = "likelihood"
+EOF
+"$work/prefix/bin/genlab" run --quiet "$work/oot.toml" > "$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
+echo "out-of-tree model (SDK Adam) checked, trained and evaluated: $(grep -o '[0-9]* node(s): .*' "$work/run.log")"
+
+# A plain-C plugin configures and builds with no LibTorch to be found.
+cmake -S "$here/c_dataset" -B "$work/c-build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" \
+  -DCMAKE_DISABLE_FIND_PACKAGE_Torch=ON -DGENLAB_SOURCE_DIR="$here/../.." > "$work/c-configure.log" 2>&1 ||
+  { cat "$work/c-configure.log"; exit 1; }
+cmake --build "$work/c-build"
+"$work/prefix/bin/genlab" plugins check "$work/c-build/plugins/example-toy2d"
+echo "plain-C plugin built without LibTorch and checked"

@@ -11,7 +11,7 @@
 
 #include <genlab/sdk/plugin.hpp>
 
-#include "../../common/adam.hpp"
+#include <genlab/sdk/adam.hpp>
 
 namespace {
 
@@ -69,9 +69,9 @@ class Gmm final : public genlab::sdk::Model {
     const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device());
     params_ = {at::zeros({K}, f32), at::randn({K, dim_}, f32) * options_.init_scale, at::zeros({K, dim_}, f32)};
     for (auto& p : params_) p.set_requires_grad(true);
-    adam_ = std::make_unique<genlab::plugins::Adam>(
+    adam_ = std::make_unique<genlab::sdk::Adam>(
         std::vector<std::pair<std::string, at::Tensor>>{{"logits", params_[0]}, {"mu", params_[1]}, {"log_sigma", params_[2]}},
-        genlab::plugins::Adam::Options{options_.lr});
+        genlab::sdk::Adam::Options{options_.lr});
   }
 
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t /*step*/) override {
@@ -139,7 +139,7 @@ class Gmm final : public genlab::sdk::Model {
   std::vector<int64_t> element_shape_;
   std::string input_name_ = "x";
   std::vector<at::Tensor> params_;  // logits [K], mu [K, D], log_sigma [K, D]
-  std::unique_ptr<genlab::plugins::Adam> adam_;
+  std::unique_ptr<genlab::sdk::Adam> adam_;
 };
 
 }  // namespace

@@ -17,8 +17,8 @@
 
 #include <genlab/sdk/plugin.hpp>
 
-#include "../../common/adam.hpp"
-#include "../../common/example_input.hpp"
+#include <genlab/sdk/adam.hpp>
+#include <genlab/sdk/example_input.hpp>
 
 namespace {
 
@@ -79,7 +79,7 @@ class Classifier final : public genlab::sdk::Model {
     net_->to(device());
     std::vector<std::pair<std::string, at::Tensor>> params;
     for (const auto& p : net_->named_parameters()) params.emplace_back("net." + p.key(), p.value());
-    adam_ = std::make_unique<genlab::plugins::Adam>(std::move(params), genlab::plugins::Adam::Options{lr});
+    adam_ = std::make_unique<genlab::sdk::Adam>(std::move(params), genlab::sdk::Adam::Options{lr});
   }
 
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t) override {
@@ -130,10 +130,10 @@ class Classifier final : public genlab::sdk::Model {
   void import_state(const Tensors& state) override { adam_->import_from(state); }
 
  private:
-  genlab::plugins::ExampleInput input_;
+  genlab::sdk::ExampleInput input_;
   int64_t classes_ = 10, batch_ = 500;
   ClassifierNet net_{nullptr};
-  std::unique_ptr<genlab::plugins::Adam> adam_;
+  std::unique_ptr<genlab::sdk::Adam> adam_;
 };
 
 }  // namespace

@@ -37,8 +37,8 @@
 
 #include <genlab/sdk/plugin.hpp>
 
-#include "../../common/adam.hpp"
-#include "../../common/example_input.hpp"
+#include <genlab/sdk/adam.hpp>
+#include <genlab/sdk/example_input.hpp>
 #include "schedule.hpp"
 #include "networks.hpp"
 
@@ -206,7 +206,7 @@ class Diffusion final : public genlab::sdk::Model {
     ema_->eval();
     std::vector<std::pair<std::string, at::Tensor>> params;
     for (const auto& p : net_->named_parameters()) params.emplace_back("net." + p.key(), p.value());
-    adam_ = std::make_unique<genlab::plugins::Adam>(std::move(params), genlab::plugins::Adam::Options{o_.lr});
+    adam_ = std::make_unique<genlab::sdk::Adam>(std::move(params), genlab::sdk::Adam::Options{o_.lr});
     const auto trained = net_->named_parameters();
     for (const auto& p : ema_->named_parameters()) ema_pairs_.push_back({p.key(), p.value(), trained[p.key()]});
     torch::NoGradGuard no_grad;
@@ -492,12 +492,12 @@ class Diffusion final : public genlab::sdk::Model {
   };
 
   DiffusionOptions o_;
-  genlab::plugins::ExampleInput input_;
+  genlab::sdk::ExampleInput input_;
   std::unique_ptr<BoundTerms> bound_;
   std::vector<EmaPair> ema_pairs_;
   std::unique_ptr<dm::Schedule> schedule_;
   dm::Denoiser net_{nullptr}, ema_{nullptr};
-  std::unique_ptr<genlab::plugins::Adam> adam_;
+  std::unique_ptr<genlab::sdk::Adam> adam_;
 };
 
 }  // namespace

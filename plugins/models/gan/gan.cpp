@@ -20,8 +20,8 @@
 
 #include <genlab/sdk/plugin.hpp>
 
-#include "../../common/adam.hpp"
-#include "../../common/example_input.hpp"
+#include <genlab/sdk/adam.hpp>
+#include <genlab/sdk/example_input.hpp>
 
 namespace {
 
@@ -187,9 +187,9 @@ class Gan final : public genlab::sdk::Model {
     d_ = Discriminator(o_, C, H, W);
     g_->to(device());
     d_->to(device());
-    const genlab::plugins::Adam::Options g_opt{o_.lr_g, o_.beta1, 0.999, 1e-8}, d_opt{o_.lr_d, o_.beta1, 0.999, 1e-8};
-    adam_g_ = std::make_unique<genlab::plugins::Adam>(named(*g_, "G."), g_opt, "adam_g");
-    adam_d_ = std::make_unique<genlab::plugins::Adam>(named(*d_, "D."), d_opt, "adam_d");
+    const genlab::sdk::Adam::Options g_opt{o_.lr_g, o_.beta1, 0.999, 1e-8}, d_opt{o_.lr_d, o_.beta1, 0.999, 1e-8};
+    adam_g_ = std::make_unique<genlab::sdk::Adam>(named(*g_, "G."), g_opt, "adam_g");
+    adam_d_ = std::make_unique<genlab::sdk::Adam>(named(*d_, "D."), d_opt, "adam_d");
   }
 
   // d_steps updates of D on real and fake images, then one of G (Goodfellow et al., Alg. 1).
@@ -259,10 +259,10 @@ class Gan final : public genlab::sdk::Model {
   torch::Tensor noise(int64_t n) const { return torch::randn({n, o_.noise}, torch::TensorOptions().device(device())); }
 
   GanOptions o_;
-  genlab::plugins::ExampleInput input_;
+  genlab::sdk::ExampleInput input_;
   Generator g_{nullptr};
   Discriminator d_{nullptr};
-  std::unique_ptr<genlab::plugins::Adam> adam_g_, adam_d_;
+  std::unique_ptr<genlab::sdk::Adam> adam_g_, adam_d_;
 };
 
 }  // namespace

@@ -49,7 +49,7 @@
 
 #include <genlab/sdk/plugin.hpp>
 
-#include "../../common/adam.hpp"
+#include <genlab/sdk/adam.hpp>
 #include "../../common/rays.hpp"
 #include "composite.hpp"
 #include "encoding.hpp"
@@ -306,7 +306,7 @@ class Nerf final : public genlab::sdk::Model {
       field->to(device());
       for (const auto& p : field->named_parameters()) params.emplace_back(prefix + "." + p.key(), p.value());
     };
-    genlab::plugins::Adam::Options adam;
+    genlab::sdk::Adam::Options adam;
     adam.lr = o_.lr;
     if (hashgrid) {
       field_ = std::make_shared<HashField>(o_);
@@ -322,7 +322,7 @@ class Nerf final : public genlab::sdk::Model {
       }
       adam.eps = 1e-7;
     }
-    adam_ = std::make_unique<genlab::plugins::Adam>(std::move(params), adam);
+    adam_ = std::make_unique<genlab::sdk::Adam>(std::move(params), adam);
   }
 
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t) override {
@@ -504,7 +504,7 @@ class Nerf final : public genlab::sdk::Model {
   bool use_backend_ = true;
   std::shared_ptr<Field> field_;       // hashgrid: the field; frequency: the coarse network
   std::shared_ptr<Field> fine_field_;  // frequency with fine_samples > 0
-  std::unique_ptr<genlab::plugins::Adam> adam_;
+  std::unique_ptr<genlab::sdk::Adam> adam_;
 };
 
 }  // namespace

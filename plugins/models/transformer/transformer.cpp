@@ -28,7 +28,7 @@
 
 #include <genlab/sdk/plugin.hpp>
 
-#include "../../common/adam.hpp"
+#include <genlab/sdk/adam.hpp>
 #include "../../common/utf8.hpp"
 #include "gpt.hpp"
 
@@ -134,8 +134,8 @@ class Transformer final : public genlab::sdk::Model {
     std::vector<std::pair<std::string, at::Tensor>> params;
     for (const auto& p : net_->named_parameters())
       if (p.value().requires_grad()) params.emplace_back("net." + p.key(), p.value());
-    adam_ = std::make_unique<genlab::plugins::Adam>(
-        std::move(params), genlab::plugins::Adam::Options{o_.lr, o_.beta1, o_.beta2, 1e-8, o_.weight_decay});
+    adam_ = std::make_unique<genlab::sdk::Adam>(
+        std::move(params), genlab::sdk::Adam::Options{o_.lr, o_.beta1, o_.beta2, 1e-8, o_.weight_decay});
   }
 
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t step) override {
@@ -314,7 +314,7 @@ class Transformer final : public genlab::sdk::Model {
   std::map<uint32_t, int64_t> token_of_;
   bool bytes_ = false;
   gpt::Gpt net_{nullptr};
-  std::unique_ptr<genlab::plugins::Adam> adam_;
+  std::unique_ptr<genlab::sdk::Adam> adam_;
 };
 
 }  // namespace

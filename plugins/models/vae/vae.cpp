@@ -19,8 +19,8 @@
 
 #include <genlab/sdk/plugin.hpp>
 
-#include "../../common/adam.hpp"
-#include "../../common/example_input.hpp"
+#include <genlab/sdk/adam.hpp>
+#include <genlab/sdk/example_input.hpp>
 
 namespace {
 
@@ -151,7 +151,7 @@ class Vae final : public genlab::sdk::Model {
     net_->to(device());
     std::vector<std::pair<std::string, at::Tensor>> params;
     for (const auto& p : net_->named_parameters()) params.emplace_back("net." + p.key(), p.value());
-    adam_ = std::make_unique<genlab::plugins::Adam>(std::move(params), genlab::plugins::Adam::Options{o.lr});
+    adam_ = std::make_unique<genlab::sdk::Adam>(std::move(params), genlab::sdk::Adam::Options{o.lr});
   }
 
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t) override {
@@ -232,8 +232,8 @@ class Vae final : public genlab::sdk::Model {
   }
 
   VaeNet net_{nullptr};
-  genlab::plugins::ExampleInput input_;
-  std::unique_ptr<genlab::plugins::Adam> adam_;
+  genlab::sdk::ExampleInput input_;
+  std::unique_ptr<genlab::sdk::Adam> adam_;
 };
 
 }  // namespace

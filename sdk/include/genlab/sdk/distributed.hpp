@@ -1,7 +1,7 @@
 // genlab/sdk/distributed.hpp — data-parallel training of one run over several processes
 // with LibTorch's c10d: Gloo on the CPU, NCCL for CUDA tensors where LibTorch has it.
 //
-// Header-only, and only for code that uses it (plugins/common/adam.hpp does): it pulls in
+// Header-only, and only for code that uses it (genlab/sdk/adam.hpp does): it pulls in
 // c10d's and Gloo's headers. The host starts the processes (genlab_host_api::rank,
 // world_size, rendezvous, ABI 1.4) and gives each its shard of every batch; what is left to
 // the model is what only it can see, the gradients between backward() and the optimiser:
@@ -212,7 +212,7 @@ inline int32_t end_distributed_step(const Host& host, Scalars& losses, int32_t s
   GENLAB_CHECK(group.averages > 0, GENLAB_ERROR_FAILED_PRECONDITION,
                "this model trains over " + std::to_string(group.size()) +
                    " processes but has not averaged its gradients: call genlab::sdk::average_gradients "
-                   "between backward() and each optimiser step (genlab::plugins::Adam does)");
+                   "between backward() and each optimiser step (genlab::sdk::Adam does)");
   const int64_t n = static_cast<int64_t>(losses.size());
   at::Tensor buffer = at::zeros({n + 2}, at::kDouble);
   double* values = buffer.data_ptr<double>();

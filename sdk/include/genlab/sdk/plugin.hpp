@@ -9,7 +9,7 @@
 //   - seeds LibTorch from the run's seed and sizes its thread pool from the host's budget;
 //   - for a run trained by several processes, averages the losses, agrees on stopping and
 //     gives each process its own random stream per step (the gradients are averaged by
-//     genlab/sdk/distributed.hpp, which plugins/common/adam.hpp includes);
+//     genlab/sdk/distributed.hpp, which genlab/sdk/adam.hpp includes);
 //   - exports the one entry symbol with the static function tables.
 // It includes ATen, not torch/torch.h: a plugin that needs torch::nn includes that itself.
 #pragma once
@@ -691,7 +691,11 @@ struct ModelTable {
     return guard([&] {
       T* model = self<T>(args->model);
       CurrentHostScope current(model->host());  // what the state holds may depend on it (a loss scale)
+      // Checkpoints hold host memory: a model on a device exports through a copy to the CPU
+      // (a no-op for CPU tensors), and import_state copies back onto whatever device the
+      // model is on, so a checkpoint resumes on either.
       Tensors state = model->export_state();
+      for (auto& entry : state.entries()) entry.second = entry.second.to(at::kCPU);
       at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle: shares the state
       std::lock_guard<std::mutex> lock(generator.mutex());
       state.add(kRngStateName, generator.get_state());

@@ -1,3 +1,5 @@
+// Part of the installed SDK (genlab/sdk/adam.hpp): every built-in model uses it, and so can
+// an out-of-tree one.
 // Adam (Kingma & Ba 2015, Algorithm 1) over a list of named parameters, written out so
 // that its moments and step count are part of a model's exported state: a run resumed
 // from a checkpoint continues exactly where it stopped. With weight_decay > 0 it is AdamW
@@ -23,7 +25,7 @@
 #include <genlab/sdk/distributed.hpp>
 #include <genlab/sdk/plugin.hpp>
 
-namespace genlab::plugins {
+namespace genlab::sdk {
 
 class Adam {
  public:
@@ -164,4 +166,4 @@ class Adam {
   int64_t steps_ = 0;
 };
 
-}  // namespace genlab::plugins
+}  // namespace genlab::sdk

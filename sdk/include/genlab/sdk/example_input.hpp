@@ -8,7 +8,7 @@
 
 #include <genlab/sdk/plugin.hpp>
 
-namespace genlab::plugins {
+namespace genlab::sdk {
 
 class ExampleInput {
  public:
@@ -43,4 +43,4 @@ class ExampleInput {
   std::vector<int64_t> shape_;
 };
 
-}  // namespace genlab::plugins
+}  // namespace genlab::sdk
