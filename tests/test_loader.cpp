@@ -274,7 +274,11 @@ TEST_CASE("plugin.toml: the description keys are checked, naming the line and wh
     return std::string();
   };
   CHECK_THAT(error("capabilities = [\"train\", \"fly\"]\n"), Contains("plugin.toml:6:") && Contains("got 'fly'"));
-  CHECK_THAT(error("capabilities = [\"bit_64\"]\n"), Contains("capability names"));
+  CHECK_THAT(error("capabilities = [\"bit_64\"]\n"), Contains("capability names") && Contains("mixed_precision, or bit_N"));
+  // Every capability of genlab.h has its name (mixed_precision, ABI 1.5, was written "bit_10").
+  CHECK(parse_plugin_manifest(head + "capabilities = [\"mixed_precision\"]\n", "/p").capabilities ==
+        GENLAB_CAPABILITY_MIXED_PRECISION);
+  CHECK(genlab::capability_flag_names(GENLAB_CAPABILITY_MIXED_PRECISION) == std::vector<std::string>{"mixed_precision"});
   CHECK_THAT(error("devices = [\"abacus\"]\n"), Contains("device names") && Contains("got 'abacus'"));
   CHECK_THAT(error("params = [{ name = \"x\", type = \"float\" }]\n"),
              Contains("plugin.toml:6:") && Contains("expected 'params.type' to be int, double, bool or string"));

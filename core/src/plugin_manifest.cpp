@@ -56,7 +56,8 @@ const std::pair<uint64_t, const char*> capability_table[] = {
     {GENLAB_CAPABILITY_NEEDS_GENERATED, "needs_generated"},
     {GENLAB_CAPABILITY_READS_FEATURES, "reads_features"},
     {GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS, "generate_needs_inputs"},
-    {GENLAB_CAPABILITY_DATA_PARALLEL, "data_parallel"}};
+    {GENLAB_CAPABILITY_DATA_PARALLEL, "data_parallel"},
+    {GENLAB_CAPABILITY_MIXED_PRECISION, "mixed_precision"}};
 
 const std::pair<int32_t, const char*> device_table[] = {
     {kDLCPU, "cpu"},       {kDLCUDA, "cuda"},     {kDLCUDAHost, "cuda_host"}, {kDLROCM, "rocm"},
@@ -299,10 +300,13 @@ PluginManifest parse_plugin_manifest(const std::string& text, const fs::path& fo
       const auto* name = element.as_string();
       auto flag = name ? parse_capability_flag(name->get()) : std::nullopt;
       if (!flag)
-        throw HostError(where(file, element.source()) + ": expected 'capabilities' to hold capability names "
-                        "(train, generate, score, state, needs_scores, needs_real, needs_generated, "
-                        "reads_features, generate_needs_inputs, data_parallel, or bit_N)" +
-                        (name ? ", got '" + name->get() + "'" : std::string()));
+        throw HostError(where(file, element.source()) + ": expected 'capabilities' to hold capability names (" +
+                        [] {
+                          std::string names;
+                          for (const auto& [flag, capability] : capability_table) names += std::string(capability) + ", ";
+                          return names;
+                        }() +
+                        "or bit_N)" + (name ? ", got '" + name->get() + "'" : std::string()));
       m.capabilities |= *flag;
     }
   if (const toml::array* array = read_array(table, file, "devices", "strings"))
