@@ -58,7 +58,7 @@ std::string joined(const std::vector<std::string>& items, size_t at_most = 6) {
 const std::vector<std::string> kTrainKeys = {"model.plugin", "model.params", "dataset.plugin", "dataset.params",
                                              "seed", "settings.steps", "settings.epochs", "settings.max_seconds",
                                              "settings.batch_size", "settings.device", "settings.threads",
-                                             "settings.processes"};
+                                             "settings.processes", "settings.precision"};
 const std::vector<std::string> kSampleKeys = {"settings.eval_samples", "settings.eval_split", "settings.eval_generate"};
 
 }  // namespace
