@@ -28,6 +28,9 @@ TEST_CASE("usage errors exit 2 with a hint", "[cli]") {
     const auto r = run_genlab("valdate x.toml");
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Contains("did you mean 'validate'"));
+    // Every command is offered (cancel was missing from the list), the worker is not.
+    CHECK_THAT(run_genlab("cancle x.toml").output, Contains("did you mean 'cancel'"));
+    CHECK_THAT(run_genlab("workr").output, !Contains("did you mean 'worker'"));
   }
   SECTION("no command") { CHECK(run_genlab("").exit_code == 2); }
   SECTION("an unknown option of a command") { CHECK(run_genlab("plugins list --colour").exit_code == 2); }

@@ -52,10 +52,12 @@ Commands:
   plugins info NAME [--json]       one plugin's description, capabilities and parameters
   plugins check PATH               conformance check of a plugin folder or library
   validate MANIFEST [--json]       resolve a manifest and print its run plan; runs nothing
-  run MANIFEST [--jobs N] [--executor local|slurm] [--resume] [--fail-fast]
+  run MANIFEST [--jobs N] [--executor local|slurm] [--resume | --restart] [--threads N]
+      [--fail-fast | --keep-going]
                                    run an experiment: each step in a worker process (or a
                                    Slurm job), finished runs skipped, interrupted ones resumed
-                                   with --resume, Slurm jobs still running re-attached
+                                   with --resume (or begun again with --restart), Slurm jobs
+                                   still running re-attached
   cancel MANIFEST                  cancel what runs an experiment's nodes (Slurm jobs, local
                                    workers: they checkpoint and stop)
   status [WORKSPACE]               the runs of a workspace: state, progress, time, failures
@@ -738,30 +740,40 @@ int sample(const std::vector<std::string>& args) {
   return kOk;
 }
 
+int plugins_command(const std::vector<std::string>& rest) {
+  if (rest.empty()) throw UsageError("`genlab plugins` needs list, info or check");
+  const std::string sub = rest[0];
+  std::vector<std::string> sub_args(rest.begin() + 1, rest.end());
+  if (sub == "list") return plugins_list(sub_args);
+  if (sub == "info") return plugins_info(sub_args);
+  if (sub == "check") return plugins_check(sub_args);
+  throw UsageError("unknown command 'plugins " + sub + "' (expected list, info or check)");
+}
+
+// The commands, once: dispatch and the did-you-mean of an unknown command both read this
+// table (`worker` is the host's own, started by the executors, and offered to nobody).
+struct Command {
+  const char* name;
+  int (*run)(const std::vector<std::string>& args);
+  bool offered = true;
+};
+const Command kCommands[] = {
+    {"plugins", plugins_command}, {"validate", validate}, {"run", run},
+    {"cancel", cancel},           {"status", status},     {"compare", compare},
+    {"report", report},           {"registry", registry_command},
+    {"sample", sample},           {"data", cli::data_command},
+    {"worker", worker, false}};
+
 int dispatch(const std::vector<std::string>& words) {
   if (words.empty()) throw UsageError("no command given");
   const std::string& command = words[0];
-  std::vector<std::string> rest(words.begin() + 1, words.end());
-  if (command == "plugins") {
-    if (rest.empty()) throw UsageError("`genlab plugins` needs list, info or check");
-    const std::string sub = rest[0];
-    std::vector<std::string> sub_args(rest.begin() + 1, rest.end());
-    if (sub == "list") return plugins_list(sub_args);
-    if (sub == "info") return plugins_info(sub_args);
-    if (sub == "check") return plugins_check(sub_args);
-    throw UsageError("unknown command 'plugins " + sub + "' (expected list, info or check)");
+  const std::vector<std::string> rest(words.begin() + 1, words.end());
+  std::vector<std::string> offered;
+  for (const Command& c : kCommands) {
+    if (command == c.name) return c.run(rest);
+    if (c.offered) offered.emplace_back(c.name);
   }
-  if (command == "validate") return validate(rest);
-  if (command == "run") return run(rest);
-  if (command == "cancel") return cancel(rest);
-  if (command == "status") return status(rest);
-  if (command == "compare") return compare(rest);
-  if (command == "report") return report(rest);
-  if (command == "registry") return registry_command(rest);
-  if (command == "sample") return sample(rest);
-  if (command == "worker") return worker(rest);
-  if (command == "data") return cli::data_command(rest);
-  auto close = close_matches(command, {"plugins", "validate", "run", "status", "compare", "report", "registry", "sample", "data"});
+  auto close = close_matches(command, offered);
   throw UsageError("unknown command '" + command + "'" + (close.empty() ? "" : " (did you mean '" + close[0] + "'?)"));
 }
 
