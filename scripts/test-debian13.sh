@@ -88,9 +88,23 @@ say "LibTorch $(sed -n 's/^#define TORCH_VERSION_\(MAJOR\|MINOR\|PATCH\) //p' "$
 
 # ---- the tree and its data
 bash scripts/fetch-data.sh digits moby-dick vega > /dev/null
+# Only the files whose content differs are copied, and they get the time of the copy: tar
+# would keep each file's own time, which can be older than an object built from an earlier
+# copy, and ninja would then keep that stale object.
 mkdir -p "$root/src/genlab"
+stage=$(mktemp -d)
 git ls-files -z --cached --others --exclude-standard | tar -c --null --ignore-failed-read -T - 2>/dev/null |
-  tar -x -C "$root/src/genlab"
+  tar -x -C "$stage"
+copied=0
+while IFS= read -r -d '' f; do
+  if ! cmp -s "$stage/$f" "$root/src/genlab/$f"; then
+    mkdir -p "$(dirname "$root/src/genlab/$f")"
+    cp "$stage/$f" "$root/src/genlab/$f"
+    copied=$((copied + 1))
+  fi
+done < <(cd "$stage" && find . -type f -print0)
+rm -rf "$stage"
+say "the tree: $copied file(s) changed since the last copy"
 cp -a data "$root/src/genlab/"
 
 # ---- build and test
