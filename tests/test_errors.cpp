@@ -77,3 +77,22 @@ TEST_CASE("genlab sample refuses a generate option its model does not declare", 
   CHECK(run_genlab("sample gmm --n 4 --out " + (dir.path() / "s.png").string() + ws).exit_code == 0);
   CHECK(fs::exists(dir.path() / "s.png"));
 }
+
+TEST_CASE("a file name the file system refuses is the manifest's error, not a raw C++ one", "[errors][cli]") {
+  // Found by fuzz_manifest: a 300-character include made std::filesystem throw past the
+  // manifest reader ("filesystem error: status: File name too long").
+  TempDir dir;
+  const std::string long_name(300, 'x');
+  const fs::path file = dir.write("m.toml", "include = \"" + long_name + ".toml\"\n");
+  const auto r = run_genlab("validate " + file.string());
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains(long_name) && Contains("cannot be read: File name too long") &&
+                           Contains("(included from " + file.string() + ")"));
+  CHECK_THAT(r.output, !Contains("filesystem error"));
+  // The same for a plugin folder named on the command line.
+  const auto check = run_genlab("plugins check " + (dir.path() / long_name).string());
+  INFO(check.output);
+  CHECK(check.exit_code != 0);
+  CHECK_THAT(check.output, !Contains("filesystem error"));
+}

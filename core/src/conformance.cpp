@@ -480,7 +480,8 @@ void check_backend(Reporter& r, const std::shared_ptr<const Plugin>& plugin) {
 void run_checks(Reporter& r, const fs::path& path, const CheckOptions& options) {
   std::optional<PluginManifest> manifest;
   fs::path library = path;
-  if (fs::is_directory(path)) {
+  std::error_code status;  // a path the file system refuses is reported by the load below
+  if (fs::is_directory(path, status)) {
     if (!attempt(r, "plugin.toml is valid", [&] {
           manifest = read_plugin_manifest(path);
           library = manifest->library;

@@ -41,7 +41,8 @@ Discovery discover_plugins(const std::vector<fs::path>& roots) {
   auto consider = [&](const fs::path& folder) {
     try {
       PluginManifest m = read_plugin_manifest(folder);
-      if (!fs::is_regular_file(m.library)) {
+      std::error_code status;
+      if (!fs::is_regular_file(m.library, status)) {
         out.problems.push_back(m.manifest_path.string() + ": its library " + m.library.filename().string() +
                                " is missing (not built yet?)");
         return;
@@ -64,7 +65,7 @@ Discovery discover_plugins(const std::vector<fs::path>& roots) {
         out.problems.push_back(root.string() + ": plugin path entry is not a directory");
       continue;
     }
-    if (fs::exists(root / "plugin.toml")) {
+    if (fs::exists(root / "plugin.toml", ec)) {
       consider(root);
       continue;
     }

@@ -115,8 +115,9 @@ toml::table read_with_includes(const fs::path& file, std::vector<fs::path>& stac
     for (const auto& p : stack) chain += p.string() + " -> ";
     throw HostError("include cycle: " + chain + path.string() + " (remove one of these includes)");
   }
-  if (!fs::is_regular_file(path))
-    throw HostError(path.string() + ": no such manifest" +
+  std::error_code status;  // a name the file system refuses (too long, say) is an error of the manifest's
+  if (!fs::is_regular_file(path, status))
+    throw HostError(path.string() + ": " + (status ? "cannot be read: " + status.message() : "no such manifest") +
                     (stack.empty() ? std::string() : " (included from " + stack.back().string() + ")"));
   toml::table document;
   try {

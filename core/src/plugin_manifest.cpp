@@ -220,7 +220,9 @@ PluginDescription PluginManifest::description() const {
 
 PluginManifest read_plugin_manifest(const fs::path& folder) {
   const fs::path path = fs::absolute(folder).lexically_normal() / "plugin.toml";
-  if (!fs::is_regular_file(path)) throw HostError(path.string() + ": no plugin.toml in this folder");
+  std::error_code status;
+  if (!fs::is_regular_file(path, status))
+    throw HostError(path.string() + (status ? ": cannot be read: " + status.message() : ": no plugin.toml in this folder"));
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
   if (!ec && size > max_plugin_toml_bytes)
