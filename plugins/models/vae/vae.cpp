@@ -26,16 +26,28 @@ namespace {
 
 using genlab::sdk::Tensors;
 
-// Options: each field is a manifest key under [models.NAME].
+// Options: each field is a manifest key under [models.NAME], declared in kVaeParams.
 struct VaeOptions {
-  std::string arch = "mlp";             // "mlp" (pytorch/examples) or "conv"
-  int64_t hidden = 400;                 // MLP hidden width
-  int64_t channels = 32;                // conv: channels of the first layer (the second has 2x)
-  int64_t latent = 20;                  // Z
-  std::string likelihood = "bernoulli"; // "bernoulli" or "gaussian"
-  double lr = 1e-3;                     // Adam step size
-  int64_t iw_samples = 0;               // K for the IWAE bound in score(); 0: ELBO only
+  std::string arch = "mlp";
+  int64_t hidden = 400;
+  int64_t channels = 32;
+  int64_t latent = 20;
+  std::string likelihood = "bernoulli";
+  double lr = 1e-3;
+  int64_t iw_samples = 0;
 };
+
+const auto kVaeParams =
+    genlab::sdk::Params<VaeOptions>()
+        .add("arch", &VaeOptions::arch, "\"mlp\" (pytorch/examples 784-400-20) or \"conv\"").one_of({"mlp", "conv"})
+        .add("hidden", &VaeOptions::hidden, "MLP hidden width").positive()
+        .add("channels", &VaeOptions::channels, "conv: channels of the first layer (the second has 2x)").positive()
+        .add("latent", &VaeOptions::latent, "latent size Z").positive()
+        .add("likelihood", &VaeOptions::likelihood, "\"bernoulli\" or \"gaussian\" (learned variance)")
+        .one_of({"bernoulli", "gaussian"})
+        .add("lr", &VaeOptions::lr, "Adam learning rate").positive()
+        .add("iw_samples", &VaeOptions::iw_samples, "K of the importance-weighted bound in score; 0: ELBO only")
+        .non_negative();
 
 // q(z|x) and p(x|z). decode() returns logits (Bernoulli) or pre-sigmoid means (Gaussian).
 struct VaeNetImpl : torch::nn::Module {
@@ -115,13 +127,7 @@ class Vae final : public genlab::sdk::Model {
                      GENLAB_CAPABILITY_STATE |
                      GENLAB_CAPABILITY_MIXED_PRECISION;
     i.device_types = {kDLCPU, kDLCUDA};
-    i.params = {{"arch", GENLAB_PARAM_STRING, "\"mlp\"", "\"mlp\" (pytorch/examples 784-400-20) or \"conv\""},
-                {"hidden", GENLAB_PARAM_INT, "400", "MLP hidden width"},
-                {"channels", GENLAB_PARAM_INT, "32", "conv: channels of the first layer"},
-                {"latent", GENLAB_PARAM_INT, "20", "latent size Z"},
-                {"likelihood", GENLAB_PARAM_STRING, "\"bernoulli\"", "\"bernoulli\" or \"gaussian\" (learned variance)"},
-                {"lr", GENLAB_PARAM_DOUBLE, "0.001", "Adam learning rate"},
-                {"iw_samples", GENLAB_PARAM_INT, "0", "K of the importance-weighted bound in score; 0: ELBO only"}};
+    i.params = kVaeParams.describe();
     return i;
   }
 
@@ -132,21 +138,7 @@ class Vae final : public genlab::sdk::Model {
   }
 
   explicit Vae(const genlab::sdk::Context& c) : Model(c), input_(c) {
-    VaeOptions o;
-    o.arch = c.config.get("arch", o.arch.c_str());
-    GENLAB_CHECK(o.arch == "mlp" || o.arch == "conv", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected arch \"mlp\" or \"conv\", got \"" + o.arch + "\"");
-    o.hidden = c.config.get_positive("hidden", o.hidden);
-    o.channels = c.config.get_positive("channels", o.channels);
-    o.latent = c.config.get_positive("latent", o.latent);
-    o.likelihood = c.config.get("likelihood", o.likelihood.c_str());
-    GENLAB_CHECK(o.likelihood == "bernoulli" || o.likelihood == "gaussian", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected likelihood \"bernoulli\" or \"gaussian\", got \"" + o.likelihood + "\"");
-    o.lr = c.config.get("lr", o.lr);
-    GENLAB_CHECK(o.lr > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected lr > 0, got " + std::to_string(o.lr));
-    o.iw_samples = c.config.get("iw_samples", o.iw_samples);
-    GENLAB_CHECK(o.iw_samples >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected iw_samples >= 0");
-
+    const VaeOptions o = kVaeParams.read(c.config);
     net_ = VaeNet(o, input_.shape());
     net_->to(device());
     std::vector<std::pair<std::string, at::Tensor>> params;

@@ -110,9 +110,6 @@ class Host {
     return api_ && GENLAB_STRUCT_HAS(genlab_host_api, api_->struct_size, rendezvous) && api_->world_size > 1;
   }
 
- public:
-
- private:
   const genlab_host_api* api_ = nullptr;
 };
 
@@ -139,6 +136,14 @@ class Config {
     const char* value = lookup<const char*>(key, fallback,
                                 host_.api() ? host_.api()->config_get_string : nullptr, "a string");
     return value ? std::string(value) : std::string();
+  }
+
+  // Whether the section holds the key, of whatever type (for defaults that depend on other
+  // values: a parameter's declared default applies only where the user gave none).
+  bool has(const char* key) const {
+    if (config_ == nullptr || host_.api() == nullptr || host_.api()->config_get_string == nullptr) return false;
+    const char* ignored = nullptr;
+    return host_.api()->config_get_string(host_.api()->context, config_, key, &ignored) != GENLAB_CONFIG_MISSING;
   }
 
   // Like get(), but with a check that names the key: "expected latent > 0, got -3".
@@ -852,6 +857,8 @@ const genlab_plugin_api* plugin_api(uint32_t host_major, uint32_t /*host_minor*/
 }  // namespace detail
 
 }  // namespace genlab::sdk
+
+#include "genlab/sdk/params.hpp"  // Params<Options>: each parameter declared once
 
 // Exports the entry symbol for PluginClass. Use once per library, at namespace scope.
 #define GENLAB_PLUGIN(PluginClass)                                                     \
