@@ -7,7 +7,7 @@
 # of an image strip of the first 4 test views: ground truth on top, each model's render below.
 #
 # Each budget is a run of its own, trained from scratch: max_seconds is part of a run's
-# identity (core/src/experiment.cpp assign_identity), and a checkpoint only resumes the run
+# identity (core/src/manifest/experiment.cpp assign_identity), and a checkpoint only resumes the run
 # it belongs to, so a 5-minute run cannot be continued to 20 minutes. 5 and 20 minutes thus
 # cost 25 minutes of training per option, plus the evaluations (each renders the 20 test
 # views, ~10-20 s a view for the MLP on 1 thread). By default the two options train at the

@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 debs=.gpu-debs
 packages=(libtomlplusplus-dev libtomlplusplus3 libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libdlpack-dev
   libsqlite3-dev libstb-dev libstb0 libboost-program-options-dev libboost-program-options1.74.0
-  libboost-filesystem-dev libboost-filesystem1.74.0 libboost1.74-dev libboost-dev catch2 ninja-build libssl-dev libssl3)
+  libboost-filesystem-dev libboost-filesystem1.74.0 libboost1.74-dev libboost-dev catch2 ninja-build libssl-dev libssl3 nlohmann-json3-dev)
 
 if [ "${1:-}" = --fetch ]; then
   mkdir -p "$debs"

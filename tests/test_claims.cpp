@@ -10,7 +10,7 @@
 #include <string>
 
 #include "genlab/core/claims.hpp"
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/experiment.hpp"
 #include "genlab/core/report.hpp"
 #include "support.hpp"

@@ -222,6 +222,17 @@ TEST_CASE("diffusion: bad options are refused with the key and what was expected
   d.config.insert_or_assign("timesteps", 10);
   CHECK_THROWS_WITH(d.make(), Contains("timesteps 10 is too few for the linear schedule: its last beta would be 2.0") &&
                                   Contains("use timesteps >= 21 or schedule = \"cosine\""));
+  // Each option is checked as it is read, naming it and the value given.
+  toml::table over{{"steps", 500}};
+  CHECK_THROWS_WITH(model->generate(2, &over, nullptr), Contains("expected steps <= timesteps (200), got 500"));
+  toml::table negative{{"eta", -1.0}};
+  CHECK_THROWS_WITH(model->generate(2, &negative, nullptr), Contains("expected eta >= 0, got -1.0"));
+  DigitsDiffusion e;
+  e.config.insert_or_assign("dropout", 1.0);
+  CHECK_THROWS_WITH(e.make(), Contains("expected 0 <= dropout < 1, got 1.0"));
+  e.config.insert_or_assign("dropout", 0.0);
+  e.config.insert_or_assign("schedule", "quadratic");
+  CHECK_THROWS_WITH(e.make(), Contains("expected schedule \"linear\" or \"cosine\", got \"quadratic\""));
 }
 
 TEST_CASE("diffusion: a class-conditional model samples the classes asked for, with guidance", "[diffusion]") {

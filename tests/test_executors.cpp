@@ -3,7 +3,7 @@
 // tests/slurm/run.sh (CTest: slurm_executor).
 #include "catch.hpp"
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/executor.hpp"
 #include "genlab/core/experiment.hpp"
 #include "support.hpp"

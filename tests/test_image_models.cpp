@@ -12,14 +12,14 @@
 #include <cstdio>
 #include <map>
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/instances.hpp"
 #include "genlab/core/loader.hpp"
 #include "genlab/core/plugin_manifest.hpp"
 #include "genlab/genlab_util.h"
 #include "model_support.hpp"
 // The dataset plugins' file reading, tested directly where a plugin cannot show it.
-#include "../plugins/data/common/files.hpp"
+#include <genlab/formats/files.hpp>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define GENLAB_TEST_SANITIZED 1
@@ -153,7 +153,8 @@ TEST_CASE("idx-images subsets and class filters select the examples asked for", 
   TensorMapPtr labels = only.get_batch("train", {0, 1, 2, 3, 4, 5}, 0);
   const auto* l = static_cast<const int64_t*>(labels->tensors[1]->dl_tensor.data);
   for (int i = 0; i < 6; ++i) CHECK((l[i] == 3 || l[i] == 5));
-  CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"classes", "3,x"}}), Contains("expected classes as"));
+  CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"classes", "3,x"}}),
+             Contains("expected classes as labels >= 0 like \"0,1,7\", got \"3,x\""));
   for (const char* bad : {"3x", "99999999999999999999", "-1"})
     CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"classes", bad}}),
                Contains("expected classes as labels >= 0 like \"0,1,7\", got \"" + std::string(bad) + "\""));
@@ -204,10 +205,13 @@ TEST_CASE("rare_class thins one class of the train split to rare_share, before t
   CHECK(DatasetInstance(builtin("idx-images"), settings(), toml::table{{"path", path}, {"rare_class", 3}, {"rare_share", 0.5}})
             .split_size("train") == 200);
 
-  for (double share : {0.0, 1.0, -0.2, 1.5}) {
+  for (const auto& [share, expected] : std::vector<std::pair<double, std::string>>{{0.0, "0 < rare_share < 1, got 0.0"},
+                                                                                    {1.0, "0 < rare_share < 1, got 1.0"},
+                                                                                    {-0.2, "0 < rare_share < 1, got -0.2"},
+                                                                                    {1.5, "0 < rare_share < 1, got 1.5"}}) {
     INFO("rare_share " << share);
     CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"rare_class", 3}, {"rare_share", share}}),
-               Contains("expected 0 < rare_share < 1, got"));
+               Contains("expected " + expected));
   }
   CHECK_THAT(create_error("idx-images", toml::table{{"path", path}, {"rare_class", 12}}),
              Contains("rare_class 12 is not a label of the train split (labels 0..9)"));
@@ -440,6 +444,18 @@ TEST_CASE("VAE state exported and imported gives identical samples", "[vae]") {
   CHECK(floats(*restored->generate(6, nullptr, nullptr)) == first);
 }
 
+TEST_CASE("the VAE states its trainable parameters through export_state (ABI 1.6)", "[vae][cost]") {
+  DigitsVae v;
+  v.config.insert_or_assign("hidden", 16);
+  v.config.insert_or_assign("latent", 3);
+  auto model = v.make();
+  CHECK(model->trainable_parameters() == -1);  // nothing stated before an export
+  model->export_state();
+  // 64 pixels -> 16 -> (mu 3, logvar 3) -> 16 -> 64: weights and biases of the five Linears.
+  const int64_t D = 64, h = 16, z = 3;
+  CHECK(model->trainable_parameters() == (D * h + h) + 2 * (h * z + z) + (z * h + h) + (h * D + D));
+}
+
 TEST_CASE("the VAE refuses options it does not have", "[vae][bad-input]") {
   DigitsVae v;
   v.config.insert_or_assign("arch", "transformer");
@@ -504,6 +520,18 @@ TEST_CASE("the GAN's options: hinge loss and spectral norm train; a reference ar
   g.config.insert_or_assign("arch", "dcgan28");
   CHECK_THROWS_WITH(g.make(), Contains("arch \"dcgan28\" generates 28x28 images, the data is 8x8"));
   CHECK_FALSE(g.plugin->has(GENLAB_CAPABILITY_SCORE));  // no likelihood: the host refuses such metrics
+}
+
+TEST_CASE("the GAN refuses an option out of range, naming it and the value given", "[gan][bad-input]") {
+  DigitsGan g;
+  g.config.insert_or_assign("width", 0.0);
+  CHECK_THROWS_WITH(g.make(), Contains("expected width > 0, got 0.0"));
+  g.config.insert_or_assign("width", 0.5);
+  g.config.insert_or_assign("loss", "wgan");
+  CHECK_THROWS_WITH(g.make(), Contains("expected loss \"nonsaturating\" or \"hinge\", got \"wgan\""));
+  g.config.insert_or_assign("loss", "hinge");
+  g.config.insert_or_assign("d_steps", 0);
+  CHECK_THROWS_WITH(g.make(), Contains("expected d_steps > 0, got 0"));
 }
 
 namespace {

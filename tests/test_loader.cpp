@@ -4,7 +4,7 @@
 
 #include <cstdlib>
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/instances.hpp"
 #include "genlab/core/loader.hpp"
 #include "genlab/core/plugin_manifest.hpp"
@@ -215,6 +215,15 @@ TEST_CASE("the built plugin.toml gives the library's whole description and agree
   const PluginManifest older = read_plugin_manifest(test_plugin("faulty-older-minor"));
   CHECK(!older.gives("generate_params"));
   CHECK(!older.description().declares_generate_params);
+}
+
+TEST_CASE("a library loaded unchecked, then through its plugin.toml, carries that plugin.toml", "[loader][plugin.toml]") {
+  const PluginManifest manifest = read_plugin_manifest(test_plugin("faulty-none"));
+  const auto unchecked = load_plugin_library_unchecked(manifest.library);
+  const auto checked = load_plugin(manifest);
+  REQUIRE(checked->manifest().has_value());
+  CHECK(checked->manifest()->manifest_path == manifest.manifest_path);
+  CHECK(&checked->api() == &unchecked->api());  // one library, loaded once
 }
 
 TEST_CASE("plugin.toml text of a description reads back as the same description", "[plugin.toml]") {

@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "genlab/core/discovery.hpp"
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/experiment.hpp"
 #include "genlab/core/workspace.hpp"
 #include "genlab/core/plugin_manifest.hpp"

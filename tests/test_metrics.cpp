@@ -183,7 +183,7 @@ TEST_CASE("fid: features = auto reads the feature network's features; pixels the
   CHECK(evaluate("fid", toml::table{{"features", "network"}}, real.get(), generated.get()).at("fid") == Approx(on_features).epsilon(1e-9));
   CHECK(evaluate("fid", toml::table{{"features", "pixels"}}, real.get(), generated.get()).at("fid") == Approx(on_pixels).epsilon(1e-9));
   CHECK_THAT(evaluate_error("fid", toml::table{{"features", "pca"}}, real.get(), generated.get()),
-             Contains("expected features = \"auto\", \"network\" or \"pixels\", got \"pca\""));
+             Contains("expected features \"auto\", \"network\" or \"pixels\", got \"pca\""));
 }
 
 TEST_CASE("metrics: features = network without a 'features' tensor says a feature network is needed", "[metrics]") {

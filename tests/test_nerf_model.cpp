@@ -309,7 +309,8 @@ TEST_CASE("nerf: the fused hash encoding and micro-batches train as the plain pa
   CHECK(losses(fused, settings(99)).back() != Approx(reference.back()).epsilon(1e-3));
 }
 
-TEST_CASE("nerf: generate without poses, with too few, and an unknown encoding are errors that say so", "[nerf]") {
+TEST_CASE("nerf: generate without poses, with too few, an unknown encoding and options out of range are errors that say so",
+          "[nerf]") {
   auto model = make_nerf(kTinyHash);
   const Views views = test_views();
   const std::string no_pose = generate_error(*model, 2, views.map(false).get());
@@ -324,8 +325,19 @@ TEST_CASE("nerf: generate without poses, with too few, and an unknown encoding a
     make_nerf(unknown);
     FAIL("an unknown encoding was accepted");
   } catch (const HostError& e) {
-    CHECK_THAT(e.what(), Contains("encoding") && Contains("fourier"));
+    CHECK_THAT(e.what(), Contains("expected encoding \"frequency\" or \"hashgrid\", got \"fourier\""));
   }
+  // Each option is checked as it is read, relations between them after.
+  toml::table narrow = kTinyHash, big_table = kTinyHash, rising = kTinyHash, inside_out = kTinyHash;
+  narrow.insert_or_assign("width", 1);
+  big_table.insert_or_assign("log2_table", 30);
+  rising.insert_or_assign("lr_final_factor", 1.5);
+  inside_out.insert_or_assign("near", 3.0);
+  inside_out.insert_or_assign("far", 2.0);
+  CHECK_THROWS_WITH(make_nerf(narrow), Contains("expected width >= 2 (the view layer has width / 2), got 1"));
+  CHECK_THROWS_WITH(make_nerf(big_table), Contains("expected 4 <= log2_table <= 24, got 30"));
+  CHECK_THROWS_WITH(make_nerf(rising), Contains("expected lr_final_factor <= 1, got 1.5"));
+  CHECK_THROWS_WITH(make_nerf(inside_out), Contains("expected near < far, got near 3.0 and far 2.0"));
   TensorMapPtr image_batch = float_map("image", {2, 3, 8, 8}, std::vector<float>(2 * 3 * 64, 0.5f));
   try {
     model->train_step(*image_batch, 0);

@@ -29,7 +29,7 @@ struct Options {
 
 const auto kParams = Params<Options>()
                          .add("layers", &Options::layers, "hidden layers").positive()
-                         .add("lr", &Options::lr, "step size").between(0, 1, Params<Options>::Upper::open)
+                         .add("lr", &Options::lr, "step size").between(0, 1, Params<Options>::Ends::upper_open)
                          .add("tiny", &Options::tiny, "a small number").non_negative()
                          .add("one", &Options::one, "a whole double")
                          .add("bias", &Options::bias, "biases in Linears")
@@ -166,4 +166,31 @@ TEST_CASE("each check names the parameter, what was expected and the value given
     s.table.insert("layers", "three");
     CHECK(error_of(s) == "expected an integer for key 'layers'");
   }
+}
+
+TEST_CASE("a relation can say the values it saw", "[sdk][params]") {
+  const auto params = Params<Options>()
+                          .add("layers", &Options::layers, "hidden layers")
+                          .require([](const Options& o) { return o.layers < 3; },
+                                   [](const Options& o) { return "expected layers < 3, got " + std::to_string(o.layers); });
+  Section s;
+  CHECK_THROWS_WITH(params.read(s.config()), "expected layers < 3, got 3");
+}
+
+TEST_CASE("between says which of its ends are open", "[sdk][params]") {
+  using Ends = Params<Options>::Ends;
+  Section s;
+  s.table.insert("lr", 0.0);
+  const auto check = [&](Ends ends) {
+    try {
+      Params<Options>().add("lr", &Options::lr, "step size").between(0, 1, ends).read(s.config());
+    } catch (const genlab::sdk::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  CHECK(check(Ends::closed) == "(no error)");
+  CHECK(check(Ends::upper_open) == "(no error)");
+  CHECK(check(Ends::lower_open) == "expected 0 < lr <= 1, got 0.0");
+  CHECK(check(Ends::open) == "expected 0 < lr < 1, got 0.0");
 }

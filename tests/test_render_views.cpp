@@ -8,12 +8,12 @@
 #include <map>
 #include <set>
 
-#include "genlab/core/data/mesh.hpp"
-#include "genlab/core/data/render_views.hpp"
-#include "genlab/core/error.hpp"
-#include "genlab/core/util/files.hpp"
-#include "genlab/core/util/json.hpp"
-#include "genlab/core/util/sha256.hpp"
+#include "genlab/render_views/mesh.hpp"
+#include "genlab/render_views/render_views.hpp"
+#include "genlab/util/error.hpp"
+#include "genlab/util/files.hpp"
+#include "genlab/util/json.hpp"
+#include "genlab/util/sha256.hpp"
 #include "support.hpp"
 
 namespace {
@@ -75,10 +75,9 @@ Png read_png(const std::filesystem::path& file) {
   return png;
 }
 
-const JsonValue& field(const JsonValue& object, const std::string& key) {
-  const JsonValue* value = object.find(key);
-  REQUIRE(value != nullptr);
-  return *value;
+const Json& field(const Json& object, const std::string& key) {
+  REQUIRE(object.contains(key));
+  return object.at(key);
 }
 
 }  // namespace
@@ -305,20 +304,20 @@ TEST_CASE("The blocks scene renders into the NeRF-synthetic layout that reads ba
   std::vector<Png> views;
   for (const auto& [split, poses] : expected) {
     const std::string file = (out / ("transforms_" + split + ".json")).string();
-    const JsonValue root = parse_json(read_file(file), file);
-    CHECK(field(root, "camera_angle_x").number == settings.camera_angle_x);
-    const JsonValue& frames = field(root, "frames");
-    REQUIRE(frames.array.size() == poses.size());
+    const Json root = parse_json(read_file(file), file);
+    CHECK(field(root, "camera_angle_x").get<double>() == settings.camera_angle_x);
+    const Json& frames = field(root, "frames");
+    REQUIRE(frames.size() == poses.size());
     for (size_t i = 0; i < poses.size(); ++i) {
-      const JsonValue& frame = frames.array[i];
-      const std::string file_path = field(frame, "file_path").string;
+      const Json& frame = frames[i];
+      const std::string file_path = field(frame, "file_path").get<std::string>();
       CHECK(file_path == "./" + split + "/r_" + std::to_string(i));
-      CHECK(field(frame, "rotation").number == 0.0);
-      const JsonValue& matrix = field(frame, "transform_matrix");
-      REQUIRE(matrix.array.size() == 4);
+      CHECK(field(frame, "rotation").get<double>() == 0.0);
+      const Json& matrix = field(frame, "transform_matrix");
+      REQUIRE(matrix.size() == 4);
       for (int r = 0; r < 4; ++r) {
-        REQUIRE(matrix.array[r].array.size() == 4);
-        for (int c = 0; c < 4; ++c) CHECK(matrix.array[r].array[c].number == poses[i][r][c]);  // exact: shortest round-trip
+        REQUIRE(matrix[r].size() == 4);
+        for (int c = 0; c < 4; ++c) CHECK(matrix[r][c].get<double>() == poses[i][r][c]);  // exact: shortest round-trip
       }
       const Png png = read_png(out / (file_path + ".png"));
       REQUIRE(png.width == 32);
@@ -345,12 +344,12 @@ TEST_CASE("The blocks scene renders into the NeRF-synthetic layout that reads ba
   CHECK(files.size() == 3 + 9 + 4);  // the split folders, the PNGs, 3 transforms + scene.json
 
   const std::string scene_file = (out / "scene.json").string();
-  const JsonValue scene = parse_json(read_file(scene_file), scene_file);
-  CHECK(field(scene, "source").string == "procedural:blocks");
-  CHECK(field(scene, "source_sha256").string == mesh_sha256(procedural_scene("blocks")));
-  CHECK(field(scene, "near").number == 3.0);
-  CHECK(field(scene, "far").number == 5.0);
-  CHECK(field(field(scene, "settings"), "hemisphere").boolean);
+  const Json scene = parse_json(read_file(scene_file), scene_file);
+  CHECK(field(scene, "source").get<std::string>() == "procedural:blocks");
+  CHECK(field(scene, "source_sha256").get<std::string>() == mesh_sha256(procedural_scene("blocks")));
+  CHECK(field(scene, "near").get<double>() == 3.0);
+  CHECK(field(scene, "far").get<double>() == 5.0);
+  CHECK(field(field(scene, "settings"), "hemisphere").get<bool>());
 
   // A second render is refused, or replaces the first one's files but not the user's.
   CHECK_THROWS_WITH(prepare_output_folder(out, false), Contains(out.string()) && Contains("not empty"));
@@ -378,9 +377,9 @@ TEST_CASE("genlab data render-views from the command line", "[render]") {
   REQUIRE(first.exit_code == 0);
   CHECK_THAT(first.output, Contains("2 train, 1 val, 2 test views") && Contains("near 3.000, far 5.000"));
   const std::string scene_file = out + "/scene.json";
-  const JsonValue scene = parse_json(read_file(scene_file), scene_file);
-  CHECK(field(scene, "source_sha256").string == sha256_file(mesh));
-  CHECK(field(scene, "triangles").number == 4);
+  const Json scene = parse_json(read_file(scene_file), scene_file);
+  CHECK(field(scene, "source_sha256").get<std::string>() == sha256_file(mesh));
+  CHECK(field(scene, "triangles") == 4);
 
   const auto again = run_genlab(args);
   CHECK(again.exit_code == 1);

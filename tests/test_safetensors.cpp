@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/safetensors.hpp"
 #include "genlab/genlab_util.h"
 

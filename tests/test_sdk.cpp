@@ -3,6 +3,7 @@
 // through its generated C table exactly as the host drives it.
 #include "catch.hpp"
 
+#include <genlab/sdk/ema.hpp>
 #include <genlab/sdk/plugin.hpp>
 
 #include "genlab/core/host_services.hpp"
@@ -324,4 +325,30 @@ TEST_CASE("under fp16 Adam scales the loss, unscales before the update, and skip
   Tensors state;
   scaled.export_to(state);
   CHECK(state.at("adam.loss_scale").item<double>() == 32768.0);
+}
+
+TEST_CASE("the SDK's EMA starts at the weights, warms up, follows them and round-trips through the state",
+          "[sdk][ema]") {
+  at::Tensor trained = at::full({3}, 1.0), average = at::zeros({3});
+  genlab::sdk::Ema ema({{"w", average, trained}}, 0.9);
+  CHECK(average.equal(trained));
+  trained.fill_(2.0);
+  ema.update(1);  // warm-up: d = min(0.9, 2 / 11)
+  const double d = 2.0 / 11.0;
+  CHECK(average[0].item<double>() == Approx(d * 1.0 + (1 - d) * 2.0));
+  for (int n = 2; n < 300; ++n) ema.update(n);
+  CHECK(average[0].item<double>() == Approx(2.0).margin(1e-5));
+
+  Tensors state;
+  ema.export_to(state);
+  REQUIRE(state.contains("ema.w"));
+  at::Tensor restored = at::zeros({3});
+  genlab::sdk::Ema again({{"w", restored, trained}}, 0.9);
+  restored.fill_(-1.0);
+  again.import_from(state);
+  CHECK(restored.equal(average));
+  Tensors wrong;
+  wrong.add("ema.w", at::zeros({4}));
+  CHECK_THROWS_WITH(again.import_from(wrong), Contains("state tensor 'ema.w' has shape [4], expected [3]"));
+  CHECK_THROWS_WITH(genlab::sdk::Ema({}, 1.0), Contains("expected 0 <= EMA decay < 1"));
 }

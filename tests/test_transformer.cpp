@@ -167,3 +167,15 @@ TEST_CASE("transformer: a prompt outside the vocabulary is refused (char) or wor
   CHECK(text_of(*out, 0).rfind("Call me \xE2\x98\x83", 0) == 0);
   CHECK_THROWS_WITH(byte_model->import_state(*model->export_state()), Contains("the state's vocabulary differs"));
 }
+
+TEST_CASE("transformer: options out of range are refused, naming the option and the value", "[transformer][bad-input]") {
+  TinyGpt g;
+  auto model = g.make();
+  toml::table cold{{"temperature", -0.5}};
+  CHECK_THROWS_WITH(model->generate(1, &cold, nullptr), Contains("expected temperature >= 0, got -0.5"));
+  g.config.insert_or_assign("n_head", 3);
+  CHECK_THROWS_WITH(g.make(), Contains("expected n_embd divisible by n_head, got 32 and 3"));
+  g.config.insert_or_assign("n_head", 2);
+  g.config.insert_or_assign("dropout", 1.0);
+  CHECK_THROWS_WITH(g.make(), Contains("expected 0 <= dropout < 1, got 1.0"));
+}

@@ -33,7 +33,7 @@
 #include <spdlog/spdlog.h>
 
 #include "genlab/core/discovery.hpp"
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/host_services.hpp"
 #include "genlab/core/instances.hpp"
 #include "genlab/core/loader.hpp"

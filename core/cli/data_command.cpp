@@ -4,9 +4,9 @@
 #include <iostream>
 #include <boost/program_options.hpp>
 
-#include "genlab/core/data/mesh.hpp"
-#include "genlab/core/data/render_views.hpp"
-#include "genlab/core/util/sha256.hpp"
+#include "genlab/render_views/mesh.hpp"
+#include "genlab/render_views/render_views.hpp"
+#include "genlab/util/sha256.hpp"
 
 namespace po = boost::program_options;
 

@@ -12,7 +12,7 @@
 #include "data_command.hpp"
 #include "genlab/core/conformance.hpp"
 #include "genlab/core/discovery.hpp"
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/executor.hpp"
 #include "genlab/core/experiment.hpp"
 #include "genlab/core/json.hpp"
@@ -22,7 +22,7 @@
 #include "genlab/core/report.hpp"
 #include "genlab/core/scheduler.hpp"
 #include "genlab/core/workspace.hpp"
-#include "genlab/core/util/files.hpp"
+#include "genlab/util/files.hpp"
 #include "genlab/core/worker.hpp"
 #include "genlab/genlab.h"
 #include <boost/dll/runtime_symbol_info.hpp>

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/loader.hpp"
 #include "genlab/core/plugin_manifest.hpp"
-#include "genlab/core/util/files.hpp"
+#include "genlab/util/files.hpp"
 
 namespace fs = std::filesystem;
 using namespace genlab;

@@ -11,8 +11,8 @@
 #include <set>
 #include <sstream>
 
-#include "genlab/core/util/files.hpp"
-#include "genlab/core/util/sha256.hpp"
+#include "genlab/util/files.hpp"
+#include "genlab/util/sha256.hpp"
 
 namespace genlab::registry {
 namespace fs = std::filesystem;

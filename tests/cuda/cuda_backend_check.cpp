@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/instances.hpp"
 #include "genlab/core/loader.hpp"
 #include "genlab/core/plugin_manifest.hpp"

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "../../plugins/data/common/formats/digits_csv.hpp"
+#include <genlab/formats/digits_csv.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "../../plugins/data/common/formats/idx.hpp"
+#include <genlab/formats/idx.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);

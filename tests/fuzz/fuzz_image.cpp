@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "../../plugins/data/common/formats/image.hpp"
+#include <genlab/formats/image.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);

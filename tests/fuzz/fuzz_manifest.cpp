@@ -8,7 +8,7 @@
 #include <fstream>
 #include <string>
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/experiment.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

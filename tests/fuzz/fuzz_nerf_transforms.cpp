@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "../../plugins/data/common/formats/nerf_transforms.hpp"
+#include <genlab/formats/nerf_transforms.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

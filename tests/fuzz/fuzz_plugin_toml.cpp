@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/loader.hpp"
 #include "genlab/core/plugin_manifest.hpp"
 

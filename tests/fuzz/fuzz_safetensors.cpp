@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/safetensors.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../../plugins/common/utf8.hpp"
+#include <genlab/formats/utf8.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace utf8 = genlab::plugins::utf8;

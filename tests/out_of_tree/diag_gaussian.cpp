@@ -1,7 +1,8 @@
 // An out-of-tree model plugin: a diagonal Gaussian density, log p(x) = sum_d log N(x_d; mu_d,
 // sigma_d^2), fitted by the installed SDK's Adam (genlab/sdk/adam.hpp) on the negative
 // log-likelihood; it samples and scores exactly, and its exported state (Adam's moments
-// included) resumes a run where it stopped. Written against the installed SDK only.
+// included) resumes a run where it stopped. Written against the installed SDK only; its one
+// parameter is declared once, with genlab::sdk::Params (genlab/sdk/params.hpp).
 #include <cmath>
 #include <memory>
 
@@ -14,6 +15,13 @@ using genlab::sdk::Config;
 using genlab::sdk::Context;
 using genlab::sdk::Tensors;
 
+// Options: the manifest keys under [models.NAME], declared in kParams.
+struct Options {
+  double lr = 0.05;
+};
+
+const auto kParams = genlab::sdk::Params<Options>().add("lr", &Options::lr, "Adam learning rate").positive();
+
 class DiagGaussian final : public genlab::sdk::Model {
  public:
   static genlab::sdk::Info info() {
@@ -25,13 +33,12 @@ class DiagGaussian final : public genlab::sdk::Model {
     i.modalities = {"points"};
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
                      GENLAB_CAPABILITY_STATE;
-    i.params = {{"lr", GENLAB_PARAM_DOUBLE, "0.05", "Adam learning rate"}};
+    i.params = kParams.describe();
     return i;
   }
 
   explicit DiagGaussian(const Context& context) : Model(context) {
-    const double lr = context.config.get("lr", 0.05);
-    GENLAB_CHECK(lr > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected lr > 0, got " + std::to_string(lr));
+    const Options o = kParams.read(context.config);
     GENLAB_CHECK(context.data_info != nullptr && context.data_info->element_count > 0 &&
                      context.data_info->elements[0].ndim == 1,
                  GENLAB_ERROR_INVALID_ARGUMENT, "expected points data [D]");
@@ -43,7 +50,7 @@ class DiagGaussian final : public genlab::sdk::Model {
     log_sigma_ = at::zeros({dim_}, f32).set_requires_grad(true);
     adam_ = std::make_unique<genlab::sdk::Adam>(
         std::vector<std::pair<std::string, at::Tensor>>{{"mu", mu_}, {"log_sigma", log_sigma_}},
-        genlab::sdk::Adam::Options{lr});
+        genlab::sdk::Adam::Options{o.lr});
   }
 
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t /*step*/) override {
@@ -70,6 +77,9 @@ class DiagGaussian final : public genlab::sdk::Model {
     out.add("nll", -log_prob(points(batch)));  // [N] nats
     return out;
   }
+
+  int64_t trainable_parameters() const override { return adam_->parameter_count(); }
+
 
   Tensors export_state() override {
     Tensors state;

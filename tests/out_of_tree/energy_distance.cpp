@@ -7,6 +7,12 @@ namespace {
 
 using genlab::sdk::Tensors;
 
+struct Options {
+  std::string real_key;
+};
+const auto kParams =
+    genlab::sdk::Params<Options>().add("real_key", &Options::real_key, "name of the real data tensor; empty: the first");
+
 class EnergyDistance final : public genlab::sdk::Metric {
  public:
   static genlab::sdk::Info info() {
@@ -17,13 +23,12 @@ class EnergyDistance final : public genlab::sdk::Metric {
     i.summary = "energy distance between real and generated examples (out-of-tree)";
     i.modalities = {"points", "image"};
     i.capabilities = GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_GENERATED;
-    i.params = {{"real_key", GENLAB_PARAM_STRING, "\"\"", "name of the real data tensor; empty: the first"}};
+    i.params = kParams.describe();
     return i;
   }
 
-  explicit EnergyDistance(const genlab::sdk::Context& context) : Metric(context) {
-    real_key_ = context.config.get("real_key", "");
-  }
+  explicit EnergyDistance(const genlab::sdk::Context& context)
+      : Metric(context), real_key_(kParams.read(context.config).real_key) {}
 
   void update(const Tensors& real, const Tensors& generated, const Tensors&) override {
     GENLAB_CHECK(!real.empty() || !generated.empty(), GENLAB_ERROR_INVALID_ARGUMENT,

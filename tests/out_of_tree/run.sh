@@ -33,6 +33,9 @@ echo "out-of-tree plugin built, checked and listed"
 # A model of its own that trains with the installed SDK's Adam: checked, then trained and
 # evaluated in a small experiment on the built-in toy data.
 model="$work/build/plugins/oot-diag-gaussian"
+# Its parameter is declared with the installed SDK's Params: describe() gives the line.
+grep -qF '{ name = "lr", type = "double", default = "0.05", doc = "Adam learning rate" }' "$model/plugin.toml" ||
+  { echo "oot-diag-gaussian's plugin.toml lacks its lr parameter:"; cat "$model/plugin.toml"; exit 1; }
 "$work/prefix/bin/genlab" plugins check "$model"
 cat > "$work/oot.toml" << EOF
 [experiment]

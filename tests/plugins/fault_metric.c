@@ -1,6 +1,6 @@
 /*
  * A metric plugin that breaks the ABI's promise about its results on purpose, for the tests
- * of the host's checks after compute (core/src/instances.cpp). Config: fault = "none" |
+ * of the host's checks after compute (core/src/plugin_host/instances.cpp). Config: fault = "none" |
  * "inf" (a value +infinity) | "neg_inf" | "nan" (a value NaN: allowed) | "empty_name" |
  * "duplicate_name"; its default is the environment variable GENLAB_FAULT_METRIC_FAULT, or
  * "none", so that `genlab plugins check` (which creates with the default config) meets the

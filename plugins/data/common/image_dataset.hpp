@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -16,7 +17,7 @@
 
 #include <genlab/sdk/plugin.hpp>
 
-#include "files.hpp"
+#include <genlab/formats/files.hpp>
 
 namespace genlab::data {
 
@@ -26,32 +27,21 @@ struct Split {
   at::Tensor images, labels;
 };
 
-// Subset, class and rare-class selections, from the manifest (same keys for every image dataset).
+// Subset, class and rare-class selections, from the manifest (the same keys for every image
+// dataset: with_selection() declares them).
 struct Selection {
-  int64_t subset = 0;            // keep this many training examples (0: all)
+  int64_t subset = 0;
   std::string subset_mode = "first";
   int64_t subset_seed = 0;
-  std::set<int64_t> classes;     // empty: all
-  int64_t rare_class = -1;       // the label thinned in the train split (-1: none)
-  double rare_share = 0.01;      // its share of the train split after thinning
+  std::string classes;
+  int64_t rare_class = -1;
+  double rare_share = 0.01;
 
-  static std::vector<genlab::sdk::Param> params() {
-    return {{"subset", GENLAB_PARAM_INT, "0", "training examples to keep, 0 for all (data-size experiments)"},
-            {"subset_mode", GENLAB_PARAM_STRING, "\"first\"", "\"first\" N, or a \"random\" sample of N by subset_seed"},
-            {"subset_seed", GENLAB_PARAM_INT, "0", "seed of the random subset"},
-            {"classes", GENLAB_PARAM_STRING, "\"\"", "keep only these labels, e.g. \"0,1,7\"; empty for all"},
-            {"rare_class", GENLAB_PARAM_INT, "-1", "a label made rare in the train split, -1 for none (rare-mode experiments)"},
-            {"rare_share", GENLAB_PARAM_DOUBLE, "0.01", "the rare class's share of the train split: its first examples are kept"}};
-  }
-
-  explicit Selection(const genlab::sdk::Config& c) {
-    subset = c.get("subset", int64_t{0});
-    GENLAB_CHECK(subset >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected subset >= 0, got " + std::to_string(subset));
-    subset_mode = c.get("subset_mode", "first");
-    GENLAB_CHECK(subset_mode == "first" || subset_mode == "random", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected subset_mode \"first\" or \"random\", got \"" + subset_mode + "\"");
-    subset_seed = c.get("subset_seed", int64_t{0});
-    std::istringstream list(c.get("classes", ""));
+  // The labels that `classes` lists ("0,1,7", spaces allowed; none: all are kept), or nullopt
+  // when an item is not a label >= 0.
+  std::optional<std::set<int64_t>> class_labels() const {
+    std::set<int64_t> labels;
+    std::istringstream list(classes);
     std::string item;
     while (std::getline(list, item, ',')) {
       if (item.find_first_not_of(" ") == std::string::npos) continue;
@@ -62,29 +52,24 @@ struct Selection {
       char* end = nullptr;
       errno = 0;
       const long long label = std::strtoll(number.c_str(), &end, 10);
-      GENLAB_CHECK(end != number.c_str() && *end == '\0' && errno != ERANGE && label >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                   "expected classes as labels >= 0 like \"0,1,7\", got \"" + item + "\"");
-      classes.insert(static_cast<int64_t>(label));
+      if (end == number.c_str() || *end != '\0' || errno == ERANGE || label < 0) return std::nullopt;
+      labels.insert(static_cast<int64_t>(label));
     }
-    rare_class = c.get("rare_class", int64_t{-1});
-    GENLAB_CHECK(rare_class >= -1, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected rare_class -1 (none) or a label >= 0, got " + std::to_string(rare_class));
-    rare_share = c.get("rare_share", 0.01);
-    GENLAB_CHECK(rare_share > 0 && rare_share < 1, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected 0 < rare_share < 1, got " + std::to_string(rare_share));
+    return labels;
   }
 
   // Applies the class filter to a split, then to the train split the rare class and the
   // subset (which so picks from the thinned set).
   void apply(Split& split) const {
-    if (!classes.empty()) {
+    const std::set<int64_t> kept_labels = class_labels().value();  // checked when read
+    if (!kept_labels.empty()) {
       std::vector<int64_t> keep;
       const auto* labels = split.labels.data_ptr<int64_t>();
       for (int64_t i = 0; i < split.labels.size(0); ++i)
-        if (classes.count(labels[i])) keep.push_back(i);
+        if (kept_labels.count(labels[i])) keep.push_back(i);
       select(split, keep);
     }
-    if (split.name == "train" && rare_class >= 0) thin_rare_class(split);
+    if (split.name == "train" && rare_class >= 0) thin_rare_class(split, !kept_labels.empty());
     if (split.name == "train" && subset > 0 && subset < split.images.size(0)) {
       std::vector<int64_t> keep(static_cast<size_t>(split.images.size(0)));
       for (size_t i = 0; i < keep.size(); ++i) keep[i] = static_cast<int64_t>(i);
@@ -99,15 +84,15 @@ struct Selection {
 
  private:
   // Keeps the first k examples of rare_class, k chosen so that they form rare_share of the
-  // train split: k / (k + others) = rare_share.
-  void thin_rare_class(Split& split) const {
+  // train split: k / (k + others) = rare_share. `filtered`: the classes filter ran before.
+  void thin_rare_class(Split& split, bool filtered) const {
     std::map<int64_t, int64_t> counts;
     const auto* labels = split.labels.data_ptr<int64_t>();
     const int64_t n = split.labels.size(0);
     for (int64_t i = 0; i < n; ++i) ++counts[labels[i]];
     GENLAB_CHECK(counts.count(rare_class), GENLAB_ERROR_INVALID_ARGUMENT,
                  "rare_class " + std::to_string(rare_class) + " is not a label of the train split (labels " +
-                     label_list(counts) + (classes.empty() ? ")" : ", after the classes filter)"));
+                     label_list(counts) + (filtered ? ", after the classes filter)" : ")"));
     const int64_t others = n - counts[rare_class];
     GENLAB_CHECK(others > 0, GENLAB_ERROR_INVALID_ARGUMENT,
                  "rare_class " + std::to_string(rare_class) +
@@ -143,6 +128,30 @@ struct Selection {
     split.labels = split.labels.index_select(0, index).contiguous();
   }
 };
+
+// `params`, a dataset's own, followed by the selection's, read into its member `selection`.
+template <class Options>
+sdk::Params<Options> with_selection(sdk::Params<Options> params, Selection Options::*selection) {
+  const auto member = [selection](auto field) {
+    return [selection, field](Options& o) -> auto& { return (o.*selection).*field; };
+  };
+  const auto selected = [selection](const Options& o) -> const Selection& { return o.*selection; };
+  params.add("subset", member(&Selection::subset), "training examples to keep, 0 for all (data-size experiments)")
+      .non_negative()
+      .add("subset_mode", member(&Selection::subset_mode), "\"first\" N, or a \"random\" sample of N by subset_seed")
+      .one_of({"first", "random"})
+      .add("subset_seed", member(&Selection::subset_seed), "seed of the random subset")
+      .add("classes", member(&Selection::classes), "keep only these labels, e.g. \"0,1,7\"; empty for all")
+      .check([selected](const Options& o) { return selected(o).class_labels().has_value(); },
+             "as labels >= 0 like \"0,1,7\"")
+      .add("rare_class", member(&Selection::rare_class),
+           "a label made rare in the train split, -1 for none (rare-mode experiments)")
+      .check([selected](const Options& o) { return selected(o).rare_class >= -1; }, "-1 (none) or a label >= 0")
+      .add("rare_share", member(&Selection::rare_share),
+           "the rare class's share of the train split: its first examples are kept")
+      .between(0, 1, genlab::sdk::Params<Options>::Ends::open);
+  return params;
+}
 
 // A dataset of image splits: describes itself and serves batches.
 class ImageDataset : public genlab::sdk::Dataset {

@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "files.hpp"
-#include "formats/image.hpp"
+#include <genlab/formats/files.hpp>
+#include <genlab/formats/image.hpp>
 
 namespace genlab::data {
 

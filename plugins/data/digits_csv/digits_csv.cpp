@@ -2,7 +2,7 @@
 // per image, 64 pixel values 0..16 then the label, comma-separated, gzipped or not.
 // 1,797 images: tiny, for tests and quick experiments. The last test_fraction of the rows
 // form the test split.
-#include "../common/formats/digits_csv.hpp"
+#include <genlab/formats/digits_csv.hpp>
 #include "../common/image_dataset.hpp"
 
 namespace {
@@ -13,6 +13,19 @@ using genlab::data::Split;
 // 400,000 rows, hundreds of times the 1,797 of UCI's set; reading stops there.
 constexpr uint64_t kMaxCsvBytes = uint64_t{64} << 20;
 
+struct DigitsCsvOptions {
+  std::string path = "$GENLAB_DATA/digits/digits.csv.gz";
+  double test_fraction = 0.2;
+  genlab::data::Selection selection;
+};
+
+const auto kDigitsCsvParams = genlab::data::with_selection(
+    genlab::sdk::Params<DigitsCsvOptions>()
+        .add("path", &DigitsCsvOptions::path, "the CSV file (.gz or plain)")
+        .add("test_fraction", &DigitsCsvOptions::test_fraction, "share of the rows, at the end, that form the test split")
+        .between(0, 1, genlab::sdk::Params<DigitsCsvOptions>::Ends::open),
+    &DigitsCsvOptions::selection);
+
 class DigitsCsv final : public genlab::data::ImageDataset {
  public:
   static genlab::sdk::Info info() {
@@ -22,18 +35,14 @@ class DigitsCsv final : public genlab::data::ImageDataset {
     i.family = "image";
     i.summary = "8x8 digits CSV (64 pixels 0..16 + label per row); float [N,1,8,8] in [0,1]";
     i.modalities = {"image"};
-    i.params = {{"path", GENLAB_PARAM_STRING, "\"$GENLAB_DATA/digits/digits.csv.gz\"", "the CSV file (.gz or plain)"},
-                {"test_fraction", GENLAB_PARAM_DOUBLE, "0.2", "share of the rows, at the end, that form the test split"}};
-    for (auto& p : genlab::data::Selection::params()) i.params.push_back(p);
+    i.params = kDigitsCsvParams.describe();
     return i;
   }
 
   explicit DigitsCsv(const genlab::sdk::Context& c) : ImageDataset(c) {
-    const std::string path = c.config.get("path", (genlab::data::data_dir() + "/digits/digits.csv.gz").c_str());
-    const double test_fraction = c.config.get("test_fraction", 0.2);
-    GENLAB_CHECK(test_fraction > 0 && test_fraction < 1, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected 0 < test_fraction < 1, got " + std::to_string(test_fraction));
-    const genlab::data::Selection selection(c.config);
+    DigitsCsvOptions o = kDigitsCsvParams.read(c.config);
+    if (!c.config.has("path")) o.path = genlab::data::data_path(o.path);
+    const std::string& path = o.path;
     std::vector<Split> splits = genlab::data::reading(path, [&] {
       const std::string text = genlab::data::read_maybe_gzipped(
           path, kMaxCsvBytes, "the cap on a digits CSV (" + genlab::data::format_bytes(kMaxCsvBytes) + ", some 400,000 rows)");
@@ -42,11 +51,11 @@ class DigitsCsv final : public genlab::data::ImageDataset {
       GENLAB_CHECK(n >= 2, GENLAB_ERROR_INVALID_ARGUMENT, path + ": expected rows of digits, found " + std::to_string(n));
       const at::Tensor images = at::tensor(pixels).reshape({n, 1, 8, 8});
       const at::Tensor all_labels = at::tensor(labels, at::kLong);
-      const int64_t n_test = std::max<int64_t>(1, static_cast<int64_t>(test_fraction * n));
+      const int64_t n_test = std::max<int64_t>(1, static_cast<int64_t>(o.test_fraction * n));
       return std::vector<Split>{{"train", images.narrow(0, 0, n - n_test).clone(), all_labels.narrow(0, 0, n - n_test).clone()},
                                 {"test", images.narrow(0, n - n_test, n_test).clone(), all_labels.narrow(0, n - n_test, n_test).clone()}};
     });
-    describe(std::move(splits), selection);
+    describe(std::move(splits), o.selection);
   }
 };
 

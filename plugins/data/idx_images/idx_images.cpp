@@ -2,8 +2,8 @@
 // al.), gzipped or not, and any IDX a user brings. An IDX file is a 4-byte magic (two zero
 // bytes, the type 0x08 for unsigned bytes, the number of dimensions), the dimensions as
 // big-endian int32, then the data. Images: 3 dims (N, H, W); labels: 1 dim (N).
-#include "../common/files.hpp"
-#include "../common/formats/idx.hpp"
+#include <genlab/formats/files.hpp>
+#include <genlab/formats/idx.hpp>
 #include "../common/image_dataset.hpp"
 
 namespace {
@@ -67,6 +67,24 @@ Split read_split(const std::string& name, const std::string& images_path, const 
   return s;
 }
 
+struct IdxImagesOptions {
+  std::string path = "$GENLAB_DATA/mnist";
+  std::string train_images = "train-images-idx3-ubyte";
+  std::string train_labels = "train-labels-idx1-ubyte";
+  std::string test_images = "t10k-images-idx3-ubyte";
+  std::string test_labels = "t10k-labels-idx1-ubyte";
+  genlab::data::Selection selection;
+};
+
+const auto kIdxImagesParams = genlab::data::with_selection(
+    genlab::sdk::Params<IdxImagesOptions>()
+        .add("path", &IdxImagesOptions::path, "folder of the IDX files")
+        .add("train_images", &IdxImagesOptions::train_images, "file name (.gz found too)")
+        .add("train_labels", &IdxImagesOptions::train_labels, "file name (.gz found too)")
+        .add("test_images", &IdxImagesOptions::test_images, "file name (.gz found too)")
+        .add("test_labels", &IdxImagesOptions::test_labels, "file name (.gz found too)"),
+    &IdxImagesOptions::selection);
+
 class IdxImages final : public genlab::data::ImageDataset {
  public:
   static genlab::sdk::Info info() {
@@ -76,24 +94,17 @@ class IdxImages final : public genlab::data::ImageDataset {
     i.family = "image";
     i.summary = "IDX images and labels (MNIST, Fashion-MNIST), gzipped or not; float [N,1,H,W] in [0,1]";
     i.modalities = {"image"};
-    i.params = {{"path", GENLAB_PARAM_STRING, "\"$GENLAB_DATA/mnist\"", "folder of the IDX files"},
-                {"train_images", GENLAB_PARAM_STRING, "\"train-images-idx3-ubyte\"", "file name (.gz found too)"},
-                {"train_labels", GENLAB_PARAM_STRING, "\"train-labels-idx1-ubyte\"", "file name (.gz found too)"},
-                {"test_images", GENLAB_PARAM_STRING, "\"t10k-images-idx3-ubyte\"", "file name (.gz found too)"},
-                {"test_labels", GENLAB_PARAM_STRING, "\"t10k-labels-idx1-ubyte\"", "file name (.gz found too)"}};
-    for (auto& p : genlab::data::Selection::params()) i.params.push_back(p);
+    i.params = kIdxImagesParams.describe();
     return i;
   }
 
   explicit IdxImages(const genlab::sdk::Context& c) : ImageDataset(c) {
-    const std::string folder = c.config.get("path", (genlab::data::data_dir() + "/mnist").c_str());
-    const genlab::data::Selection selection(c.config);
+    IdxImagesOptions o = kIdxImagesParams.read(c.config);
+    if (!c.config.has("path")) o.path = genlab::data::data_path(o.path);
     std::vector<Split> splits;
-    splits.push_back(read_split("train", find_file(folder, c.config.get("train_images", "train-images-idx3-ubyte")),
-                                find_file(folder, c.config.get("train_labels", "train-labels-idx1-ubyte"))));
-    splits.push_back(read_split("test", find_file(folder, c.config.get("test_images", "t10k-images-idx3-ubyte")),
-                                find_file(folder, c.config.get("test_labels", "t10k-labels-idx1-ubyte"))));
-    describe(std::move(splits), selection);
+    splits.push_back(read_split("train", find_file(o.path, o.train_images), find_file(o.path, o.train_labels)));
+    splits.push_back(read_split("test", find_file(o.path, o.test_images), find_file(o.path, o.test_labels)));
+    describe(std::move(splits), o.selection);
   }
 };
 

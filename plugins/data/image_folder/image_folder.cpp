@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include "../common/files.hpp"
+#include <genlab/formats/files.hpp>
 #include "../common/image_file.hpp"
 #include "../common/image_dataset.hpp"
 
@@ -20,6 +20,24 @@ bool is_image(const fs::path& p) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tga";
 }
 
+struct ImageFolderOptions {
+  std::string path = "$GENLAB_DATA/images";
+  int64_t channels = 0;
+  double test_fraction = 0.1;
+  genlab::data::Selection selection;
+};
+
+const auto kImageFolderParams = genlab::data::with_selection(
+    genlab::sdk::Params<ImageFolderOptions>()
+        .add("path", &ImageFolderOptions::path, "the folder")
+        .add("channels", &ImageFolderOptions::channels, "1 (gray) or 3 (RGB); 0 takes the first image's")
+        .check([](const ImageFolderOptions& o) { return o.channels == 0 || o.channels == 1 || o.channels == 3; },
+               "0, 1 or 3")
+        .add("test_fraction", &ImageFolderOptions::test_fraction,
+             "share of each class, last by file name, for the test split")
+        .between(0, 1, genlab::sdk::Params<ImageFolderOptions>::Ends::upper_open),
+    &ImageFolderOptions::selection);
+
 class ImageFolder final : public genlab::data::ImageDataset {
  public:
   static genlab::sdk::Info info() {
@@ -29,21 +47,15 @@ class ImageFolder final : public genlab::data::ImageDataset {
     i.family = "image";
     i.summary = "a folder of PNG images, one sub-folder per class or flat; float [N,C,H,W] in [0,1]";
     i.modalities = {"image"};
-    i.params = {{"path", GENLAB_PARAM_STRING, "\"$GENLAB_DATA/images\"", "the folder"},
-                {"channels", GENLAB_PARAM_INT, "0", "1 (gray) or 3 (RGB); 0 takes the first image's"},
-                {"test_fraction", GENLAB_PARAM_DOUBLE, "0.1", "share of each class, last by file name, for the test split"}};
-    for (auto& p : genlab::data::Selection::params()) i.params.push_back(p);
+    i.params = kImageFolderParams.describe();
     return i;
   }
 
   explicit ImageFolder(const genlab::sdk::Context& c) : ImageDataset(c) {
-    const fs::path root = c.config.get("path", (genlab::data::data_dir() + "/images").c_str());
-    int channels = static_cast<int>(c.config.get("channels", int64_t{0}));
-    const double test_fraction = c.config.get("test_fraction", 0.1);
-    GENLAB_CHECK(channels == 0 || channels == 1 || channels == 3, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected channels 0, 1 or 3, got " + std::to_string(channels));
-    GENLAB_CHECK(test_fraction >= 0 && test_fraction < 1, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected 0 <= test_fraction < 1, got " + std::to_string(test_fraction));
+    ImageFolderOptions o = kImageFolderParams.read(c.config);
+    if (!c.config.has("path")) o.path = genlab::data::data_path(o.path);
+    const fs::path root = o.path;
+    int channels = static_cast<int>(o.channels);
     std::error_code ec;
     GENLAB_CHECK(fs::is_directory(root, ec), GENLAB_ERROR_IO, root.string() + ": not a folder");
     // class -> its files, sorted; a flat folder is one class.
@@ -65,7 +77,7 @@ class ImageFolder final : public genlab::data::ImageDataset {
     int64_t label = 0;
     for (auto& [name, files] : classes) {
       std::sort(files.begin(), files.end());
-      const size_t n_test = static_cast<size_t>(test_fraction * static_cast<double>(files.size()));
+      const size_t n_test = static_cast<size_t>(o.test_fraction * static_cast<double>(files.size()));
       for (size_t i = 0; i < files.size(); ++i) {
         const std::string file = files[i].string();
         const auto image = genlab::data::reading(file, [&] { return genlab::data::read_image_file(file, channels); });
@@ -93,7 +105,7 @@ class ImageFolder final : public genlab::data::ImageDataset {
       if (!test_labels.empty()) out.push_back(split("test", test_pixels, test_labels));
       return out;
     });
-    describe(std::move(splits), genlab::data::Selection(c.config));
+    describe(std::move(splits), o.selection);
   }
 };
 

@@ -12,9 +12,9 @@
 #include <sstream>
 
 #include "../../common/rays.hpp"
-#include "../common/files.hpp"
+#include <genlab/formats/files.hpp>
 #include "../common/image_file.hpp"
-#include "../common/formats/nerf_transforms.hpp"
+#include <genlab/formats/nerf_transforms.hpp>
 
 namespace {
 
@@ -50,9 +50,27 @@ struct ViewSize {
 constexpr uint64_t kMaxTransformsBytes = uint64_t{8} << 20;
 
 struct Options {
-  float background = 1;
+  std::string root = "$GENLAB_DATA/nerf/bunny";
+  std::string background = "white";
   int64_t downscale = 1;
+  int64_t train_views = 0;
+  int64_t max_views = 0;
 };
+
+const auto kNerfSyntheticParams =
+    genlab::sdk::Params<Options>()
+        .add("root", &Options::root,
+             "the folder holding transforms_train.json, transforms_test.json (and transforms_val.json)")
+        .add("background", &Options::background,
+             "\"white\" or \"black\": what the alpha is composited onto (rgb*a + bg*(1-a))")
+        .one_of({"white", "black"})
+        .add("downscale", &Options::downscale,
+             "box-average the views by this factor (it must divide both sides); focal scales with it")
+        .positive()
+        .add("train_views", &Options::train_views, "use the first N training views (few-views experiments); 0 for all")
+        .non_negative()
+        .add("max_views", &Options::max_views, "keep at most the first N views of val and test; 0 for all")
+        .non_negative();
 
 class NerfSynthetic final : public genlab::sdk::Dataset {
  public:
@@ -63,32 +81,14 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
     i.family = "rays";
     i.summary = "NeRF-synthetic (Blender) posed views: train serves rays, train-views/val/test whole views";
     i.modalities = {"rays"};
-    i.params = {
-        {"root", GENLAB_PARAM_STRING, "\"$GENLAB_DATA/nerf/bunny\"",
-         "the folder holding transforms_train.json, transforms_test.json (and transforms_val.json)"},
-        {"background", GENLAB_PARAM_STRING, "\"white\"",
-         "\"white\" or \"black\": what the alpha is composited onto (rgb*a + bg*(1-a))"},
-        {"downscale", GENLAB_PARAM_INT, "1",
-         "box-average the views by this factor (it must divide both sides); focal scales with it"},
-        {"train_views", GENLAB_PARAM_INT, "0", "use the first N training views (few-views experiments); 0 for all"},
-        {"max_views", GENLAB_PARAM_INT, "0", "keep at most the first N views of val and test; 0 for all"}};
+    i.params = kNerfSyntheticParams.describe();
     return i;
   }
 
   explicit NerfSynthetic(const genlab::sdk::Context& c) : Dataset(c) {
-    const fs::path root = c.config.get("root", (genlab::data::data_dir() + "/nerf/bunny").c_str());
-    const std::string background = c.config.get("background", "white");
-    GENLAB_CHECK(background == "white" || background == "black", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected background \"white\" or \"black\", got \"" + background + "\"");
-    Options options;
-    options.background = background == "white" ? 1.0f : 0.0f;
-    options.downscale = c.config.get_positive("downscale", int64_t{1});
-    const int64_t train_views = c.config.get("train_views", int64_t{0});
-    GENLAB_CHECK(train_views >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected train_views >= 0 (0 for all), got " + std::to_string(train_views));
-    const int64_t max_views = c.config.get("max_views", int64_t{0});
-    GENLAB_CHECK(max_views >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected max_views >= 0 (0 for all), got " + std::to_string(max_views));
+    Options options = kNerfSyntheticParams.read(c.config);
+    if (!c.config.has("root")) options.root = genlab::data::data_path(options.root);
+    const fs::path root = options.root;
     std::error_code ec;
     GENLAB_CHECK(fs::is_directory(root, ec), GENLAB_ERROR_NOT_FOUND,
                  root.string() + ": not a folder (expected the NeRF-synthetic layout: transforms_train.json, "
@@ -114,12 +114,12 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
       auto& frames = p.transforms.frames;
       const int64_t available = static_cast<int64_t>(frames.size());
       if (p.split == "train") {
-        GENLAB_CHECK(train_views <= available, GENLAB_ERROR_INVALID_ARGUMENT,
-                     "train_views is " + std::to_string(train_views) + ", but " + p.json + " has " +
+        GENLAB_CHECK(options.train_views <= available, GENLAB_ERROR_INVALID_ARGUMENT,
+                     "train_views is " + std::to_string(options.train_views) + ", but " + p.json + " has " +
                          std::to_string(available) + " frames");
-        if (train_views > 0) frames.resize(static_cast<size_t>(train_views));
-      } else if (max_views > 0 && max_views < available) {
-        frames.resize(static_cast<size_t>(max_views));
+        if (options.train_views > 0) frames.resize(static_cast<size_t>(options.train_views));
+      } else if (options.max_views > 0 && options.max_views < available) {
+        frames.resize(static_cast<size_t>(options.max_views));
       }
       p.files = genlab::data::formats::nerf_image_files(p.transforms, p.json);
       pending.push_back(std::move(p));
@@ -224,7 +224,7 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
     at::Tensor view = at::empty({image.height, image.width, 3}, at::kFloat);
     float* out = view.data_ptr<float>();
     const uint8_t* in = image.pixels.data();
-    const float background = options.background;
+    const float background = options.background == "white" ? 1.0f : 0.0f;
     for (int64_t p = 0; p < pixels; ++p) {
       const float alpha = static_cast<float>(in[4 * p + 3]) / 255.0f;
       for (int64_t ch = 0; ch < 3; ++ch)

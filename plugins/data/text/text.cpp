@@ -14,8 +14,8 @@
 #include <filesystem>
 #include <map>
 
-#include "../../common/utf8.hpp"
-#include "../common/files.hpp"
+#include <genlab/formats/utf8.hpp>
+#include <genlab/formats/files.hpp>
 
 namespace {
 
@@ -106,6 +106,30 @@ std::vector<uint32_t> read_symbols(const std::string& path, bool bytes_as_symbol
   return symbols;
 }
 
+struct TextOptions {
+  std::string path = "$GENLAB_DATA/moby-dick/moby-dick.txt";
+  std::string tokenizer = "char";
+  int64_t block_size = 64;
+  double val_fraction = 0.1;
+  int64_t subset = 0;
+  std::string vocabulary_from = "train";
+};
+
+const auto kTextParams =
+    genlab::sdk::Params<TextOptions>()
+        .add("path", &TextOptions::path, "a UTF-8 text file or a folder of them")
+        .add("tokenizer", &TextOptions::tokenizer, "\"char\" (code points, vocabulary from the text) or \"byte\" (256)")
+        .one_of({"char", "byte"})
+        .add("block_size", &TextOptions::block_size, "tokens a model sees; each example is block_size + 1 tokens")
+        .positive()
+        .add("val_fraction", &TextOptions::val_fraction, "share of the text, at the end, that forms the val split")
+        .between(0, 1, genlab::sdk::Params<TextOptions>::Ends::open)
+        .add("subset", &TextOptions::subset, "keep the first N characters (bytes) of the training text; 0: all")
+        .non_negative()
+        .add("vocabulary_from", &TextOptions::vocabulary_from,
+             "char: build the vocabulary from \"train\" or \"all\" the text")
+        .one_of({"train", "all"});
+
 class Text final : public genlab::sdk::Dataset {
  public:
   static genlab::sdk::Info info() {
@@ -115,31 +139,15 @@ class Text final : public genlab::sdk::Dataset {
     i.family = "text";
     i.summary = "UTF-8 text as windows of block_size + 1 int64 tokens, by character or byte";
     i.modalities = {"tokens"};
-    i.params = {{"path", GENLAB_PARAM_STRING, "\"$GENLAB_DATA/moby-dick/moby-dick.txt\"", "a UTF-8 text file or a folder of them"},
-                {"tokenizer", GENLAB_PARAM_STRING, "\"char\"", "\"char\" (code points, vocabulary from the text) or \"byte\" (256)"},
-                {"block_size", GENLAB_PARAM_INT, "64", "tokens a model sees; each example is block_size + 1 tokens"},
-                {"val_fraction", GENLAB_PARAM_DOUBLE, "0.1", "share of the text, at the end, that forms the val split"},
-                {"subset", GENLAB_PARAM_INT, "0", "keep the first N characters (bytes) of the training text; 0: all"},
-                {"vocabulary_from", GENLAB_PARAM_STRING, "\"train\"", "char: build the vocabulary from \"train\" or \"all\" the text"}};
+    i.params = kTextParams.describe();
     return i;
   }
 
   explicit Text(const genlab::sdk::Context& c) : Dataset(c) {
-    const std::string path = c.config.get("path", (genlab::data::data_dir() + "/moby-dick/moby-dick.txt").c_str());
-    const std::string tokenizer = c.config.get("tokenizer", "char");
-    block_size_ = c.config.get_positive("block_size", int64_t{64});
-    const double val_fraction = c.config.get("val_fraction", 0.1);
-    const int64_t subset = c.config.get("subset", int64_t{0});
-    const std::string vocabulary_from = c.config.get("vocabulary_from", "train");
-    GENLAB_CHECK(tokenizer == "char" || tokenizer == "byte", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected tokenizer \"char\" or \"byte\", got \"" + tokenizer + "\"");
-    GENLAB_CHECK(val_fraction > 0 && val_fraction < 1, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected 0 < val_fraction < 1, got " + std::to_string(val_fraction));
-    GENLAB_CHECK(subset >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected subset >= 0");
-    GENLAB_CHECK(vocabulary_from == "train" || vocabulary_from == "all", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected vocabulary_from \"train\" or \"all\", got \"" + vocabulary_from + "\"");
-
-    genlab::data::reading(path, [&] { load(path, tokenizer, val_fraction, subset, vocabulary_from); });
+    TextOptions o = kTextParams.read(c.config);
+    if (!c.config.has("path")) o.path = genlab::data::data_path(o.path);
+    block_size_ = o.block_size;
+    genlab::data::reading(o.path, [&] { load(o.path, o.tokenizer, o.val_fraction, o.subset, o.vocabulary_from); });
   }
 
   const genlab_dataset_info& data_info() const override { return info_; }
@@ -164,7 +172,7 @@ class Text final : public genlab::sdk::Dataset {
   }
 
  private:
-  // Reads the text and fills the splits and the description (the constructor's checks done).
+  // Reads the text and fills the splits and the description (the options checked).
   void load(const std::string& path, const std::string& tokenizer, double val_fraction, int64_t subset,
             const std::string& vocabulary_from) {
     const std::vector<uint32_t> symbols = read_symbols(path, tokenizer == "byte");
@@ -220,7 +228,7 @@ class Text final : public genlab::sdk::Dataset {
   }
 
 
-  int64_t block_size_ = 64;
+  int64_t block_size_ = 0;  // the option block_size
   std::vector<int64_t> train_, val_;
   std::string vocabulary_;
   std::vector<int64_t> sizes_, shape_;

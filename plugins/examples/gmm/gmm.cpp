@@ -19,13 +19,22 @@ using genlab::sdk::Config;
 using genlab::sdk::Context;
 using genlab::sdk::Tensors;
 
-// Options: each field is a manifest key under [models.NAME].
+// Options: the manifest keys under [models.NAME], declared once in kGmmParams (the same
+// declaration gives describe()'s list and the checked values).
 struct GmmOptions {
-  int64_t components = 8;    // K
-  double lr = 0.05;          // Adam step size
-  double init_scale = 1.0;   // std of the initial means
-  double min_log_sigma = -6; // floor on log sigma, keeps the likelihood bounded
+  int64_t components = 8;
+  double lr = 0.05;
+  double init_scale = 1.0;
+  int64_t dim = 0;
+  double min_log_sigma = -6;  // not a key: floor on log sigma, keeps the likelihood bounded
 };
+
+const auto kGmmParams =
+    genlab::sdk::Params<GmmOptions>()
+        .add("components", &GmmOptions::components, "number of mixture components K").positive()
+        .add("lr", &GmmOptions::lr, "Adam learning rate").positive()
+        .add("init_scale", &GmmOptions::init_scale, "standard deviation of the initial means")
+        .add("dim", &GmmOptions::dim, "data dimensions D; 0 takes them from the dataset").non_negative();
 
 class Gmm final : public genlab::sdk::Model {
  public:
@@ -38,21 +47,13 @@ class Gmm final : public genlab::sdk::Model {
     i.modalities = {"points", "image"};
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
                      GENLAB_CAPABILITY_STATE;
-    i.params = {{"components", GENLAB_PARAM_INT, "8", "number of mixture components K"},
-                {"lr", GENLAB_PARAM_DOUBLE, "0.05", "Adam learning rate"},
-                {"init_scale", GENLAB_PARAM_DOUBLE, "1.0", "standard deviation of the initial means"},
-                {"dim", GENLAB_PARAM_INT, "0", "data dimensions D; 0 takes them from the dataset"}};
+    i.params = kGmmParams.describe();
     return i;
   }
 
   explicit Gmm(const Context& context) : Model(context) {
-    const Config& c = context.config;
-    options_.components = c.get_positive("components", options_.components);
-    options_.lr = c.get("lr", options_.lr);
-    options_.init_scale = c.get("init_scale", options_.init_scale);
-    GENLAB_CHECK(options_.lr > 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                       "expected lr > 0, got " + std::to_string(options_.lr));
-    dim_ = c.get("dim", int64_t{0});
+    options_ = kGmmParams.read(context.config);
+    dim_ = options_.dim;
     element_shape_ = {dim_};
     if (dim_ == 0) {
       GENLAB_CHECK(context.data_info != nullptr && context.data_info->element_count > 0,
@@ -107,6 +108,9 @@ class Gmm final : public genlab::sdk::Model {
     out.add("nll", -log_prob(flatten(batch.at(input_name_))));  // [N] nats
     return out;
   }
+
+  int64_t trainable_parameters() const override { return adam_->parameter_count(); }
+
 
   Tensors export_state() override {
     Tensors state;

@@ -8,6 +8,21 @@ namespace {
 using genlab::sdk::Context;
 using genlab::sdk::Tensors;
 
+// Options: the manifest keys under [metrics.NAME], declared once in kMmdParams.
+struct MmdOptions {
+  std::string real_key;
+  std::string generated_key = "samples";
+  double bandwidth = 0;  // 0: set in each compute() from the pooled examples
+  int64_t max_examples = 2048;
+};
+
+const auto kMmdParams =
+    genlab::sdk::Params<MmdOptions>()
+        .add("real_key", &MmdOptions::real_key, "name of the real data tensor; empty: the first")
+        .add("generated_key", &MmdOptions::generated_key, "name of the generated tensor")
+        .add("bandwidth", &MmdOptions::bandwidth, "kernel width sigma; 0 takes the median distance").non_negative()
+        .add("max_examples", &MmdOptions::max_examples, "use at most this many examples of each side").positive();
+
 class Mmd final : public genlab::sdk::Metric {
  public:
   static genlab::sdk::Info info() {
@@ -18,41 +33,33 @@ class Mmd final : public genlab::sdk::Metric {
     i.summary = "unbiased squared MMD with an RBF kernel, real vs generated (example metric)";
     i.modalities = {"points", "image"};
     i.capabilities = GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_GENERATED;
-    i.params = {{"real_key", GENLAB_PARAM_STRING, "\"\"", "name of the real data tensor; empty: the first"},
-                {"generated_key", GENLAB_PARAM_STRING, "\"samples\"", "name of the generated tensor"},
-                {"bandwidth", GENLAB_PARAM_DOUBLE, "0.0", "kernel width sigma; 0 takes the median distance"},
-                {"max_examples", GENLAB_PARAM_INT, "2048", "use at most this many examples of each side"}};
+    i.params = kMmdParams.describe();
     return i;
   }
 
   explicit Mmd(const Context& context) : Metric(context) {
-    real_key_ = context.config.get("real_key", "");
-    generated_key_ = context.config.get("generated_key", "samples");
-    bandwidth_ = context.config.get("bandwidth", 0.0);
-    max_examples_ = context.config.get_positive("max_examples", int64_t{2048});
-    GENLAB_CHECK(bandwidth_ >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                       "expected bandwidth >= 0, got " + std::to_string(bandwidth_));
+    o_ = kMmdParams.read(context.config);
   }
 
   void update(const Tensors& real, const Tensors& generated, const Tensors& /*scores*/) override {
     GENLAB_CHECK(!real.empty() || !generated.empty(), GENLAB_ERROR_INVALID_ARGUMENT,
                        "expected real or generated examples, got neither");
-    if (!real.empty()) real_.push_back(rows(real_key_.empty() ? real.entries().front().second : real.at(real_key_)));
-    if (!generated.empty()) generated_.push_back(rows(generated.at(generated_key_)));
+    if (!real.empty()) real_.push_back(rows(o_.real_key.empty() ? real.entries().front().second : real.at(o_.real_key)));
+    if (!generated.empty()) generated_.push_back(rows(generated.at(o_.generated_key)));
   }
 
   genlab::sdk::Scalars compute() override {
     GENLAB_CHECK(!real_.empty() && !generated_.empty(), GENLAB_ERROR_FAILED_PRECONDITION,
                        "expected real and generated examples before compute");
-    const at::Tensor x = at::cat(real_).narrow(0, 0, std::min<int64_t>(max_examples_, count(real_)));
-    const at::Tensor y = at::cat(generated_).narrow(0, 0, std::min<int64_t>(max_examples_, count(generated_)));
+    const at::Tensor x = at::cat(real_).narrow(0, 0, std::min<int64_t>(o_.max_examples, count(real_)));
+    const at::Tensor y = at::cat(generated_).narrow(0, 0, std::min<int64_t>(o_.max_examples, count(generated_)));
     GENLAB_CHECK(x.size(1) == y.size(1), GENLAB_ERROR_INVALID_ARGUMENT,
                        "real and generated examples differ in size: " + std::to_string(x.size(1)) + " vs " +
                            std::to_string(y.size(1)));
     GENLAB_CHECK(x.size(0) >= 2 && y.size(0) >= 2, GENLAB_ERROR_INVALID_ARGUMENT,
                        "expected at least 2 examples of each side");
     const at::Tensor d_xx = at::cdist(x, x).pow(2), d_yy = at::cdist(y, y).pow(2), d_xy = at::cdist(x, y).pow(2);
-    double sigma = bandwidth_;
+    double sigma = o_.bandwidth;
     if (sigma == 0) sigma = at::cat({d_xx.flatten(), d_yy.flatten(), d_xy.flatten()}).sqrt().median().item<double>();
     if (sigma <= 0) sigma = 1;
     auto k = [&](const at::Tensor& d2) { return at::exp(-d2 / (2 * sigma * sigma)); };
@@ -83,9 +90,7 @@ class Mmd final : public genlab::sdk::Metric {
     return n;
   }
 
-  std::string real_key_, generated_key_;
-  double bandwidth_ = 0;
-  int64_t max_examples_ = 2048;
+  MmdOptions o_;
   std::vector<at::Tensor> real_, generated_;
 };
 

@@ -14,6 +14,19 @@ namespace {
 using genlab::sdk::Tensors;
 namespace gm = genlab::metrics;
 
+struct ClassCoverageOptions {
+  gm::FeatureOptions data;
+  double min_share = 0.1;
+  int64_t k = 3;
+};
+
+const auto kClassCoverageParams =
+    gm::feature_params(&ClassCoverageOptions::data)
+        .add("min_share", &ClassCoverageOptions::min_share, "a class is covered with this share of its expected count")
+        .non_negative()
+        .add("k", &ClassCoverageOptions::k, "the k of the generated examples' k-NN radii (per-class recall)")
+        .positive();
+
 // The tensor `name` of the `side` map; an error saying a feature network gives it otherwise.
 const at::Tensor& network_output(const Tensors& map, const std::string& name, const std::string& side) {
   GENLAB_CHECK(map.contains(name), GENLAB_ERROR_INVALID_ARGUMENT,
@@ -27,19 +40,12 @@ class ClassCoverage final : public genlab::sdk::Metric {
   static genlab::sdk::Info info() {
     return gm::metric_info(
         "class-coverage", "classifier",
-        "feature network's accuracy, classes covered, class-histogram KL, per-class recall and generated share", {"image"}, true,
-        {{"min_share", GENLAB_PARAM_DOUBLE, "0.1", "a class is covered with this share of its expected count"},
-         {"k", GENLAB_PARAM_INT, "3", "the k of the generated examples' k-NN radii (per-class recall)"}});
+        "feature network's accuracy, classes covered, class-histogram KL, per-class recall and generated share", {"image"},
+        kClassCoverageParams.describe());
   }
 
   explicit ClassCoverage(const genlab::sdk::Context& context)
-      : Metric(context),
-        data_(context.config),
-        min_share_(context.config.get("min_share", 0.1)),
-        k_(context.config.get_positive("k", int64_t{3})) {
-    GENLAB_CHECK(min_share_ >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected min_share >= 0, got " + std::to_string(min_share_));
-  }
+      : Metric(context), options_(kClassCoverageParams.read(context.config)), data_(options_.data) {}
 
   void update(const Tensors& real, const Tensors& generated, const Tensors& /*scores*/) override {
     const at::Tensor* label = real.empty() ? nullptr : &network_output(real, "label", "real");
@@ -75,10 +81,10 @@ class ClassCoverage final : public genlab::sdk::Metric {
     const at::Tensor q = at::bincount(predicted, {}, classes).to(at::kDouble) / static_cast<double>(predicted.size(0));
     const at::Tensor present = p > 0;
     // Covered: at least min_share of the expected count M * p_c, i.e. q_c >= min_share * p_c.
-    const double covered = (present & (q >= min_share_ * p)).sum().item<double>() / present.sum().item<double>();
+    const double covered = (present & (q >= options_.min_share * p)).sum().item<double>() / present.sum().item<double>();
     const double kl = (p * (p.clamp_min(1e-6).log() - q.clamp_min(1e-6).log())).sum().item<double>();
 
-    const at::Tensor inside = gm::inside_any_ball(x, y, gm::knn_radii(y, k_, "generated"));
+    const at::Tensor inside = gm::inside_any_ball(x, y, gm::knn_radii(y, options_.k, "generated"));
     genlab::sdk::Scalars recalls, shares;
     double min_recall = 1;
     for (int64_t c = 0; c < classes; ++c) {
@@ -107,9 +113,8 @@ class ClassCoverage final : public genlab::sdk::Metric {
   }
 
  private:
+  const ClassCoverageOptions options_;
   gm::FeaturePairs data_;
-  double min_share_;
-  int64_t k_;
   gm::Rows labels_{at::kLong}, real_logits_, generated_logits_;
 };
 

@@ -18,16 +18,49 @@ using sdk::Tensors;
 
 constexpr int64_t kAll = std::numeric_limits<int64_t>::max();
 
-// The params every metric has; with `features`, also the switch between features and data.
-inline std::vector<sdk::Param> data_params(bool features) {
-  std::vector<sdk::Param> p = {
-      {"real_key", GENLAB_PARAM_STRING, "\"\"", "name of the real data tensor; empty: the first"},
-      {"generated_key", GENLAB_PARAM_STRING, "\"\"", "name of the generated tensor; empty: the first"}};
-  if (features)
-    p.push_back({"features", GENLAB_PARAM_STRING, "\"auto\"",
-                 "auto: the feature network's 'features' when both sides have them, else the flattened data; "
-                 "network: require them; pixels: always the flattened data"});
-  return p;
+// The params every metric of this folder has: which tensor of each side's map it reads.
+struct DataKeys {
+  std::string real_key;
+  std::string generated_key;
+};
+
+// Those of a feature-space metric: the data keys and the switch between features and data.
+struct FeatureOptions {
+  DataKeys keys;
+  std::string features = "auto";
+};
+
+// Appends real_key and generated_key, the members of the DataKeys that `keys(options)` returns.
+template <class Options, class Access>
+sdk::Params<Options>& add_data_keys(sdk::Params<Options>& params, Access keys) {
+  return params
+      .add("real_key", [keys](Options& o) -> std::string& { return keys(o).real_key; },
+           "name of the real data tensor; empty: the first")
+      .add("generated_key", [keys](Options& o) -> std::string& { return keys(o).generated_key; },
+           "name of the generated tensor; empty: the first");
+}
+
+// The params of a metric that reads data tensors, declared by `data`, its DataKeys member;
+// the metric's own params follow with .add().
+template <class Options>
+sdk::Params<Options> data_params(DataKeys Options::*data) {
+  sdk::Params<Options> params;
+  add_data_keys(params, [data](Options& o) -> DataKeys& { return o.*data; });
+  return params;
+}
+
+// The params of a feature-space metric, declared by `data`, its FeatureOptions member; the
+// metric's own params follow with .add().
+template <class Options>
+sdk::Params<Options> feature_params(FeatureOptions Options::*data) {
+  sdk::Params<Options> params;
+  add_data_keys(params, [data](Options& o) -> DataKeys& { return (o.*data).keys; });
+  params
+      .add("features", [data](Options& o) -> std::string& { return (o.*data).features; },
+           "auto: the feature network's 'features' when both sides have them, else the flattened data; "
+           "network: require them; pixels: always the flattened data")
+      .one_of({"auto", "network", "pixels"});
+  return params;
 }
 
 // "a, b, c": the names of a map's tensors, for errors.
@@ -79,17 +112,12 @@ class Rows {
   std::vector<at::Tensor> parts_;
 };
 
-// The real and generated rows of a feature-space metric (params real_key, generated_key and
-// features), gathered over update() calls.
+// The real and generated rows of a feature-space metric (its FeatureOptions), gathered over
+// update() calls.
 class FeaturePairs {
  public:
-  explicit FeaturePairs(const sdk::Config& config)
-      : real_key_(config.get("real_key", "")),
-        generated_key_(config.get("generated_key", "")),
-        requested_(config.get("features", "auto")) {
-    GENLAB_CHECK(requested_ == "auto" || requested_ == "network" || requested_ == "pixels",
-                 GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected features = \"auto\", \"network\" or \"pixels\", got \"" + requested_ + "\"");
+  explicit FeaturePairs(const FeatureOptions& options)
+      : real_key_(options.keys.real_key), generated_key_(options.keys.generated_key), requested_(options.features) {
     reset();
   }
 

@@ -1,7 +1,9 @@
 // The description every metric plugin of this folder shares: version 1.0.0, needs real and
-// generated examples, and the data params (with the features switch for feature-space ones).
+// generated examples; `params` (a Params' describe(): data_params() or feature_params() and the
+// metric's own).
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -10,8 +12,7 @@
 namespace genlab::metrics {
 
 inline sdk::Info metric_info(std::string name, std::string family, std::string summary,
-                             std::vector<std::string> modalities, bool features,
-                             std::vector<sdk::Param> extra_params = {}) {
+                             std::vector<std::string> modalities, std::vector<sdk::Param> params) {
   sdk::Info i;
   i.name = std::move(name);
   i.version = "1.0.0";
@@ -19,10 +20,11 @@ inline sdk::Info metric_info(std::string name, std::string family, std::string s
   i.summary = std::move(summary);
   i.modalities = std::move(modalities);
   i.capabilities = GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_GENERATED;
-  // Feature-space metrics ask the host for its feature network on image data.
-  if (features) i.capabilities |= GENLAB_CAPABILITY_READS_FEATURES;
-  i.params = data_params(features);
-  i.params.insert(i.params.end(), extra_params.begin(), extra_params.end());
+  // Feature-space metrics (those with the param features, from feature_params()) ask the host
+  // for its feature network on image data.
+  if (std::any_of(params.begin(), params.end(), [](const sdk::Param& p) { return p.name == "features"; }))
+    i.capabilities |= GENLAB_CAPABILITY_READS_FEATURES;
+  i.params = std::move(params);
   return i;
 }
 

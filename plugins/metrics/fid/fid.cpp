@@ -10,6 +10,15 @@ namespace {
 
 using genlab::sdk::Tensors;
 
+struct FidOptions {
+  genlab::metrics::FeatureOptions data;
+  int64_t max_examples = 10000;
+};
+
+const auto kFidParams =
+    genlab::metrics::feature_params(&FidOptions::data)
+        .add("max_examples", &FidOptions::max_examples, "use at most this many examples of each side").positive();
+
 // Mean [D] and unbiased covariance [D, D] of rows x [N, D].
 std::pair<at::Tensor, at::Tensor> moments(const at::Tensor& x) {
   const at::Tensor mu = x.mean(0), centred = x - mu;
@@ -30,19 +39,18 @@ class Fid final : public genlab::sdk::Metric {
   static genlab::sdk::Info info() {
     return genlab::metrics::metric_info(
         "fid", "distribution", "Frechet distance between Gaussians fitted to real and generated features (FID)",
-        {"image", "points"}, true,
-        {{"max_examples", GENLAB_PARAM_INT, "10000", "use at most this many examples of each side"}});
+        {"image", "points"}, kFidParams.describe());
   }
 
   explicit Fid(const genlab::sdk::Context& context)
-      : Metric(context), data_(context.config), max_examples_(context.config.get_positive("max_examples", int64_t{10000})) {}
+      : Metric(context), options_(kFidParams.read(context.config)), data_(options_.data) {}
 
   void update(const Tensors& real, const Tensors& generated, const Tensors& /*scores*/) override {
     data_.update(real, generated);
   }
 
   genlab::sdk::Scalars compute() override {
-    const auto [x, y] = data_.both(max_examples_, 2);
+    const auto [x, y] = data_.both(options_.max_examples, 2);
     const int64_t n = std::min(x.size(0), y.size(0)), d = x.size(1);
     if (n < 2 * d)
       host().warn("too few samples for a stable FID: N=" + std::to_string(n) + ", feature dimension D=" +
@@ -57,8 +65,8 @@ class Fid final : public genlab::sdk::Metric {
   void reset() override { data_.reset(); }
 
  private:
+  const FidOptions options_;
   genlab::metrics::FeaturePairs data_;
-  int64_t max_examples_;
 };
 
 }  // namespace

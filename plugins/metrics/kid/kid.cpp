@@ -12,25 +12,30 @@ namespace {
 
 using genlab::sdk::Tensors;
 
+struct KidOptions {
+  genlab::metrics::FeatureOptions data;
+  int64_t subsets = 100;
+  int64_t subset_size = 1000;
+  int64_t seed = 0;
+};
+
+const auto kKidParams =
+    genlab::metrics::feature_params(&KidOptions::data)
+        .add("subsets", &KidOptions::subsets, "number of random subsets averaged").positive()
+        .add("subset_size", &KidOptions::subset_size, "examples per side in a subset (at most the smaller side's N)")
+        .positive()
+        .add("seed", &KidOptions::seed, "seed of the subset draws").non_negative();
+
 class Kid final : public genlab::sdk::Metric {
  public:
   static genlab::sdk::Info info() {
     return genlab::metrics::metric_info(
         "kid", "distribution", "Kernel Inception Distance: unbiased MMD^2 with a cubic polynomial kernel over subsets",
-        {"image", "points"}, true,
-        {{"subsets", GENLAB_PARAM_INT, "100", "number of random subsets averaged"},
-         {"subset_size", GENLAB_PARAM_INT, "1000", "examples per side in a subset (at most the smaller side's N)"},
-         {"seed", GENLAB_PARAM_INT, "0", "seed of the subset draws"}});
+        {"image", "points"}, kKidParams.describe());
   }
 
   explicit Kid(const genlab::sdk::Context& context)
-      : Metric(context),
-        data_(context.config),
-        subsets_(context.config.get_positive("subsets", int64_t{100})),
-        subset_size_(context.config.get_positive("subset_size", int64_t{1000})),
-        seed_(context.config.get("seed", int64_t{0})) {
-    GENLAB_CHECK(seed_ >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected seed >= 0, got " + std::to_string(seed_));
-  }
+      : Metric(context), options_(kKidParams.read(context.config)), data_(options_.data) {}
 
   void update(const Tensors& real, const Tensors& generated, const Tensors& /*scores*/) override {
     data_.update(real, generated);
@@ -38,10 +43,10 @@ class Kid final : public genlab::sdk::Metric {
 
   genlab::sdk::Scalars compute() override {
     const auto [x, y] = data_.both(genlab::metrics::kAll, 2);
-    const int64_t available = std::min(x.size(0), y.size(0)), n = std::min(available, subset_size_);
-    if (available < subset_size_)
+    const int64_t available = std::min(x.size(0), y.size(0)), n = std::min(available, options_.subset_size);
+    if (available < options_.subset_size)
       host().warn("too few samples for a stable KID: N=" + std::to_string(available) + "; need " +
-                  std::to_string(subset_size_) + " (subset_size)");
+                  std::to_string(options_.subset_size) + " (subset_size)");
     const double d = static_cast<double>(x.size(1)), pairs = static_cast<double>(n * (n - 1));
     at::Tensor k = at::empty({n, n}, at::kDouble);  // one buffer for every kernel matrix
     // The sum of k(a_i, b_j) over all pairs, or (unbiased, within one set) over i != j.
@@ -52,9 +57,9 @@ class Kid final : public genlab::sdk::Metric {
     auto subset = [n](const at::Tensor& rows, at::Generator& g) {
       return rows.index_select(0, at::randperm(rows.size(0), g).narrow(0, 0, n));
     };
-    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed_));
-    at::Tensor values = at::empty({subsets_}, at::kDouble);
-    for (int64_t s = 0; s < subsets_; ++s) {
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(options_.seed));
+    at::Tensor values = at::empty({options_.subsets}, at::kDouble);
+    for (int64_t s = 0; s < options_.subsets; ++s) {
       const at::Tensor a = subset(x, generator), b = subset(y, generator);
       values[s] = kernel_sum(a, a, true) / pairs + kernel_sum(b, b, true) / pairs -
                   2 * kernel_sum(a, b, false) / static_cast<double>(n * n);
@@ -66,8 +71,8 @@ class Kid final : public genlab::sdk::Metric {
   void reset() override { data_.reset(); }
 
  private:
+  const KidOptions options_;
   genlab::metrics::FeaturePairs data_;
-  int64_t subsets_, subset_size_, seed_;
 };
 
 }  // namespace

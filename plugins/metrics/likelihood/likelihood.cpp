@@ -15,6 +15,16 @@ namespace {
 
 using genlab::sdk::Tensors;
 
+struct LikelihoodOptions {
+  std::string score_key;
+  std::string real_key;
+};
+
+const auto kLikelihoodParams =
+    genlab::sdk::Params<LikelihoodOptions>()
+        .add("score_key", &LikelihoodOptions::score_key, "name of the per-example score tensor; empty: the first")
+        .add("real_key", &LikelihoodOptions::real_key, "name of the real data tensor (for D); empty: the first");
+
 class Likelihood final : public genlab::sdk::Metric {
  public:
   static genlab::sdk::Info info() {
@@ -25,25 +35,22 @@ class Likelihood final : public genlab::sdk::Metric {
     i.summary = "mean NLL (or bound) of held-out data in nats and bits/dim; bits/token and perplexity for text";
     i.modalities = {"points", "image", "tokens"};
     i.capabilities = GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_SCORES;
-    i.params = {{"score_key", GENLAB_PARAM_STRING, "\"\"", "name of the per-example score tensor; empty: the first"},
-                {"real_key", GENLAB_PARAM_STRING, "\"\"", "name of the real data tensor (for D); empty: the first"}};
+    i.params = kLikelihoodParams.describe();
     return i;
   }
 
-  explicit Likelihood(const genlab::sdk::Context& c) : Metric(c) {
-    score_key_ = c.config.get("score_key", "");
-    real_key_ = c.config.get("real_key", "");
-  }
+  explicit Likelihood(const genlab::sdk::Context& c) : Metric(c), options_(kLikelihoodParams.read(c.config)) {}
 
   void update(const Tensors& real, const Tensors&, const Tensors& scores) override {
     GENLAB_CHECK(!scores.empty(), GENLAB_ERROR_INVALID_ARGUMENT, "expected the model's scores, got none");
-    const at::Tensor& score = score_key_.empty() ? scores.entries().front().second : scores.at(score_key_);
+    const at::Tensor& score =
+        options_.score_key.empty() ? scores.entries().front().second : scores.at(options_.score_key);
     const at::Tensor s = score.to(at::kDouble).flatten();
     sum_ += s.sum().item<double>();
     count_ += s.numel();
     per_value_ = score.dim() > 1;
     if (!real.empty()) {
-      const at::Tensor& x = real_key_.empty() ? real.entries().front().second : real.at(real_key_);
+      const at::Tensor& x = options_.real_key.empty() ? real.entries().front().second : real.at(options_.real_key);
       dims_ = x.numel() / std::max<int64_t>(1, x.size(0));
     }
   }
@@ -62,7 +69,7 @@ class Likelihood final : public genlab::sdk::Metric {
   void reset() override { sum_ = 0, count_ = 0; }
 
  private:
-  std::string score_key_, real_key_;
+  const LikelihoodOptions options_;
   double sum_ = 0;
   int64_t count_ = 0, dims_ = 0;
   bool per_value_ = false;  // the score is per value ([B, T]), not per example

@@ -13,6 +13,15 @@ namespace {
 using genlab::sdk::Tensors;
 namespace gm = genlab::metrics;
 
+struct PsnrSsimOptions {
+  gm::DataKeys data;
+  double data_range = 1.0;
+};
+
+const auto kPsnrSsimParams =
+    gm::data_params(&PsnrSsimOptions::data)
+        .add("data_range", &PsnrSsimOptions::data_range, "the range R of pixel values (max - min)").positive();
+
 // SSIM of each pair of images x, y [N, C, H, W]: the SSIM map of a Gaussian window (sigma 1.5,
 // 11 wide or the image's smaller side made odd), valid convolution, averaged over pixels and channels.
 at::Tensor ssim(const at::Tensor& x, const at::Tensor& y, double range) {
@@ -36,22 +45,17 @@ class PsnrSsim final : public genlab::sdk::Metric {
   static genlab::sdk::Info info() {
     return gm::metric_info(
         "psnr-ssim", "reconstruction", "PSNR and SSIM (Wang et al. 2004) of generated[i] against real[i]", {"image", "rays"},
-        false, {{"data_range", GENLAB_PARAM_DOUBLE, "1.0", "the range R of pixel values (max - min)"}});
+        kPsnrSsimParams.describe());
   }
 
   explicit PsnrSsim(const genlab::sdk::Context& context)
-      : Metric(context),
-        real_key_(context.config.get("real_key", "")),
-        generated_key_(context.config.get("generated_key", "")),
-        range_(context.config.get("data_range", 1.0)) {
-    GENLAB_CHECK(range_ > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected data_range > 0, got " + std::to_string(range_));
-  }
+      : Metric(context), options_(kPsnrSsimParams.read(context.config)) {}
 
   void update(const Tensors& real, const Tensors& generated, const Tensors& /*scores*/) override {
     GENLAB_CHECK(!real.empty() && !generated.empty(), GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected real and generated images in every update: psnr-ssim compares real[i] with generated[i]");
-    const auto& [real_name, r] = gm::data_entry(real, real_key_, "real");
-    const auto& [generated_name, g] = gm::data_entry(generated, generated_key_, "generated");
+    const auto& [real_name, r] = gm::data_entry(real, options_.data.real_key, "real");
+    const auto& [generated_name, g] = gm::data_entry(generated, options_.data.generated_key, "generated");
     GENLAB_CHECK(r.dim() == 4 && g.dim() == 4 && r.sizes().slice(1) == g.sizes().slice(1), GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected real '" + real_name + "' and generated '" + generated_name +
                      "' to be images [N, C, H, W] of the same C, H, W, got " + c10::str(r.sizes()) + " and " +
@@ -61,8 +65,9 @@ class PsnrSsim final : public genlab::sdk::Metric {
     const at::Tensor x = r.detach().narrow(0, 0, n).to(at::kCPU, at::kDouble);
     const at::Tensor y = g.detach().narrow(0, 0, n).to(at::kCPU, at::kDouble);
     const at::Tensor mse = (x - y).pow(2).flatten(1).mean(1).clamp_min(1e-10);
-    psnr_.add(10 * at::log10(range_ * range_ / mse), "psnr");
-    ssim_.add(ssim(x, y, range_), "ssim");
+    const double range = options_.data_range;
+    psnr_.add(10 * at::log10(range * range / mse), "psnr");
+    ssim_.add(ssim(x, y, range), "ssim");
   }
 
   genlab::sdk::Scalars compute() override {
@@ -77,8 +82,7 @@ class PsnrSsim final : public genlab::sdk::Metric {
   }
 
  private:
-  std::string real_key_, generated_key_;
-  double range_;
+  const PsnrSsimOptions options_;
   gm::Rows psnr_, ssim_;  // one value per pair
 };
 

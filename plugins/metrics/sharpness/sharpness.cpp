@@ -11,6 +11,12 @@ namespace {
 using genlab::sdk::Tensors;
 namespace gm = genlab::metrics;
 
+struct SharpnessOptions {
+  gm::DataKeys data;
+};
+
+const auto kSharpnessParams = gm::data_params(&SharpnessOptions::data);
+
 // The variance of the Laplacian of each image's channel mean [N] (valid convolution).
 at::Tensor laplacian_variance(const Tensors::Entry& entry, const std::string& side) {
   const at::Tensor& images = entry.second;
@@ -27,18 +33,21 @@ class Sharpness final : public genlab::sdk::Metric {
  public:
   static genlab::sdk::Info info() {
     return gm::metric_info("sharpness", "image-quality",
-                           "variance of the Laplacian of generated vs real images, and their ratio", {"image"}, false);
+                           "variance of the Laplacian of generated vs real images, and their ratio", {"image"},
+                           kSharpnessParams.describe());
   }
 
   explicit Sharpness(const genlab::sdk::Context& context)
-      : Metric(context), real_key_(context.config.get("real_key", "")), generated_key_(context.config.get("generated_key", "")) {}
+      : Metric(context), options_(kSharpnessParams.read(context.config)) {}
 
   void update(const Tensors& real, const Tensors& generated, const Tensors& /*scores*/) override {
     GENLAB_CHECK(!real.empty() || !generated.empty(), GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected real or generated images, got neither");
-    if (!real.empty()) real_.add(laplacian_variance(gm::data_entry(real, real_key_, "real"), "real"), "real sharpness");
+    const gm::DataKeys& keys = options_.data;
+    if (!real.empty())
+      real_.add(laplacian_variance(gm::data_entry(real, keys.real_key, "real"), "real"), "real sharpness");
     if (!generated.empty())
-      generated_.add(laplacian_variance(gm::data_entry(generated, generated_key_, "generated"), "generated"),
+      generated_.add(laplacian_variance(gm::data_entry(generated, keys.generated_key, "generated"), "generated"),
                      "generated sharpness");
   }
 
@@ -58,7 +67,7 @@ class Sharpness final : public genlab::sdk::Metric {
   }
 
  private:
-  std::string real_key_, generated_key_;
+  const SharpnessOptions options_;
   gm::Rows real_, generated_;  // one value per image
 };
 

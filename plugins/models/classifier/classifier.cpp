@@ -24,6 +24,23 @@ namespace {
 
 using genlab::sdk::Tensors;
 
+// Options: each field is a manifest key under [models.NAME], declared in kClassifierParams.
+struct ClassifierOptions {
+  int64_t classes = 10;
+  int64_t channels = 32;
+  int64_t features = 128;
+  double lr = 1e-3;
+  int64_t batch = 500;
+};
+
+const auto kClassifierParams =
+    genlab::sdk::Params<ClassifierOptions>()
+        .add("classes", &ClassifierOptions::classes, "number of classes K (labels 0..K-1)").positive()
+        .add("channels", &ClassifierOptions::channels, "channels of the first conv block (the second has 2x)").positive()
+        .add("features", &ClassifierOptions::features, "width F of the feature layer").positive()
+        .add("lr", &ClassifierOptions::lr, "Adam learning rate").positive()
+        .add("batch", &ClassifierOptions::batch, "images per forward pass when classifying").positive();
+
 struct ClassifierNetImpl : torch::nn::Module {
   ClassifierNetImpl(int64_t in_channels, int64_t channels, int64_t features, int64_t classes) {
     auto conv = [](int64_t in, int64_t out) { return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)); };
@@ -60,26 +77,18 @@ class Classifier final : public genlab::sdk::Model {
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS |
                      GENLAB_CAPABILITY_STATE;
     i.device_types = {kDLCPU, kDLCUDA};
-    i.params = {{"classes", GENLAB_PARAM_INT, "10", "number of classes K (labels 0..K-1)"},
-                {"channels", GENLAB_PARAM_INT, "32", "channels of the first conv block (the second has 2x)"},
-                {"features", GENLAB_PARAM_INT, "128", "width F of the feature layer"},
-                {"lr", GENLAB_PARAM_DOUBLE, "0.001", "Adam learning rate"},
-                {"batch", GENLAB_PARAM_INT, "500", "images per forward pass when classifying"}};
+    i.params = kClassifierParams.describe();
     return i;
   }
 
   explicit Classifier(const genlab::sdk::Context& c) : Model(c), input_(c) {
     GENLAB_CHECK(input_.is_image(), GENLAB_ERROR_INVALID_ARGUMENT, "expected image data [C, H, W]");
-    classes_ = c.config.get_positive("classes", int64_t{10});
-    batch_ = c.config.get_positive("batch", int64_t{500});
-    const double lr = c.config.get("lr", 1e-3);
-    GENLAB_CHECK(lr > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected lr > 0, got " + std::to_string(lr));
-    net_ = ClassifierNet(input_.shape()[0], c.config.get_positive("channels", int64_t{32}),
-                         c.config.get_positive("features", int64_t{128}), classes_);
+    o_ = kClassifierParams.read(c.config);
+    net_ = ClassifierNet(input_.shape()[0], o_.channels, o_.features, o_.classes);
     net_->to(device());
     std::vector<std::pair<std::string, at::Tensor>> params;
     for (const auto& p : net_->named_parameters()) params.emplace_back("net." + p.key(), p.value());
-    adam_ = std::make_unique<genlab::sdk::Adam>(std::move(params), genlab::sdk::Adam::Options{lr});
+    adam_ = std::make_unique<genlab::sdk::Adam>(std::move(params), genlab::sdk::Adam::Options{o_.lr});
   }
 
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t) override {
@@ -88,8 +97,8 @@ class Classifier final : public genlab::sdk::Model {
     const at::Tensor* found = batch.find("label");
     GENLAB_CHECK(found != nullptr, GENLAB_ERROR_INVALID_ARGUMENT, "expected a \"label\" tensor in the batch: the classifier needs labelled data");
     const torch::Tensor y = found->to(device(), at::kLong);
-    GENLAB_CHECK(y.min().item<int64_t>() >= 0 && y.max().item<int64_t>() < classes_, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "labels must lie in 0.." + std::to_string(classes_ - 1) + " (set classes), got " +
+    GENLAB_CHECK(y.min().item<int64_t>() >= 0 && y.max().item<int64_t>() < o_.classes, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "labels must lie in 0.." + std::to_string(o_.classes - 1) + " (set classes), got " +
                      std::to_string(y.min().item<int64_t>()) + ".." + std::to_string(y.max().item<int64_t>()));
     const torch::Tensor logits = net_->out(net_->embed(x));
     const torch::Tensor loss = torch::cross_entropy_loss(logits, y);
@@ -110,8 +119,8 @@ class Classifier final : public genlab::sdk::Model {
     torch::NoGradGuard no_grad;
     net_->eval();
     std::vector<torch::Tensor> features, logits;
-    for (int64_t i = 0; i < images->size(0); i += batch_) {
-      const torch::Tensor x = images->narrow(0, i, std::min(batch_, images->size(0) - i)).to(device(), at::kFloat);
+    for (int64_t i = 0; i < images->size(0); i += o_.batch) {
+      const torch::Tensor x = images->narrow(0, i, std::min(o_.batch, images->size(0) - i)).to(device(), at::kFloat);
       features.push_back(net_->embed(x));
       logits.push_back(net_->out(features.back()));
     }
@@ -122,6 +131,9 @@ class Classifier final : public genlab::sdk::Model {
     return out;
   }
 
+  int64_t trainable_parameters() const override { return adam_->parameter_count(); }
+
+
   Tensors export_state() override {
     Tensors state;
     adam_->export_to(state);
@@ -131,7 +143,7 @@ class Classifier final : public genlab::sdk::Model {
 
  private:
   genlab::sdk::ExampleInput input_;
-  int64_t classes_ = 10, batch_ = 500;
+  ClassifierOptions o_;
   ClassifierNet net_{nullptr};
   std::unique_ptr<genlab::sdk::Adam> adam_;
 };

@@ -38,6 +38,7 @@
 #include <genlab/sdk/plugin.hpp>
 
 #include <genlab/sdk/adam.hpp>
+#include <genlab/sdk/ema.hpp>
 #include <genlab/sdk/example_input.hpp>
 #include "schedule.hpp"
 #include "networks.hpp"
@@ -47,31 +48,72 @@ namespace {
 using genlab::sdk::Tensors;
 namespace dm = genlab::plugins::diffusion;
 
-// Options: each field is a manifest key under [models.NAME].
+// Options: each field is a manifest key under [models.NAME], declared in kDiffusionParams.
 struct DiffusionOptions {
-  dm::NetworkOptions net;
-  int64_t timesteps = 1000;             // T
-  std::string schedule = "linear";      // or "cosine"
-  std::string prediction = "eps";       // or "v"
-  std::string variance = "posterior";   // sigma_t^2 of the reverse process: "posterior" or "beta"
-  bool conditional = false;             // class conditioning (needs labelled data)
-  double p_uncond = 0.1;                // label dropout for classifier-free guidance
+  dm::NetworkOptions net;               // its mult is parsed from channel_mult after read()
+  std::string channel_mult = "1,2,2";
+  int64_t timesteps = 1000;
+  std::string schedule = "linear";
+  std::string prediction = "eps";
+  std::string variance = "posterior";   // sigma_t^2 of the reverse process
+  bool conditional = false;
+  double p_uncond = 0.1;
   double lr = 2e-4;
-  double grad_clip = 1.0;               // max gradient norm; 0: none
-  double ema = 0.999;                   // EMA decay of the sampling weights; 0: none
-  int64_t score_samples = 16;           // K; 0: the sum over every t, exactly
+  double grad_clip = 1.0;
+  double ema = 0.999;
+  int64_t score_samples = 16;
 };
 
-// What generate() reads from its options.
+using DiffusionParams = genlab::sdk::Params<DiffusionOptions>;
+const auto kDiffusionParams =
+    DiffusionParams()
+        .add("channels", [](DiffusionOptions& o) -> int64_t& { return o.net.channels; }, "U-Net width of the first level")
+        .positive()
+        .add("channel_mult", &DiffusionOptions::channel_mult,
+             "width of each level in units of channels; H, W % 2^(levels-1) == 0")
+        .add("res_blocks", [](DiffusionOptions& o) -> int64_t& { return o.net.res_blocks; }, "residual blocks per level")
+        .positive()
+        .add("attention", [](DiffusionOptions& o) -> bool& { return o.net.attention; }, "self-attention at the lowest resolution")
+        .add("dropout", [](DiffusionOptions& o) -> double& { return o.net.dropout; }, "dropout in the residual blocks")
+        .between(0, 1, DiffusionParams::Ends::upper_open)
+        .add("hidden", [](DiffusionOptions& o) -> int64_t& { return o.net.hidden; }, "points: MLP width").positive()
+        .add("layers", [](DiffusionOptions& o) -> int64_t& { return o.net.layers; }, "points: MLP hidden layers").positive()
+        .add("timesteps", &DiffusionOptions::timesteps, "diffusion steps T").positive()
+        .add("schedule", &DiffusionOptions::schedule, "noise schedule: \"linear\" (Ho et al.) or \"cosine\" (Nichol & Dhariwal)")
+        .one_of({"linear", "cosine"})
+        .add("prediction", &DiffusionOptions::prediction, "what the network predicts: \"eps\" or \"v\"").one_of({"eps", "v"})
+        .add("variance", &DiffusionOptions::variance, "reverse-process variance: \"posterior\" (beta~) or \"beta\"")
+        .one_of({"posterior", "beta"})
+        .add("conditional", &DiffusionOptions::conditional, "class-conditional (labelled data), with classifier-free guidance")
+        .add("p_uncond", &DiffusionOptions::p_uncond, "probability of dropping the label in training").between(0, 1)
+        .add("lr", &DiffusionOptions::lr, "Adam learning rate").positive()
+        .add("grad_clip", &DiffusionOptions::grad_clip, "maximum gradient norm; 0: no clipping").non_negative()
+        .add("ema", &DiffusionOptions::ema, "EMA decay of the weights that sample and score; 0: none")
+        .between(0, 1, DiffusionParams::Ends::upper_open)
+        .add("score_samples", &DiffusionOptions::score_samples,
+             "timesteps K per example of the bound in score (importance-sampled); 0: all T")
+        .non_negative();
+
+// What generate() reads from its options, declared in kSampleParams.
 struct SampleOptions {
-  std::string sampler = "ddim";  // or "ddpm"
-  int64_t steps = 50;            // S (ddim); ddpm always runs T
-  double eta = 0.0;              // ddim noise scale: 0 deterministic, 1 DDPM-like
-  double guidance = 1.0;         // classifier-free guidance scale w; 1: the conditional model alone
-  int64_t batch = 256;           // samples per network call
-  bool clip = true;              // clip predicted x_0 to [-1, 1] (images; points: false)
-  int64_t forward_step = -1;     // >= 0: return q(x_t | x_0) draws of inputs' images at this t instead
+  std::string sampler = "ddim";
+  int64_t steps = 50;        // at most timesteps; unless given, "ddpm" runs all T (set after read)
+  double eta = 0.0;
+  double guidance = 1.0;
+  int64_t batch = 256;
+  bool clip = true;          // unless given, images only: points are not clipped (set after read)
+  int64_t forward_step = -1;
 };
+
+const auto kSampleParams =
+    genlab::sdk::Params<SampleOptions>()
+        .add("sampler", &SampleOptions::sampler, "\"ddim\" or \"ddpm\" (all timesteps)").one_of({"ddpm", "ddim"})
+        .add("steps", &SampleOptions::steps, "DDIM steps (at most timesteps); ddpm always runs all").positive()
+        .add("eta", &SampleOptions::eta, "DDIM noise scale: 0 deterministic, 1 DDPM-like").non_negative()
+        .add("guidance", &SampleOptions::guidance, "classifier-free guidance scale; 1: the conditional model alone")
+        .add("batch", &SampleOptions::batch, "samples per network call").positive()
+        .add("clip", &SampleOptions::clip, "clip the predicted x_0 to [-1, 1] (default: images only)")
+        .add("forward_step", &SampleOptions::forward_step, ">= 0: return q(x_t | x_0) draws of the inputs' images at this t");
 
 std::vector<int64_t> parse_mult(const std::string& text) {
   std::vector<int64_t> out;
@@ -121,30 +163,8 @@ class Diffusion final : public genlab::sdk::Model {
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
                      GENLAB_CAPABILITY_STATE | GENLAB_CAPABILITY_MIXED_PRECISION;
     i.device_types = {kDLCPU, kDLCUDA};
-    i.params = {{"channels", GENLAB_PARAM_INT, "32", "U-Net width of the first level"},
-                {"channel_mult", GENLAB_PARAM_STRING, "\"1,2,2\"", "width of each level in units of channels; H, W % 2^(levels-1) == 0"},
-                {"res_blocks", GENLAB_PARAM_INT, "1", "residual blocks per level"},
-                {"attention", GENLAB_PARAM_BOOL, "true", "self-attention at the lowest resolution"},
-                {"dropout", GENLAB_PARAM_DOUBLE, "0.0", "dropout in the residual blocks"},
-                {"hidden", GENLAB_PARAM_INT, "128", "points: MLP width"},
-                {"layers", GENLAB_PARAM_INT, "3", "points: MLP hidden layers"},
-                {"timesteps", GENLAB_PARAM_INT, "1000", "diffusion steps T"},
-                {"schedule", GENLAB_PARAM_STRING, "\"linear\"", "noise schedule: \"linear\" (Ho et al.) or \"cosine\" (Nichol & Dhariwal)"},
-                {"prediction", GENLAB_PARAM_STRING, "\"eps\"", "what the network predicts: \"eps\" or \"v\""},
-                {"variance", GENLAB_PARAM_STRING, "\"posterior\"", "reverse-process variance: \"posterior\" (beta~) or \"beta\""},
-                {"conditional", GENLAB_PARAM_BOOL, "false", "class-conditional (labelled data), with classifier-free guidance"},
-                {"p_uncond", GENLAB_PARAM_DOUBLE, "0.1", "probability of dropping the label in training"},
-                {"lr", GENLAB_PARAM_DOUBLE, "0.0002", "Adam learning rate"},
-                {"grad_clip", GENLAB_PARAM_DOUBLE, "1.0", "maximum gradient norm; 0: no clipping"},
-                {"ema", GENLAB_PARAM_DOUBLE, "0.999", "EMA decay of the weights that sample and score; 0: none"},
-                {"score_samples", GENLAB_PARAM_INT, "16", "timesteps K per example of the bound in score (importance-sampled); 0: all T"}};
-    i.generate_params = {{"sampler", GENLAB_PARAM_STRING, "\"ddim\"", "\"ddim\" or \"ddpm\" (all timesteps)"},
-                         {"steps", GENLAB_PARAM_INT, "50", "DDIM steps (at most timesteps); ddpm always runs all"},
-                         {"eta", GENLAB_PARAM_DOUBLE, "0.0", "DDIM noise scale: 0 deterministic, 1 DDPM-like"},
-                         {"guidance", GENLAB_PARAM_DOUBLE, "1.0", "classifier-free guidance scale; 1: the conditional model alone"},
-                         {"batch", GENLAB_PARAM_INT, "256", "samples per network call"},
-                         {"clip", GENLAB_PARAM_BOOL, "true", "clip the predicted x_0 to [-1, 1] (default: images only)"},
-                         {"forward_step", GENLAB_PARAM_INT, "-1", ">= 0: return q(x_t | x_0) draws of the inputs' images at this t"}};
+    i.params = kDiffusionParams.describe();
+    i.generate_params = kSampleParams.describe();
     return i;
   }
 
@@ -152,33 +172,8 @@ class Diffusion final : public genlab::sdk::Model {
   const char* score_convention() const override { return input_.is_image() ? "discrete-8bit" : "continuous"; }
 
   explicit Diffusion(const genlab::sdk::Context& c) : Model(c), input_(c, /*points_too=*/true) {
-    const auto& config = c.config;
-    o_.net.channels = config.get_positive("channels", o_.net.channels);
-    o_.net.mult = parse_mult(config.get("channel_mult", "1,2,2"));
-    o_.net.res_blocks = config.get_positive("res_blocks", o_.net.res_blocks);
-    o_.net.attention = config.get("attention", o_.net.attention);
-    o_.net.dropout = config.get("dropout", o_.net.dropout);
-    o_.net.hidden = config.get_positive("hidden", o_.net.hidden);
-    o_.net.layers = config.get_positive("layers", o_.net.layers);
-    o_.timesteps = config.get_positive("timesteps", o_.timesteps);
-    o_.schedule = config.get("schedule", o_.schedule.c_str());
-    o_.prediction = config.get("prediction", o_.prediction.c_str());
-    o_.variance = config.get("variance", o_.variance.c_str());
-    o_.conditional = config.get("conditional", o_.conditional);
-    o_.p_uncond = config.get("p_uncond", o_.p_uncond);
-    o_.lr = config.get("lr", o_.lr);
-    o_.grad_clip = config.get("grad_clip", o_.grad_clip);
-    o_.ema = config.get("ema", o_.ema);
-    o_.score_samples = config.get("score_samples", o_.score_samples);
-    GENLAB_CHECK(o_.score_samples >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected score_samples >= 0 (0: every timestep)");
-    GENLAB_CHECK(o_.prediction == "eps" || o_.prediction == "v", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected prediction \"eps\" or \"v\", got \"" + o_.prediction + "\"");
-    GENLAB_CHECK(o_.variance == "posterior" || o_.variance == "beta", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected variance \"posterior\" or \"beta\", got \"" + o_.variance + "\"");
-    GENLAB_CHECK(o_.net.dropout >= 0 && o_.net.dropout < 1, GENLAB_ERROR_INVALID_ARGUMENT, "expected 0 <= dropout < 1");
-    GENLAB_CHECK(o_.p_uncond >= 0 && o_.p_uncond <= 1, GENLAB_ERROR_INVALID_ARGUMENT, "expected 0 <= p_uncond <= 1");
-    GENLAB_CHECK(o_.lr > 0 && o_.grad_clip >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected lr > 0 and grad_clip >= 0");
-    GENLAB_CHECK(o_.ema >= 0 && o_.ema < 1, GENLAB_ERROR_INVALID_ARGUMENT, "expected 0 <= ema < 1");
+    o_ = kDiffusionParams.read(c.config);
+    o_.net.mult = parse_mult(o_.channel_mult);
 
     const auto& shape = input_.shape();
     if (input_.is_image()) {
@@ -208,9 +203,9 @@ class Diffusion final : public genlab::sdk::Model {
     for (const auto& p : net_->named_parameters()) params.emplace_back("net." + p.key(), p.value());
     adam_ = std::make_unique<genlab::sdk::Adam>(std::move(params), genlab::sdk::Adam::Options{o_.lr});
     const auto trained = net_->named_parameters();
-    for (const auto& p : ema_->named_parameters()) ema_pairs_.push_back({p.key(), p.value(), trained[p.key()]});
-    torch::NoGradGuard no_grad;
-    for (auto& w : ema_pairs_) w.ema.copy_(w.trained);
+    std::vector<genlab::sdk::Ema::Pair> averaged;
+    for (const auto& p : ema_->named_parameters()) averaged.push_back({p.key(), p.value(), trained[p.key()]});
+    ema_weights_ = std::make_unique<genlab::sdk::Ema>(std::move(averaged), o_.ema);
   }
 
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t) override {
@@ -238,7 +233,7 @@ class Diffusion final : public genlab::sdk::Model {
     const double grad_norm =
         o_.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(net_->parameters(), o_.grad_clip) : 0.0;
     adam_->step();
-    update_ema();
+    ema_weights_->update(adam_->steps());
     return {{"loss", loss.item<double>(), GENLAB_DIRECTION_LOWER}, {"grad_norm", grad_norm, GENLAB_DIRECTION_NONE}};
   }
 
@@ -339,22 +334,19 @@ class Diffusion final : public genlab::sdk::Model {
     return out;
   }
 
+  int64_t trainable_parameters() const override { return adam_->parameter_count(); }
+
+
   Tensors export_state() override {
     Tensors state;
     adam_->export_to(state);
-    for (const auto& w : ema_pairs_) state.add("ema." + w.name, w.ema.detach());
+    ema_weights_->export_to(state);
     return state;
   }
 
   void import_state(const Tensors& state) override {
     adam_->import_from(state);
-    torch::NoGradGuard no_grad;
-    for (auto& w : ema_pairs_) {
-      const at::Tensor& from = state.at("ema." + w.name);
-      GENLAB_CHECK(from.sizes() == w.ema.sizes(), GENLAB_ERROR_INVALID_ARGUMENT,
-                   "state tensor 'ema." + w.name + "' has shape " + c10::str(from.sizes()) + ", expected " + c10::str(w.ema.sizes()));
-      w.ema.copy_(from);
-    }
+    ema_weights_->import_from(state);
   }
 
  private:
@@ -418,21 +410,13 @@ class Diffusion final : public genlab::sdk::Model {
   }
 
   SampleOptions sample_options(const genlab::sdk::Config& options) const {
-    SampleOptions s;
-    s.sampler = options.get("sampler", s.sampler.c_str());
-    GENLAB_CHECK(s.sampler == "ddpm" || s.sampler == "ddim", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected sampler \"ddpm\" or \"ddim\", got \"" + s.sampler + "\"");
-    s.steps = options.get("steps", s.sampler == "ddpm" ? o_.timesteps : std::min(s.steps, o_.timesteps));
-    GENLAB_CHECK(s.steps >= 1 && s.steps <= o_.timesteps, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected 1 <= steps <= timesteps (" + std::to_string(o_.timesteps) + "), got " + std::to_string(s.steps));
+    SampleOptions s = kSampleParams.read(options);
+    if (!options.has("steps")) s.steps = s.sampler == "ddpm" ? o_.timesteps : std::min(s.steps, o_.timesteps);
+    GENLAB_CHECK(s.steps <= o_.timesteps, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected steps <= timesteps (" + std::to_string(o_.timesteps) + "), got " + std::to_string(s.steps));
     GENLAB_CHECK(s.sampler == "ddim" || s.steps == o_.timesteps, GENLAB_ERROR_INVALID_ARGUMENT,
                  "sampler \"ddpm\" runs all " + std::to_string(o_.timesteps) + " steps; for fewer use sampler \"ddim\"");
-    s.eta = options.get("eta", s.eta);
-    GENLAB_CHECK(s.eta >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected eta >= 0");
-    s.guidance = options.get("guidance", s.guidance);
-    s.batch = options.get_positive("batch", s.batch);
-    s.clip = options.get("clip", input_.is_image());
-    s.forward_step = options.get("forward_step", s.forward_step);
+    if (!options.has("clip")) s.clip = input_.is_image();
     return s;
   }
 
@@ -452,19 +436,6 @@ class Diffusion final : public genlab::sdk::Model {
                  GENLAB_ERROR_INVALID_ARGUMENT, "expected labels in [0, " + std::to_string(o_.net.num_classes) + ")");
     return labels;
   }
-
-  void update_ema() {
-    torch::NoGradGuard no_grad;
-    const double n = static_cast<double>(adam_->steps());
-    const double decay = std::min(o_.ema, (1 + n) / (10 + n));
-    for (auto& w : ema_pairs_) w.ema.mul_(decay).add_(w.trained.detach(), 1 - decay);
-  }
-
-  // An EMA weight beside the trained weight it follows (the same storage as the modules').
-  struct EmaPair {
-    std::string name;
-    torch::Tensor ema, trained;
-  };
 
   // What score needs of the schedule, computed once: for t = 1..T-1 the weight of the
   // squared x_0 error in L_t, the proposal over t, and the sum of L_t's constant parts per
@@ -494,7 +465,7 @@ class Diffusion final : public genlab::sdk::Model {
   DiffusionOptions o_;
   genlab::sdk::ExampleInput input_;
   std::unique_ptr<BoundTerms> bound_;
-  std::vector<EmaPair> ema_pairs_;
+  std::unique_ptr<genlab::sdk::Ema> ema_weights_;  // averages ema_'s parameters
   std::unique_ptr<dm::Schedule> schedule_;
   dm::Denoiser net_{nullptr}, ema_{nullptr};
   std::unique_ptr<genlab::sdk::Adam> adam_;

@@ -27,15 +27,29 @@ namespace {
 
 using genlab::sdk::Tensors;
 
+// Options: each field is a manifest key under [models.NAME], declared in kGanParams.
 struct GanOptions {
-  std::string arch = "auto";            // "dcgan28" (pytorch/examples), "small", or "auto" (by size)
-  int64_t noise = 100;                  // Z
-  double width = 1.0;                   // multiplies every channel count
-  std::string loss = "nonsaturating";   // or "hinge"
-  bool spectral_norm = false;           // on D's weights
-  int64_t d_steps = 1;                  // D updates per G update
+  std::string arch = "auto";  // "auto" becomes "dcgan28" or "small" by the data's size
+  int64_t noise = 100;
+  double width = 1.0;
+  std::string loss = "nonsaturating";
+  bool spectral_norm = false;
+  int64_t d_steps = 1;
   double lr_g = 2e-4, lr_d = 2e-4, beta1 = 0.5;
 };
+
+const auto kGanParams =
+    genlab::sdk::Params<GanOptions>()
+        .add("arch", &GanOptions::arch, "\"dcgan28\" (pytorch/examples, 28x28), \"small\" (H, W % 4 == 0), \"auto\"")
+        .one_of({"dcgan28", "small", "auto"})
+        .add("noise", &GanOptions::noise, "noise size Z").positive()
+        .add("width", &GanOptions::width, "multiplies every channel count").positive()
+        .add("loss", &GanOptions::loss, "\"nonsaturating\" or \"hinge\"").one_of({"nonsaturating", "hinge"})
+        .add("spectral_norm", &GanOptions::spectral_norm, "spectral normalisation of D's weights")
+        .add("d_steps", &GanOptions::d_steps, "D updates per G update").positive()
+        .add("lr_g", &GanOptions::lr_g, "Adam learning rate of G").positive()
+        .add("lr_d", &GanOptions::lr_d, "Adam learning rate of D").positive()
+        .add("beta1", &GanOptions::beta1, "Adam beta1 of both");
 
 int64_t scaled(int64_t channels, double width) { return std::max<int64_t>(4, static_cast<int64_t>(channels * width)); }
 
@@ -146,34 +160,12 @@ class Gan final : public genlab::sdk::Model {
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_STATE |
                      GENLAB_CAPABILITY_MIXED_PRECISION;
     i.device_types = {kDLCPU, kDLCUDA};
-    i.params = {{"arch", GENLAB_PARAM_STRING, "\"auto\"", "\"dcgan28\" (pytorch/examples, 28x28), \"small\" (H, W % 4 == 0), \"auto\""},
-                {"noise", GENLAB_PARAM_INT, "100", "noise size Z"},
-                {"width", GENLAB_PARAM_DOUBLE, "1.0", "multiplies every channel count"},
-                {"loss", GENLAB_PARAM_STRING, "\"nonsaturating\"", "\"nonsaturating\" or \"hinge\""},
-                {"spectral_norm", GENLAB_PARAM_BOOL, "false", "spectral normalisation of D's weights"},
-                {"d_steps", GENLAB_PARAM_INT, "1", "D updates per G update"},
-                {"lr_g", GENLAB_PARAM_DOUBLE, "0.0002", "Adam learning rate of G"},
-                {"lr_d", GENLAB_PARAM_DOUBLE, "0.0002", "Adam learning rate of D"},
-                {"beta1", GENLAB_PARAM_DOUBLE, "0.5", "Adam beta1 of both"}};
+    i.params = kGanParams.describe();
     return i;
   }
 
   explicit Gan(const genlab::sdk::Context& c) : Model(c), input_(c) {
-    o_.arch = c.config.get("arch", o_.arch.c_str());
-    o_.noise = c.config.get_positive("noise", o_.noise);
-    o_.width = c.config.get("width", o_.width);
-    o_.loss = c.config.get("loss", o_.loss.c_str());
-    o_.spectral_norm = c.config.get("spectral_norm", o_.spectral_norm);
-    o_.d_steps = c.config.get_positive("d_steps", o_.d_steps);
-    o_.lr_g = c.config.get("lr_g", o_.lr_g);
-    o_.lr_d = c.config.get("lr_d", o_.lr_d);
-    o_.beta1 = c.config.get("beta1", o_.beta1);
-    GENLAB_CHECK(o_.arch == "dcgan28" || o_.arch == "small" || o_.arch == "auto", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected arch \"dcgan28\", \"small\" or \"auto\", got \"" + o_.arch + "\"");
-    GENLAB_CHECK(o_.loss == "nonsaturating" || o_.loss == "hinge", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected loss \"nonsaturating\" or \"hinge\", got \"" + o_.loss + "\"");
-    GENLAB_CHECK(o_.width > 0 && o_.lr_g > 0 && o_.lr_d > 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected width, lr_g and lr_d > 0");
+    o_ = kGanParams.read(c.config);
     const auto& shape = input_.shape();
     const int64_t C = shape[0], H = shape[1], W = shape[2];
     if (o_.arch == "auto") o_.arch = H == 28 && W == 28 ? "dcgan28" : "small";
@@ -232,6 +224,9 @@ class Gan final : public genlab::sdk::Model {
     out.add("samples", ((g_->forward(noise(count)) + 1) / 2).clamp(0, 1).to(at::kCPU).contiguous());  // [N, C, H, W]
     return out;
   }
+
+  int64_t trainable_parameters() const override { return adam_g_->parameter_count() + adam_d_->parameter_count(); }
+
 
   Tensors export_state() override {
     Tensors state;

@@ -67,28 +67,96 @@ namespace nf = genlab::nerf;
 // and ~1.5x faster than a whole batch of 1024 in one pass.)
 constexpr int64_t kPassPoints = 32768;
 
-// Options: each field is a manifest key under [models.NAME].
+// Options: each field is a manifest key under [models.NAME], declared in kNerfParams.
 struct NerfOptions {
-  std::string encoding = "frequency";   // or "hashgrid"
+  std::string encoding = "frequency";
   // frequency
   int64_t depth = 8, width = 256, skip = 4;
   int64_t freqs_xyz = 10, freqs_dir = 4;
   // hashgrid
-  nf::HashGridOptions grid;
+  nf::HashGridOptions grid;             // grid.fused is set from hash_kernel after read()
+  std::string hash_kernel = "fused";
   double bound = 1.5;
   int64_t hash_width = 64;
   // sampling and rendering
   int64_t samples = 64, fine_samples = 128;
   double near = 2.0, far = 6.0;
-  std::string background = "white";     // or "black"
-  std::string composite = "backend";    // or "autograd"
-  int64_t chunk = 8192;                 // rays per rendering chunk (cancellation, progress)
-  int64_t micro_batch = 0;              // rays per pass through the networks; 0: kPassPoints worth
+  std::string background = "white";
+  std::string composite = "backend";
+  int64_t chunk = 8192;
+  int64_t micro_batch = 0;              // 0 becomes kPassPoints worth after read()
   // optimiser
-  double lr = 0;                        // 0: by encoding
+  double lr = 0;                        // 0 becomes the encoding's rate after read()
   double lr_final_factor = 0.1;
   int64_t decay_steps = 20000;
 };
+
+using NerfParams = genlab::sdk::Params<NerfOptions>;
+const auto kNerfParams =
+    NerfParams()
+        .add("encoding", &NerfOptions::encoding, "\"frequency\" (the paper's MLP) or \"hashgrid\" (Instant-NGP)")
+        .one_of({"frequency", "hashgrid"})
+        .add("depth", &NerfOptions::depth, "frequency: MLP layers before the density head").positive()
+        .add("width", &NerfOptions::width, "frequency: MLP width (the view layer has width / 2)")
+        .check([](const NerfOptions& o) { return o.width >= 2; }, ">= 2 (the view layer has width / 2)")
+        .add("skip", &NerfOptions::skip, "frequency: the input is concatenated again after this layer (0-based); < 0: never")
+        .add("freqs_xyz", &NerfOptions::freqs_xyz, "frequency: octaves of the position encoding").non_negative()
+        .add("freqs_dir", &NerfOptions::freqs_dir, "frequency: octaves of the direction encoding").non_negative()
+        .add("levels", [](NerfOptions& o) -> int64_t& { return o.grid.levels; }, "hashgrid: resolution levels L").positive()
+        .add("features", [](NerfOptions& o) -> int64_t& { return o.grid.features; }, "hashgrid: features per level F")
+        .positive()
+        .add("log2_table", [](NerfOptions& o) -> int64_t& { return o.grid.log2_table; },
+             "hashgrid: log2 of the table rows per level (4 to 24)")
+        .between(4, 24)
+        .add("base_resolution", [](NerfOptions& o) -> int64_t& { return o.grid.base_resolution; },
+             "hashgrid: resolution of the coarsest level")
+        .positive()
+        .add("max_resolution", [](NerfOptions& o) -> int64_t& { return o.grid.max_resolution; },
+             "hashgrid: resolution of the finest level")
+        .positive()
+        .add("bound", &NerfOptions::bound, "hashgrid: the scene is the cube [-bound, bound]^3; density 0 outside").positive()
+        .add("hash_width", &NerfOptions::hash_width, "hashgrid: width of the density and colour MLPs").positive()
+        .add("hash_kernel", &NerfOptions::hash_kernel,
+             "hashgrid: \"fused\" (one hand-written CPU pass per point; other devices use aten) or \"aten\" (batched ATen ops)")
+        .one_of({"fused", "aten"})
+        .add("samples", &NerfOptions::samples, "stratified samples per ray (the coarse pass)").positive()
+        .add("fine_samples", &NerfOptions::fine_samples, "importance samples per ray from the coarse weights; 0: one pass")
+        .non_negative()
+        .add("near", &NerfOptions::near, "distance of the first sample along a ray").non_negative()
+        .add("far", &NerfOptions::far, "distance of the last sample along a ray")
+        .add("background", &NerfOptions::background, "\"white\" or \"black\"; must match the dataset's background")
+        .one_of({"white", "black"})
+        .add("composite", &NerfOptions::composite,
+             "\"backend\" (the host's volume_composite op; autograd on a host without ops) or \"autograd\"")
+        .one_of({"backend", "autograd"})
+        .add("chunk", &NerfOptions::chunk, "rays generate renders between checks for cancellation and progress reports")
+        .positive()
+        .add("micro_batch", &NerfOptions::micro_batch,
+             "rays per pass through the networks in training (gradients summed: the same step) and rendering; "
+             "0: as many as make 32768 sample points (256 rays at 64 + 64 samples)")
+        .non_negative()
+        .add("lr", &NerfOptions::lr, "Adam step size; 0: by encoding, 5e-4 (frequency) or 1e-2 (hashgrid)").non_negative()
+        .add("lr_final_factor", &NerfOptions::lr_final_factor, "the learning rate decays exponentially to lr x this")
+        .positive()
+        .check([](const NerfOptions& o) { return o.lr_final_factor <= 1; }, "<= 1")
+        .add("decay_steps", &NerfOptions::decay_steps, "steps of the decay; the rate stays at its end after").positive()
+        .require([](const NerfOptions& o) { return o.fine_samples == 0 || o.samples >= 3; },
+                 "samples >= 3 with fine_samples > 0 (the importance samples come from the inner coarse bins)")
+        .require([](const NerfOptions& o) { return o.far > o.near; },
+                 [](const NerfOptions& o) {
+                   return "expected near < far, got near " + genlab::sdk::detail::toml_text(o.near) + " and far " +
+                          genlab::sdk::detail::toml_text(o.far);
+                 });
+
+// What generate() reads from its options, declared in kViewParams.
+struct ViewOptions {
+  int64_t height = 0, width = 0;  // > 0 where the inputs hold no 'image' (checked there)
+};
+
+const auto kViewParams =
+    genlab::sdk::Params<ViewOptions>()
+        .add("height", &ViewOptions::height, "view height in pixels when the inputs hold no 'image'")
+        .add("width", &ViewOptions::width, "view width in pixels when the inputs hold no 'image'");
 
 // What a field returns for points [R, S, 3] seen along directions [R, 3].
 struct FieldOutput {
@@ -199,101 +267,23 @@ class Nerf final : public genlab::sdk::Model {
     // need poses; it says so when they are missing.
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_STATE;
     i.device_types = {kDLCPU, kDLCUDA};
-    i.params = {
-        {"encoding", GENLAB_PARAM_STRING, "\"frequency\"", "\"frequency\" (the paper's MLP) or \"hashgrid\" (Instant-NGP)"},
-        {"depth", GENLAB_PARAM_INT, "8", "frequency: MLP layers before the density head"},
-        {"width", GENLAB_PARAM_INT, "256", "frequency: MLP width (the view layer has width / 2)"},
-        {"skip", GENLAB_PARAM_INT, "4", "frequency: the input is concatenated again after this layer (0-based); < 0: never"},
-        {"freqs_xyz", GENLAB_PARAM_INT, "10", "frequency: octaves of the position encoding"},
-        {"freqs_dir", GENLAB_PARAM_INT, "4", "frequency: octaves of the direction encoding"},
-        {"levels", GENLAB_PARAM_INT, "16", "hashgrid: resolution levels L"},
-        {"features", GENLAB_PARAM_INT, "2", "hashgrid: features per level F"},
-        {"log2_table", GENLAB_PARAM_INT, "19", "hashgrid: log2 of the table rows per level (4 to 24)"},
-        {"base_resolution", GENLAB_PARAM_INT, "16", "hashgrid: resolution of the coarsest level"},
-        {"max_resolution", GENLAB_PARAM_INT, "1024", "hashgrid: resolution of the finest level"},
-        {"bound", GENLAB_PARAM_DOUBLE, "1.5", "hashgrid: the scene is the cube [-bound, bound]^3; density 0 outside"},
-        {"hash_width", GENLAB_PARAM_INT, "64", "hashgrid: width of the density and colour MLPs"},
-        {"hash_kernel", GENLAB_PARAM_STRING, "\"fused\"",
-         "hashgrid: \"fused\" (one hand-written CPU pass per point; other devices use aten) or \"aten\" (batched ATen ops)"},
-        {"samples", GENLAB_PARAM_INT, "64", "stratified samples per ray (the coarse pass)"},
-        {"fine_samples", GENLAB_PARAM_INT, "128", "importance samples per ray from the coarse weights; 0: one pass"},
-        {"near", GENLAB_PARAM_DOUBLE, "2.0", "distance of the first sample along a ray"},
-        {"far", GENLAB_PARAM_DOUBLE, "6.0", "distance of the last sample along a ray"},
-        {"background", GENLAB_PARAM_STRING, "\"white\"", "\"white\" or \"black\"; must match the dataset's background"},
-        {"composite", GENLAB_PARAM_STRING, "\"backend\"",
-         "\"backend\" (the host's volume_composite op; autograd on a host without ops) or \"autograd\""},
-        {"chunk", GENLAB_PARAM_INT, "8192", "rays generate renders between checks for cancellation and progress reports"},
-        {"micro_batch", GENLAB_PARAM_INT, "0",
-         "rays per pass through the networks in training (gradients summed: the same step) and rendering; "
-         "0: as many as make 32768 sample points (256 rays at 64 + 64 samples)"},
-        {"lr", GENLAB_PARAM_DOUBLE, "0.0", "Adam step size; 0: by encoding, 5e-4 (frequency) or 1e-2 (hashgrid)"},
-        {"lr_final_factor", GENLAB_PARAM_DOUBLE, "0.1", "the learning rate decays exponentially to lr x this"},
-        {"decay_steps", GENLAB_PARAM_INT, "20000", "steps of the decay; the rate stays at its end after"}};
-    i.generate_params = {{"height", GENLAB_PARAM_INT, "0", "view height in pixels when the inputs hold no 'image'"},
-                         {"width", GENLAB_PARAM_INT, "0", "view width in pixels when the inputs hold no 'image'"}};
+    i.params = kNerfParams.describe();
+    i.generate_params = kViewParams.describe();
     return i;
   }
 
   explicit Nerf(const genlab::sdk::Context& c) : Model(c) {
-    const auto& config = c.config;
     if (c.data_info != nullptr && c.data_info->modality != nullptr) {
       const std::string modality = c.data_info->modality;
       GENLAB_CHECK(modality == "rays", GENLAB_ERROR_INVALID_ARGUMENT,
                    "a NeRF trains on rays of posed views (modality \"rays\", e.g. the nerf-synthetic dataset), got \"" +
                        modality + "\" data");
     }
-    o_.encoding = config.get("encoding", o_.encoding.c_str());
-    GENLAB_CHECK(o_.encoding == "frequency" || o_.encoding == "hashgrid", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected encoding \"frequency\" or \"hashgrid\", got \"" + o_.encoding + "\"");
-    o_.depth = config.get_positive("depth", o_.depth);
-    o_.width = config.get_positive("width", o_.width);
-    GENLAB_CHECK(o_.width >= 2, GENLAB_ERROR_INVALID_ARGUMENT, "expected width >= 2 (the view layer has width / 2)");
-    o_.skip = config.get("skip", o_.skip);
-    o_.freqs_xyz = config.get("freqs_xyz", o_.freqs_xyz);
-    o_.freqs_dir = config.get("freqs_dir", o_.freqs_dir);
-    GENLAB_CHECK(o_.freqs_xyz >= 0 && o_.freqs_dir >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected freqs_xyz >= 0 and freqs_dir >= 0");
-    o_.grid.levels = config.get_positive("levels", o_.grid.levels);
-    o_.grid.features = config.get_positive("features", o_.grid.features);
-    o_.grid.log2_table = config.get("log2_table", o_.grid.log2_table);
-    o_.grid.base_resolution = config.get_positive("base_resolution", o_.grid.base_resolution);
-    o_.grid.max_resolution = config.get_positive("max_resolution", o_.grid.max_resolution);
-    const std::string kernel = config.get("hash_kernel", "fused");
-    GENLAB_CHECK(kernel == "fused" || kernel == "aten", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected hash_kernel \"fused\" or \"aten\", got \"" + kernel + "\"");
-    o_.grid.fused = kernel == "fused";
-    o_.bound = config.get("bound", o_.bound);
-    GENLAB_CHECK(o_.bound > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected bound > 0, got " + std::to_string(o_.bound));
-    o_.hash_width = config.get_positive("hash_width", o_.hash_width);
-    o_.samples = config.get_positive("samples", o_.samples);
-    o_.fine_samples = config.get("fine_samples", o_.fine_samples);
-    GENLAB_CHECK(o_.fine_samples >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected fine_samples >= 0 (0: no fine pass), got " + std::to_string(o_.fine_samples));
-    GENLAB_CHECK(o_.fine_samples == 0 || o_.samples >= 3, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected samples >= 3 with fine_samples > 0 (the importance samples come from the inner coarse bins)");
-    o_.near = config.get("near", o_.near);
-    o_.far = config.get("far", o_.far);
-    GENLAB_CHECK(o_.near >= 0 && o_.far > o_.near, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected 0 <= near < far, got near " + std::to_string(o_.near) + ", far " + std::to_string(o_.far));
-    o_.background = config.get("background", o_.background.c_str());
-    GENLAB_CHECK(o_.background == "white" || o_.background == "black", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected background \"white\" or \"black\", got \"" + o_.background + "\"");
-    o_.composite = config.get("composite", o_.composite.c_str());
-    GENLAB_CHECK(o_.composite == "backend" || o_.composite == "autograd", GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected composite \"backend\" or \"autograd\", got \"" + o_.composite + "\"");
-    o_.chunk = config.get_positive("chunk", o_.chunk);
-    o_.micro_batch = config.get("micro_batch", o_.micro_batch);
-    GENLAB_CHECK(o_.micro_batch >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected micro_batch >= 0 (0: automatic), got " + std::to_string(o_.micro_batch));
+    o_ = kNerfParams.read(c.config);
+    o_.grid.fused = o_.hash_kernel == "fused";
     if (o_.micro_batch == 0) o_.micro_batch = std::max<int64_t>(1, kPassPoints / (o_.samples + o_.fine_samples));
-    o_.lr = config.get("lr", o_.lr);
-    GENLAB_CHECK(o_.lr >= 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected lr >= 0 (0: by encoding), got " + std::to_string(o_.lr));
     const bool hashgrid = o_.encoding == "hashgrid";
     if (o_.lr == 0) o_.lr = hashgrid ? 1e-2 : 5e-4;
-    o_.lr_final_factor = config.get("lr_final_factor", o_.lr_final_factor);
-    GENLAB_CHECK(o_.lr_final_factor > 0 && o_.lr_final_factor <= 1, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected 0 < lr_final_factor <= 1, got " + std::to_string(o_.lr_final_factor));
-    o_.decay_steps = config.get_positive("decay_steps", o_.decay_steps);
     background_ = o_.background == "white" ? 1.0 : 0.0;
     use_backend_ = o_.composite == "backend";
     if (use_backend_ && !host().can_run_ops()) {
@@ -392,8 +382,9 @@ class Nerf final : public genlab::sdk::Model {
       height = image->size(2);
       width = image->size(3);
     } else {
-      height = options.get("height", int64_t{0});
-      width = options.get("width", int64_t{0});
+      const ViewOptions view = kViewParams.read(options);
+      height = view.height;
+      width = view.width;
       GENLAB_CHECK(height > 0 && width > 0, GENLAB_ERROR_INVALID_ARGUMENT,
                    "without an input 'image' the view size comes from the options height and width (> 0), got " +
                        std::to_string(height) + "x" + std::to_string(width));
@@ -430,6 +421,9 @@ class Nerf final : public genlab::sdk::Model {
     out.add("opacity", opacity.clamp_(0, 1).view({count, 1, height, width}).to(at::kCPU).contiguous());
     return out;
   }
+
+  int64_t trainable_parameters() const override { return adam_->parameter_count(); }
+
 
   Tensors export_state() override {
     Tensors state;

@@ -29,7 +29,7 @@
 #include <genlab/sdk/plugin.hpp>
 
 #include <genlab/sdk/adam.hpp>
-#include "../../common/utf8.hpp"
+#include <genlab/formats/utf8.hpp>
 #include "gpt.hpp"
 
 namespace {
@@ -38,12 +38,57 @@ using genlab::sdk::Tensors;
 namespace gpt = genlab::plugins::gpt;
 namespace utf8 = genlab::plugins::utf8;
 
+// Options: each field is a manifest key under [models.NAME], declared in kTransformerParams;
+// net.vocab_size and net.block_size come from the data.
 struct TransformerOptions {
   gpt::GptOptions net;
   double lr = 1e-3, min_lr = 1e-4;
   int64_t warmup = 100, lr_decay_steps = 2000;
   double weight_decay = 0.1, beta1 = 0.9, beta2 = 0.99, grad_clip = 1.0;
 };
+
+using TransformerParams = genlab::sdk::Params<TransformerOptions>;
+const auto kTransformerParams =
+    TransformerParams()
+        .add("n_layer", [](TransformerOptions& o) -> int64_t& { return o.net.n_layer; }, "transformer blocks").positive()
+        .add("n_head", [](TransformerOptions& o) -> int64_t& { return o.net.n_head; }, "attention heads (n_embd % n_head == 0)")
+        .positive()
+        .add("n_embd", [](TransformerOptions& o) -> int64_t& { return o.net.n_embd; }, "embedding width").positive()
+        .add("dropout", [](TransformerOptions& o) -> double& { return o.net.dropout; },
+             "dropout on embeddings, attention and residuals")
+        .between(0, 1, TransformerParams::Ends::upper_open)
+        .add("bias", [](TransformerOptions& o) -> bool& { return o.net.bias; }, "biases in Linears and LayerNorms")
+        .add("lr", &TransformerOptions::lr, "peak learning rate").positive()
+        .add("min_lr", &TransformerOptions::min_lr, "learning rate after the decay").non_negative()
+        .add("warmup", &TransformerOptions::warmup, "steps of linear warm-up").non_negative()
+        .add("lr_decay_steps", &TransformerOptions::lr_decay_steps, "step at which the cosine decay reaches min_lr")
+        .non_negative()
+        .add("weight_decay", &TransformerOptions::weight_decay, "AdamW decay of matrices and embeddings").non_negative()
+        .add("beta1", &TransformerOptions::beta1, "AdamW beta1")
+        .add("beta2", &TransformerOptions::beta2, "AdamW beta2")
+        .add("grad_clip", &TransformerOptions::grad_clip, "maximum gradient norm; 0: none").non_negative()
+        .require([](const TransformerOptions& o) { return o.net.n_embd % o.net.n_head == 0; },
+                 [](const TransformerOptions& o) {
+                   return "expected n_embd divisible by n_head, got " + std::to_string(o.net.n_embd) + " and " +
+                          std::to_string(o.net.n_head);
+                 });
+
+// What generate() reads from its options, declared in kGenerateParams.
+struct GenerateOptions {
+  std::string prompt = "\n";
+  int64_t max_new_tokens = 200;
+  double temperature = 1.0;
+  int64_t top_k = 0;
+  bool kv_cache = true;
+};
+
+const auto kGenerateParams =
+    genlab::sdk::Params<GenerateOptions>()
+        .add("prompt", &GenerateOptions::prompt, "text to continue (the input 'tokens' [N, P] replaces it)")
+        .add("max_new_tokens", &GenerateOptions::max_new_tokens, "tokens generated after the prompt").non_negative()
+        .add("temperature", &GenerateOptions::temperature, "softmax temperature; 0: greedy").non_negative()
+        .add("top_k", &GenerateOptions::top_k, "sample among the k likeliest tokens; 0: all").non_negative()
+        .add("kv_cache", &GenerateOptions::kv_cache, "reuse keys and values of earlier positions");
 
 // nanoGPT train.py's get_lr: linear warm-up, cosine decay to min_lr, then min_lr.
 double learning_rate(const TransformerOptions& o, int64_t step) {
@@ -66,24 +111,8 @@ class Transformer final : public genlab::sdk::Model {
                      GENLAB_CAPABILITY_STATE |
                      GENLAB_CAPABILITY_MIXED_PRECISION;
     i.device_types = {kDLCPU, kDLCUDA};
-    i.params = {{"n_layer", GENLAB_PARAM_INT, "4", "transformer blocks"},
-                {"n_head", GENLAB_PARAM_INT, "4", "attention heads (n_embd % n_head == 0)"},
-                {"n_embd", GENLAB_PARAM_INT, "128", "embedding width"},
-                {"dropout", GENLAB_PARAM_DOUBLE, "0.0", "dropout on embeddings, attention and residuals"},
-                {"bias", GENLAB_PARAM_BOOL, "true", "biases in Linears and LayerNorms"},
-                {"lr", GENLAB_PARAM_DOUBLE, "0.001", "peak learning rate"},
-                {"min_lr", GENLAB_PARAM_DOUBLE, "0.0001", "learning rate after the decay"},
-                {"warmup", GENLAB_PARAM_INT, "100", "steps of linear warm-up"},
-                {"lr_decay_steps", GENLAB_PARAM_INT, "2000", "step at which the cosine decay reaches min_lr"},
-                {"weight_decay", GENLAB_PARAM_DOUBLE, "0.1", "AdamW decay of matrices and embeddings"},
-                {"beta1", GENLAB_PARAM_DOUBLE, "0.9", "AdamW beta1"},
-                {"beta2", GENLAB_PARAM_DOUBLE, "0.99", "AdamW beta2"},
-                {"grad_clip", GENLAB_PARAM_DOUBLE, "1.0", "maximum gradient norm; 0: none"}};
-    i.generate_params = {{"prompt", GENLAB_PARAM_STRING, "\"\\n\"", "text to continue (the input 'tokens' [N, P] replaces it)"},
-                         {"max_new_tokens", GENLAB_PARAM_INT, "200", "tokens generated after the prompt"},
-                         {"temperature", GENLAB_PARAM_DOUBLE, "1.0", "softmax temperature; 0: greedy"},
-                         {"top_k", GENLAB_PARAM_INT, "0", "sample among the k likeliest tokens; 0: all"},
-                         {"kv_cache", GENLAB_PARAM_BOOL, "true", "reuse keys and values of earlier positions"}};
+    i.params = kTransformerParams.describe();
+    i.generate_params = kGenerateParams.describe();
     return i;
   }
 
@@ -93,30 +122,10 @@ class Transformer final : public genlab::sdk::Model {
                  GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected token data: windows [T + 1] of int64 tokens and a vocab_size (the `text` dataset)");
     input_ = data->elements[0].name;
-    const auto& config = c.config;
     o_.net.vocab_size = data->vocab_size;
     o_.net.block_size = data->elements[0].shape[0] - 1;
     GENLAB_CHECK(o_.net.block_size > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected windows of at least 2 tokens");
-    o_.net.n_layer = config.get_positive("n_layer", o_.net.n_layer);
-    o_.net.n_head = config.get_positive("n_head", o_.net.n_head);
-    o_.net.n_embd = config.get_positive("n_embd", o_.net.n_embd);
-    o_.net.dropout = config.get("dropout", o_.net.dropout);
-    o_.net.bias = config.get("bias", o_.net.bias);
-    o_.lr = config.get("lr", o_.lr);
-    o_.min_lr = config.get("min_lr", o_.min_lr);
-    o_.warmup = config.get("warmup", o_.warmup);
-    o_.lr_decay_steps = config.get("lr_decay_steps", o_.lr_decay_steps);
-    o_.weight_decay = config.get("weight_decay", o_.weight_decay);
-    o_.beta1 = config.get("beta1", o_.beta1);
-    o_.beta2 = config.get("beta2", o_.beta2);
-    o_.grad_clip = config.get("grad_clip", o_.grad_clip);
-    GENLAB_CHECK(o_.net.n_embd % o_.net.n_head == 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected n_embd divisible by n_head, got " + std::to_string(o_.net.n_embd) + " and " + std::to_string(o_.net.n_head));
-    GENLAB_CHECK(o_.net.dropout >= 0 && o_.net.dropout < 1, GENLAB_ERROR_INVALID_ARGUMENT, "expected 0 <= dropout < 1");
-    GENLAB_CHECK(o_.lr > 0 && o_.min_lr >= 0 && o_.warmup >= 0 && o_.lr_decay_steps >= 0 && o_.weight_decay >= 0 &&
-                     o_.grad_clip >= 0,
-                 GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected lr > 0 and min_lr, warmup, lr_decay_steps, weight_decay, grad_clip >= 0");
+    o_ = kTransformerParams.read(c.config, o_);
 
     if (const char* vocabulary = c.vocabulary()) {
       vocabulary_ = vocabulary;
@@ -155,16 +164,10 @@ class Transformer final : public genlab::sdk::Model {
     return {{"loss", loss.item<double>(), GENLAB_DIRECTION_LOWER}, {"lr", lr, GENLAB_DIRECTION_NONE}};
   }
 
-  // Options: prompt (text, default "\n"), max_new_tokens (200), temperature (1.0; 0 greedy),
-  // top_k (0: all), kv_cache (true). Input "tokens" [N, P] replaces the text prompt.
+  // Options: see GenerateOptions. Input "tokens" [N, P] replaces the text prompt.
   Tensors generate(int64_t count, const genlab::sdk::Config& options, const Tensors& inputs) override {
     GENLAB_CHECK(count > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected count > 0, got " + std::to_string(count));
-    const int64_t new_tokens = options.get("max_new_tokens", int64_t{200});
-    const double temperature = options.get("temperature", 1.0);
-    const int64_t top_k = options.get("top_k", int64_t{0});
-    const bool use_cache = options.get("kv_cache", true);
-    GENLAB_CHECK(new_tokens >= 0 && temperature >= 0 && top_k >= 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected max_new_tokens, temperature and top_k >= 0");
+    const GenerateOptions g = kGenerateParams.read(options);
     c10::InferenceMode inference;
     net_->eval();
     torch::Tensor sequence;  // [N, P]
@@ -175,7 +178,7 @@ class Transformer final : public genlab::sdk::Model {
       GENLAB_CHECK(sequence.min().item<int64_t>() >= 0 && sequence.max().item<int64_t>() < o_.net.vocab_size,
                    GENLAB_ERROR_INVALID_ARGUMENT, "expected prompt tokens in [0, " + std::to_string(o_.net.vocab_size) + ")");
     } else {
-      sequence = encode(options.get("prompt", "\n")).to(device()).unsqueeze(0).repeat({count, 1});
+      sequence = encode(g.prompt).to(device()).unsqueeze(0).repeat({count, 1});
     }
 
     std::vector<torch::Tensor> pieces{sequence};
@@ -183,9 +186,9 @@ class Transformer final : public genlab::sdk::Model {
                                             std::min(sequence.size(1), o_.net.block_size));
     gpt::KvCache cache;
     bool cache_filled = false;
-    for (int64_t i = 0; i < new_tokens; ++i) {
+    for (int64_t i = 0; i < g.max_new_tokens; ++i) {
       torch::Tensor logits;  // [N, 1, V]
-      if (!use_cache) {
+      if (!g.kv_cache) {
         logits = net_->forward(context, nullptr, 0, true);
       } else if (!cache_filled) {
         cache = net_->new_cache(count, torch::TensorOptions().device(device()).dtype(torch::kFloat));
@@ -194,7 +197,7 @@ class Transformer final : public genlab::sdk::Model {
       } else {
         logits = net_->forward(context.narrow(1, context.size(1) - 1, 1), &cache, cache.length, true);
       }
-      const torch::Tensor next = sample(logits.select(1, 0), temperature, top_k);  // [N, 1]
+      const torch::Tensor next = sample(logits.select(1, 0), g.temperature, g.top_k);  // [N, 1]
       pieces.push_back(next);
       if (context.size(1) == o_.net.block_size) {  // full: keep the newest half, refill the cache
         context = context.narrow(1, context.size(1) - o_.net.block_size / 2, o_.net.block_size / 2);
@@ -224,6 +227,9 @@ class Transformer final : public genlab::sdk::Model {
     out.add("nll_per_token", nll.view({B, T}).to(at::kCPU));      // [B, T] nats
     return out;
   }
+
+  int64_t trainable_parameters() const override { return adam_->parameter_count(); }
+
 
   Tensors export_state() override {
     Tensors state;

@@ -193,6 +193,9 @@ class Vae final : public genlab::sdk::Model {
     return out;
   }
 
+  int64_t trainable_parameters() const override { return adam_->parameter_count(); }
+
+
   Tensors export_state() override {
     Tensors state;
     adam_->export_to(state);

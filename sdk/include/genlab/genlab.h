@@ -1,5 +1,5 @@
 /*
- * genlab.h — the genlab plugin C ABI, version 1.5.
+ * genlab.h — the genlab plugin C ABI, version 1.6.
  *
  * This header is the whole contract between the genlab host and a plugin. It is C (C99
  * and C++ compatible); no C++ type, exception, STL container or LibTorch type crosses it.
@@ -36,7 +36,9 @@
  *   genlab_plugin_description.generate_params (the options generate reads, which the host
  *   checks), genlab_model_score_args.convention (what a model's scores measure, so that
  *   unlike likelihoods are never ranked together), genlab_host_api.precision and
- *   GENLAB_CAPABILITY_MIXED_PRECISION (bf16 / fp16 compute).
+ *   GENLAB_CAPABILITY_MIXED_PRECISION (bf16 / fp16 compute); 1.6 appends
+ *   genlab_model_export_state_args.trainable_parameters (a model's size, stated by the
+ *   model rather than guessed by the host from its optimiser's tensor names).
  *
  * Conventions
  *
@@ -67,7 +69,7 @@ extern "C" {
  * ====================================================================================== */
 
 #define GENLAB_ABI_VERSION_MAJOR 1
-#define GENLAB_ABI_VERSION_MINOR 5
+#define GENLAB_ABI_VERSION_MINOR 6
 
 /* The size of `type` up to and including `last_field`: what a struct_size must be at least
  * for its reader to see `last_field`. Each struct below has a GENLAB_<NAME>_STRUCT_SIZE
@@ -457,9 +459,13 @@ typedef struct genlab_model_export_state_args {
   genlab_model* model;      /* [in] */
   genlab_tensor_map* state; /* [out] every tensor needed to resume (weights, optimiser,
                                step counters as 0-d tensors); host-owned */
+  /* Since 1.6. [out] how many scalar values training updates (the sum of the trainable
+   * tensors' element counts): the run's `cost.parameters`. The host sets -1 before the call;
+   * a model that leaves it so states nothing, and its runs have no cost.parameters. */
+  int64_t trainable_parameters;
 } genlab_model_export_state_args;
 #define GENLAB_MODEL_EXPORT_STATE_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_model_export_state_args, state)
+  GENLAB_STRUCT_SIZE(genlab_model_export_state_args, trainable_parameters)
 
 typedef struct genlab_model_import_state_args {
   size_t struct_size;

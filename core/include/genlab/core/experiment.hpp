@@ -16,7 +16,7 @@
 #include <vector>
 #include <toml++/toml.h>
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 
 #include "genlab/core/claims.hpp"
 #include "genlab/core/loader.hpp"

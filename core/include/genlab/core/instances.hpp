@@ -78,11 +78,15 @@ class ModelInstance {
   // the plugin did not say (an older plugin, or one that leaves it NULL).
   const std::string& score_convention() const { return score_convention_; }
   TensorMapPtr export_state();                                                       // export_state
+  // How many scalar values training updates, as the model stated at its last export_state
+  // (ABI 1.6); -1 when it did not (an older plugin, or one that leaves it unset).
+  int64_t trainable_parameters() const { return trainable_parameters_; }
   void import_state(const genlab_tensor_map& state);                                 // import_state
   const Plugin& plugin() const { return *plugin_; }
 
  private:
   std::string score_convention_;
+  int64_t trainable_parameters_ = -1;
   std::shared_ptr<const Plugin> plugin_;
   std::unique_ptr<HostServices> host_;
   genlab_model* model_ = nullptr;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "genlab/core/error.hpp"
+#include "genlab/util/error.hpp"
 #include "genlab/core/plugin_manifest.hpp"
 #include "genlab/genlab.h"
 

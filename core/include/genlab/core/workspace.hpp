@@ -23,7 +23,7 @@
 #include <string>
 #include <toml++/toml.h>
 
-#include "genlab/core/util/files.hpp"
+#include "genlab/util/files.hpp"
 
 namespace genlab {
 

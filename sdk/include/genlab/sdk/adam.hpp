@@ -47,6 +47,12 @@ class Adam {
   }
 
   int64_t steps() const { return steps_; }  // updates made so far
+  // The scalar values it updates: a model's trainable parameters (Model::trainable_parameters).
+  int64_t parameter_count() const {
+    int64_t count = 0;
+    for (const auto& named : params_) count += named.second.numel();
+    return count;
+  }
   void set_lr(double lr) { options_.lr = lr; }  // for a schedule
 
   void zero_grad() {

@@ -128,12 +128,16 @@ class Params {
   Params& at_least(double low) {
     return number_check([low](double v) { return v >= low; }, " >= " + shortest(low));
   }
-  // lo <= value <= hi, or lo <= value < hi with Upper::open.
-  enum class Upper { closed, open };
-  Params& between(double lo, double hi, Upper upper = Upper::closed) {
-    const bool open = upper == Upper::open;
-    return number_check([lo, hi, open](double v) { return v >= lo && (open ? v < hi : v <= hi); },
-                        "", shortest(lo) + " <= ", (open ? " < " : " <= ") + shortest(hi));
+  // lo <= value <= hi; Ends says which ends are open ("0 < rare_share < 1": Ends::open).
+  enum class Ends { closed, open, lower_open, upper_open };
+  Params& between(double lo, double hi, Ends ends = Ends::closed) {
+    const bool lower_open = ends == Ends::open || ends == Ends::lower_open;
+    const bool upper_open = ends == Ends::open || ends == Ends::upper_open;
+    return number_check(
+        [lo, hi, lower_open, upper_open](double v) {
+          return (lower_open ? v > lo : v >= lo) && (upper_open ? v < hi : v <= hi);
+        },
+        "", shortest(lo) + (lower_open ? " < " : " <= "), (upper_open ? " < " : " <= ") + shortest(hi));
   }
   Params& one_of(std::initializer_list<const char*> allowed) {
     Entry& e = last("one_of");
@@ -159,9 +163,13 @@ class Params {
     return *this;
   }
   // A check that relates several parameters, run after every parameter passed its own;
-  // `expectation` completes "expected ...".
-  Params& require(std::function<bool(const Options&)> ok, std::string expectation) {
-    relations_.push_back({std::move(ok), std::move(expectation)});
+  // `expectation` completes "expected ...", or `say(options)` writes the whole message with
+  // the values ("expected n_embd divisible by n_head, got 128 and 3").
+  Params& require(std::function<bool(const Options&)> ok, const std::string& expectation) {
+    return require(std::move(ok), [expectation](const Options&) { return "expected " + expectation; });
+  }
+  Params& require(std::function<bool(const Options&)> ok, std::function<std::string(const Options&)> say) {
+    relations_.push_back({std::move(ok), std::move(say)});
     return *this;
   }
 
@@ -187,8 +195,7 @@ class Params {
         GENLAB_CHECK(c.ok(start), GENLAB_ERROR_INVALID_ARGUMENT,
                      "expected " + c.expectation + ", got " + e.show(start));
     }
-    for (const auto& r : relations_)
-      GENLAB_CHECK(r.ok(start), GENLAB_ERROR_INVALID_ARGUMENT, "expected " + r.expectation);
+    for (const auto& r : relations_) GENLAB_CHECK(r.ok(start), GENLAB_ERROR_INVALID_ARGUMENT, r.say(start));
     return start;
   }
 
@@ -224,8 +231,13 @@ class Params {
     return *this;
   }
 
+  struct Relation {
+    std::function<bool(const Options&)> ok;
+    std::function<std::string(const Options&)> say;  // the whole message
+  };
+
   std::vector<Entry> entries_;
-  std::vector<Check> relations_;
+  std::vector<Relation> relations_;
 };
 
 }  // namespace genlab::sdk

@@ -581,6 +581,10 @@ class Model : public Object {
   virtual const char* score_convention() const { return nullptr; }
   virtual Tensors export_state() = 0;
   virtual void import_state(const Tensors& state) = 0;
+  // How many scalar values training updates (genlab_model_export_state_args::
+  // trainable_parameters, the run's cost.parameters); -1: not stated. A model that trains
+  // with the SDK's Adam returns its parameter_count().
+  virtual int64_t trainable_parameters() const { return -1; }
 
  private:
   at::Device device_;
@@ -705,6 +709,8 @@ struct ModelTable {
       std::lock_guard<std::mutex> lock(generator.mutex());
       state.add(kRngStateName, generator.get_state());
       args->state = release(state);
+      if (GENLAB_STRUCT_HAS(genlab_model_export_state_args, args->struct_size, trainable_parameters))
+        args->trainable_parameters = model->trainable_parameters();
     });
   }
   static genlab_error* import_state(genlab_model_import_state_args* args) {

@@ -1,0 +1,18 @@
+// Statistics over the runs of a group or a claim's cell, one module for the report and the
+// claims: the summary over seeds (Stats, summarize: report.hpp) and the 95% intervals of
+// claims' checks (mean, std, cv, failure rate: claims.hpp) are declared with the types that
+// hold them and defined in statistics.cpp.
+#pragma once
+
+#include <string>
+
+#include "genlab/core/claims.hpp"
+#include "genlab/core/report.hpp"
+
+namespace genlab {
+
+// A number as the report and the claims write it: `digits` significant digits, NaN and
+// infinities by name.
+std::string number_text(double v, int digits = 4);
+
+}  // namespace genlab

@@ -1,0 +1,23 @@
+// What a training reports as it goes (progress.cpp): progress lines for the scheduler and
+// the loss lines of losses.jsonl. Internal to the core library.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "genlab/core/instances.hpp"
+
+namespace genlab {
+
+// Progress for the scheduler, one line at a time on stdout.
+void report_progress(int64_t step, int64_t total, const std::vector<NamedScalar>& losses);
+
+// One line of losses.jsonl: {"step":12,"loss":0.5,...}; a non-finite loss is a string.
+std::string loss_line(int64_t step, const std::vector<NamedScalar>& losses);
+
+// Keeps the loss lines of the steps before `step` (those the checkpoint covers).
+void truncate_losses(const std::filesystem::path& file, int64_t step);
+
+}  // namespace genlab

@@ -1,0 +1,621 @@
+#include "genlab/core/scheduler.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "genlab/util/error.hpp"
+#include "genlab/core/executor.hpp"
+#include "genlab/core/json.hpp"
+#include "genlab/core/report.hpp"
+#include "genlab/util/files.hpp"
+#include "genlab/util/sha256.hpp"
+
+namespace genlab {
+namespace fs = std::filesystem;
+
+const char* node_state_name(NodeState state) {
+  switch (state) {
+    case NodeState::Pending: return "pending";
+    case NodeState::Running: return "running";
+    case NodeState::Finished: return "finished";
+    case NodeState::Failed: return "failed";
+    case NodeState::Skipped: return "skipped";
+    case NodeState::Cancelled: return "cancelled";
+  }
+  return "?";
+}
+
+size_t ScheduleResult::failed() const {
+  return static_cast<size_t>(std::count_if(nodes.begin(), nodes.end(), [](const NodeResult& n) {
+    return n.state == NodeState::Failed || n.state == NodeState::Skipped;
+  }));
+}
+
+std::string last_lines(const fs::path& file, size_t count) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(line);
+  std::string out;
+  for (size_t i = lines.size() > count ? lines.size() - count : 0; i < lines.size(); ++i) out += lines[i] + "\n";
+  return out;
+}
+
+std::string failure_line(const fs::path& log) {
+  const std::string tail = last_lines(log, 30);
+  std::istringstream in(tail);
+  std::string line, last, error;
+  while (std::getline(in, line)) {
+    last = line;
+    if (line.find("error") != std::string::npos) error = line;
+  }
+  std::string reason = error.empty() ? last : error;
+  // Drop the "[12:00:00] error " prefix of spdlog lines.
+  if (const size_t at = reason.find("] error "); at != std::string::npos) reason = reason.substr(at + 8);
+  return reason.empty() ? "no message in the log" : reason;
+}
+
+std::string format_duration(double seconds) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(seconds < 10 ? 1 : 0) << seconds << "s";
+  return out.str();
+}
+
+void NodeProgress::feed(const char* data, size_t size) {
+  buffer_.append(data, size);
+  size_t newline;
+  while ((newline = buffer_.find('\n')) != std::string::npos) {
+    std::istringstream line(buffer_.substr(0, newline));
+    buffer_.erase(0, newline + 1);
+    std::string tag;
+    line >> tag;
+    if (tag == "error") {  // the worker's error, said on stdout too: its log may be on a full disk
+      std::getline(line >> std::ws, error);
+    } else if (tag == "progress") {
+      line >> step >> total >> loss_name >> loss;
+      status.clear();
+      if (first_step < 0) {
+        first_step = step;
+        first_step_time = Clock::now();
+      }
+    }
+  }
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<int> stop_signal{0};
+extern "C" void on_host_signal(int signal) { stop_signal.store(signal); }
+
+struct Node {
+  NodeResult result;
+  std::vector<size_t> deps;
+  NodeJob job;
+  NodeProgress progress;
+  Clock::time_point last_plain_line;
+};
+
+// Live progress on a terminal; plain periodic lines otherwise or with --quiet.
+class Display {
+ public:
+  explicit Display(bool live) : live_(live) {}
+  void event(const std::string& line) {
+    clear();
+    std::cerr << line << "\n";
+    drawn_ = 0;
+  }
+  void update(std::vector<Node>& nodes) {
+    const auto now = Clock::now();
+    if (live_) {
+      if (now - last_draw_ < std::chrono::milliseconds(250)) return;
+      last_draw_ = now;
+      clear();
+      for (auto& n : nodes)
+        if (n.result.state == NodeState::Running) {
+          std::cerr << bar(n, now) << "\n";
+          ++drawn_;
+        }
+      std::cerr.flush();
+      return;
+    }
+    for (auto& n : nodes) {
+      if (n.result.state != NodeState::Running || now - n.last_plain_line < std::chrono::seconds(10)) continue;
+      n.last_plain_line = now;
+      std::cerr << text(n, now) << "\n";
+    }
+  }
+  void finish() { clear(); }
+
+ private:
+  static std::string text(const Node& n, Clock::time_point now) {
+    const NodeProgress& p = n.progress;
+    std::ostringstream out;
+    const double seconds = std::chrono::duration<double>(now - p.started).count();
+    out << n.result.label << ": ";
+    if (p.step > 0) {
+      out << "step " << p.step;
+      if (p.total > 0) out << "/" << p.total;
+      if (!p.loss_name.empty()) out << " " << p.loss_name << " " << std::setprecision(4) << p.loss;
+      const double since = std::chrono::duration<double>(now - p.first_step_time).count();
+      if (p.step > p.first_step && since > 0) {
+        const double rate = (p.step - p.first_step) / since;
+        out << " " << std::fixed << std::setprecision(1) << rate << " steps/s";
+        if (p.total > 0) out << " ETA " << format_duration((p.total - p.step) / rate);
+      }
+    } else if (!p.status.empty()) {
+      out << p.status << " (" << format_duration(seconds) << ")";
+    } else {
+      out << "starting (" << format_duration(seconds) << ")";
+    }
+    return out.str();
+  }
+  static std::string bar(const Node& n, Clock::time_point now) {
+    const int width = 20;
+    const NodeProgress& p = n.progress;
+    const double fraction = p.total > 0 ? std::min(1.0, double(p.step) / double(p.total)) : 0.0;
+    const int filled = static_cast<int>(fraction * width);
+    std::string b = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] ";
+    return b + text(n, now);
+  }
+  void clear() {
+    if (!live_) return;
+    for (int i = 0; i < drawn_; ++i) std::cerr << "\x1b[1A\x1b[2K";
+    drawn_ = 0;
+  }
+  bool live_;
+  int drawn_ = 0;
+  Clock::time_point last_draw_;
+};
+
+// The DAG of an experiment's nodes, driven through an executor.
+class Scheduler {
+ public:
+  Scheduler(const Experiment& e, const SchedulerOptions& o) : e_(e), o_(o), display_(!o.quiet && isatty(2)) {
+    const std::string kind = o.executor.empty() ? e.executor.kind : o.executor;
+    if (kind == "slurm") executor_ = make_slurm_executor(e.executor, o);
+    else if (kind == "local") executor_ = make_local_executor(o);
+    else throw HostError("unknown executor '" + kind + "'; expected local or slurm");
+    build();
+  }
+
+  ScheduleResult run() {
+    struct sigaction action {}, old_int {}, old_term {};
+    action.sa_handler = on_host_signal;
+    sigemptyset(&action.sa_mask);
+    stop_signal.store(0);
+    sigaction(SIGINT, &action, &old_int);
+    sigaction(SIGTERM, &action, &old_term);
+    reattach();
+    loop();
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    display_.finish();
+
+    ScheduleResult out;
+    out.interrupted = interrupted_;
+    for (auto& n : nodes_) {
+      if (n.result.state == NodeState::Pending) {
+        n.result.state = NodeState::Skipped;
+        n.result.reason = interrupted_ ? "not started: interrupted" : "not started: --fail-fast stopped after a failure";
+      }
+      out.nodes.push_back(n.result);
+    }
+    return out;
+  }
+
+ private:
+  void build() {
+    const fs::path folder = e_.folder();
+    std::map<std::string, size_t> prepared;      // dataset identity -> prepare node
+    std::map<std::string, size_t> feature_nets;  // feature network run id -> its train node
+    // prepare: once per distinct dataset configuration
+    auto prepare = [&](const RunPlan& r) {
+      const toml::table dataset{{"name", r.dataset.name},
+                                {"plugin", r.dataset.plugin_name},
+                                {"library", r.dataset.plugin->library().string()},
+                                {"params", r.dataset.params}};
+      std::ostringstream text;
+      text << toml::json_formatter(dataset);
+      const std::string data_id = sha256_hex(text.str() + library_sha256(r.dataset.plugin->library()));
+      if (auto it = prepared.find(data_id); it != prepared.end()) return it->second;
+      const fs::path dir = folder / "data" / (r.dataset.name + "--" + data_id.substr(0, 12));
+      fs::create_directories(dir);
+      if (!fs::exists(dir / "node.toml")) write_toml(dir / "node.toml", toml::table{{"dataset", dataset}});
+      // Under the run's memory limit too: reading a data file is where a hostile one bites.
+      RunSettings one_thread = r.settings;
+      one_thread.threads = one_thread.processes = 1;
+      const size_t index = add(NodeKind::Prepare, "prepare " + r.dataset.name, dir, {}, one_thread);
+      prepared.emplace(data_id, index);
+      return index;
+    };
+    // train, then evaluate (after `eval_deps` too); returns the train node
+    auto add_run = [&](const RunPlan& r, const fs::path& run_dir, std::vector<size_t> eval_deps) {
+      const size_t prepare_index = prepare(r);
+      fs::create_directories(run_dir);
+      // Written anew whenever the manifest's resolution differs (settings outside the
+      // identity, such as a timeout, or a corrupt file): workers run what it says now.
+      const toml::table resolved = r.resolved();
+      write_toml_if_changed(run_dir / "run.toml", resolved);
+      const size_t train = add(NodeKind::Train, "train " + r.name, run_dir, {prepare_index}, r.settings);
+      const fs::path eval_dir = run_dir / r.eval_folder_name();
+      fs::create_directories(eval_dir);
+      // The evaluation reads its own copy: its metrics are those of its eval id.
+      write_toml_if_changed(eval_dir / "run.toml", resolved);
+      eval_deps.push_back(train);
+      RunSettings one_process = r.settings;
+      one_process.processes = 1;  // evaluation is not data-parallel
+      add(NodeKind::Evaluate, "evaluate " + r.name, eval_dir, std::move(eval_deps), one_process);
+      return train;
+    };
+    for (const auto& net : e_.feature_runs) feature_nets[net.id] = add_run(net, e_.feature_folder(net), {});
+    for (const auto& r : e_.runs) {
+      std::vector<size_t> eval_deps;
+      if (!r.features_id.empty()) eval_deps.push_back(feature_nets.at(r.features_id));
+      add_run(r, folder / "runs" / r.folder_name(), std::move(eval_deps));
+    }
+  }
+
+  size_t add(NodeKind kind, std::string label, fs::path dir, std::vector<size_t> deps, const RunSettings& s) {
+    Node n;
+    n.result.kind = kind;
+    n.result.label = std::move(label);
+    n.result.dir = std::move(dir);
+    n.deps = std::move(deps);
+    n.job.kind = kind;
+    n.job.label = n.result.label;
+    n.job.dir = n.result.dir;
+    n.job.threads = s.threads;
+    n.job.processes = s.processes;
+    n.job.timeout = s.timeout;
+    n.job.memory_limit_mb = s.memory_limit_mb;
+    if (fs::exists(done_file(n.result.dir, kind))) {
+      n.result.state = NodeState::Finished;
+      n.result.reused = true;
+    }
+    nodes_.push_back(std::move(n));
+    return nodes_.size() - 1;
+  }
+
+  // Nodes that an earlier `genlab run` left running (its host died or was interrupted) and
+  // that still run on the executor are tracked again, not started a second time.
+  void reattach() {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      Node& n = nodes_[i];
+      if (n.result.state != NodeState::Pending) continue;
+      const auto state = read_toml(state_file(n.result.dir, n.result.kind));
+      if (!state || (*state)["state"].value_or(std::string()) != "running") continue;
+      n.progress = NodeProgress{};
+      n.progress.started = Clock::now();
+      if (!executor_->reattach(i, n.job, *state, n.progress)) continue;
+      n.last_plain_line = n.progress.started;
+      n.result.state = NodeState::Running;
+      display_.event("attach " + n.result.label + " (still running: " + where_text(i) + ")");
+    }
+  }
+
+  std::string where_text(size_t id) const {
+    const toml::table where = executor_->where(id);
+    if (auto job = where["slurm_job"].value<std::string>()) return "Slurm job " + *job;
+    if (auto pid = where["pid"].value<int64_t>()) return "pid " + std::to_string(*pid);
+    return "?";
+  }
+
+  int running_threads() const {
+    int sum = 0;
+    for (const auto& n : nodes_)
+      if (n.result.state == NodeState::Running) sum += n.job.threads * n.job.processes;
+    return sum;
+  }
+  size_t running_count() const {
+    return static_cast<size_t>(std::count_if(nodes_.begin(), nodes_.end(),
+                                             [](const Node& n) { return n.result.state == NodeState::Running; }));
+  }
+
+  void loop() {
+    while (true) {
+      if (!stopping_) launch_ready();
+      if (running_count() == 0) break;
+      for (auto& [id, outcome] : executor_->poll(100)) ended(nodes_[id], outcome);
+      if (const int sig = stop_signal.exchange(0); sig != 0 && !stopping_) {
+        interrupted_ = true;
+        signal_ = sig;
+        stopping_ = true;
+        display_.event(executor_->interrupt());
+      }
+      display_.update(nodes_);
+    }
+  }
+
+  void launch_ready() {
+    bool progress = true;
+    while (progress) {
+      progress = false;
+      for (size_t i = 0; i < nodes_.size(); ++i) {
+        Node& n = nodes_[i];
+        if (n.result.state != NodeState::Pending) continue;
+        bool ready = true;
+        for (size_t d : n.deps) {
+          const NodeState s = nodes_[d].result.state;
+          if (s == NodeState::Failed || s == NodeState::Skipped || s == NodeState::Cancelled) {
+            n.result.state = NodeState::Skipped;
+            n.result.reason = nodes_[d].result.label + " did not finish";
+            write_state(i);
+            progress = true;
+            ready = false;
+            break;
+          }
+          ready &= s == NodeState::Finished;
+        }
+        if (!ready || n.result.state != NodeState::Pending) continue;
+        if (!executor_->has_room(running_count(), running_threads(), n.job.threads * n.job.processes)) continue;
+        start(i);
+        progress = true;
+      }
+    }
+  }
+
+  void start(size_t i) {
+    Node& n = nodes_[i];
+    const bool interrupted = n.result.kind == NodeKind::Train && fs::exists(checkpoint_file(n.result.dir));
+    // A checkpoint is never thrown away by accident: resumed, deleted when asked, or refused.
+    if (interrupted && !o_.resume && !o_.restart) {
+      n.result.state = NodeState::Failed;
+      n.result.reason = "an interrupted run's checkpoint is kept in " + n.result.dir.string() +
+                        ": genlab run --resume continues it, --restart trains it again from step 0";
+      write_state(i);
+      display_.event("FAILED " + n.result.label + ": " + n.result.reason);
+      return;
+    }
+    if (interrupted && o_.restart) {
+      std::error_code ec;
+      fs::remove(checkpoint_file(n.result.dir), ec);
+    }
+    n.job.resume = interrupted && o_.resume;
+    n.progress = NodeProgress{};
+    n.progress.started = n.last_plain_line = Clock::now();
+    try {
+      executor_->start(i, n.job, n.progress);
+    } catch (const HostError& err) {
+      n.result.state = NodeState::Failed;
+      n.result.reason = err.what();
+      write_state(i);
+      display_.event("FAILED " + n.result.label + ": " + n.result.reason);
+      return;
+    }
+    n.result.state = NodeState::Running;
+    write_state(i);
+    display_.event("start  " + n.result.label + (n.job.resume ? " (resuming from its checkpoint)" : "") +
+                   (where_text(i) == "?" ? "" : " [" + where_text(i) + "]"));
+  }
+
+  void ended(Node& n, const NodeOutcome& outcome) {
+    const size_t i = static_cast<size_t>(&n - nodes_.data());
+    n.result.seconds = outcome.seconds;
+    n.result.reason = outcome.reason;
+    switch (outcome.kind) {
+      case NodeOutcome::Kind::Finished: n.result.state = NodeState::Finished; break;
+      case NodeOutcome::Kind::Failed: n.result.state = NodeState::Failed; break;
+      case NodeOutcome::Kind::Cancelled:
+      case NodeOutcome::Kind::Detached: n.result.state = NodeState::Cancelled; break;
+    }
+    // Say who interrupted it: Ctrl-C here, or a SIGTERM from outside (timeout, kill, Slurm).
+    if (outcome.kind == NodeOutcome::Kind::Cancelled && signal_ != 0)
+      n.result.reason = std::string(signal_ == SIGINT ? "interrupted by Ctrl-C (SIGINT)"
+                                                      : "interrupted by SIGTERM (timeout, kill or the system)") +
+                        (n.result.reason.empty() ? std::string() : ": " + n.result.reason);
+    // A detached node still runs on the cluster: its state file keeps saying so (and where),
+    // which is what the next `genlab run` re-attaches by.
+    if (outcome.kind != NodeOutcome::Kind::Detached) write_state(i);
+    const fs::path log = log_file(n.result.dir, n.result.kind);
+    if (n.result.state == NodeState::Finished) {
+      display_.event("done   " + n.result.label + " (" + format_duration(n.result.seconds) + ")");
+    } else if (n.result.state == NodeState::Failed) {
+      display_.event("FAILED " + n.result.label + ": " + n.result.reason + "\n       log: " + log.string());
+      if (o_.fail_fast && !stopping_) {
+        stopping_ = true;
+        for (size_t j = 0; j < nodes_.size(); ++j)
+          if (nodes_[j].result.state == NodeState::Running) executor_->stop(j);
+      }
+    } else {
+      display_.event("stop   " + n.result.label + ": " + n.result.reason);
+    }
+  }
+
+  void write_state(size_t i) {
+    const Node& n = nodes_[i];
+    toml::table state{{"node", node_kind_name(n.result.kind)},
+                      {"label", n.result.label},
+                      {"state", node_state_name(n.result.state)},
+                      {"seconds", n.result.seconds},
+                      {"updated", static_cast<int64_t>(std::time(nullptr))}};
+    if (n.result.state == NodeState::Running)
+      for (const auto& [k, v] : executor_->where(i)) state.insert(k, v);
+    if (!n.result.reason.empty()) state.insert("reason", n.result.reason);
+    if (n.result.state == NodeState::Failed)
+      state.insert("log_tail", last_lines(log_file(n.result.dir, n.result.kind), 20));
+    try {
+      write_toml(state_file(n.result.dir, n.result.kind), state, Durability::AtomicOnly);
+    } catch (const HostError& e) {
+      display_.event(std::string("warning: ") + e.what());
+    }
+  }
+
+  const Experiment& e_;
+  const SchedulerOptions& o_;
+  Display display_;
+  std::unique_ptr<Executor> executor_;
+  std::vector<Node> nodes_;
+  bool stopping_ = false;
+  bool interrupted_ = false;
+  int signal_ = 0;  // the signal that interrupted this run (SIGINT or SIGTERM); 0: none
+};
+
+std::string metric_text(const toml::node& node) {
+  if (const auto* d = node.as_floating_point()) {
+    std::ostringstream out;
+    out << std::setprecision(5) << d->get();
+    return out.str();
+  }
+  if (const auto* i = node.as_integer()) return std::to_string(i->get());
+  if (const auto* s = node.as_string()) return s->get();
+  return "?";
+}
+
+}  // namespace
+
+ScheduleResult run_scheduler(const Experiment& experiment, const SchedulerOptions& options) {
+  Scheduler scheduler(experiment, options);
+  ScheduleResult result = scheduler.run();
+  write_summary(experiment, result);
+  try {
+    write_report(experiment);
+  } catch (const std::exception& err) {
+    std::cerr << "warning: report not written: " << err.what() << "\n";
+  }
+  return result;
+}
+
+void write_summary(const Experiment& e, const ScheduleResult& result) {
+  struct Row {
+    std::string name, train, evaluate, reason;
+    const toml::table* metrics = nullptr;
+    std::optional<toml::table> done;
+  };
+  std::vector<Row> rows;
+  std::map<std::string, size_t> by_name;
+  for (const auto& node : result.nodes) {
+    if (node.kind == NodeKind::Prepare) continue;
+    const std::string name = node.label.substr(node.label.find(' ') + 1);
+    auto [it, inserted] = by_name.emplace(name, rows.size());
+    if (inserted) rows.push_back(Row{name, "", "", "", nullptr, std::nullopt});
+    Row& row = rows[it->second];
+    (node.kind == NodeKind::Train ? row.train : row.evaluate) = node_state_name(node.state);
+    if (!node.reason.empty() && row.reason.empty()) row.reason = node.reason;
+    if (node.kind == NodeKind::Evaluate && node.state == NodeState::Finished) {
+      row.done = read_toml(done_file(node.dir, NodeKind::Evaluate));
+      if (row.done) row.metrics = (*row.done)["metrics"].as_table();
+    }
+  }
+  std::vector<std::string> columns;
+  for (const auto& row : rows)
+    if (row.metrics)
+      for (const auto& [k, v] : *row.metrics)
+        if (std::find(columns.begin(), columns.end(), std::string(k.str())) == columns.end())
+          columns.emplace_back(k.str());
+  if (!e.report.sort_by.empty()) {
+    auto value = [&](const Row& r) {
+      const toml::node* n = r.metrics ? r.metrics->get(e.report.sort_by) : nullptr;
+      return n && n->is_number() ? n->value_or(0.0) : INFINITY;
+    };
+    std::stable_sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) { return value(a) < value(b); });
+  }
+
+  toml::array runs;
+  std::ostringstream md;
+  md << "# " << e.report.title << "\n\nManifest: `" << e.file.string() << "`\n\n| run | train | evaluate |";
+  for (const auto& c : columns) md << " " << c << " |";
+  md << "\n|---|---|---|";
+  for (size_t i = 0; i < columns.size(); ++i) md << "---|";
+  md << "\n";
+  for (const auto& row : rows) {
+    toml::table t{{"run", row.name}, {"train", row.train}, {"evaluate", row.evaluate}};
+    if (!row.reason.empty()) t.insert("reason", row.reason);
+    if (row.metrics) t.insert("metrics", *row.metrics);
+    runs.push_back(std::move(t));
+    md << "| " << row.name << " | " << row.train << " | " << row.evaluate << " |";
+    for (const auto& c : columns) {
+      const toml::node* n = row.metrics ? row.metrics->get(c) : nullptr;
+      md << " " << (n ? metric_text(*n) : "") << " |";
+    }
+    md << "\n";
+  }
+  for (const auto& row : rows)
+    if (!row.reason.empty()) md << "\n- " << row.name << ": " << row.reason;
+  md << "\n";
+  try {
+    fs::create_directories(e.folder());
+    write_file_atomic(e.folder() / "summary.json",
+                      to_json(toml::table{{"experiment", e.name}, {"manifest", e.file.string()}, {"runs", std::move(runs)}}) + "\n",
+                      Durability::AtomicOnly);
+    write_file_atomic(e.folder() / "summary.md", md.str(), Durability::AtomicOnly);
+  } catch (const HostError& err) {
+    std::cerr << "warning: summary not written: " << err.what() << "\n";
+  }
+}
+
+std::string workspace_status(const fs::path& workspace) {
+  if (!fs::is_directory(workspace)) throw HostError(workspace.string() + ": no such workspace");
+  std::ostringstream out;
+  out << std::left << std::setw(44) << "RUN" << std::setw(13) << "TRAIN" << std::setw(13) << "EVALUATE"
+      << std::setw(16) << "PROGRESS" << std::setw(10) << "TIME" << "REASON\n";
+  std::vector<fs::path> experiments;
+  for (const auto& entry : fs::directory_iterator(workspace))
+    if (fs::is_directory(entry.path() / "runs")) experiments.push_back(entry.path());
+  std::sort(experiments.begin(), experiments.end());
+  for (const auto& folder : experiments) {
+    out << folder.filename().string() << "/\n";
+    std::vector<fs::path> runs;
+    for (const auto& entry : fs::directory_iterator(folder / "runs")) runs.push_back(entry.path());
+    std::sort(runs.begin(), runs.end());
+    for (const auto& run : runs) {
+      auto state_of = [](const fs::path& dir, NodeKind kind) -> std::pair<std::string, toml::table> {
+        if (fs::exists(done_file(dir, kind))) return {"finished", read_toml(state_file(dir, kind)).value_or(toml::table{})};
+        auto s = read_toml(state_file(dir, kind));
+        if (!s) return {"pending", {}};
+        std::string state = (*s)["state"].value_or(std::string("?"));
+        // A Slurm job runs without a host; a local "running" state whose lock is free
+        // belongs to a host that died: interrupted.
+        if (auto job = (*s)["slurm_job"].value<std::string>(); job && state == "running") {
+          state = "slurm " + *job;
+        } else if (state == "running") {
+          FolderLock probe(dir);
+          if (probe.try_acquire()) state = "interrupted";
+        }
+        return {state, *s};
+      };
+      auto [train, train_state] = state_of(run, NodeKind::Train);
+      std::string eval = "pending";
+      toml::table eval_state;
+      for (const auto& entry : fs::directory_iterator(run))
+        if (entry.is_directory() && entry.path().filename().string().rfind("eval-", 0) == 0)
+          std::tie(eval, eval_state) = state_of(entry.path(), NodeKind::Evaluate);
+      std::string progress;
+      if (auto done = read_toml(done_file(run, NodeKind::Train))) {
+        progress = std::to_string((*done)["steps"].value_or(int64_t{0})) + " steps";
+      } else {
+        const std::string last = last_lines(run / "losses.jsonl", 1);
+        // A torn or garbled last line (a kill -9 mid-write, a hand edit) shows no step, and
+        // never stops the listing of the other runs.
+        long long step = -1;
+        if (last.rfind("{\"step\":", 0) == 0 && std::sscanf(last.c_str() + 8, "%lld", &step) == 1 && step >= 0)
+          progress = "step " + std::to_string(step + 1);
+      }
+      const double seconds = train_state["seconds"].value_or(0.0) + eval_state["seconds"].value_or(0.0);
+      std::string reason = train_state["reason"].value_or(eval_state["reason"].value_or(std::string()));
+      const std::string name = run.filename().string().substr(0, run.filename().string().rfind("--"));
+      out << "  " << std::left << std::setw(42) << name << std::setw(13) << train << std::setw(13) << eval
+          << std::setw(16) << progress << std::setw(10) << (seconds > 0 ? format_duration(seconds) : "") << reason
+          << "\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace genlab
