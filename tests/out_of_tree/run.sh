@@ -2,7 +2,8 @@
 # Installs genlab from a build tree into a fresh prefix, builds the plugins of this folder
 # against it with find_package(genlab) (a metric, and a model that trains with the SDK's
 # Adam), passes them through `genlab plugins check`, trains the model in a small experiment,
-# and builds a plain-C plugin with LibTorch hidden.
+# builds a plain-C plugin with LibTorch hidden, and builds it again against the build tree
+# itself (the build folder is a package too).
 # Usage: run.sh BUILD_DIR WORK_DIR
 set -euo pipefail
 build=$1
@@ -64,3 +65,11 @@ cmake -S "$here/c_dataset" -B "$work/c-build" -G Ninja -DCMAKE_PREFIX_PATH="$wor
 cmake --build "$work/c-build"
 "$work/prefix/bin/genlab" plugins check "$work/c-build/plugins/example-toy2d"
 echo "plain-C plugin built without LibTorch and checked"
+
+# The build tree as a package: the same plain-C plugin against BUILD_DIR, no install.
+cmake -S "$here/c_dataset" -B "$work/c-build-tree" -G Ninja -Dgenlab_DIR="$build" \
+  -DCMAKE_DISABLE_FIND_PACKAGE_Torch=ON -DGENLAB_SOURCE_DIR="$here/../.." > "$work/c-tree-configure.log" 2>&1 ||
+  { cat "$work/c-tree-configure.log"; exit 1; }
+cmake --build "$work/c-build-tree"
+"$build/bin/genlab" plugins check "$work/c-build-tree/plugins/example-toy2d"
+echo "plain-C plugin built against the build tree and checked"
