@@ -1,14 +1,12 @@
-#include "data_command.hpp"
-
+// `genlab data render-views`: posed views of a mesh in the NeRF-synthetic layout.
 #include <iomanip>
 #include <iostream>
-#include <boost/program_options.hpp>
+
+#include "command.hpp"
 
 #include "genlab/render_views/mesh.hpp"
 #include "genlab/render_views/render_views.hpp"
 #include "genlab/util/sha256.hpp"
-
-namespace po = boost::program_options;
 
 namespace genlab::cli {
 namespace {
@@ -47,19 +45,13 @@ int render_views_command(const std::vector<std::string>& args) {
       "the mesh's up axis (x, y or z), turned to the world's +z (Stanford meshes such as the bunny: y)")(
       "threads", po::value<int>(&settings.threads)->default_value(settings.threads), "render threads (0: one per core)")(
       "force", "replace an earlier render in a non-empty --out");
-  po::options_description all(options);
-  all.add_options()("help,h", "this text");
   po::positional_options_description positional;
   positional.add("mesh", 1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-  if (vm.count("help")) {
-    std::cout << "Usage: genlab data render-views MESH.off|MESH.obj --out DIR [options]\n"
-              << "       genlab data render-views --scene blocks --out DIR [options]\n\n"
-              << all;
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse(args, options, positional, vm,
+             "genlab data render-views MESH.off|MESH.obj --out DIR [options]\n"
+             "       genlab data render-views --scene blocks --out DIR [options]"))
+    return kOk;
   if (vm.count("mesh") == vm.count("scene"))
     throw po::error("render-views takes a mesh file or --scene NAME (" +
                     std::string(vm.count("mesh") ? "not both" : "neither was given") + ")");
