@@ -106,78 +106,63 @@ void write_safetensors(const std::filesystem::path& file, const genlab_tensor_ma
   write_file_atomic(file, bytes);
 }
 
-SafetensorsContents decode_safetensors(const std::string& bytes, const std::string& what) {
-  auto fail = [&](const std::string& reason) { throw HostError(what + ": not a valid safetensors file: " + reason); };
-  if (bytes.size() < 8) fail("shorter than its 8-byte header length");
-  uint64_t header_length = 0;
-  for (int i = 0; i < 8; ++i) header_length |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
-  if (header_length > bytes.size() - 8)
-    fail("header length " + std::to_string(header_length) + " runs past the end of the file (" +
-         std::to_string(bytes.size()) + " bytes)");
-  const Json header = parse_json(bytes.substr(8, header_length), what + " (header)");
-  if (!header.is_object()) fail("the header is not a JSON object");
-  const size_t buffer_size = bytes.size() - 8 - header_length;
-  const char* buffer = bytes.data() + 8 + header_length;
+namespace {
 
-  SafetensorsContents out;
-  struct Entry {
-    std::string name;
-    DLDataType dtype;
-    std::vector<int64_t> shape;
-    uint64_t begin, end;
-  };
-  std::vector<Entry> entries;
-  // A size or offset: an integer in [0, 2^63) (a float, a sign or more is refused).
-  const auto is_count = [](const Json& v) {
-    return v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max());
-  };
-  for (const auto& [name, value] : header.items()) {
-    if (name == "__metadata__") {
-      if (!value.is_object()) fail("__metadata__ is not an object");
-      for (const auto& [k, v] : value.items()) {
-        if (!v.is_string()) fail("__metadata__ value '" + k + "' is not a string");
-        out.metadata[k] = v.get<std::string>();
-      }
-      continue;
-    }
-    if (!value.is_object()) fail("entry '" + name + "' is not an object");
-    const auto dtype = value.find("dtype"), shape = value.find("shape"), offsets = value.find("data_offsets");
-    if (dtype == value.end() || !dtype->is_string() || shape == value.end() || !shape->is_array() ||
-        offsets == value.end() || !offsets->is_array() || offsets->size() != 2)
-      fail("entry '" + name + "' lacks dtype, shape or data_offsets [begin, end]");
-    Entry e{name, {}, {}, 0, 0};
-    bool known = false;
-    const std::string dtype_name = dtype->get<std::string>();
-    for (const auto& d : kDtypes)
-      if (dtype_name == d.name) {
-        e.dtype = DLDataType{d.code, d.bits, 1};
-        known = true;
-      }
-    if (!known) fail("entry '" + name + "' has unknown dtype '" + dtype_name + "'");
-    uint64_t elements = 1;
-    for (const auto& s : *shape) {
-      if (!is_count(s)) fail("entry '" + name + "' has a shape that is not non-negative integers");
-      const uint64_t size = s.get<uint64_t>();
-      if (size > 0 && elements > std::numeric_limits<uint64_t>::max() / size)
-        fail("entry '" + name + "' has a shape too large");
-      elements *= size;
-      e.shape.push_back(int64_t(size));
-    }
-    if (e.shape.size() > 8) fail("entry '" + name + "' has more than 8 dimensions");
-    for (const auto& o : *offsets)
-      if (!is_count(o)) fail("entry '" + name + "' has data_offsets that are not non-negative integers");
-    e.begin = (*offsets)[0].get<uint64_t>();
-    e.end = (*offsets)[1].get<uint64_t>();
-    if (e.begin > e.end || e.end > buffer_size)
-      fail("entry '" + name + "' has data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
-           "] outside the " + std::to_string(buffer_size) + "-byte data");
-    const uint64_t element = e.dtype.bits / 8;
-    if (elements > std::numeric_limits<uint64_t>::max() / element || e.end - e.begin != elements * element)
-      fail("entry '" + name + "' spans " + std::to_string(e.end - e.begin) + " bytes, its shape and dtype need " +
-           std::to_string(elements * element));
-    entries.push_back(std::move(e));
+[[noreturn]] void invalid(const std::string& what, const std::string& reason) {
+  throw HostError(what + ": not a valid safetensors file: " + reason);
+}
+
+// One tensor of the header: its dtype, shape and byte range in the data.
+struct Entry {
+  std::string name;
+  DLDataType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin, end;
+};
+
+// A size or offset: an integer in [0, 2^63) (a float, a sign or more is refused).
+bool is_count(const Json& v) {
+  return v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max());
+}
+
+// Reads and checks one header entry against the size of the data that follows the header.
+Entry read_entry(const std::string& name, const Json& value, uint64_t buffer_size, const std::string& what) {
+  auto fail = [&](const std::string& reason) { invalid(what, "entry '" + name + "' " + reason); };
+  if (!value.is_object()) fail("is not an object");
+  const auto dtype = value.find("dtype"), shape = value.find("shape"), offsets = value.find("data_offsets");
+  if (dtype == value.end() || !dtype->is_string() || shape == value.end() || !shape->is_array() ||
+      offsets == value.end() || !offsets->is_array() || offsets->size() != 2)
+    fail("lacks dtype, shape or data_offsets [begin, end]");
+  Entry e{name, {}, {}, 0, 0};
+  const std::string dtype_name = dtype->get<std::string>();
+  const auto known = std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](const DtypeName& d) { return dtype_name == d.name; });
+  if (known == std::end(kDtypes)) fail("has unknown dtype '" + dtype_name + "'");
+  e.dtype = DLDataType{known->code, known->bits, 1};
+  uint64_t elements = 1;
+  for (const auto& s : *shape) {
+    if (!is_count(s)) fail("has a shape that is not non-negative integers");
+    const uint64_t size = s.get<uint64_t>();
+    if (size > 0 && elements > std::numeric_limits<uint64_t>::max() / size) fail("has a shape too large");
+    elements *= size;
+    e.shape.push_back(int64_t(size));
   }
-  // The ranges must tile the data exactly: no overlap, no gap, nothing left over.
+  if (e.shape.size() > 8) fail("has more than 8 dimensions");
+  for (const auto& o : *offsets)
+    if (!is_count(o)) fail("has data_offsets that are not non-negative integers");
+  e.begin = (*offsets)[0].get<uint64_t>();
+  e.end = (*offsets)[1].get<uint64_t>();
+  if (e.begin > e.end || e.end > buffer_size)
+    fail("has data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "] outside the " +
+         std::to_string(buffer_size) + "-byte data");
+  const uint64_t element = e.dtype.bits / 8;
+  if (elements > std::numeric_limits<uint64_t>::max() / element || e.end - e.begin != elements * element)
+    fail("spans " + std::to_string(e.end - e.begin) + " bytes, its shape and dtype need " +
+         std::to_string(elements * element));
+  return e;
+}
+
+// The ranges must tile the data exactly: no overlap, no gap, nothing left over.
+void check_tiling(const std::vector<Entry>& entries, uint64_t buffer_size, const std::string& what) {
   std::vector<const Entry*> by_offset;
   for (const auto& e : entries) by_offset.push_back(&e);
   std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) {
@@ -186,20 +171,55 @@ SafetensorsContents decode_safetensors(const std::string& bytes, const std::stri
   uint64_t cursor = 0;
   for (const Entry* e : by_offset) {
     if (e->begin != cursor)
-      fail("entry '" + e->name + "' starts at byte " + std::to_string(e->begin) + ", expected " + std::to_string(cursor) +
-           (e->begin < cursor ? " (it overlaps another)" : " (a gap before it)"));
+      invalid(what, "entry '" + e->name + "' starts at byte " + std::to_string(e->begin) + ", expected " +
+                        std::to_string(cursor) + (e->begin < cursor ? " (it overlaps another)" : " (a gap before it)"));
     cursor = e->end;
   }
-  if (cursor != buffer_size)
-    fail(std::to_string(buffer_size - cursor) + " bytes after the last tensor belong to none");
-  if (auto digest = out.metadata.find(kDataDigestKey); digest != out.metadata.end()) {
-    Sha256 hash;
-    hash.update(buffer, buffer_size);
-    if (hash.hex() != digest->second)
-      throw HostError(what + ": its tensor data differ from the sha256 recorded when it was written (" +
-                      digest->second.substr(0, 16) + "...): the file was changed or damaged");
-    out.metadata.erase(digest);
+  if (cursor != buffer_size) invalid(what, std::to_string(buffer_size - cursor) + " bytes after the last tensor belong to none");
+}
+
+// A recorded digest of the data must match (and is not returned as metadata).
+void verify_digest(Metadata& metadata, const char* buffer, size_t buffer_size,
+                   const std::string& what) {
+  auto digest = metadata.find(kDataDigestKey);
+  if (digest == metadata.end()) return;
+  Sha256 hash;
+  hash.update(buffer, buffer_size);
+  if (hash.hex() != digest->second)
+    throw HostError(what + ": its tensor data differ from the sha256 recorded when it was written (" +
+                    digest->second.substr(0, 16) + "...): the file was changed or damaged");
+  metadata.erase(digest);
+}
+
+}  // namespace
+
+SafetensorsContents decode_safetensors(const std::string& bytes, const std::string& what) {
+  if (bytes.size() < 8) invalid(what, "shorter than its 8-byte header length");
+  uint64_t header_length = 0;
+  for (int i = 0; i < 8; ++i) header_length |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  if (header_length > bytes.size() - 8)
+    invalid(what, "header length " + std::to_string(header_length) + " runs past the end of the file (" +
+                      std::to_string(bytes.size()) + " bytes)");
+  const Json header = parse_json(bytes.substr(8, header_length), what + " (header)");
+  if (!header.is_object()) invalid(what, "the header is not a JSON object");
+  const size_t buffer_size = bytes.size() - 8 - header_length;
+  const char* buffer = bytes.data() + 8 + header_length;
+
+  SafetensorsContents out;
+  std::vector<Entry> entries;
+  for (const auto& [name, value] : header.items()) {
+    if (name != "__metadata__") {
+      entries.push_back(read_entry(name, value, buffer_size, what));
+      continue;
+    }
+    if (!value.is_object()) invalid(what, "__metadata__ is not an object");
+    for (const auto& [k, v] : value.items()) {
+      if (!v.is_string()) invalid(what, "__metadata__ value '" + k + "' is not a string");
+      out.metadata[k] = v.get<std::string>();
+    }
   }
+  check_tiling(entries, buffer_size, what);
+  verify_digest(out.metadata, buffer, buffer_size, what);
 
   out.tensors.reset(genlab_util_tensor_map_new(entries.size()));
   if (!out.tensors) throw HostError(what + ": out of memory");

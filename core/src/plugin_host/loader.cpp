@@ -251,18 +251,45 @@ std::string load_failure(const fs::path& path) {
   return (why.empty() ? std::string() : why + "; ") + what;
 }
 
-// Loads the library at `path` (absolute, normal) and checks it: the entry, the ABI, the
-// tables, describe. Under cache_mutex. `name` names the plugin in a describe error.
-const LoadedLibrary& open_library(const fs::path& path, const std::string& name) {
-  if (auto it = libraries().find(path); it != libraries().end()) return it->second;
+// The table of the plugin's kind is set, large enough, and has its required functions.
+void check_kind_table(const std::string& file, const genlab_plugin_api& plugin) {
+  const genlab_plugin_api* api = &plugin;
+  switch (api->kind) {
+    case GENLAB_PLUGIN_KIND_MODEL:
+      check_table(file, "genlab_model_api", api->model, min_size::model_api,
+                  {GENLAB_FN(api->model, create), GENLAB_FN(api->model, destroy),
+                   GENLAB_FN(api->model, train_step), GENLAB_FN(api->model, generate),
+                   GENLAB_FN(api->model, export_state), GENLAB_FN(api->model, import_state)});
+      return;
+    case GENLAB_PLUGIN_KIND_DATASET:
+      check_table(file, "genlab_dataset_api", api->dataset, min_size::dataset_api,
+                  {GENLAB_FN(api->dataset, create), GENLAB_FN(api->dataset, destroy),
+                   GENLAB_FN(api->dataset, info), GENLAB_FN(api->dataset, get_batch)});
+      return;
+    case GENLAB_PLUGIN_KIND_METRIC:
+      check_table(file, "genlab_metric_api", api->metric, min_size::metric_api,
+                  {GENLAB_FN(api->metric, create), GENLAB_FN(api->metric, destroy),
+                   GENLAB_FN(api->metric, update), GENLAB_FN(api->metric, compute),
+                   GENLAB_FN(api->metric, reset)});
+      return;
+    case GENLAB_PLUGIN_KIND_BACKEND:
+      check_table(file, "genlab_backend_api", api->backend, min_size::backend_api,
+                  {GENLAB_FN(api->backend, create), GENLAB_FN(api->backend, destroy),
+                   GENLAB_FN(api->backend, info), GENLAB_FN(api->backend, run_op)});
+      return;
+  }
+  throw HostError(file + ": unknown plugin kind " + std::to_string(static_cast<int>(api->kind)));
+}
+
+// Opens the library at `path` and returns its entry. Local binding keeps one plugin's
+// symbols (its LibTorch, its libstdc++) out of the others'. A library whose code has run may
+// have handed out pointers, so it is never unloaded (see Plugin): it is kept in a list that
+// is never destroyed, so not even exit() unloads it.
+genlab_plugin_entry_fn open_entry(const fs::path& path) {
   const std::string file = path.string();
   std::error_code fs_error;
   if (fs::is_directory(path, fs_error)) throw HostError(file + ": a directory, not a library file");
   if (!fs::is_regular_file(path, fs_error)) throw HostError(file + ": no such library file");
-
-  // Local binding keeps one plugin's symbols (its LibTorch, its libstdc++) out of the
-  // others'. A library that may have handed out pointers is never unloaded (see Plugin): it
-  // is kept in a list that is never destroyed, so not even exit() unloads it.
   boost::system::error_code ec;
   auto library = std::make_unique<boost::dll::shared_library>(
       path.string(), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
@@ -272,13 +299,16 @@ const LoadedLibrary& open_library(const fs::path& path, const std::string& name)
                     "': not a genlab plugin (export it with GENLAB_PLUGIN(...) or by hand)");
   genlab_plugin_entry_fn entry =
       &library->get<const genlab_plugin_api*(uint32_t, uint32_t)>(GENLAB_PLUGIN_ENTRY_SYMBOL);
-  {  // From here on the plugin's code runs: keep it loaded for good.
-    static std::mutex kept_mutex;
-    static auto* kept = new std::vector<std::unique_ptr<boost::dll::shared_library>>();
-    std::lock_guard<std::mutex> lock(kept_mutex);
-    kept->push_back(std::move(library));
-  }
+  static std::mutex kept_mutex;
+  static auto* kept = new std::vector<std::unique_ptr<boost::dll::shared_library>>();
+  std::lock_guard<std::mutex> lock(kept_mutex);
+  kept->push_back(std::move(library));
+  return entry;
+}
 
+// Calls the entry with this host's version and checks the table it returns: a version this
+// host serves, and the required functions of the plugin table and of its kind's table.
+const genlab_plugin_api* plugin_table(genlab_plugin_entry_fn entry, const std::string& file) {
   const genlab_plugin_api* api = nullptr;
   try {
     api = entry(GENLAB_ABI_VERSION_MAJOR, GENLAB_ABI_VERSION_MINOR);
@@ -289,46 +319,27 @@ const LoadedLibrary& open_library(const fs::path& path, const std::string& name)
   }
   if (api == nullptr)
     throw HostError(file + ": the plugin refused this host (entry returned NULL for ABI " +
-                    std::to_string(GENLAB_ABI_VERSION_MAJOR) + "." +
-                    std::to_string(GENLAB_ABI_VERSION_MINOR) + ")");
+                    std::to_string(GENLAB_ABI_VERSION_MAJOR) + "." + std::to_string(GENLAB_ABI_VERSION_MINOR) + ")");
   if (api->struct_size < GENLAB_STRUCT_SIZE(genlab_plugin_api, abi_minor))
     throw HostError(file + ": genlab_plugin_api.struct_size is " + std::to_string(api->struct_size) +
                     ", too small to hold a version");
-  if (auto refusal = negotiate_abi(GENLAB_ABI_VERSION_MAJOR, GENLAB_ABI_VERSION_MINOR,
-                                   api->abi_major, api->abi_minor); !refusal.empty())
+  if (auto refusal = negotiate_abi(GENLAB_ABI_VERSION_MAJOR, GENLAB_ABI_VERSION_MINOR, api->abi_major, api->abi_minor);
+      !refusal.empty())
     throw HostError(file + ": " + refusal);
   check_table(file, "genlab_plugin_api", api, min_size::plugin_api, {GENLAB_FN(api, describe)});
   if (api->abi_minor > GENLAB_ABI_VERSION_MINOR)
-    spdlog::debug("{}: built for ABI {}.{}, newer than this host's {}.{}; newer fields ignored",
-                  file, api->abi_major, api->abi_minor, GENLAB_ABI_VERSION_MAJOR, GENLAB_ABI_VERSION_MINOR);
+    spdlog::debug("{}: built for ABI {}.{}, newer than this host's {}.{}; newer fields ignored", file, api->abi_major,
+                  api->abi_minor, GENLAB_ABI_VERSION_MAJOR, GENLAB_ABI_VERSION_MINOR);
+  check_kind_table(file, *api);
+  return api;
+}
 
-  switch (api->kind) {
-    case GENLAB_PLUGIN_KIND_MODEL:
-      check_table(file, "genlab_model_api", api->model, min_size::model_api,
-                  {GENLAB_FN(api->model, create), GENLAB_FN(api->model, destroy),
-                   GENLAB_FN(api->model, train_step), GENLAB_FN(api->model, generate),
-                   GENLAB_FN(api->model, export_state), GENLAB_FN(api->model, import_state)});
-      break;
-    case GENLAB_PLUGIN_KIND_DATASET:
-      check_table(file, "genlab_dataset_api", api->dataset, min_size::dataset_api,
-                  {GENLAB_FN(api->dataset, create), GENLAB_FN(api->dataset, destroy),
-                   GENLAB_FN(api->dataset, info), GENLAB_FN(api->dataset, get_batch)});
-      break;
-    case GENLAB_PLUGIN_KIND_METRIC:
-      check_table(file, "genlab_metric_api", api->metric, min_size::metric_api,
-                  {GENLAB_FN(api->metric, create), GENLAB_FN(api->metric, destroy),
-                   GENLAB_FN(api->metric, update), GENLAB_FN(api->metric, compute),
-                   GENLAB_FN(api->metric, reset)});
-      break;
-    case GENLAB_PLUGIN_KIND_BACKEND:
-      check_table(file, "genlab_backend_api", api->backend, min_size::backend_api,
-                  {GENLAB_FN(api->backend, create), GENLAB_FN(api->backend, destroy),
-                   GENLAB_FN(api->backend, info), GENLAB_FN(api->backend, run_op)});
-      break;
-    default:
-      throw HostError(file + ": unknown plugin kind " + std::to_string(static_cast<int>(api->kind)));
-  }
-
+// Loads the library at `path` (absolute, normal) and checks it: the entry, the ABI, the
+// tables, describe. Under cache_mutex. `name` names the plugin in a describe error.
+const LoadedLibrary& open_library(const fs::path& path, const std::string& name) {
+  if (auto it = libraries().find(path); it != libraries().end()) return it->second;
+  const std::string file = path.string();
+  const genlab_plugin_api* api = plugin_table(open_entry(path), file);
   genlab_describe_args args{};
   args.struct_size = GENLAB_DESCRIBE_ARGS_STRUCT_SIZE;
   genlab_error* error = nullptr;

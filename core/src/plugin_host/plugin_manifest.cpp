@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 #include <toml++/toml.h>
 
 #include "genlab/util/error.hpp"
@@ -235,21 +236,11 @@ PluginManifest read_plugin_manifest(const fs::path& folder) {
   return parse_plugin_manifest(text.str(), folder);
 }
 
-PluginManifest parse_plugin_manifest(const std::string& text, const fs::path& folder) {
-  PluginManifest m;
-  m.folder = fs::absolute(folder).lexically_normal();
-  m.manifest_path = m.folder / "plugin.toml";
-  if (text.size() > max_plugin_toml_bytes)
-    throw HostError(m.manifest_path.string() + ": " + std::to_string(text.size()) +
-                    " bytes, more than a plugin.toml may have (" + std::to_string(max_plugin_toml_bytes) + ")");
-  toml::table table;
-  try {
-    table = toml::parse(text, m.manifest_path.string());
-  } catch (const toml::parse_error& e) {
-    throw HostError(where(m.manifest_path, e.source()) + ": " + std::string(e.description()));
-  }
-  const fs::path& file = m.manifest_path;
+namespace {
 
+// Every key is one the format knows; returns them in the file's order.
+std::vector<std::string> read_keys(const toml::table& table, const fs::path& file) {
+  std::vector<std::string> keys;
   for (const auto& [key, node] : table) {
     if (std::find(known_keys.begin(), known_keys.end(), std::string(key.str())) == known_keys.end()) {
       std::string expected;
@@ -257,32 +248,39 @@ PluginManifest parse_plugin_manifest(const std::string& text, const fs::path& fo
       throw HostError(where(file, key.source()) + ": unknown key '" + std::string(key.str()) +
                       "' (expected one of " + expected + ")");
     }
-    m.keys.emplace_back(key.str());
+    keys.emplace_back(key.str());
   }
+  return keys;
+}
 
-  m.name = read_string(table, file, "name", true);
-  // [a-z0-9][a-z0-9_-]*, checked by hand: std::regex recurses per character, and a name of
-  // 30,000 characters overflowed the stack.
+// [a-z0-9][a-z0-9_-]*, at most 128 characters, checked by hand: std::regex recurses per
+// character, and a name of 30,000 characters overflowed the stack.
+std::string read_name(const toml::table& table, const fs::path& file) {
+  const std::string name = read_string(table, file, "name", true);
   const auto name_char = [](char c, bool first) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (!first && (c == '_' || c == '-'));
   };
-  bool name_ok = !m.name.empty() && m.name.size() <= 128;
-  for (size_t i = 0; name_ok && i < m.name.size(); ++i) name_ok = name_char(m.name[i], i == 0);
+  bool name_ok = !name.empty() && name.size() <= 128;
+  for (size_t i = 0; name_ok && i < name.size(); ++i) name_ok = name_char(name[i], i == 0);
   if (!name_ok)
     throw HostError(where(file, table.get("name")->source()) +
                     ": expected 'name' to match [a-z0-9][a-z0-9_-]* (at most 128 characters), got '" +
-                    m.name.substr(0, 60) + (m.name.size() > 60 ? "...'" : "'"));
+                    name.substr(0, 60) + (name.size() > 60 ? "...'" : "'"));
+  return name;
+}
 
+genlab_plugin_kind read_kind(const toml::table& table, const fs::path& file) {
   const std::string kind = read_string(table, file, "kind", true);
   auto parsed_kind = parse_kind(kind);
   if (!parsed_kind)
     throw HostError(where(file, table.get("kind")->source()) +
                     ": expected 'kind' to be model, dataset, metric or backend, got '" + kind + "'");
-  m.kind = *parsed_kind;
+  return *parsed_kind;
+}
 
-  m.version = read_string(table, file, "version", true);
+// "MAJOR.MINOR", each 1 to 9 digits (fits uint32_t).
+std::pair<uint32_t, uint32_t> read_abi_version(const toml::table& table, const fs::path& file) {
   const std::string abi = read_string(table, file, "abi_version", true);
-  // MAJOR.MINOR, each 1 to 9 digits (fits uint32_t).
   const size_t dot = abi.find('.');
   const auto digits = [](const std::string& s) {
     return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
@@ -290,27 +288,29 @@ PluginManifest parse_plugin_manifest(const std::string& text, const fs::path& fo
   if (dot == std::string::npos || !digits(abi.substr(0, dot)) || !digits(abi.substr(dot + 1)))
     throw HostError(where(file, table.get("abi_version")->source()) +
                     ": expected 'abi_version' as \"MAJOR.MINOR\", got '" + abi.substr(0, 40) + "'");
-  m.abi_major = static_cast<uint32_t>(std::strtoul(abi.c_str(), nullptr, 10));
-  m.abi_minor = static_cast<uint32_t>(std::strtoul(abi.c_str() + dot + 1, nullptr, 10));
+  return {static_cast<uint32_t>(std::strtoul(abi.c_str(), nullptr, 10)),
+          static_cast<uint32_t>(std::strtoul(abi.c_str() + dot + 1, nullptr, 10))};
+}
 
-  m.family = read_string(table, file, "family", false);
-  m.summary = read_string(table, file, "summary", false);
-  m.modalities = read_strings(table, file, "modalities");
-
+uint64_t read_capabilities(const toml::table& table, const fs::path& file) {
+  uint64_t capabilities = 0;
   if (const toml::array* array = read_array(table, file, "capabilities", "strings"))
     for (const toml::node& element : *array) {
       const auto* name = element.as_string();
       auto flag = name ? parse_capability_flag(name->get()) : std::nullopt;
-      if (!flag)
-        throw HostError(where(file, element.source()) + ": expected 'capabilities' to hold capability names (" +
-                        [] {
-                          std::string names;
-                          for (const auto& [flag, capability] : capability_table) names += std::string(capability) + ", ";
-                          return names;
-                        }() +
+      if (!flag) {
+        std::string names;
+        for (const auto& [bit, capability] : capability_table) names += std::string(capability) + ", ";
+        throw HostError(where(file, element.source()) + ": expected 'capabilities' to hold capability names (" + names +
                         "or bit_N)" + (name ? ", got '" + name->get() + "'" : std::string()));
-      m.capabilities |= *flag;
+      }
+      capabilities |= *flag;
     }
+  return capabilities;
+}
+
+std::vector<int32_t> read_devices(const toml::table& table, const fs::path& file) {
+  std::vector<int32_t> devices;
   if (const toml::array* array = read_array(table, file, "devices", "strings"))
     for (const toml::node& element : *array) {
       const auto* name = element.as_string();
@@ -319,16 +319,49 @@ PluginManifest parse_plugin_manifest(const std::string& text, const fs::path& fo
         throw HostError(where(file, element.source()) + ": expected 'devices' to hold device names "
                         "(cpu, cuda, cuda_host, rocm, metal, vulkan, opencl, or device_type_N)" +
                         (name ? ", got '" + name->get() + "'" : std::string()));
-      m.device_types.push_back(*type);
+      devices.push_back(*type);
     }
-  m.params = read_params(table, file, "params");
-  m.generate_params = read_params(table, file, "generate_params");
+  return devices;
+}
 
+// A file name in the plugin folder (no path: a plugin.toml cannot point elsewhere).
+std::string read_library(const toml::table& table, const fs::path& file) {
   const std::string library = read_string(table, file, "library", true);
   if (library.find('/') != std::string::npos || library.empty() || library == "." || library == "..")
     throw HostError(where(file, table.get("library")->source()) +
                     ": expected 'library' to be a file name in the plugin folder, got '" + library + "'");
-  m.library = m.folder / library;
+  return library;
+}
+
+}  // namespace
+
+PluginManifest parse_plugin_manifest(const std::string& text, const fs::path& folder) {
+  PluginManifest m;
+  m.folder = fs::absolute(folder).lexically_normal();
+  m.manifest_path = m.folder / "plugin.toml";
+  const fs::path& file = m.manifest_path;
+  if (text.size() > max_plugin_toml_bytes)
+    throw HostError(file.string() + ": " + std::to_string(text.size()) + " bytes, more than a plugin.toml may have (" +
+                    std::to_string(max_plugin_toml_bytes) + ")");
+  toml::table table;
+  try {
+    table = toml::parse(text, file.string());
+  } catch (const toml::parse_error& e) {
+    throw HostError(where(file, e.source()) + ": " + std::string(e.description()));
+  }
+  m.keys = read_keys(table, file);
+  m.name = read_name(table, file);
+  m.kind = read_kind(table, file);
+  m.version = read_string(table, file, "version", true);
+  std::tie(m.abi_major, m.abi_minor) = read_abi_version(table, file);
+  m.family = read_string(table, file, "family", false);
+  m.summary = read_string(table, file, "summary", false);
+  m.modalities = read_strings(table, file, "modalities");
+  m.capabilities = read_capabilities(table, file);
+  m.device_types = read_devices(table, file);
+  m.params = read_params(table, file, "params");
+  m.generate_params = read_params(table, file, "generate_params");
+  m.library = m.folder / read_library(table, file);
   return m;
 }
 
