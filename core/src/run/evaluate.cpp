@@ -214,6 +214,93 @@ std::string value_convention(const RunPlan& r, const Component& m, const std::st
   return out;
 }
 
+// What the metrics see: the real and generated maps, plus the feature network's outputs on
+// both ("features", "logits"); made on first use, so only when a metric is computed here.
+class MetricViews {
+ public:
+  MetricViews(const RunPlan& r, DatasetInstance& data, const genlab_tensor_map& real, const genlab_tensor_map& generated)
+      : r_(r), data_(data), real_(real), generated_(generated) {}
+
+  std::pair<genlab_tensor_map, genlab_tensor_map> get() {
+    if (!ready_) make();
+    return {real_view_.view(), generated_view_.view()};
+  }
+
+ private:
+  void make() {
+    ready_ = true;
+    for (size_t i = 0; i < real_.count; ++i) real_view_.add(real_.names[i], real_.tensors[i]);
+    for (size_t i = 0; i < generated_.count; ++i) generated_view_.add(generated_.names[i], generated_.tensors[i]);
+    if (r_.features_id.empty()) return;
+    FeatureNet net(r_.features_dir, data_);
+    real_features_ = net.classify(real_.tensors[0], real_.names[0]);
+    generated_features_ = net.classify(generated_.tensors[0], real_.names[0]);
+    for (const char* name : {"features", "logits"}) {
+      for (auto [map, view] : {std::pair{real_features_.get(), &real_view_}, std::pair{generated_features_.get(), &generated_view_}}) {
+        const long at = find_tensor(*map, name);
+        if (at < 0) throw HostError("feature network '" + net.plan.model.plugin_name + "' returned no '" + name + "'");
+        view->add(name, map->tensors[at]);
+      }
+    }
+  }
+
+  const RunPlan& r_;
+  DatasetInstance& data_;
+  const genlab_tensor_map& real_;
+  const genlab_tensor_map& generated_;
+  bool ready_ = false;
+  BorrowedMap real_view_, generated_view_;
+  TensorMapPtr real_features_, generated_features_;
+};
+
+// Which metrics were computed here, which reused from the donor (same metric identity), and
+// which values came out NaN; metric_ids names each metric's identity for later reuse.
+struct MetricOutcome {
+  toml::table metric_ids;
+  toml::array computed, reused, nan_values;
+};
+
+MetricOutcome compute_metrics(const RunPlan& r, MetricViews& views, const Drawn& drawn,
+                              const std::optional<EarlierEvaluation>& donor, Values& values) {
+  const toml::table* donor_ids = donor ? donor->result["metric_ids"].as_table() : nullptr;
+  MetricOutcome out;
+  for (const auto& m : r.metrics) {
+    out.metric_ids.insert(m.name, m.id);
+    if (donor_ids != nullptr && !m.id.empty() && (*donor_ids)[m.name].value_or(std::string()) == m.id) {
+      values.copy(donor->result, m.name + ".");
+      out.reused.push_back(m.name);
+      continue;
+    }
+    const auto [real_map, generated_map] = views.get();
+    MetricInstance metric(m.plugin, settings_for(m, r), m.params);
+    metric.update(&real_map, &generated_map, drawn.scores.get());
+    const std::string convention = value_convention(r, m, drawn.score_convention);
+    const std::vector<NamedScalar> computed_values = metric.compute();  // inf refused by the host
+    for (const auto& name : MetricInstance::nan_names(computed_values)) {
+      spdlog::warn("[{}] {}.{} is NaN (no number)", m.name, m.name, name);
+      out.nan_values.push_back(m.name + "." + name);
+    }
+    for (const auto& value : computed_values) {
+      values.put(m.name + "." + value.name, value.value, value.direction);
+      values.conventions.insert_or_assign(m.name + "." + value.name, convention);
+    }
+    out.computed.push_back(m.name);
+  }
+  return out;
+}
+
+// Cost: what the host measured. Training figures come from the train step's done file, the
+// model's size from its checkpoint.
+void put_training_costs(const fs::path& run_dir, Values& values) {
+  if (const auto trained = read_toml(done_file(run_dir, NodeKind::Train))) {
+    values.put("cost.train_seconds", (*trained)["seconds"].value_or(NAN), GENLAB_DIRECTION_LOWER);
+    values.put("cost.train_cpu_seconds", (*trained)["cpu_seconds"].value_or(NAN), GENLAB_DIRECTION_LOWER);
+    values.put("cost.train_peak_rss_mb", (*trained)["peak_rss_mb"].value_or(NAN), GENLAB_DIRECTION_LOWER);
+  }
+  if (const int64_t parameters = checkpoint_trainable_parameters(checkpoint_file(run_dir)); parameters >= 0)
+    values.put("cost.parameters", static_cast<double>(parameters), GENLAB_DIRECTION_LOWER);
+}
+
 }  // namespace
 
 int evaluate(const fs::path& dir) {
@@ -229,64 +316,9 @@ int evaluate(const fs::path& dir) {
   const std::optional<EarlierEvaluation> donor = find_earlier_evaluation(run_dir, dir, r.samples_id);
   const Drawn drawn = draw(r, data, *real, n, dir, donor, values);
   if (!drawn.from.empty()) spdlog::info("samples and scores of {} reused from {}", r.name, drawn.from);
-
-  // The metrics see the real and generated maps, plus the feature network's outputs on both;
-  // made only when a metric is computed here.
-  BorrowedMap real_view, generated_view;
-  TensorMapPtr real_features, generated_features;
-  bool views_ready = false;
-  auto make_views = [&] {
-    if (views_ready) return;
-    views_ready = true;
-    for (size_t i = 0; i < real->count; ++i) real_view.add(real->names[i], real->tensors[i]);
-    for (size_t i = 0; i < drawn.generated->count; ++i) generated_view.add(drawn.generated->names[i], drawn.generated->tensors[i]);
-    if (r.features_id.empty()) return;
-    FeatureNet net(r.features_dir, data);
-    real_features = net.classify(real->tensors[0], real->names[0]);
-    generated_features = net.classify(drawn.generated->tensors[0], real->names[0]);
-    for (const char* name : {"features", "logits"}) {
-      for (auto [map, view] : {std::pair{real_features.get(), &real_view}, std::pair{generated_features.get(), &generated_view}}) {
-        const long at = find_tensor(*map, name);
-        if (at < 0) throw HostError("feature network '" + net.plan.model.plugin_name + "' returned no '" + name + "'");
-        view->add(name, map->tensors[at]);
-      }
-    }
-  };
-
-  const toml::table* donor_ids = donor ? donor->result["metric_ids"].as_table() : nullptr;
-  toml::table metric_ids;
-  toml::array computed, reused, nan_values;
-  for (const auto& m : r.metrics) {
-    metric_ids.insert(m.name, m.id);
-    if (donor_ids != nullptr && !m.id.empty() && (*donor_ids)[m.name].value_or(std::string()) == m.id) {
-      values.copy(donor->result, m.name + ".");
-      reused.push_back(m.name);
-      continue;
-    }
-    make_views();
-    const genlab_tensor_map real_map = real_view.view(), generated_map = generated_view.view();
-    MetricInstance metric(m.plugin, settings_for(m, r), m.params);
-    metric.update(&real_map, &generated_map, drawn.scores.get());
-    const std::string convention = value_convention(r, m, drawn.score_convention);
-    const std::vector<NamedScalar> computed_values = metric.compute();  // inf refused by the host
-    for (const auto& name : MetricInstance::nan_names(computed_values)) {
-      spdlog::warn("[{}] {}.{} is NaN (no number)", m.name, m.name, name);
-      nan_values.push_back(m.name + "." + name);
-    }
-    for (const auto& value : computed_values) {
-      values.put(m.name + "." + value.name, value.value, value.direction);
-      values.conventions.insert_or_assign(m.name + "." + value.name, convention);
-    }
-    computed.push_back(m.name);
-  }
-  // Cost: what the host measured. Training figures come from the train step's done file.
-  if (const auto trained = read_toml(done_file(run_dir, NodeKind::Train))) {
-    values.put("cost.train_seconds", (*trained)["seconds"].value_or(NAN), GENLAB_DIRECTION_LOWER);
-    values.put("cost.train_cpu_seconds", (*trained)["cpu_seconds"].value_or(NAN), GENLAB_DIRECTION_LOWER);
-    values.put("cost.train_peak_rss_mb", (*trained)["peak_rss_mb"].value_or(NAN), GENLAB_DIRECTION_LOWER);
-  }
-  if (const int64_t parameters = checkpoint_trainable_parameters(checkpoint_file(run_dir)); parameters >= 0)
-    values.put("cost.parameters", static_cast<double>(parameters), GENLAB_DIRECTION_LOWER);
+  MetricViews views(r, data, *real, *drawn.generated);
+  const MetricOutcome metrics = compute_metrics(r, views, drawn, donor, values);
+  put_training_costs(run_dir, values);
 
   toml::table result{{"run", r.name},
                      {"run_id", r.id},
@@ -295,10 +327,10 @@ int evaluate(const fs::path& dir) {
                      {"samples", n},
                      {"scored", drawn.scores != nullptr},
                      {"samples_from", drawn.from},
-                     {"computed", computed},
-                     {"reused", reused},
-                     {"nan", nan_values},
-                     {"metric_ids", metric_ids},
+                     {"computed", metrics.computed},
+                     {"reused", metrics.reused},
+                     {"nan", metrics.nan_values},
+                     {"metric_ids", metrics.metric_ids},
                      {"metrics", values.metrics},
                      {"directions", values.directions},
                      {"conventions", values.conventions}};

@@ -53,6 +53,7 @@
 #include "../../common/rays.hpp"
 #include "composite.hpp"
 #include "encoding.hpp"
+#include "fields.hpp"
 #include "sampling.hpp"
 
 namespace {
@@ -158,95 +159,6 @@ const auto kViewParams =
         .add("height", &ViewOptions::height, "view height in pixels when the inputs hold no 'image'")
         .add("width", &ViewOptions::width, "view width in pixels when the inputs hold no 'image'");
 
-// What a field returns for points [R, S, 3] seen along directions [R, 3].
-struct FieldOutput {
-  at::Tensor sigmas;  // [R, S], >= 0
-  at::Tensor rgbs;    // [R, S, 3], in [0, 1]
-};
-
-class Field : public torch::nn::Module {
- public:
-  virtual FieldOutput query(const at::Tensor& points, const at::Tensor& directions) = 0;
-};
-
-// The MLP of the paper (its Fig. 7), on frequency-encoded inputs.
-class MlpField final : public Field {
- public:
-  explicit MlpField(const NerfOptions& o) : o_(o) {
-    const int64_t in_xyz = nf::frequency_encoding_size(3, o.freqs_xyz), in_dir = nf::frequency_encoding_size(3, o.freqs_dir);
-    for (int64_t i = 0; i < o.depth; ++i) {
-      const int64_t in = i == 0 ? in_xyz : (i == o.skip + 1 ? o.width + in_xyz : o.width);
-      layers_.push_back(register_module("layer" + std::to_string(i), torch::nn::Linear(in, o.width)));
-    }
-    sigma_ = register_module("sigma", torch::nn::Linear(o.width, 1));
-    feature_ = register_module("feature", torch::nn::Linear(o.width, o.width));
-    view_ = register_module("view", torch::nn::Linear(o.width + in_dir, o.width / 2));
-    rgb_ = register_module("rgb", torch::nn::Linear(o.width / 2, 3));
-  }
-
-  FieldOutput query(const at::Tensor& points, const at::Tensor& directions) override {
-    const int64_t R = points.size(0), S = points.size(1);
-    const at::Tensor x = nf::frequency_encoding(points.reshape({R * S, 3}), o_.freqs_xyz);
-    at::Tensor h = x;
-    for (int64_t i = 0; i < o_.depth; ++i) {
-      h = layers_[i](h).relu_();  // in place: a Linear's backward does not need its output
-      if (i == o_.skip && i + 1 < o_.depth) h = torch::cat({x, h}, -1);
-    }
-    const at::Tensor sigma = torch::relu(sigma_(h)).view({R, S});
-    // The view layer on [feature, encoded direction], split: W [f; d] + b = W_f f + (W_d d + b),
-    // the direction's part once per ray and broadcast over its samples (not S copies of it).
-    const at::Tensor d = nf::frequency_encoding(directions, o_.freqs_dir);                      // [R, E]
-    const at::Tensor w_feature = view_->weight.slice(1, 0, o_.width), w_direction = view_->weight.slice(1, o_.width);
-    const at::Tensor per_ray = torch::linear(d, w_direction, view_->bias).unsqueeze(1);          // [R, 1, W/2]
-    const at::Tensor per_point = torch::linear(feature_(h), w_feature).view({R, S, -1});       // [R, S, W/2]
-    const at::Tensor v = (per_point + per_ray).relu_();
-    return {sigma, torch::sigmoid(rgb_(v)).view({R, S, 3})};
-  }
-
- private:
-  NerfOptions o_;
-  std::vector<torch::nn::Linear> layers_;
-  torch::nn::Linear sigma_{nullptr}, feature_{nullptr}, view_{nullptr}, rgb_{nullptr};
-};
-
-// Instant-NGP's field: hash grid, density MLP, colour MLP on spherical harmonics.
-class HashField final : public Field {
- public:
-  static constexpr int64_t kGeometryFeatures = 15;
-
-  explicit HashField(const NerfOptions& o) : o_(o) {
-    grid_ = register_module("grid", nf::HashGrid(o.grid));
-    density_hidden_ = register_module("density_hidden", torch::nn::Linear(grid_->output_size(), o.hash_width));
-    density_out_ = register_module("density_out", torch::nn::Linear(o.hash_width, 1 + kGeometryFeatures));
-    color_hidden1_ = register_module("color_hidden1", torch::nn::Linear(kGeometryFeatures + nf::kShCoefficients, o.hash_width));
-    color_hidden2_ = register_module("color_hidden2", torch::nn::Linear(o.hash_width, o.hash_width));
-    color_out_ = register_module("color_out", torch::nn::Linear(o.hash_width, 3));
-  }
-
-  FieldOutput query(const at::Tensor& points, const at::Tensor& directions) override {
-    const int64_t R = points.size(0), S = points.size(1), P = R * S;
-    const at::Tensor flat = points.reshape({P, 3});
-    // Only points inside the cube are evaluated (on views of an object from afar, about half).
-    const at::Tensor inside = (flat.abs() <= o_.bound).all(-1).nonzero().squeeze(1);  // [P_in]
-    const at::Tensor unit = (flat.index_select(0, inside) + o_.bound) / (2 * o_.bound);
-    const at::Tensor g = density_out_(torch::relu(density_hidden_(grid_(unit))));    // [P_in, 16]
-    const at::Tensor sigma_in = torch::exp(g.select(1, 0).clamp_max(15.0));
-    const at::Tensor sh = nf::spherical_harmonics(directions).index_select(0, at::div(inside, S, "floor"));
-    const at::Tensor color_in = torch::cat({g.slice(1, 1, 1 + kGeometryFeatures), sh}, -1);
-    const at::Tensor rgb_in =
-        torch::sigmoid(color_out_(torch::relu(color_hidden2_(torch::relu(color_hidden1_(color_in))))));
-    const at::Tensor sigmas = at::zeros({P}, sigma_in.options()).index_copy(0, inside, sigma_in);
-    const at::Tensor rgbs = at::zeros({P, 3}, rgb_in.options()).index_copy(0, inside, rgb_in);
-    return {sigmas.view({R, S}), rgbs.view({R, S, 3})};
-  }
-
- private:
-  NerfOptions o_;
-  nf::HashGrid grid_{nullptr};
-  torch::nn::Linear density_hidden_{nullptr}, density_out_{nullptr};
-  torch::nn::Linear color_hidden1_{nullptr}, color_hidden2_{nullptr}, color_out_{nullptr};
-};
-
 // One pass over a ray batch: its composite, and the pixel on the background.
 struct Pass {
   nf::Composite composite;
@@ -292,22 +204,23 @@ class Nerf final : public genlab::sdk::Model {
     }
 
     std::vector<std::pair<std::string, at::Tensor>> params;
-    auto add = [&](const std::string& prefix, const std::shared_ptr<Field>& field) {
+    auto add = [&](const std::string& prefix, const std::shared_ptr<nf::Field>& field) {
       field->to(device());
       for (const auto& p : field->named_parameters()) params.emplace_back(prefix + "." + p.key(), p.value());
     };
     genlab::sdk::Adam::Options adam;
     adam.lr = o_.lr;
     if (hashgrid) {
-      field_ = std::make_shared<HashField>(o_);
+      field_ = std::make_shared<nf::HashField>(nf::HashShape{o_.grid, o_.bound, o_.hash_width});
       add("field", field_);
       adam.beta2 = 0.99;
       adam.eps = 1e-15;
     } else {
-      field_ = std::make_shared<MlpField>(o_);
+      const nf::MlpShape mlp_shape{o_.depth, o_.width, o_.skip, o_.freqs_xyz, o_.freqs_dir};
+      field_ = std::make_shared<nf::MlpField>(mlp_shape);
       add("coarse", field_);
       if (o_.fine_samples > 0) {
-        fine_field_ = std::make_shared<MlpField>(o_);
+        fine_field_ = std::make_shared<nf::MlpField>(mlp_shape);
         add("fine", fine_field_);
       }
       adam.eps = 1e-7;
@@ -460,9 +373,9 @@ class Nerf final : public genlab::sdk::Model {
     return nf::composite_autograd(sigmas, rgbs, deltas, ts);
   }
 
-  Pass pass(Field& field, const at::Tensor& origins, const at::Tensor& directions, const at::Tensor& ts) {
+  Pass pass(nf::Field& field, const at::Tensor& origins, const at::Tensor& directions, const at::Tensor& ts) {
     const at::Tensor points = origins.unsqueeze(1) + ts.unsqueeze(-1) * directions.unsqueeze(1);  // [R, S, 3]
-    const FieldOutput out = field.query(points, directions);
+    const nf::FieldOutput out = field.query(points, directions);
     nf::Composite c = composite(out.sigmas, out.rgbs, ts);
     at::Tensor pixels = c.color + (1 - c.opacity).unsqueeze(-1) * background_;
     return {std::move(c), std::move(pixels), ts};
@@ -489,15 +402,15 @@ class Nerf final : public genlab::sdk::Model {
     const at::Tensor inner = coarse.composite.weights.slice(1, 1, o_.samples - 1);            // [R, S - 2]
     const at::Tensor extra = nf::sample_pdf(mids, inner, o_.fine_samples, /*deterministic=*/!training);
     const at::Tensor all = std::get<0>(at::cat({ts, extra}, 1).sort(1));
-    Field& fine_field = shared_field ? *field_ : *fine_field_;
+    nf::Field& fine_field = shared_field ? *field_ : *fine_field_;
     return {std::move(coarse), pass(fine_field, origins, directions, all)};
   }
 
   NerfOptions o_;
   double background_ = 1.0;
   bool use_backend_ = true;
-  std::shared_ptr<Field> field_;       // hashgrid: the field; frequency: the coarse network
-  std::shared_ptr<Field> fine_field_;  // frequency with fine_samples > 0
+  std::shared_ptr<nf::Field> field_;       // hashgrid: the field; frequency: the coarse network
+  std::shared_ptr<nf::Field> fine_field_;  // frequency with fine_samples > 0
   std::unique_ptr<genlab::sdk::Adam> adam_;
 };
 
