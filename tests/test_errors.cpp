@@ -2,13 +2,16 @@
 // generate options that nothing reads are refused where they are written.
 #include "catch.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
 #include "genlab/core/workspace.hpp"
+#include "manifest_builder.hpp"
 #include "support.hpp"
 
 using genlab::test::Contains;
+using genlab::test::ManifestBuilder;
 using genlab::test::read_text;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;
@@ -17,11 +20,13 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path manifest(const TempDir& dir, const std::string& body) {
-  return dir.write("m.toml", "[experiment]\nname = \"exp\"\nsteps = 6\nbatch_size = 16\nworkspace = \"" +
-                                 (dir.path() / "ws").string() + "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" +
-                                 "[datasets.ring]\nplugin = \"example-toy2d\"\ntrain_size = 128\ntest_size = 32\n"
-                                 "[evaluation]\nsamples = 32\n" +
-                                 body);
+  return ManifestBuilder(dir)
+      .set("experiment.steps", 6)
+      .set("experiment.batch_size", 16)
+      .dataset("ring", "example-toy2d", toml::table{{"train_size", 128}, {"test_size", 32}})
+      .set("evaluation.samples", 32)
+      .append(body)
+      .write();
 }
 
 }  // namespace
@@ -48,7 +53,10 @@ TEST_CASE("an evaluation.generate option that no model reads is refused with its
   const auto r = run_genlab("validate " + file.string());
   INFO(r.output);
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Contains("m.toml:15:") && Contains("reads the generate option 'stpes'") &&
+  // The line of the misspelt key, counted in the file as written.
+  const std::string text = read_text(file);
+  const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(text.find("stpes = 5")), '\n');
+  CHECK_THAT(r.output, Contains("m.toml:" + std::to_string(line) + ":9:") && Contains("reads the generate option 'stpes'") &&
                            Contains("did you mean 'steps'?"));
   // Spelt right, each run keeps the options its model reads: only diffusion's samples depend on them.
   const fs::path right = manifest(dir, "[evaluation.generate]\nsampler = \"ddim\"\nsteps = 5\n"

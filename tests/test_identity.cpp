@@ -9,9 +9,11 @@
 #include <string>
 
 #include "genlab/core/workspace.hpp"
+#include "manifest_builder.hpp"
 #include "support.hpp"
 
 using genlab::test::Contains;
+using genlab::test::ManifestBuilder;
 using genlab::test::read_text;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;
@@ -138,11 +140,14 @@ TEST_CASE("the data a dataset reads is part of the run's identity", "[identity][
   TempDir dir;
   const fs::path data = dir.path() / "digits.csv.gz";
   fs::copy_file(genlab::test::source_dir() / "data" / "digits" / "digits.csv.gz", data);
-  const fs::path file = dir.write("m.toml", "[experiment]\nname = \"exp\"\nsteps = 2\nbatch_size = 16\nworkspace = \"" +
-                                                (dir.path() / "ws").string() +
-                                                "\"\n[features]\nenabled = false\n[evaluation]\nsamples = 16\n"
-                                                "[datasets.d]\nplugin = \"digits-csv\"\npath = \"" +
-                                                data.string() + "\"\n[models.vae]\nplugin = \"vae\"\nhidden = 8\n");
+  const fs::path file = ManifestBuilder(dir)
+                            .set("experiment.steps", 2)
+                            .set("experiment.batch_size", 16)
+                            .set("features.enabled", false)
+                            .set("evaluation.samples", 16)
+                            .dataset("d", "digits-csv", toml::table{{"path", data.string()}})
+                            .model("vae", "vae", toml::table{{"hidden", 8}})
+                            .write();
   auto run_id = [&] {
     const auto plan = run_genlab("validate --json " + file.string());
     INFO(plan.output);
