@@ -24,8 +24,8 @@ inline Catch::Matchers::StringContainsMatcher Contains(const std::string& text) 
 
 // A test that cannot run here says why and returns: CTest reports it as skipped (the tests
 // are discovered with SKIP_REGULAR_EXPRESSION "GENLAB_SKIPPED"), never as passed.
-#define GENLAB_SKIP(reason)                    \
-  do {                                         \
-    WARN("GENLAB_SKIPPED: " << reason);        \
-    return;                                    \
+#define GENLAB_SKIP(reason)             \
+  do {                                  \
+    WARN("GENLAB_SKIPPED: " << reason); \
+    return;                             \
   } while (false)

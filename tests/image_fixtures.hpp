@@ -18,7 +18,8 @@ inline std::string be32(uint32_t v) {
 }
 
 // An IDX images file of n images h x w (pixel = index), and its labels file.
-inline void write_idx(const std::filesystem::path& dir, const std::string& prefix, uint32_t n, uint32_t h, uint32_t w, bool gzip) {
+inline void write_idx(const std::filesystem::path& dir, const std::string& prefix, uint32_t n, uint32_t h, uint32_t w,
+                      bool gzip) {
   std::string images = be32(0x803) + be32(n) + be32(h) + be32(w), labels = be32(0x801) + be32(n);
   for (uint32_t i = 0; i < n; ++i) {
     images.append(h * w, static_cast<char>(i * 10));
@@ -74,7 +75,9 @@ inline std::string zlib_zeros(int mib) {
   deflateEnd(&z);
   const uint64_t n = uint64_t(mib) << 20;  // Adler-32 of n zeros: a = 1, b = n mod 65521
   const uint32_t adler = (uint32_t(n % 65521) << 16) | 1;
-  tail.replace(tail.size() - 4, 4, std::string{char(adler >> 24), char((adler >> 16) & 0xff), char((adler >> 8) & 0xff), char(adler & 0xff)});
+  tail.replace(
+      tail.size() - 4, 4,
+      std::string{char(adler >> 24), char((adler >> 16) & 0xff), char((adler >> 8) & 0xff), char(adler & 0xff)});
   std::string stream = header;
   for (int i = 0; i < mib; ++i) stream += segment;
   return stream + tail;
@@ -84,7 +87,8 @@ inline std::string zlib_zeros(int mib) {
 inline std::string png_with_idat(uint32_t w, uint32_t h, const std::string& idat) {
   auto chunk = [](const std::string& type, const std::string& data) {
     const std::string body = type + data;
-    const uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+    const uint32_t crc =
+        static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
     return be32(static_cast<uint32_t>(data.size())) + body + be32(crc);
   };
   const std::string ihdr = be32(w) + be32(h) + std::string{8, 0, 0, 0, 0};

@@ -106,13 +106,15 @@ class MapBuilder {
   }
   TensorMapPtr build() {
     TensorMapPtr map(genlab_util_tensor_map_new(tensors_.size()));
-    for (size_t i = 0; i < tensors_.size(); ++i) genlab_util_tensor_map_set(map.get(), i, tensors_[i].first.c_str(), tensors_[i].second);
+    for (size_t i = 0; i < tensors_.size(); ++i)
+      genlab_util_tensor_map_set(map.get(), i, tensors_[i].first.c_str(), tensors_[i].second);
     tensors_.clear();
     return map;
   }
 
  private:
-  MapBuilder& add(const std::string& name, DLDataType dtype, const std::vector<int64_t>& shape, const void* data, size_t bytes) {
+  MapBuilder& add(const std::string& name, DLDataType dtype, const std::vector<int64_t>& shape, const void* data,
+                  size_t bytes) {
     DLManagedTensor* t = genlab_util_cpu_tensor_new(dtype, static_cast<int32_t>(shape.size()), shape.data());
     REQUIRE(static_cast<size_t>(genlab_util_numel(&t->dl_tensor)) * dtype.bits / 8 == bytes);
     std::memcpy(t->dl_tensor.data, data, bytes);
@@ -122,7 +124,8 @@ class MapBuilder {
   std::vector<std::pair<std::string, DLManagedTensor*>> tensors_;
 };
 
-inline TensorMapPtr float_map(const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& values) {
+inline TensorMapPtr float_map(const std::string& name, const std::vector<int64_t>& shape,
+                              const std::vector<float>& values) {
   return MapBuilder().add_float(name, shape, values).build();
 }
 

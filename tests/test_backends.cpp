@@ -36,7 +36,8 @@ std::unique_ptr<BackendInstance> cpu_reference(int32_t threads = 1) {
 class FloatMap {
  public:
   FloatMap& add(const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& values) {
-    DLManagedTensor* t = genlab_util_cpu_tensor_new(genlab_util_dtype_float32(), static_cast<int32_t>(shape.size()), shape.data());
+    DLManagedTensor* t =
+        genlab_util_cpu_tensor_new(genlab_util_dtype_float32(), static_cast<int32_t>(shape.size()), shape.data());
     REQUIRE(t != nullptr);
     REQUIRE(static_cast<size_t>(genlab_util_numel(&t->dl_tensor)) == values.size());
     if (!values.empty()) std::memcpy(t->dl_tensor.data, values.data(), values.size() * sizeof(float));
@@ -241,8 +242,8 @@ TEST_CASE("cpu-reference composite: closed forms", "[backend]") {
 
   SECTION("an opaque sample takes all the weight: depth is its t, opacity 1") {
     Rays rays(2, 4);
-    rays.sigmas = {0, 0, 1e5f, 2,  // ray 0: empty space, then a wall at the third sample
-                   1e5f, 1, 1, 1}; // ray 1: a wall at the first
+    rays.sigmas = {0,    0, 1e5f, 2,   // ray 0: empty space, then a wall at the third sample
+                   1e5f, 1, 1,    1};  // ray 1: a wall at the first
     rays.deltas = std::vector<float>(8, 0.1f);
     rays.ts = {1, 2, 3, 4, 1, 2, 3, 4};
     for (int k = 0; k < 8; ++k) rays.rgbs[3 * k] = 0.1f * static_cast<float>(k + 1);
@@ -284,7 +285,8 @@ TEST_CASE("cpu-reference composite backward matches finite differences of the fo
   // its rounding (~1e-7 / 2h) and the truncation (~h^2 sigma''') near 1e-5, far below what a
   // wrong term of the formula costs (~delta, 0.05 or more).
   const float h = 1e-2f;
-  const auto difference = [&](std::vector<float> Rays::*field, int64_t stride, int64_t offset, std::vector<float>& out) {
+  const auto difference = [&](std::vector<float> Rays::*field, int64_t stride, int64_t offset,
+                              std::vector<float>& out) {
     for (int64_t k = 0; k < S; ++k) {
       Rays plus = rays, minus = rays;
       for (int64_t r = 0; r < R; ++r) {
@@ -302,8 +304,8 @@ TEST_CASE("cpu-reference composite backward matches finite differences of the fo
   require_close(grads.sigmas, fd_sigmas, 1e-4, 1e-3, "grad_sigmas");
   require_close(grads.rgbs, fd_rgbs, 1e-4, 1e-3, "grad_rgbs");
   // The test can fail: the gradients are not all small.
-  CHECK(*std::max_element(fd_sigmas.begin(), fd_sigmas.end(), [](float a, float b) { return std::abs(a) < std::abs(b); }) !=
-        Approx(0).margin(0.05));
+  CHECK(*std::max_element(fd_sigmas.begin(), fd_sigmas.end(),
+                          [](float a, float b) { return std::abs(a) < std::abs(b); }) != Approx(0).margin(0.05));
 }
 
 TEST_CASE("cpu-reference composite: no rays, no samples", "[backend]") {

@@ -165,9 +165,11 @@ bar = 0.9
   // Figures as the runs' folders would hold them: big clearly below gmm at 256 points.
   std::vector<RunGroup> groups;
   for (const auto& run : e.runs) {
-    const std::string label = run.model.name + "/" + std::to_string(run.dataset.params["train_size"].value_or(int64_t{0}));
+    const std::string label =
+        run.model.name + "/" + std::to_string(run.dataset.params["train_size"].value_or(int64_t{0}));
     auto group = std::find_if(groups.begin(), groups.end(), [&](const RunGroup& g) { return g.label == label; });
-    if (group == groups.end()) group = groups.insert(groups.end(), RunGroup{label, run.model.name, "", run.dataset.name, "", {}, {}, {}});
+    if (group == groups.end())
+      group = groups.insert(groups.end(), RunGroup{label, run.model.name, "", run.dataset.name, "", {}, {}, {}});
     RunOutcome outcome;
     outcome.plan = &run;
     outcome.state = "finished";
@@ -236,8 +238,9 @@ TEST_CASE("[[claims]] errors name the place and what was expected", "[claims]") 
              Contains("unknown key 'claims[0].checks[0].statistc'") && Contains("did you mean 'statistic'"));
   CHECK_THAT(error(head + cell_a + "expect = \"lower\"\nbar = 1\nstatistic = \"median\"\n"),
              Contains("unknown statistic 'median'") && Contains("mean, std, cv, failure_rate"));
-  CHECK_THAT(error(head + "a = { model = \"big\", dataset = \"ring\", train_size = 100 }\nexpect = \"lower\"\nbar = 1\n"),
-             Contains("m.toml:22:5") && Contains("the cell big on ring (train_size=100) holds no run of the plan"));
+  CHECK_THAT(
+      error(head + "a = { model = \"big\", dataset = \"ring\", train_size = 100 }\nexpect = \"lower\"\nbar = 1\n"),
+      Contains("m.toml:22:5") && Contains("the cell big on ring (train_size=100) holds no run of the plan"));
   CHECK_THAT(error(head + "a = { model = \"gmm\" }\nexpect = \"lower\"\nbar = 1\n"),
              Contains("expected 'claims[0].checks[0].a' to name a model and a dataset"));
   CHECK_THAT(error("\n[[claims]]\nid = 1\ntext = \"t\"\n[[claims.checks]]\nmetric = \"fid.fid\"\n" + cell_a +
@@ -280,8 +283,9 @@ TEST_CASE("scales: one manifest at several sizes, chosen with scale = NAME", "[c
 }
 
 TEST_CASE("a model's `datasets` limits what it trains on", "[claims][manifest]") {
-  ClaimsManifest m("", "[datasets.other]\nplugin = \"example-toy2d\"\n[models.only]\nplugin = \"example-gmm\"\n"
-                       "datasets = [\"other\"]\n");
+  ClaimsManifest m("",
+                   "[datasets.other]\nplugin = \"example-toy2d\"\n[models.only]\nplugin = \"example-gmm\"\n"
+                   "datasets = [\"other\"]\n");
   const Experiment e = load_experiment(m.path);
   size_t only = 0;
   for (const auto& r : e.runs)

@@ -5,16 +5,16 @@
 #include "genlab/genlab.h"
 #include "support.hpp"
 
+using genlab::test::Contains;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;
-using genlab::test::Contains;
 namespace fs = std::filesystem;
 
 TEST_CASE("genlab --help lists the commands and exits 0", "[cli]") {
   const auto r = run_genlab("--help");
   CHECK(r.exit_code == 0);
-  CHECK_THAT(r.output, Contains("plugins list") && Contains("plugins check") && Contains("validate") &&
-                           Contains("Exit codes"));
+  CHECK_THAT(r.output,
+             Contains("plugins list") && Contains("plugins check") && Contains("validate") && Contains("Exit codes"));
 }
 
 TEST_CASE("genlab --version names the plugin ABI", "[cli]") {
@@ -64,8 +64,8 @@ TEST_CASE("genlab plugins info shows capabilities and parameters", "[cli]") {
 
 TEST_CASE("genlab plugins check passes every built-in plugin whose data the tests have", "[cli][check]") {
   for (const char* name : {"example-toy2d", "example-gmm", "example-mmd", "example-cpu-ops", "digits-csv", "vae", "gan",
-                           "diffusion", "text", "transformer", "classifier", "likelihood", "fid", "kid", "precision-recall",
-                           "density-coverage", "class-coverage", "sharpness", "psnr-ssim"}) {
+                           "diffusion", "text", "transformer", "classifier", "likelihood", "fid", "kid",
+                           "precision-recall", "density-coverage", "class-coverage", "sharpness", "psnr-ssim"}) {
     const auto r = run_genlab(std::string("plugins check ") + genlab::test::builtin_plugin(name).string());
     INFO(r.output);
     CHECK(r.exit_code == 0);
@@ -84,7 +84,8 @@ TEST_CASE("genlab validate prints the run plan without running", "[cli]") {
   const auto r = run_genlab("validate " + quickstart);
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("8 run(s)") && Contains("gpt-moby-s1") && Contains("features-digits") &&
-                           Contains("metric nll (likelihood): 4 run(s)") && Contains("metric text (likelihood): 2 run(s)"));
+                           Contains("metric nll (likelihood): 4 run(s)") &&
+                           Contains("metric text (likelihood): 2 run(s)"));
   const auto json = run_genlab("validate --json " + quickstart);
   CHECK(json.exit_code == 0);
   CHECK_THAT(json.output, Contains("\"runs\" : [") && Contains("\"feature_networks\" : ["));
@@ -100,12 +101,15 @@ TEST_CASE("genlab validate of a broken manifest exits 1 naming the line", "[cli]
 
 TEST_CASE("genlab run runs a tiny experiment and reports its metrics", "[cli]") {
   TempDir dir;
-  const auto manifest = dir.write("tiny.toml", "[experiment]\nsteps = 20\nbatch_size = 16\n"
-                                               "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
-                                               "[evaluation]\nsamples = 32\n"
-                                               "[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                                               "[models.gmm]\nplugin = \"example-gmm\"\n"
-                                               "[metrics.mmd]\nplugin = \"example-mmd\"\n");
+  const auto manifest = dir.write("tiny.toml",
+                                  "[experiment]\nsteps = 20\nbatch_size = 16\n"
+                                  "workspace = \"" +
+                                      (dir.path() / "ws").string() +
+                                      "\"\n"
+                                      "[evaluation]\nsamples = 32\n"
+                                      "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                      "[models.gmm]\nplugin = \"example-gmm\"\n"
+                                      "[metrics.mmd]\nplugin = \"example-mmd\"\n");
   const auto r = run_genlab("run --quiet " + manifest.string());
   INFO(r.output);
   CHECK(r.exit_code == 0);
@@ -140,25 +144,32 @@ TEST_CASE("every manifest shipped in configs/ validates", "[cli][configs]") {
 
 TEST_CASE("a likelihood metric for the GAN is refused before anything runs, naming both", "[cli][gan]") {
   TempDir dir;
-  const auto manifest = dir.write("m.toml", "[experiment]\nworkspace = \"" + (dir.path() / "ws").string() + "\"\n"
-                                            "[datasets.digits]\nplugin = \"digits-csv\"\n"
-                                            "[models.gan]\nplugin = \"gan\"\n"
-                                            "[metrics.nll]\nplugin = \"likelihood\"\n");
+  const auto manifest = dir.write("m.toml", "[experiment]\nworkspace = \"" + (dir.path() / "ws").string() +
+                                                "\"\n"
+                                                "[datasets.digits]\nplugin = \"digits-csv\"\n"
+                                                "[models.gan]\nplugin = \"gan\"\n"
+                                                "[metrics.nll]\nplugin = \"likelihood\"\n");
   const auto r = run_genlab("validate " + manifest.string());
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Contains("metric 'nll' (plugin 'likelihood') needs a likelihood (score), which model 'gan' (plugin 'gan') does not offer"));
+  CHECK_THAT(
+      r.output,
+      Contains(
+          "metric 'nll' (plugin 'likelihood') needs a likelihood (score), which model 'gan' (plugin 'gan') does not offer"));
 }
 
 namespace {
 
 // A tiny finished experiment (toy ring, GMM, MMD) in `dir`, workspace dir/ws; its manifest.
 std::string run_tiny(const TempDir& dir) {
-  const auto manifest = dir.write("tiny.toml", "[experiment]\nsteps = 20\nbatch_size = 16\n"
-                                               "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
-                                               "[evaluation]\nsamples = 32\n"
-                                               "[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                                               "[models.gmm]\nplugin = \"example-gmm\"\n"
-                                               "[metrics.mmd]\nplugin = \"example-mmd\"\n");
+  const auto manifest = dir.write("tiny.toml",
+                                  "[experiment]\nsteps = 20\nbatch_size = 16\n"
+                                  "workspace = \"" +
+                                      (dir.path() / "ws").string() +
+                                      "\"\n"
+                                      "[evaluation]\nsamples = 32\n"
+                                      "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                      "[models.gmm]\nplugin = \"example-gmm\"\n"
+                                      "[metrics.mmd]\nplugin = \"example-mmd\"\n");
   const auto r = run_genlab("run --quiet " + manifest.string());
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
@@ -193,9 +204,10 @@ TEST_CASE("registry commands and sample given a name that matches nothing exit 1
   const std::string ws = " --workspace " + (dir.path() / "ws").string();
   REQUIRE(run_genlab("registry alias gmm:1 best" + ws).exit_code == 0);
   const fs::path out = dir.path() / "out";
-  for (const std::string& command : std::vector<std::string>{"registry show gnm", "registry list gnm", "registry alias gnm:1 prod",
-                                    "registry compare gmm:1 gnm:1", "registry export gnm " + out.string(),
-                                    "registry delete gnm:1", "sample gnm --n 4 --out " + (dir.path() / "s.png").string()}) {
+  for (const std::string& command :
+       std::vector<std::string>{"registry show gnm", "registry list gnm", "registry alias gnm:1 prod",
+                                "registry compare gmm:1 gnm:1", "registry export gnm " + out.string(),
+                                "registry delete gnm:1", "sample gnm --n 4 --out " + (dir.path() / "s.png").string()}) {
     const auto r = run_genlab(command + ws);
     INFO(command << ": " << r.output);
     CHECK(r.exit_code == 1);
@@ -227,15 +239,17 @@ TEST_CASE("genlab status of a folder that is no workspace exits 1 with a hint", 
   CHECK_THAT(typo.output, Contains("no such workspace folder") && Contains("did you mean 'ws'"));
   const auto experiment = run_genlab("status " + (dir.path() / "ws" / "tiny").string());
   CHECK(experiment.exit_code == 1);
-  CHECK_THAT(experiment.output, Contains("it is an experiment's folder: its workspace is " + (dir.path() / "ws").string()));
+  CHECK_THAT(experiment.output,
+             Contains("it is an experiment's folder: its workspace is " + (dir.path() / "ws").string()));
   CHECK(run_genlab("status " + (dir.path() / "ws").string()).exit_code == 0);
 }
 
 TEST_CASE("genlab report of a mistyped or never-run manifest exits 1 and says why", "[cli][names]") {
   TempDir dir;
-  const auto manifest = dir.write("tiny.toml", "[experiment]\nsteps = 1\nworkspace = \"" + (dir.path() / "ws").string() +
-                                                   "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                                                   "[models.gmm]\nplugin = \"example-gmm\"\n");
+  const auto manifest =
+      dir.write("tiny.toml", "[experiment]\nsteps = 1\nworkspace = \"" + (dir.path() / "ws").string() +
+                                 "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                 "[models.gmm]\nplugin = \"example-gmm\"\n");
   const auto r = run_genlab("report " + (dir.path() / "tinny.toml").string());
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.output, Contains("no such manifest") && Contains("did you mean 'tiny.toml'"));
@@ -247,8 +261,9 @@ TEST_CASE("genlab report of a mistyped or never-run manifest exits 1 and says wh
 
 TEST_CASE("validate, run and cancel of a mistyped manifest name the closest one", "[cli][names]") {
   TempDir dir;
-  dir.write("tiny.toml", "[experiment]\nsteps = 1\nworkspace = \"" + (dir.path() / "ws").string() +
-                             "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\n");
+  dir.write("tiny.toml",
+            "[experiment]\nsteps = 1\nworkspace = \"" + (dir.path() / "ws").string() +
+                "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\n");
   for (const char* command : {"validate", "run --quiet", "cancel"}) {
     const auto r = run_genlab(std::string(command) + " " + (dir.path() / "tiyn.toml").string());
     INFO(command << ": " << r.output);
@@ -295,12 +310,15 @@ TEST_CASE("an empty registry.db is refused by genlab run and the registry comman
   const auto list = run_genlab("registry list --workspace " + (dir.path() / "ws").string());
   CHECK(list.exit_code == 1);
   CHECK_THAT(list.output, Contains(db.string()) && Contains("empty (0 bytes)"));
-  const auto manifest = dir.write("tiny.toml", "[experiment]\nsteps = 20\nbatch_size = 16\n"
-                                               "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
-                                               "[evaluation]\nsamples = 32\n"
-                                               "[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                                               "[models.gmm]\nplugin = \"example-gmm\"\n"
-                                               "[metrics.mmd]\nplugin = \"example-mmd\"\n");
+  const auto manifest = dir.write("tiny.toml",
+                                  "[experiment]\nsteps = 20\nbatch_size = 16\n"
+                                  "workspace = \"" +
+                                      (dir.path() / "ws").string() +
+                                      "\"\n"
+                                      "[evaluation]\nsamples = 32\n"
+                                      "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                      "[models.gmm]\nplugin = \"example-gmm\"\n"
+                                      "[metrics.mmd]\nplugin = \"example-mmd\"\n");
   const auto r = run_genlab("run --quiet " + manifest.string());
   INFO(r.output);
   CHECK(r.exit_code == 0);

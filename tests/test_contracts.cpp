@@ -16,10 +16,10 @@
 
 using namespace genlab;
 using genlab::test::builtin_plugin;
+using genlab::test::Contains;
 using genlab::test::library_of;
 using genlab::test::run_genlab;
 using genlab::test::test_plugin;
-using genlab::test::Contains;
 
 namespace {
 
@@ -113,8 +113,7 @@ TEST_CASE("generate: samples of the data's shape pass", "[contracts][generate]")
   CHECK(out->tensors[0]->dl_tensor.shape[1] == 2);
 }
 
-TEST_CASE("generate: [N, 3] for 2-D points is the model's breach, naming the data's element",
-          "[contracts][generate]") {
+TEST_CASE("generate: [N, 3] for 2-D points is the model's breach, naming the data's element", "[contracts][generate]") {
   Points points;
   auto m = model("fault-model", "wide_samples", &points.data.info());
   const std::string message = breach_of([&] { m.generate(5, nullptr, nullptr); });
@@ -150,14 +149,16 @@ TEST_CASE("compute: finite values and a NaN pass, the NaN returned as it is and 
 }
 
 TEST_CASE("compute: an infinite value is the metric's breach, naming the value", "[contracts][metric]") {
-  CHECK_THAT(breach_of([] { compute_with("inf"); }),
-             Contains("plugin 'fault-metric'") && Contains("compute returned value 'ratio' = +inf; expected a finite number"));
+  CHECK_THAT(
+      breach_of([] { compute_with("inf"); }),
+      Contains("plugin 'fault-metric'") && Contains("compute returned value 'ratio' = +inf; expected a finite number"));
   CHECK_THAT(breach_of([] { compute_with("neg_inf"); }), Contains("compute returned value 'ratio' = -inf"));
 }
 
 TEST_CASE("compute: an empty or repeated name is the metric's breach", "[contracts][metric]") {
   CHECK_THAT(breach_of([] { compute_with("empty_name"); }),
-             Contains("plugin 'fault-metric'") && Contains("compute returned an empty name for value 1; expected every value named"));
+             Contains("plugin 'fault-metric'") &&
+                 Contains("compute returned an empty name for value 1; expected every value named"));
   CHECK_THAT(breach_of([] { compute_with("duplicate_name"); }),
              Contains("compute returned two values named 'rows'; expected unique names"));
 }
@@ -238,8 +239,8 @@ TEST_CASE("plugins check fails a metric that returns an infinite value", "[contr
   const auto inf = run_genlab("plugins check " + metric, "GENLAB_FAULT_METRIC_FAULT=inf");
   INFO(inf.output);
   CHECK(inf.exit_code == 1);
-  CHECK_THAT(inf.output, Contains("FAIL  metric: update and compute") &&
-                             Contains("compute returned value 'ratio' = +inf"));
+  CHECK_THAT(inf.output,
+             Contains("FAIL  metric: update and compute") && Contains("compute returned value 'ratio' = +inf"));
 }
 
 // ---------------------------------------------------------------------------- a real run
@@ -247,16 +248,19 @@ TEST_CASE("plugins check fails a metric that returns an infinite value", "[contr
 TEST_CASE("a run whose model breaks the score or generate contract fails its evaluation, naming the model",
           "[contracts][run]") {
   genlab::test::TempDir dir;
-  const auto manifest = dir.write(
-      "e2e.toml", "[experiment]\nname = \"e2e\"\nsteps = 5\nbatch_size = 16\n"
-                  "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
-                  "plugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n"
-                  "[evaluation]\nsamples = 32\n"
-                  "[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                  "[models.short]\nplugin = \"fault-model-scoring\"\nfault = \"short_score\"\n"
-                  "[models.wide]\nplugin = \"fault-model\"\nfault = \"wide_samples\"\n"
-                  "[metrics.mmd]\nplugin = \"example-mmd\"\n"
-                  "[metrics.nll]\nplugin = \"likelihood\"\nmodels = [\"short\"]\n");
+  const auto manifest = dir.write("e2e.toml",
+                                  "[experiment]\nname = \"e2e\"\nsteps = 5\nbatch_size = 16\n"
+                                  "workspace = \"" +
+                                      (dir.path() / "ws").string() +
+                                      "\"\n"
+                                      "plugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR
+                                      "\"]\n"
+                                      "[evaluation]\nsamples = 32\n"
+                                      "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                      "[models.short]\nplugin = \"fault-model-scoring\"\nfault = \"short_score\"\n"
+                                      "[models.wide]\nplugin = \"fault-model\"\nfault = \"wide_samples\"\n"
+                                      "[metrics.mmd]\nplugin = \"example-mmd\"\n"
+                                      "[metrics.nll]\nplugin = \"likelihood\"\nmodels = [\"short\"]\n");
   const auto r = run_genlab("run --quiet " + manifest.string());
   INFO(r.output);
   CHECK(r.exit_code == 1);

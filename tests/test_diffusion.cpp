@@ -16,8 +16,10 @@ namespace {
 // A small U-Net on the digits: T = 200, so the linear schedule's betas run from 5e-4 to 0.1.
 struct DigitsDiffusion : ModelOnData {
   DigitsDiffusion()
-      : ModelOnData("diffusion", toml::table{{"channels", 16}, {"channel_mult", "1,2"}, {"timesteps", 200}, {"lr", 0.001},
-                                             {"score_samples", 4}}) {}
+      : ModelOnData(
+            "diffusion",
+            toml::table{
+                {"channels", 16}, {"channel_mult", "1,2"}, {"timesteps", 200}, {"lr", 0.001}, {"score_samples", 4}}) {}
 };
 
 // The MLP on the 8-mode ring of example-toy2d (radius 2, component std 0.1).
@@ -36,7 +38,8 @@ double alpha_bar(const std::string& schedule, int64_t t, int64_t T) {
   }
   const double start = 1e-4 * 1000.0 / T, end = 0.02 * 1000.0 / T;
   double ab = 1;
-  for (int64_t s = 0; s <= t; ++s) ab *= 1 - (start + (end - start) * static_cast<double>(s) / static_cast<double>(T - 1));
+  for (int64_t s = 0; s <= t; ++s)
+    ab *= 1 - (start + (end - start) * static_cast<double>(s) / static_cast<double>(T - 1));
   return ab;
 }
 
@@ -86,10 +89,10 @@ TEST_CASE("diffusion: the forward noising matches q(x_t | x_0) statistically", "
       x_var += (x - x_mean) * (x - x_mean);
     }
     const double mean_r = sum / n, var_r = sum_sq / n - mean_r * mean_r;
-    INFO(schedule << ", t " << t << ": abar " << ab << ", residual mean " << mean_r << ", variance " << var_r << " (expected "
-              << 1 - ab << "), slope on x_0 " << cov / x_var);
-    CHECK(std::abs(mean_r) < 5 * std::sqrt((1 - ab) / n));          // 5 standard errors
-    CHECK(std::abs(var_r / (1 - ab) - 1) < 0.05);                   // ~6 standard errors at n = 32768
+    INFO(schedule << ", t " << t << ": abar " << ab << ", residual mean " << mean_r << ", variance " << var_r
+                  << " (expected " << 1 - ab << "), slope on x_0 " << cov / x_var);
+    CHECK(std::abs(mean_r) < 5 * std::sqrt((1 - ab) / n));           // 5 standard errors
+    CHECK(std::abs(var_r / (1 - ab) - 1) < 0.05);                    // ~6 standard errors at n = 32768
     CHECK(std::abs(cov / x_var) < 5 * std::sqrt((1 - ab) / x_var));  // no leftover dependence on x_0
   }
 }
@@ -109,7 +112,8 @@ TEST_CASE("diffusion: DDIM with eta = 0 is deterministic given the noise; state 
   d.train(*model, 20);
   TensorMapPtr state = model->export_state();
   std::vector<float> values(6 * 64);
-  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)) * 1.5);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)) * 1.5);
   TensorMapPtr noise = float_map("noise", {6, 1, 8, 8}, values);
   toml::table ddim{{"sampler", "ddim"}, {"steps", 10}, {"eta", 0.0}};
   const auto first = floats(*model->generate(6, &ddim, noise.get()));
@@ -142,13 +146,15 @@ TEST_CASE("diffusion: DDIM with eta = 1 on the full schedule matches ancestral D
   b->import_state(*state);
   const auto path_ddim = floats(*b->generate(2000, &ddim, nullptr));
   double worst = 0;
-  for (size_t i = 0; i < path_ddpm.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(path_ddpm[i] - path_ddim[i])));
+  for (size_t i = 0; i < path_ddpm.size(); ++i)
+    worst = std::max(worst, static_cast<double>(std::abs(path_ddpm[i] - path_ddim[i])));
   INFO("largest difference on the same path " << worst);
   CHECK(worst < 1e-3);
   // Other noise: the two distributions agree within 0.05 in total variation over the 8 modes
   // (at n = 2000 the sampling error alone is about 0.02) and 0.05 in mean radius.
   const RingStats from_ddpm(path_ddpm), from_ddim(floats(*model->generate(2000, &ddim, nullptr)));
-  INFO("mean radius DDPM " << from_ddpm.radius << ", DDIM " << from_ddim.radius << "; TV " << from_ddpm.total_variation(from_ddim));
+  INFO("mean radius DDPM " << from_ddpm.radius << ", DDIM " << from_ddim.radius << "; TV "
+                           << from_ddpm.total_variation(from_ddim));
   CHECK(from_ddpm.total_variation(from_ddim) < 0.05);
   CHECK(std::abs(from_ddpm.radius - from_ddim.radius) < 0.05);
   CHECK(std::abs(from_ddpm.radius - 2.0) < 0.2);  // and both found the ring
@@ -168,13 +174,15 @@ TEST_CASE("diffusion: v-prediction with the cosine schedule learns the ring too"
   for (double share : stats.sectors) CHECK(share > 0.05);
 }
 
-TEST_CASE("diffusion: the bound is per example, in bits/dim too, and far lower for digits than for noise", "[diffusion]") {
+TEST_CASE("diffusion: the bound is per example, in bits/dim too, and far lower for digits than for noise",
+          "[diffusion]") {
   DigitsDiffusion d;
   d.config.insert_or_assign("score_samples", 16);
   auto model = d.make();
   d.train(*model, 150);
   std::vector<float> noise(64 * 64);
-  for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<float>((i * 7919) % 17) / 16.0f;  // digits' 17 levels
+  for (size_t i = 0; i < noise.size(); ++i)
+    noise[i] = static_cast<float>((i * 7919) % 17) / 16.0f;  // digits' 17 levels
   auto mean_bits = [&](const genlab_tensor_map& images) {
     TensorMapPtr scores = model->score(images);
     REQUIRE(scores->count == 2);
@@ -209,9 +217,11 @@ TEST_CASE("diffusion: bad options are refused with the key and what was expected
   DigitsDiffusion d;
   auto model = d.make();
   toml::table few{{"sampler", "ddpm"}, {"steps", 20}};
-  CHECK_THROWS_WITH(model->generate(2, &few, nullptr), Contains("sampler \"ddpm\" runs all 200 steps; for fewer use sampler \"ddim\""));
+  CHECK_THROWS_WITH(model->generate(2, &few, nullptr),
+                    Contains("sampler \"ddpm\" runs all 200 steps; for fewer use sampler \"ddim\""));
   toml::table unknown{{"sampler", "euler"}};
-  CHECK_THROWS_WITH(model->generate(2, &unknown, nullptr), Contains("expected sampler \"ddpm\" or \"ddim\", got \"euler\""));
+  CHECK_THROWS_WITH(model->generate(2, &unknown, nullptr),
+                    Contains("expected sampler \"ddpm\" or \"ddim\", got \"euler\""));
   CHECK_THROWS_WITH(model->generate(2, nullptr, float_map("label", {2}, {1, 2}).get()),
                     Contains("this model is not class-conditional"));
   d.config.insert_or_assign("channel_mult", "1,1,1,1,1");
@@ -255,7 +265,8 @@ TEST_CASE("diffusion: a class-conditional model samples the classes asked for, w
 
 TEST_CASE("diffusion: the U-Net takes 32x32 colour images (an image folder) as well", "[diffusion]") {
   TempDir dir;
-  for (int i = 0; i < 8; ++i) write_png(dir.path() / ("p" + std::to_string(i) + ".png"), 32, 32, 3, static_cast<unsigned char>(30 * i));
+  for (int i = 0; i < 8; ++i)
+    write_png(dir.path() / ("p" + std::to_string(i) + ".png"), 32, 32, 3, static_cast<unsigned char>(30 * i));
   ModelOnData d("diffusion", toml::table{{"channels", 8}, {"timesteps", 50}}, "image-folder",
                 toml::table{{"path", dir.path().string()}, {"test_fraction", 0.25}});
   auto model = d.make();

@@ -17,11 +17,11 @@
 #include "genlab/core/workspace.hpp"
 #include "support.hpp"
 
+using genlab::test::Contains;
 using genlab::test::read_text;
 using genlab::test::run_genlab;
 using genlab::test::spawn_genlab;
 using genlab::test::TempDir;
-using genlab::test::Contains;
 namespace fs = std::filesystem;
 
 namespace {
@@ -33,8 +33,8 @@ struct Run {
   TempDir dir;
   fs::path manifest;
   explicit Run(const std::string& body) {
-    manifest = dir.write("m.toml", "[experiment]\nname = \"exp\"\nworkspace = \"" + (dir.path() / "ws").string() +
-                                       "\"\n" + body);
+    manifest = dir.write("m.toml",
+                         "[experiment]\nname = \"exp\"\nworkspace = \"" + (dir.path() / "ws").string() + "\"\n" + body);
   }
   // The run's folder, once the scheduler made it (empty path before).
   fs::path folder() const {
@@ -87,8 +87,8 @@ std::string final_state(const fs::path& log) { return final_state_in(read_text(l
 // The GMM of the examples on the 2-D ring: exact likelihood, no noise in training, so one
 // process and two must agree but for the order of floating-point sums.
 std::string gmm(int processes, int steps, const std::string& extra = "") {
-  return "seeds = [5]\nsteps = " + std::to_string(steps) + "\nbatch_size = 64\nprocesses = " +
-         std::to_string(processes) + "\n" + extra +
+  return "seeds = [5]\nsteps = " + std::to_string(steps) +
+         "\nbatch_size = 64\nprocesses = " + std::to_string(processes) + "\n" + extra +
          R"(
 [datasets.ring]
 plugin = "example-toy2d"
@@ -152,7 +152,8 @@ TEST_CASE("a run over 2 processes ends with the loss of 1 process with the same 
     files1.insert("train.rank1.log");
     // The evaluation's folder is named by its id, which holds the run's: one per run.
     auto without_eval = [](std::set<std::string> names) {
-      for (auto it = names.begin(); it != names.end();) it = it->rfind("eval-", 0) == 0 ? names.erase(it) : std::next(it);
+      for (auto it = names.begin(); it != names.end();)
+        it = it->rfind("eval-", 0) == 0 ? names.erase(it) : std::next(it);
       return names;
     };
     CHECK(without_eval(files2) == without_eval(files1));  // no rendezvous folder is left either
@@ -192,12 +193,14 @@ TEST_CASE("a rank that dies fails the run within seconds, with a reason naming t
   REQUIRE(host > 0);
   // Rank 1 is killed once both train (rank 0 has written losses: they met).
   pid_t rank1 = -1;
-  REQUIRE(wait_until([&] {
-    const fs::path folder = run.folder();
-    if (folder.empty() || !fs::exists(folder / "losses.jsonl") || run.loss_lines() < 20) return false;
-    rank1 = logged_pid(folder / "train.rank1.log");
-    return rank1 > 0;
-  }, 60));
+  REQUIRE(wait_until(
+      [&] {
+        const fs::path folder = run.folder();
+        if (folder.empty() || !fs::exists(folder / "losses.jsonl") || run.loss_lines() < 20) return false;
+        rank1 = logged_pid(folder / "train.rank1.log");
+        return rank1 > 0;
+      },
+      60));
   const auto killed = Clock::now();
   ::kill(rank1, SIGKILL);
   int status = 0;
@@ -224,8 +227,8 @@ TEST_CASE("a rank that fails before meeting the others fails the run with its ow
   INFO(r.output);
   CHECK(r.exit_code == 1);
   CHECK(seconds < 15);
-  CHECK_THAT(r.output, Contains("rank 1 of 2") && Contains("exited with status 1") &&
-                           Contains("cannot write the log of rank 1"));
+  CHECK_THAT(r.output,
+             Contains("rank 1 of 2") && Contains("exited with status 1") && Contains("cannot write the log of rank 1"));
   CHECK_FALSE(fs::exists(folder / "dist"));
 }
 
@@ -255,7 +258,8 @@ hidden = 32
 latent = 4
 )";
     Run interrupted(body), whole(body);
-    const pid_t host = spawn_genlab({"run", "--quiet", interrupted.manifest.string()}, interrupted.dir.path() / "out.txt");
+    const pid_t host =
+        spawn_genlab({"run", "--quiet", interrupted.manifest.string()}, interrupted.dir.path() / "out.txt");
     REQUIRE(host > 0);
     REQUIRE(wait_until([&] { return !interrupted.folder().empty() && interrupted.loss_lines() > 100; }, 60));
     ::kill(host, SIGINT);
@@ -314,8 +318,9 @@ TEST_CASE("under Slurm the ranks come from SLURM_PROCID and SLURM_NTASKS", "[dis
 }
 
 TEST_CASE("a batch_size that does not split evenly over the processes is refused by the manifest", "[distributed]") {
-  Run run("seeds = [1]\nsteps = 10\nbatch_size = 63\nprocesses = 2\n"
-          "[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\n");
+  Run run(
+      "seeds = [1]\nsteps = 10\nbatch_size = 63\nprocesses = 2\n"
+      "[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\n");
   const auto r = run_genlab("run --quiet " + run.manifest.string());
   CHECK(r.exit_code != 0);
   CHECK_THAT(r.output, Contains("batch_size 63") && Contains("2 processes"));

@@ -47,28 +47,32 @@ TEST_CASE("an evaluation.generate option that no model reads is refused with its
           "[errors][cli]") {
   TempDir dir;
   // diffusion reads sampler and steps; the mixture reads none: `stpes` is nobody's.
-  const fs::path file = manifest(dir, "[evaluation.generate]\nsampler = \"ddim\"\nstpes = 5\n"
-                                      "[models.gmm]\nplugin = \"example-gmm\"\n"
-                                      "[models.ddpm]\nplugin = \"diffusion\"\ntimesteps = 10\n");
+  const fs::path file = manifest(dir,
+                                 "[evaluation.generate]\nsampler = \"ddim\"\nstpes = 5\n"
+                                 "[models.gmm]\nplugin = \"example-gmm\"\n"
+                                 "[models.ddpm]\nplugin = \"diffusion\"\ntimesteps = 10\n");
   const auto r = run_genlab("validate " + file.string());
   INFO(r.output);
   CHECK(r.exit_code == 1);
   // The line of the misspelt key, counted in the file as written.
   const std::string text = read_text(file);
   const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(text.find("stpes = 5")), '\n');
-  CHECK_THAT(r.output, Contains("m.toml:" + std::to_string(line) + ":9:") && Contains("reads the generate option 'stpes'") &&
-                           Contains("did you mean 'steps'?"));
+  CHECK_THAT(r.output, Contains("m.toml:" + std::to_string(line) + ":9:") &&
+                           Contains("reads the generate option 'stpes'") && Contains("did you mean 'steps'?"));
   // Spelt right, each run keeps the options its model reads: only diffusion's samples depend on them.
-  const fs::path right = manifest(dir, "[evaluation.generate]\nsampler = \"ddim\"\nsteps = 5\n"
-                                       "[models.gmm]\nplugin = \"example-gmm\"\n"
-                                       "[models.ddpm]\nplugin = \"diffusion\"\ntimesteps = 10\n");
+  const fs::path right = manifest(dir,
+                                  "[evaluation.generate]\nsampler = \"ddim\"\nsteps = 5\n"
+                                  "[models.gmm]\nplugin = \"example-gmm\"\n"
+                                  "[models.ddpm]\nplugin = \"diffusion\"\ntimesteps = 10\n");
   const auto plan = run_genlab("validate --json " + right.string());
   INFO(plan.output);
   REQUIRE(plan.exit_code == 0);
   CHECK_THAT(plan.output, Contains("\"eval_generate\" : {}") && Contains("\"steps\" : 5"));
   // A type a model does not take.
-  const fs::path typed = manifest(dir, "[evaluation.generate]\nsteps = \"five\"\n[models.ddpm]\nplugin = \"diffusion\"\n");
-  CHECK_THAT(run_genlab("validate " + typed.string()).output, Contains("expected evaluation.generate.steps to be an integer"));
+  const fs::path typed =
+      manifest(dir, "[evaluation.generate]\nsteps = \"five\"\n[models.ddpm]\nplugin = \"diffusion\"\n");
+  CHECK_THAT(run_genlab("validate " + typed.string()).output,
+             Contains("expected evaluation.generate.steps to be an integer"));
 }
 
 TEST_CASE("genlab sample refuses a generate option its model does not declare", "[errors][cli][registry]") {

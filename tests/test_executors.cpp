@@ -9,8 +9,8 @@
 #include "support.hpp"
 
 using namespace genlab;
-using genlab::test::TempDir;
 using genlab::test::Contains;
+using genlab::test::TempDir;
 
 namespace {
 
@@ -25,8 +25,8 @@ struct Manifest {
   TempDir dir;
   std::filesystem::path path;
   explicit Manifest(const std::string& experiment_keys, const std::string& rest = kRing) {
-    path = dir.write("m.toml", "[experiment]\nworkspace = \"" + (dir.path() / "ws").string() + "\"\n" +
-                                   experiment_keys + rest);
+    path = dir.write("m.toml",
+                     "[experiment]\nworkspace = \"" + (dir.path() / "ws").string() + "\"\n" + experiment_keys + rest);
   }
 };
 

@@ -30,8 +30,10 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string manifest(const fs::path& workspace, int steps, int checkpoint_every) {
-  return "[experiment]\nname = \"drill\"\nworkspace = \"" + workspace.string() + "\"\nsteps = " + std::to_string(steps) +
-         "\nbatch_size = 32\ncheckpoint_every = " + std::to_string(checkpoint_every) + "\nseeds = [1, 2, 3]\n"
+  return "[experiment]\nname = \"drill\"\nworkspace = \"" + workspace.string() +
+         "\"\nsteps = " + std::to_string(steps) +
+         "\nbatch_size = 32\ncheckpoint_every = " + std::to_string(checkpoint_every) +
+         "\nseeds = [1, 2, 3]\n"
          "[evaluation]\nsamples = 128\n"
          "[datasets.ring]\nplugin = \"example-toy2d\"\ntrain_size = 512\ntest_size = 128\n"
          "[models.gmm4]\nplugin = \"example-gmm\"\ncomponents = 4\n"
@@ -78,8 +80,8 @@ TEST_CASE("20 kill -9 of the host, each followed by --resume: nothing finished i
     const auto now = finished_results(dir.path() / "ws" / "drill");
     for (const auto& [run, metrics] : seen) {
       INFO("kill " << kill << ", run " << run);
-      REQUIRE(now.count(run) == 1);       // no finished run lost
-      CHECK(now.at(run) == metrics);      // nor changed
+      REQUIRE(now.count(run) == 1);   // no finished run lost
+      CHECK(now.at(run) == metrics);  // nor changed
     }
     seen = now;
     // Every registry row has its artifacts, whole and matching their recorded hash.
@@ -113,8 +115,9 @@ TEST_CASE("a disk that fills during a checkpoint write leaves the previous check
     fs::path at;
     ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
   } unmount{ws};
-  const auto file = dir.write("disk.toml", manifest(ws, 20000, 100) + "[[exclude]]\nmodel = \"gmm8\"\n[[exclude]]\nseed = 2\n"
-                                                                   "[[exclude]]\nseed = 3\n");
+  const auto file = dir.write("disk.toml", manifest(ws, 20000, 100) +
+                                               "[[exclude]]\nmodel = \"gmm8\"\n[[exclude]]\nseed = 2\n"
+                                               "[[exclude]]\nseed = 3\n");
   const pid_t host = spawn_genlab({"run", "--quiet", file.string()}, dir.path() / "out.txt");
   REQUIRE(host > 0);
   // Once a checkpoint exists, fill the disk to the last byte.

@@ -86,7 +86,8 @@ TEST_CASE("a second run after each kind of change recomputes exactly what the ch
   SECTION("a metric added is computed alone, on the samples already drawn") {
     m.write(base + kNll);
     const auto plan = run_genlab("validate " + m.file.string());
-    CHECK_THAT(plan.output, Contains("train: reuse (finished earlier)") && Contains("evaluate: metrics (samples of eval-") &&
+    CHECK_THAT(plan.output, Contains("train: reuse (finished earlier)") &&
+                                Contains("evaluate: metrics (samples of eval-") &&
                                 Contains("reused: mmd; computed: nll (new)"));
     CHECK_THAT(m.run(), Contains("3 ok (2 already done)"));
     const toml::table result = m.newest_evaluation();
@@ -126,8 +127,8 @@ TEST_CASE("a second run after each kind of change recomputes exactly what the ch
     CHECK_THAT(m.run(), Contains("3 ok (1 already done)"));  // the data is prepared already
   }
   SECTION("a dataset parameter prepares, trains and evaluates anew") {
-    m.write(kSettings + "[datasets.ring]\nplugin = \"example-toy2d\"\ntrain_size = 128\ntest_size = 64\n" + kEvaluation +
-            kModel + kMmd);
+    m.write(kSettings + "[datasets.ring]\nplugin = \"example-toy2d\"\ntrain_size = 128\ntest_size = 64\n" +
+            kEvaluation + kModel + kMmd);
     CHECK_THAT(run_genlab("validate " + m.file.string()).output,
                Contains("train: train (dataset.params.train_size: 256 -> 128)"));
     CHECK_THAT(m.run(), Contains("3 ok (0 already done)"));
@@ -168,30 +169,35 @@ TEST_CASE("likelihoods of different conventions are never ranked together", "[id
   // A Bernoulli VAE and a Gaussian mixture (a continuous density) both give "nats" on the
   // digits: compare splits the column, the report bolds neither against the other.
   TempDir dir;
-  const fs::path file =
-      dir.write("m.toml", "[experiment]\nname = \"exp\"\nsteps = 5\nbatch_size = 32\nworkspace = \"" +
-                              (dir.path() / "ws").string() + "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" +
-                              "[features]\nenabled = false\n[evaluation]\nsamples = 64\n"
-                              "[datasets.digits]\nplugin = \"digits-csv\"\n"
-                              "[models.vae]\nplugin = \"vae\"\nhidden = 16\nlatent = 2\n"
-                              "[models.vae_gauss]\nplugin = \"vae\"\nhidden = 16\nlatent = 2\nlikelihood = \"gaussian\"\n"
-                              "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n"
-                              "[metrics.nll]\nplugin = \"likelihood\"\n");
+  const fs::path file = dir.write(
+      "m.toml", "[experiment]\nname = \"exp\"\nsteps = 5\nbatch_size = 32\nworkspace = \"" +
+                    (dir.path() / "ws").string() + "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" +
+                    "[features]\nenabled = false\n[evaluation]\nsamples = 64\n"
+                    "[datasets.digits]\nplugin = \"digits-csv\"\n"
+                    "[models.vae]\nplugin = \"vae\"\nhidden = 16\nlatent = 2\n"
+                    "[models.vae_gauss]\nplugin = \"vae\"\nhidden = 16\nlatent = 2\nlikelihood = \"gaussian\"\n"
+                    "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n"
+                    "[metrics.nll]\nplugin = \"likelihood\"\n");
   const auto r = run_genlab("run --quiet " + file.string());
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   const auto compare = run_genlab("compare " + file.string() + " --metric nll_nats");
   INFO(compare.output);
   REQUIRE(compare.exit_code == 0);
-  CHECK_THAT(compare.output, Contains("[likelihood 1.0.0; scores: bernoulli; not ranked against the other 1 convention(s)]"));
-  CHECK_THAT(compare.output, Contains("[likelihood 1.0.0; scores: continuous; not ranked against the other 1 convention(s)]"));
+  CHECK_THAT(compare.output,
+             Contains("[likelihood 1.0.0; scores: bernoulli; not ranked against the other 1 convention(s)]"));
+  CHECK_THAT(compare.output,
+             Contains("[likelihood 1.0.0; scores: continuous; not ranked against the other 1 convention(s)]"));
   // The two continuous densities rank against each other, the Bernoulli one alone.
-  CHECK(std::regex_search(compare.output, std::regex("scores: continuous[^\\n]*\\n  1\\. (gmm|vae_gauss)-digits[^\\n]*\\n  2\\. (gmm|vae_gauss)-digits")));
+  CHECK(std::regex_search(
+      compare.output,
+      std::regex("scores: continuous[^\\n]*\\n  1\\. (gmm|vae_gauss)-digits[^\\n]*\\n  2\\. (gmm|vae_gauss)-digits")));
   CHECK(std::regex_search(compare.output, std::regex("scores: bernoulli[^\\n]*\\n  1\\. vae-digits[^\\n]*\\n[^ ]")));
   const std::string md = read_text(dir.path() / "ws" / "exp" / "report.md");
   INFO(md);
   CHECK_THAT(md, Contains("Column nll.nll_nats holds values of different conventions") &&
-                     Contains("likelihood 1.0.0; scores: bernoulli") && Contains("likelihood 1.0.0; scores: continuous"));
+                     Contains("likelihood 1.0.0; scores: bernoulli") &&
+                     Contains("likelihood 1.0.0; scores: continuous"));
   // The Bernoulli row has no peer of its convention: never bold.
   CHECK(std::regex_search(md, std::regex("\\| vae-digits \\(vae\\) \\| 1/1 \\|[^|]*\\|")));
   CHECK_FALSE(std::regex_search(md, std::regex("\\| vae-digits \\(vae\\) \\| 1/1 \\| \\*\\*")));

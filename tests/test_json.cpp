@@ -33,9 +33,7 @@ TEST_CASE("a JSON document keeps its members in file order", "[json]") {
 }
 
 TEST_CASE("the JSON reader refuses what a loose reader would guess at", "[json]") {
-  SECTION("bytes after the value, with the byte") {
-    CHECK_THAT(refusal("{} x"), Contains("f.json: byte 4: "));
-  }
+  SECTION("bytes after the value, with the byte") { CHECK_THAT(refusal("{} x"), Contains("f.json: byte 4: ")); }
   SECTION("a duplicate key, nested too") {
     CHECK(refusal(R"({"a": 1, "a": 2})") == "f.json: duplicate key 'a'");
     CHECK(refusal(R"({"a": {"b": 1, "c": 2, "b": 3}})") == "f.json: duplicate key 'b'");

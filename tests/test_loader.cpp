@@ -12,12 +12,12 @@
 #include "support.hpp"
 
 using namespace genlab;
-using genlab::test::TempDir;
 using genlab::test::builtin_plugin;
+using genlab::test::Contains;
 using genlab::test::library_of;
 using genlab::test::run_genlab;
+using genlab::test::TempDir;
 using genlab::test::test_plugin;
-using genlab::test::Contains;
 
 namespace {
 
@@ -86,8 +86,9 @@ TEST_CASE("a library without the entry symbol is refused, naming the symbol", "[
 }
 
 TEST_CASE("a plugin whose ABI major differs is refused with both versions named", "[loader][bad-plugin]") {
-  CHECK_THAT(refusal("faulty-major"), Contains("libgenlab_faulty-major.so") && Contains("built for ABI 2.") &&
-                                          Contains("this host speaks ABI 1." + std::to_string(GENLAB_ABI_VERSION_MINOR)));
+  CHECK_THAT(refusal("faulty-major"),
+             Contains("libgenlab_faulty-major.so") && Contains("built for ABI 2.") &&
+                 Contains("this host speaks ABI 1." + std::to_string(GENLAB_ABI_VERSION_MINOR)));
 }
 
 TEST_CASE("a plugin of an older minor loads and works, and nothing past its struct_size is read",
@@ -139,8 +140,7 @@ TEST_CASE("an entry that refuses the host is reported", "[loader][bad-plugin]") 
 }
 
 TEST_CASE("a describe that returns an error is reported with its code and message", "[loader][bad-plugin]") {
-  CHECK_THAT(refusal("faulty-describe-error"),
-             Contains("describe failed [internal]: describe cannot answer today"));
+  CHECK_THAT(refusal("faulty-describe-error"), Contains("describe failed [internal]: describe cannot answer today"));
 }
 
 TEST_CASE("an error returned by a plugin call names the plugin, the call, the code and the message",
@@ -202,8 +202,8 @@ TEST_CASE("the built plugin.toml gives the library's whole description and agree
       CHECK(f.agrees);
       fields.push_back(f.field);
     }
-    CHECK(fields == std::vector<std::string>{"name", "kind", "version", "abi_version", "family", "summary", "modalities",
-                                             "capabilities", "devices", "params", "generate_params"});
+    CHECK(fields == std::vector<std::string>{"name", "kind", "version", "abi_version", "family", "summary",
+                                             "modalities", "capabilities", "devices", "params", "generate_params"});
   }
   const PluginManifest metric = read_plugin_manifest(test_plugin("fault-metric"));
   CHECK(metric.capabilities == (GENLAB_CAPABILITY_NEEDS_REAL | GENLAB_CAPABILITY_NEEDS_GENERATED));
@@ -217,7 +217,8 @@ TEST_CASE("the built plugin.toml gives the library's whole description and agree
   CHECK(!older.description().declares_generate_params);
 }
 
-TEST_CASE("a library loaded unchecked, then through its plugin.toml, carries that plugin.toml", "[loader][plugin.toml]") {
+TEST_CASE("a library loaded unchecked, then through its plugin.toml, carries that plugin.toml",
+          "[loader][plugin.toml]") {
   const PluginManifest manifest = read_plugin_manifest(test_plugin("faulty-none"));
   const auto unchecked = load_plugin_library_unchecked(manifest.library);
   const auto checked = load_plugin(manifest);
@@ -272,7 +273,8 @@ TEST_CASE("plugin.toml text of a description reads back as the same description"
 }
 
 TEST_CASE("plugin.toml: the description keys are checked, naming the line and what was expected", "[plugin.toml]") {
-  const std::string head = "name = \"p\"\nkind = \"model\"\nversion = \"1\"\nabi_version = \"1.5\"\nlibrary = \"libp.so\"\n";
+  const std::string head =
+      "name = \"p\"\nkind = \"model\"\nversion = \"1\"\nabi_version = \"1.5\"\nlibrary = \"libp.so\"\n";
   auto error = [&](const std::string& more) {
     try {
       parse_plugin_manifest(head + more, "/p");
@@ -283,11 +285,13 @@ TEST_CASE("plugin.toml: the description keys are checked, naming the line and wh
     return std::string();
   };
   CHECK_THAT(error("capabilities = [\"train\", \"fly\"]\n"), Contains("plugin.toml:6:") && Contains("got 'fly'"));
-  CHECK_THAT(error("capabilities = [\"bit_64\"]\n"), Contains("capability names") && Contains("mixed_precision, or bit_N"));
+  CHECK_THAT(error("capabilities = [\"bit_64\"]\n"),
+             Contains("capability names") && Contains("mixed_precision, or bit_N"));
   // Every capability of genlab.h has its name (mixed_precision, ABI 1.5, was written "bit_10").
   CHECK(parse_plugin_manifest(head + "capabilities = [\"mixed_precision\"]\n", "/p").capabilities ==
         GENLAB_CAPABILITY_MIXED_PRECISION);
-  CHECK(genlab::capability_flag_names(GENLAB_CAPABILITY_MIXED_PRECISION) == std::vector<std::string>{"mixed_precision"});
+  CHECK(genlab::capability_flag_names(GENLAB_CAPABILITY_MIXED_PRECISION) ==
+        std::vector<std::string>{"mixed_precision"});
   CHECK_THAT(error("devices = [\"abacus\"]\n"), Contains("device names") && Contains("got 'abacus'"));
   CHECK_THAT(error("params = [{ name = \"x\", type = \"float\" }]\n"),
              Contains("plugin.toml:6:") && Contains("expected 'params.type' to be int, double, bool or string"));
@@ -316,7 +320,7 @@ TEST_CASE("a plugin with a complete plugin.toml is not loaded until the host cal
   CHECK(plugin->has(GENLAB_CAPABILITY_NEEDS_REAL));
   CHECK(plugin->description().params.size() == 1);
   CHECK(load_plugin(read_plugin_manifest(test_plugin("constructor-probe"))).get() == plugin.get());
-  CHECK(!std::filesystem::exists(probe));  // its code has not run
+  CHECK(!std::filesystem::exists(probe));     // its code has not run
   CHECK(plugin->metric().create != nullptr);  // the first call loads it
   CHECK(plugin->is_loaded());
   CHECK(std::filesystem::exists(probe));
@@ -361,14 +365,17 @@ TEST_CASE("genlab validate and plugins list read plugin.toml only; run, info and
   TempDir dir;
   const auto probe = dir.path() / "constructor-ran";
   const std::string env = "GENLAB_CONSTRUCTOR_PROBE='" + probe.string() + "'";
-  const auto manifest = dir.write(
-      "probe.toml", "[experiment]\nname = \"probe\"\nsteps = 5\nbatch_size = 16\n"
-                    "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
-                    "plugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n"
-                    "[evaluation]\nsamples = 32\n"
-                    "[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                    "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n"
-                    "[metrics.probe]\nplugin = \"constructor-probe\"\n");
+  const auto manifest = dir.write("probe.toml",
+                                  "[experiment]\nname = \"probe\"\nsteps = 5\nbatch_size = 16\n"
+                                  "workspace = \"" +
+                                      (dir.path() / "ws").string() +
+                                      "\"\n"
+                                      "plugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR
+                                      "\"]\n"
+                                      "[evaluation]\nsamples = 32\n"
+                                      "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                      "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n"
+                                      "[metrics.probe]\nplugin = \"constructor-probe\"\n");
   const auto validate = run_genlab("validate " + manifest.string(), env);
   INFO(validate.output);
   CHECK(validate.exit_code == 0);
@@ -396,20 +403,24 @@ TEST_CASE("genlab run refuses a plugin whose complete plugin.toml disagrees with
   CHECK(load_plugin_library_unchecked(library)->description().summary.rfind("breaks", 0) == 0);
 
   TempDir dir;
-  const auto manifest = dir.write(
-      "edited.toml", "[experiment]\nname = \"edited\"\nsteps = 5\nbatch_size = 16\n"
-                     "workspace = \"" + (dir.path() / "ws").string() + "\"\n"
-                     "plugin_paths = [\"" + edited.dir.path().string() + "\"]\n"
-                     "[evaluation]\nsamples = 32\n"
-                     "[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                     "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n"
-                     "[metrics.m]\nplugin = \"fault-metric\"\n");
+  const auto manifest = dir.write("edited.toml",
+                                  "[experiment]\nname = \"edited\"\nsteps = 5\nbatch_size = 16\n"
+                                  "workspace = \"" +
+                                      (dir.path() / "ws").string() +
+                                      "\"\n"
+                                      "plugin_paths = [\"" +
+                                      edited.dir.path().string() +
+                                      "\"]\n"
+                                      "[evaluation]\nsamples = 32\n"
+                                      "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                      "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n"
+                                      "[metrics.m]\nplugin = \"fault-metric\"\n");
   CHECK(run_genlab("validate " + manifest.string()).exit_code == 0);  // the plugin.toml alone is fine
   const auto run = run_genlab("run --quiet " + manifest.string());
   INFO(run.output);
   CHECK(run.exit_code == 1);
-  CHECK_THAT(run.output, Contains("fault-metric/plugin.toml: summary is 'quietly breaks") &&
-                             Contains("says 'breaks") && Contains("rebuild the plugin"));
+  CHECK_THAT(run.output, Contains("fault-metric/plugin.toml: summary is 'quietly breaks") && Contains("says 'breaks") &&
+                             Contains("rebuild the plugin"));
 }
 
 TEST_CASE("every destroy helper accepts NULL", "[abi]") {

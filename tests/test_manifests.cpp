@@ -8,13 +8,12 @@
 #include "genlab/core/experiment.hpp"
 #include "genlab/core/workspace.hpp"
 #include "genlab/core/plugin_manifest.hpp"
-#include "manifest_builder.hpp"
 #include "support.hpp"
 
 using namespace genlab;
+using genlab::test::Contains;
 using genlab::test::TempDir;
 using genlab::test::test_plugin;
-using genlab::test::Contains;
 
 namespace {
 
@@ -102,16 +101,15 @@ TEST_CASE("plugin.toml errors name the file, line and column, and what was expec
     CHECK_THAT(toml_error(text), Contains(":4:") && Contains("expected 'abi_version' as \"MAJOR.MINOR\""));
   }
   SECTION("an unknown key") {
-    CHECK_THAT(toml_error(std::string(kGoodToml) + "colour = \"red\"\n"), Contains(":8:1") && Contains("unknown key 'colour'"));
+    CHECK_THAT(toml_error(std::string(kGoodToml) + "colour = \"red\"\n"),
+               Contains(":8:1") && Contains("unknown key 'colour'"));
   }
   SECTION("a library path that leaves the folder") {
     std::string text = kGoodToml;
     text.replace(text.find("\"libgenlab_mine.so\""), 19, "\"../evil.so\"");
     CHECK_THAT(toml_error(text), Contains("expected 'library' to be a file name in the plugin folder"));
   }
-  SECTION("TOML that does not parse") {
-    CHECK_THAT(toml_error("name = \"x\nkind = 3\n"), Contains("plugin.toml:1:"));
-  }
+  SECTION("TOML that does not parse") { CHECK_THAT(toml_error("name = \"x\nkind = 3\n"), Contains("plugin.toml:1:")); }
 }
 
 TEST_CASE("discovery finds plugin folders under each root, first one wins on a clash", "[discovery]") {
@@ -177,13 +175,15 @@ components = 2
 
 TEST_CASE("manifest errors name file:line:column and the fix", "[manifest]") {
   SECTION("an unknown key in a plugin's section, with a did-you-mean") {
-    ManifestFile m("[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\ncomponets = 3\n");
-    CHECK_THAT(error_of([&] { load_experiment(m.path); }),
-               Contains("m.toml:8:1") && Contains("unknown key 'models.gmm.componets'") &&
-                   Contains("did you mean 'components'"));
+    ManifestFile m(
+        "[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\ncomponets = 3\n");
+    CHECK_THAT(error_of([&] { load_experiment(m.path); }), Contains("m.toml:8:1") &&
+                                                               Contains("unknown key 'models.gmm.componets'") &&
+                                                               Contains("did you mean 'components'"));
   }
   SECTION("a value of the wrong type") {
-    ManifestFile m("[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\nlr = \"fast\"\n");
+    ManifestFile m(
+        "[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\nlr = \"fast\"\n");
     CHECK_THAT(error_of([&] { load_experiment(m.path); }),
                Contains("m.toml:8:6") && Contains("expected 'models.gmm.lr' to be a number"));
   }
@@ -194,9 +194,9 @@ TEST_CASE("manifest errors name file:line:column and the fix", "[manifest]") {
   }
   SECTION("a plugin that does not exist") {
     ManifestFile m("[datasets.ring]\nplugin = \"example-toy3d\"\n");
-    CHECK_THAT(error_of([&] { load_experiment(m.path); }),
-               Contains("m.toml:5:10") && Contains("no plugin named 'example-toy3d'") &&
-                   Contains("did you mean 'example-toy2d'"));
+    CHECK_THAT(error_of([&] { load_experiment(m.path); }), Contains("m.toml:5:10") &&
+                                                               Contains("no plugin named 'example-toy3d'") &&
+                                                               Contains("did you mean 'example-toy2d'"));
   }
   SECTION("a plugin of the wrong kind") {
     ManifestFile m("[datasets.ring]\nplugin = \"example-gmm\"\n");
@@ -209,7 +209,8 @@ TEST_CASE("manifest errors name file:line:column and the fix", "[manifest]") {
   }
   SECTION("a step budget that is not positive") {
     ManifestFile m("steps = 0\n[datasets.ring]\nplugin = \"example-toy2d\"\n");
-    CHECK_THAT(error_of([&] { load_experiment(m.path); }), Contains("m.toml:4:9") && Contains("expected experiment.steps in [1, 1099511627776], got 0"));
+    CHECK_THAT(error_of([&] { load_experiment(m.path); }),
+               Contains("m.toml:4:9") && Contains("expected experiment.steps in [1, 1099511627776], got 0"));
   }
   SECTION("TOML that does not parse") {
     ManifestFile m("steps = = 3\n");
@@ -227,7 +228,6 @@ TEST_CASE("command-line overrides keep their TOML types", "[manifest]") {
              Contains("expected 'models.gmm.components' to be an integer"));
   CHECK_THAT(error_of([&] { load_experiment(m.path, {"no-equals-sign"}); }), Contains("expected KEY=VALUE"));
 }
-
 
 TEST_CASE("a run's identity changes with what changes its result, and only with that", "[manifest][identity]") {
   ManifestFile m(kTinyExperiment);
@@ -279,7 +279,8 @@ TEST_CASE("evaluation.generate options change the evaluation's identity; other v
 }
 
 TEST_CASE("sweeps and ranges expand into runs, named by their values", "[manifest][sweep]") {
-  ManifestFile m(std::string(kTinyExperiment) + "lr = {sweep = [0.1, 0.01]}\n"
+  ManifestFile m(std::string(kTinyExperiment) +
+                 "lr = {sweep = [0.1, 0.01]}\n"
                  "init_scale = {range = [1, 4, 2]}\n");
   const Experiment e = load_experiment(m.path);
   REQUIRE(e.runs.size() == 4);  // 2 learning rates x init_scale 1, 3
@@ -289,7 +290,8 @@ TEST_CASE("sweeps and ranges expand into runs, named by their values", "[manifes
 }
 
 TEST_CASE("seeds take a list or a range", "[manifest][sweep]") {
-  ManifestFile m(std::string("seeds = {range = [0, 3]}\n") + "[datasets.ring]\nplugin = \"example-toy2d\"\n"
+  ManifestFile m(std::string("seeds = {range = [0, 3]}\n") +
+                 "[datasets.ring]\nplugin = \"example-toy2d\"\n"
                  "[models.gmm]\nplugin = \"example-gmm\"\n");
   const Experiment e = load_experiment(m.path);
   REQUIRE(e.runs.size() == 3);
@@ -329,8 +331,9 @@ seed = 2
 
 TEST_CASE("includes merge another manifest under this one, and cycles are refused", "[manifest][include]") {
   TempDir dir;
-  dir.write("base.toml", "[experiment]\nsteps = 9\nworkspace = \"" + (dir.path() / "ws").string() +
-                             "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\n");
+  dir.write("base.toml",
+            "[experiment]\nsteps = 9\nworkspace = \"" + (dir.path() / "ws").string() +
+                "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n[models.gmm]\nplugin = \"example-gmm\"\n");
   const auto top = dir.write("top.toml", "include = \"base.toml\"\n[models.gmm]\ncomponents = 2\n");
   const Experiment e = load_experiment(top);
   REQUIRE(e.runs.size() == 1);
@@ -407,7 +410,8 @@ plugin = "psnr-ssim"
                       "'points' (it serves image, rays)"));
 }
 
-TEST_CASE("image metrics that read features get one feature network per dataset, shared by runs", "[manifest][metrics]") {
+TEST_CASE("image metrics that read features get one feature network per dataset, shared by runs",
+          "[manifest][metrics]") {
   ManifestFile m(R"(
 seeds = [1, 2]
 [datasets.digits]
@@ -479,24 +483,4 @@ TEST_CASE("an unwritable workspace is refused before anything runs", "[manifest]
   ManifestFile m{std::string(kTinyExperiment)};
   CHECK_THAT(error_of([&] { load_experiment(m.path, {"experiment.workspace=\"/proc/genlab-runs\""}); }),
              Contains("workspace /proc/genlab-runs") && Contains("set experiment.workspace to a writable folder"));
-}
-
-TEST_CASE("the tests' manifest builder writes what load_experiment reads, a path with a quote included",
-          "[manifest][support]") {
-  TempDir dir;
-  const std::filesystem::path workspace = dir.path() / "a \"quoted\" workspace";
-  const std::filesystem::path file = genlab::test::ManifestBuilder(dir, "built")
-                            .set("experiment.workspace", workspace.string())
-                            .set("experiment.steps", 7)
-                            .dataset("ring", "example-toy2d", toml::table{{"train_size", 64}})
-                            .model("gmm", "example-gmm", toml::table{{"components", 3}})
-                            .write();
-  const Experiment e = load_experiment(file);
-  CHECK(e.name == "built");
-  CHECK(e.workspace == workspace);
-  REQUIRE(e.runs.size() == 1);
-  CHECK(e.runs[0].settings.budget.steps == 7);
-  CHECK(e.runs[0].dataset.plugin_name == "example-toy2d");
-  CHECK(e.runs[0].dataset.params["train_size"].value<int64_t>() == 64);
-  CHECK(e.runs[0].model.params["components"].value<int64_t>() == 3);
 }

@@ -92,7 +92,8 @@ class LogCapture {
 std::vector<float> box_blur(const std::vector<float>& v, int64_t n, int64_t c, int64_t h, int64_t w) {
   std::vector<float> out(v.size());
   auto at = [&](int64_t plane, int64_t y, int64_t x) {
-    return v[static_cast<size_t>(plane * h * w + std::clamp<int64_t>(y, 0, h - 1) * w + std::clamp<int64_t>(x, 0, w - 1))];
+    return v[static_cast<size_t>(plane * h * w + std::clamp<int64_t>(y, 0, h - 1) * w +
+                                 std::clamp<int64_t>(x, 0, w - 1))];
   };
   for (int64_t p = 0; p < n * c; ++p)
     for (int64_t y = 0; y < h; ++y)
@@ -166,7 +167,8 @@ TEST_CASE("fid: accumulates over updates and warns when N < 2 D", "[metrics]") {
 
   LogCapture log;
   evaluate("fid", {}, points(gaussian(10, 8, 9), 8).get(), points(gaussian(12, 8, 10), 8).get());
-  CHECK_THAT(log.text(), Contains("too few samples for a stable FID: N=10, feature dimension D=8; use at least 16 (2 x D)"));
+  CHECK_THAT(log.text(),
+             Contains("too few samples for a stable FID: N=10, feature dimension D=8; use at least 16 (2 x D)"));
 }
 
 TEST_CASE("fid: features = auto reads the feature network's features; pixels the data", "[metrics]") {
@@ -176,12 +178,17 @@ TEST_CASE("fid: features = auto reads the feature network's features; pixels the
   auto map = [&](const char* name, const std::vector<float>& images, const std::vector<float>& features) {
     return MapBuilder().add_float(name, {n, 1, 4, 4}, images).add_float("features", {n, d}, features).build();
   };
-  const auto real = map("image", real_images, real_features), generated = map("samples", generated_images, generated_features);
-  const double on_features = evaluate("fid", {}, points(real_features, d).get(), points(generated_features, d).get()).at("fid");
-  const double on_pixels = evaluate("fid", {}, points(real_images, 16).get(), points(generated_images, 16).get()).at("fid");
+  const auto real = map("image", real_images, real_features),
+             generated = map("samples", generated_images, generated_features);
+  const double on_features =
+      evaluate("fid", {}, points(real_features, d).get(), points(generated_features, d).get()).at("fid");
+  const double on_pixels =
+      evaluate("fid", {}, points(real_images, 16).get(), points(generated_images, 16).get()).at("fid");
   CHECK(evaluate("fid", {}, real.get(), generated.get()).at("fid") == Approx(on_features).epsilon(1e-9));
-  CHECK(evaluate("fid", toml::table{{"features", "network"}}, real.get(), generated.get()).at("fid") == Approx(on_features).epsilon(1e-9));
-  CHECK(evaluate("fid", toml::table{{"features", "pixels"}}, real.get(), generated.get()).at("fid") == Approx(on_pixels).epsilon(1e-9));
+  CHECK(evaluate("fid", toml::table{{"features", "network"}}, real.get(), generated.get()).at("fid") ==
+        Approx(on_features).epsilon(1e-9));
+  CHECK(evaluate("fid", toml::table{{"features", "pixels"}}, real.get(), generated.get()).at("fid") ==
+        Approx(on_pixels).epsilon(1e-9));
   CHECK_THAT(evaluate_error("fid", toml::table{{"features", "pca"}}, real.get(), generated.get()),
              Contains("expected features \"auto\", \"network\" or \"pixels\", got \"pca\""));
 }
@@ -193,7 +200,10 @@ TEST_CASE("metrics: features = network without a 'features' tensor says a featur
                         .add_int64("label", std::vector<int64_t>(n, 0))
                         .add_float("logits", {n, 2}, uniform(n, 2, 15))
                         .build();
-  const auto generated = MapBuilder().add_float("samples", {n, 1, 4, 4}, uniform(n, 16, 16)).add_float("logits", {n, 2}, uniform(n, 2, 17)).build();
+  const auto generated = MapBuilder()
+                             .add_float("samples", {n, 1, 4, 4}, uniform(n, 16, 16))
+                             .add_float("logits", {n, 2}, uniform(n, 2, 17))
+                             .build();
   for (const char* plugin : {"fid", "kid", "precision-recall", "density-coverage", "class-coverage"}) {
     INFO(plugin);
     const std::string error = evaluate_error(plugin, toml::table{{"features", "network"}}, real.get(), generated.get());
@@ -214,14 +224,16 @@ TEST_CASE("kid: unbiased, ~0 for one distribution and positive for shifted data"
   CHECK(moved.at("kid") > 20 * std::abs(same.at("kid")));
 
   LogCapture log;
-  evaluate("kid", toml::table{{"subsets", 5}}, points(gaussian(300, d, 20), d).get(), points(gaussian(400, d, 21), d).get());
+  evaluate("kid", toml::table{{"subsets", 5}}, points(gaussian(300, d, 20), d).get(),
+           points(gaussian(400, d, 21), d).get());
   CHECK_THAT(log.text(), Contains("too few samples for a stable KID: N=300; need 1000 (subset_size)"));
 }
 
 TEST_CASE("precision-recall: half-overlapping squares give 0.5, one distribution ~1", "[metrics]") {
   const int64_t n = 1000;
   const auto real = points(uniform(n, 2, 22), 2);
-  const Values half = evaluate("precision-recall", {}, real.get(), points(shifted(uniform(n, 2, 23), 2, 0, 0.5f), 2).get());
+  const Values half =
+      evaluate("precision-recall", {}, real.get(), points(shifted(uniform(n, 2, 23), 2, 0, 0.5f), 2).get());
   CHECK(half.at("precision") == Approx(0.5).margin(0.1));
   CHECK(half.at("recall") == Approx(0.5).margin(0.1));
   const Values same = evaluate("precision-recall", {}, real.get(), points(uniform(n, 2, 24), 2).get());
@@ -242,7 +254,8 @@ TEST_CASE("density-coverage: ~1 for one distribution, 0 for disjoint supports", 
   const Values same = evaluate("density-coverage", {}, real.get(), points(uniform(n, 2, 28), 2).get());
   CHECK(same.at("density") == Approx(1.0).margin(0.1));
   CHECK(same.at("coverage") > 0.9);
-  const Values apart = evaluate("density-coverage", {}, real.get(), points(shifted(uniform(n, 2, 29), 2, 0, 2.0f), 2).get());
+  const Values apart =
+      evaluate("density-coverage", {}, real.get(), points(shifted(uniform(n, 2, 29), 2, 0, 2.0f), 2).get());
   CHECK(apart.at("density") == 0.0);
   CHECK(apart.at("coverage") == 0.0);
 }
@@ -262,7 +275,8 @@ TEST_CASE("class-coverage: 5 of 10 classes generated, accuracy of crafted logits
   for (int64_t i = 0; i < n; ++i) {
     labels.push_back(i % classes);
     // Every 4th real example is misclassified: accuracy exactly 0.75.
-    example(i % classes, i % 4 == 0 ? (i + 1) % classes : i % classes, static_cast<uint32_t>(100 + i), real_features, real_logits);
+    example(i % classes, i % 4 == 0 ? (i + 1) % classes : i % classes, static_cast<uint32_t>(100 + i), real_features,
+            real_logits);
   }
   for (int64_t j = 0; j < m; ++j)
     example(j % 5, j % 5, static_cast<uint32_t>(5000 + j), generated_features, generated_logits);
@@ -300,8 +314,10 @@ TEST_CASE("class-coverage: 5 of 10 classes generated, accuracy of crafted logits
   CHECK(share_sum == Approx(1.0).epsilon(1e-12));
 
   const auto no_logits = MapBuilder().add_float("samples", {m, 1, 3, 3}, std::vector<float>(m * 9, 0.0f)).build();
-  CHECK_THAT(evaluate_error("class-coverage", {}, real.get(), no_logits.get()),
-             Contains("class-coverage needs a 'logits' tensor in the generated map, got [samples]: the experiment needs a feature network"));
+  CHECK_THAT(
+      evaluate_error("class-coverage", {}, real.get(), no_logits.get()),
+      Contains(
+          "class-coverage needs a 'logits' tensor in the generated map, got [samples]: the experiment needs a feature network"));
 }
 
 TEST_CASE("sharpness: blurred copies have a ratio below 1, identical sets 1", "[metrics]") {
@@ -311,11 +327,13 @@ TEST_CASE("sharpness: blurred copies have a ratio below 1, identical sets 1", "[
   const Values same = evaluate("sharpness", {}, real.get(), float_map("samples", {n, c, h, w}, images).get());
   CHECK(same.at("ratio") == Approx(1.0).epsilon(1e-12));
   CHECK(same.at("real") > 0);
-  const Values blurred = evaluate("sharpness", {}, real.get(), float_map("samples", {n, c, h, w}, box_blur(images, n, c, h, w)).get());
+  const Values blurred =
+      evaluate("sharpness", {}, real.get(), float_map("samples", {n, c, h, w}, box_blur(images, n, c, h, w)).get());
   CHECK(blurred.at("ratio") < 0.5);
   CHECK(blurred.at("generated") == Approx(blurred.at("ratio") * blurred.at("real")).epsilon(1e-12));
-  CHECK_THAT(evaluate_error("sharpness", {}, real.get(), float_map("samples", {n, 1, 2, 8}, std::vector<float>(n * 16)).get()),
-             Contains("expected generated 'samples' to be images [N, C, H, W] with H, W >= 3, got shape [32, 1, 2, 8]"));
+  CHECK_THAT(
+      evaluate_error("sharpness", {}, real.get(), float_map("samples", {n, 1, 2, 8}, std::vector<float>(n * 16)).get()),
+      Contains("expected generated 'samples' to be images [N, C, H, W] with H, W >= 3, got shape [32, 1, 2, 8]"));
 }
 
 TEST_CASE("psnr-ssim: hand-computed values on constant images", "[metrics]") {
@@ -323,7 +341,8 @@ TEST_CASE("psnr-ssim: hand-computed values on constant images", "[metrics]") {
   const size_t size = static_cast<size_t>(n * c * h * w);
   const float a = 0.5f, b = 0.6f;
   const auto real = float_map("image", {n, c, h, w}, std::vector<float>(size, a));
-  const Values constant = evaluate("psnr-ssim", {}, real.get(), float_map("samples", {n, c, h, w}, std::vector<float>(size, b)).get());
+  const Values constant =
+      evaluate("psnr-ssim", {}, real.get(), float_map("samples", {n, c, h, w}, std::vector<float>(size, b)).get());
   CHECK(constant.at("psnr") == Approx(20.0).margin(1e-5));  // MSE 0.01
   // The variance terms vanish: SSIM = (2ab + C1) / (a^2 + b^2 + C1).
   const double c1 = 0.01 * 0.01, x = a, y = b;
@@ -348,7 +367,8 @@ TEST_CASE("psnr-ssim: hand-computed values on constant images", "[metrics]") {
     CHECK(v.at("ssim") == Approx(1.0).epsilon(1e-12));
   }
   SECTION("a shape mismatch names both shapes") {
-    CHECK_THAT(evaluate_error("psnr-ssim", {}, real.get(), float_map("samples", {n, 1, h, w}, std::vector<float>(size / 3)).get()),
+    CHECK_THAT(evaluate_error("psnr-ssim", {}, real.get(),
+                              float_map("samples", {n, 1, h, w}, std::vector<float>(size / 3)).get()),
                Contains("expected real 'image' and generated 'samples' to be images [N, C, H, W] of the same C, H, W, "
                         "got [4, 3, 16, 16] and [4, 1, 16, 16]"));
   }

@@ -1,4 +1,4 @@
-// The NeRF's rendering path on the LibTorch side: the camera model of plugins/common/rays.hpp,
+// The NeRF's rendering path on the LibTorch side: the camera model of genlab/rendering/rays.hpp,
 // named ops dispatched by the host to backend plugins (genlab_host_api::run_op), the
 // volume-rendering composite op against its pure-autograd reference (values and gradients),
 // and depth along rays through a known sphere.
@@ -8,11 +8,11 @@
 #include <cmath>
 #include <string>
 
-#include "common/rays.hpp"
 #include "genlab/core/host_services.hpp"
 #include "genlab/sdk/plugin.hpp"
-#include "models/nerf/composite.hpp"
-#include "models/nerf/sampling.hpp"
+#include "genlab/rendering/composite.hpp"
+#include "genlab/rendering/rays.hpp"
+#include "genlab/rendering/sampling.hpp"
 #include "torch_catch.hpp"
 
 using genlab::test::Contains;
@@ -84,8 +84,8 @@ TEST_CASE("the host dispatches named ops to the backend serving the inputs' devi
     FAIL("an op no backend serves ran");
   } catch (const sdk::Error& e) {
     CHECK(e.code() == GENLAB_ERROR_UNSUPPORTED_DEVICE);
-    CHECK_THAT(e.what(), Contains("no-such-op") && Contains("cpu") && Contains("cpu-reference") &&
-                             Contains("example-cpu-ops"));
+    CHECK_THAT(e.what(),
+               Contains("no-such-op") && Contains("cpu") && Contains("cpu-reference") && Contains("example-cpu-ops"));
   }
   // A backend's own error keeps its code and message.
   sdk::Tensors missing;
@@ -115,10 +115,11 @@ TEST_CASE("the composite op matches the autograd composite in values and gradien
     at::Tensor sigmas = sigma_init.clone().requires_grad_(true), rgbs = rgb_init.clone().requires_grad_(true);
     const auto c = through_backend ? genlab::nerf::composite_op(t.host(), sigmas, rgbs, deltas, ts)
                                    : genlab::nerf::composite_autograd(sigmas, rgbs, deltas, ts);
-    const at::Tensor loss = (c.color * grad_color).sum() + (c.depth * grad_depth).sum() + (c.opacity * grad_opacity).sum();
+    const at::Tensor loss =
+        (c.color * grad_color).sum() + (c.depth * grad_depth).sum() + (c.opacity * grad_opacity).sum();
     loss.backward();
-    return std::vector<at::Tensor>{c.color.detach(), c.depth.detach(), c.opacity.detach(), c.weights.detach(),
-                                   sigmas.grad(), rgbs.grad()};
+    return std::vector<at::Tensor>{c.color.detach(),   c.depth.detach(), c.opacity.detach(),
+                                   c.weights.detach(), sigmas.grad(),    rgbs.grad()};
   };
   const auto op = run(true), reference = run(false);
   const char* names[] = {"color", "depth", "opacity", "weights", "grad sigmas", "grad rgbs"};
@@ -156,15 +157,17 @@ TEST_CASE("a ray through a unit sphere stops at its surface", "[nerf][composite]
   const auto rays = genlab::plugins::view_rays(pose, 10.0, 3, 3);
   const at::Tensor centre = rays.origins[4] + ts[0].unsqueeze(-1) * rays.directions[4];
   const at::Tensor centre_sigmas = (centre.norm(2, -1) < 1.0).to(at::kFloat).unsqueeze(0) * 1e3;
-  const auto via_camera = genlab::nerf::composite_op(t.host(), centre_sigmas, rgbs.slice(0, 0, 1),
-                                                     genlab::nerf::deltas_from_ts(ts.slice(0, 0, 1), 6.0), ts.slice(0, 0, 1));
+  const auto via_camera =
+      genlab::nerf::composite_op(t.host(), centre_sigmas, rgbs.slice(0, 0, 1),
+                                 genlab::nerf::deltas_from_ts(ts.slice(0, 0, 1), 6.0), ts.slice(0, 0, 1));
   CHECK(via_camera.depth[0].item<double>() == Approx(3.0).margin(bin));
 }
 
 TEST_CASE("the composite op on CUDA tensors", "[nerf][composite][cuda]") {
   if (!at::hasCUDA()) {
-    GENLAB_SKIP("this LibTorch has no CUDA device or was built without CUDA (Debian's is CPU-only); the CUDA "
-                "backend's own check is tests/cuda");
+    GENLAB_SKIP(
+        "this LibTorch has no CUDA device or was built without CUDA (Debian's is CPU-only); the CUDA "
+        "backend's own check is tests/cuda");
   }
   TestHost t;
   const auto cuda = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA);

@@ -218,7 +218,8 @@ TEST_CASE("nerf-synthetic's rays of known pixels on known poses", "[nerf-data]")
   const auto colors = element(*batch, "colors", {2, 3});
   const double norm = std::sqrt(0.25 + 0.25 + 36);
   const std::vector<double> expected_origins = {0, 0, 0, 1, 2, 3};
-  const std::vector<double> expected_directions = {0.5 / norm, 0.5 / norm, -6 / norm, -6 / norm, 0.5 / norm, -0.5 / norm};
+  const std::vector<double> expected_directions = {0.5 / norm, 0.5 / norm, -6 / norm,
+                                                   -6 / norm,  0.5 / norm, -0.5 / norm};
   for (size_t i = 0; i < 6; ++i) {
     CHECK(origins[i] == Approx(expected_origins[i]).margin(1e-6));
     CHECK(directions[i] == Approx(expected_directions[i]).margin(1e-6));
@@ -314,7 +315,8 @@ TEST_CASE("nerf-synthetic's view batches hold image, pose and focal", "[nerf-dat
 TEST_CASE("nerf-synthetic's train_views and max_views keep the first views; val is optional", "[nerf-data]") {
   Scene scene;
   {
-    DatasetInstance data(builtin("nerf-synthetic"), settings(), scene.config(toml::table{{"train_views", 1}, {"max_views", 1}}));
+    DatasetInstance data(builtin("nerf-synthetic"), settings(),
+                         scene.config(toml::table{{"train_views", 1}, {"max_views", 1}}));
     CHECK(data.split_size("train") == kSide * kSide);
     CHECK(data.split_size("train-views") == 1);
     CHECK(data.split_size("val") == 1);
@@ -340,12 +342,14 @@ TEST_CASE("nerf-synthetic refuses broken transforms files, naming the file and t
   Matrix flat = kTurned;
   flat[0] = flat[4] = flat[8] = 0;  // the camera's x axis is gone
   scene.dir.write("transforms_train.json", transforms_json({{"./train/r_0", kIdentity}, {"./train/r_1", flat}}));
-  CHECK_THAT(error(), Contains(scene.json("train") + ": frame 1 ('./train/r_1'): transform_matrix is not invertible (det 0)"));
+  CHECK_THAT(error(),
+             Contains(scene.json("train") + ": frame 1 ('./train/r_1'): transform_matrix is not invertible (det 0)"));
 
   Matrix projective = kIdentity;
   projective[14] = 0.5;
   scene.dir.write("transforms_train.json", transforms_json({{"./train/r_0", projective}}));
-  CHECK_THAT(error(), Contains("frame 0 ('./train/r_0'): transform_matrix's last row is [0, 0, 0.5, 1], expected [0, 0, 0, 1]"));
+  CHECK_THAT(error(),
+             Contains("frame 0 ('./train/r_0'): transform_matrix's last row is [0, 0, 0.5, 1], expected [0, 0, 0, 1]"));
 
   scene.dir.write("transforms_train.json", transforms_json({{"./train/r_0", kIdentity}, {"./train/r_7", kIdentity}}));
   CHECK_THAT(error(), Contains(scene.json("train") + ": frame 1: image './train/r_7.png' not found"));
@@ -365,21 +369,25 @@ TEST_CASE("nerf-synthetic refuses broken transforms files, naming the file and t
   CHECK_THAT(error(), Contains(scene.json("test") + ": not found"));
 }
 
-TEST_CASE("nerf-synthetic refuses bad options, views of another size and out-of-range indices", "[nerf-data][bad-input]") {
+TEST_CASE("nerf-synthetic refuses bad options, views of another size and out-of-range indices",
+          "[nerf-data][bad-input]") {
   Scene scene;
   CHECK_THAT(create_error("nerf-synthetic", scene.config(toml::table{{"train_views", 3}})),
              Contains("train_views is 3, but " + scene.json("train") + " has 2 frames"));
   CHECK_THAT(create_error("nerf-synthetic", scene.config(toml::table{{"downscale", 4}})),
              Contains("downscale 4 does not divide the 6x6 views"));
-  CHECK_THAT(create_error("nerf-synthetic", scene.config(toml::table{{"downscale", 0}})), Contains("expected downscale > 0, got 0"));
+  CHECK_THAT(create_error("nerf-synthetic", scene.config(toml::table{{"downscale", 0}})),
+             Contains("expected downscale > 0, got 0"));
   CHECK_THAT(create_error("nerf-synthetic", scene.config(toml::table{{"background", "grey"}})),
              Contains("expected background \"white\" or \"black\", got \"grey\""));
   CHECK_THAT(create_error("nerf-synthetic", toml::table{{"root", (scene.dir.path() / "nowhere").string()}}),
              Contains("nowhere: not a folder"));
   {
     DatasetInstance data(builtin("nerf-synthetic"), settings(), scene.config());
-    CHECK_THROWS_WITH(data.get_batch("train", {0, 72}, 0), Contains("index 72 out of range [0, 72) of split 'train' (rays)"));
-    CHECK_THROWS_WITH(data.get_batch("test", {-1}, 0), Contains("index -1 out of range [0, 1) of split 'test' (views)"));
+    CHECK_THROWS_WITH(data.get_batch("train", {0, 72}, 0),
+                      Contains("index 72 out of range [0, 72) of split 'train' (rays)"));
+    CHECK_THROWS_WITH(data.get_batch("test", {-1}, 0),
+                      Contains("index -1 out of range [0, 1) of split 'test' (views)"));
     CHECK_THROWS_WITH(data.get_batch("views", {0}, 0), Contains("no split 'views'"));
   }
   std::vector<unsigned char> small(4 * 4 * 4, 255);

@@ -93,7 +93,7 @@ TensorMapPtr ray_batch(std::mt19937& rng, int64_t count) {
 }
 
 // Whole views as the dataset's other splits serve them: "image" [N, 3, 8, 8] (the truth,
-// through pixel centres as plugins/common/rays.hpp casts them), "pose" [N, 4, 4], "focal" [N].
+// through pixel centres as rendering/include/genlab/rendering/rays.hpp casts them), "pose" [N, 4, 4], "focal" [N].
 struct Views {
   std::vector<float> images, poses, focals;
   int64_t count = 0;
@@ -115,7 +115,8 @@ struct Views {
           const double a = (static_cast<double>(j) + 0.5 - 0.5 * kSide) / kFocal;
           const double b = -(static_cast<double>(i) + 0.5 - 0.5 * kSide) / kFocal;
           const Vec3 c = true_color(camera.position, camera.direction(a, b));
-          for (int ch = 0; ch < 3; ++ch) images[static_cast<size_t>(((v * 3 + ch) * kSide + i) * kSide + j)] = static_cast<float>(c[ch]);
+          for (int ch = 0; ch < 3; ++ch)
+            images[static_cast<size_t>(((v * 3 + ch) * kSide + i) * kSide + j)] = static_cast<float>(c[ch]);
         }
     }
   }
@@ -163,10 +164,10 @@ std::string generate_error(ModelInstance& model, int64_t count, const genlab_ten
   return {};
 }
 
-const toml::table kTinyHash{{"encoding", "hashgrid"}, {"levels", 4}, {"log2_table", 12}, {"max_resolution", 64},
-                            {"samples", 16}, {"fine_samples", 0}};
+const toml::table kTinyHash{{"encoding", "hashgrid"}, {"levels", 4},   {"log2_table", 12},
+                            {"max_resolution", 64},   {"samples", 16}, {"fine_samples", 0}};
 // Fewer octaves than the paper's 10 and a higher step size: 100 steps of a 32-wide MLP.
-const toml::table kTinyMlp{{"depth", 2},   {"width", 32},        {"freqs_xyz", 6},
+const toml::table kTinyMlp{{"depth", 2},    {"width", 32},        {"freqs_xyz", 6},
                            {"samples", 16}, {"fine_samples", 16}, {"lr", 0.01}};
 
 }  // namespace
@@ -185,8 +186,8 @@ TEST_CASE("nerf: a tiny hash grid learns the sphere, compositing on the backend 
     const double first = mean(losses, 0, 5), last = mean(losses, 70, 80), after = render_mse(*model, views);
     INFO(composite << ": photometric MSE, first step " << losses[0] << ", first 5 " << first << ", last 10 " << last
                    << "; render MSE before " << before << ", after " << after);
-    CHECK(last < first / 3);     // seen: 0.114 -> 0.016 (7x); 6x to 7x over seeds 1-5
-    CHECK(after < before / 5);   // seen: 0.143 -> 0.012 (12x); at worst 0.012 over seeds 1-5
+    CHECK(last < first / 3);    // seen: 0.114 -> 0.016 (7x); 6x to 7x over seeds 1-5
+    CHECK(after < before / 5);  // seen: 0.143 -> 0.012 (12x); at worst 0.012 over seeds 1-5
     final_losses.push_back(last);
     if (final_losses.size() == 2) CHECK(final_losses[0] == Approx(final_losses[1]).epsilon(0.1));  // seen: 0.01% apart
   }
@@ -198,8 +199,8 @@ TEST_CASE("nerf: a tiny frequency MLP with coarse and fine networks learns the s
   const double before = render_mse(*model, views);
   const auto losses = train(*model, 100, 256);
   const double first = mean(losses, 0, 5), last = mean(losses, 90, 100), after = render_mse(*model, views);
-  INFO("coarse + fine MSE, first 5 steps " << first << ", last 10 " << last << "; render MSE before " << before << ", after "
-                                            << after);
+  INFO("coarse + fine MSE, first 5 steps " << first << ", last 10 " << last << "; render MSE before " << before
+                                           << ", after " << after);
   CHECK(last < first / 2.5);  // seen: 0.23 -> 0.024 (9.6x); 7x or more over seeds 1-5
   CHECK(after < before / 3);  // seen: 0.081 -> 0.0039 (21x); at worst 0.006 over seeds 1-5
 }
@@ -280,7 +281,8 @@ TEST_CASE("nerf: exported state renders bit for bit the same in another model", 
   }
 }
 
-TEST_CASE("nerf: the fused hash encoding and micro-batches train as the plain paths do; no backend: autograd", "[nerf]") {
+TEST_CASE("nerf: the fused hash encoding and micro-batches train as the plain paths do; no backend: autograd",
+          "[nerf]") {
   auto losses = [](toml::table config, HostSettings host = settings(7)) {
     ModelInstance model(builtin("nerf"), std::move(host), config, DLDevice{kDLCPU, 0}, nullptr);
     return train(model, 12, 128);
@@ -290,7 +292,7 @@ TEST_CASE("nerf: the fused hash encoding and micro-batches train as the plain pa
   fused.insert_or_assign("micro_batch", 128);  // the whole batch in one pass
   toml::table aten = fused, micro = fused;
   aten.insert_or_assign("hash_kernel", "aten");
-  micro.insert_or_assign("micro_batch", 24);   // 6 micro-batches, the last of 8 rays
+  micro.insert_or_assign("micro_batch", 24);  // 6 micro-batches, the last of 8 rays
   const auto reference = losses(fused), batched = losses(aten), accumulated = losses(micro);
   // A host whose op dispatcher finds no backend: "backend" warns and composites in autograd.
   HostSettings no_backends = settings(7);
@@ -309,8 +311,9 @@ TEST_CASE("nerf: the fused hash encoding and micro-batches train as the plain pa
   CHECK(losses(fused, settings(99)).back() != Approx(reference.back()).epsilon(1e-3));
 }
 
-TEST_CASE("nerf: generate without poses, with too few, an unknown encoding and options out of range are errors that say so",
-          "[nerf]") {
+TEST_CASE(
+    "nerf: generate without poses, with too few, an unknown encoding and options out of range are errors that say so",
+    "[nerf]") {
   auto model = make_nerf(kTinyHash);
   const Views views = test_views();
   const std::string no_pose = generate_error(*model, 2, views.map(false).get());

@@ -21,8 +21,8 @@ namespace {
 // by default under GENLAB_DATA=<dir>.
 std::filesystem::path render_scene(const TempDir& dir, int size = 16) {
   const auto scene = dir.path() / "nerf" / "bunny";
-  const auto r = run_genlab("data render-views --scene blocks --out " + scene.string() + " --size " + std::to_string(size) +
-                            " --train 12 --val 2 --test 3");
+  const auto r = run_genlab("data render-views --scene blocks --out " + scene.string() + " --size " +
+                            std::to_string(size) + " --train 12 --val 2 --test 3");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   return scene;
@@ -54,8 +54,8 @@ TEST_CASE("a NeRF experiment trains on rendered views and is scored on held-out 
   const auto scene = render_scene(dir);
   const auto workspace = dir.path() / "ws";
   const auto manifest = genlab::test::source_dir() / "configs" / "nerf-tiny.toml";
-  const std::string where = " --set experiment.workspace='\"" + workspace.string() + "\"' --set datasets.blocks.root='\"" +
-                            scene.string() + "\"'";
+  const std::string where = " --set experiment.workspace='\"" + workspace.string() +
+                            "\"' --set datasets.blocks.root='\"" + scene.string() + "\"'";
   const auto r = run_genlab("run --quiet " + manifest.string() + where);
   INFO(r.output);
   REQUIRE(r.exit_code == 0);

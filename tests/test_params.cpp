@@ -28,14 +28,19 @@ struct Options {
 };
 
 const auto kParams = Params<Options>()
-                         .add("layers", &Options::layers, "hidden layers").positive()
-                         .add("lr", &Options::lr, "step size").between(0, 1, Params<Options>::Ends::upper_open)
-                         .add("tiny", &Options::tiny, "a small number").non_negative()
+                         .add("layers", &Options::layers, "hidden layers")
+                         .positive()
+                         .add("lr", &Options::lr, "step size")
+                         .between(0, 1, Params<Options>::Ends::upper_open)
+                         .add("tiny", &Options::tiny, "a small number")
+                         .non_negative()
                          .add("one", &Options::one, "a whole double")
                          .add("bias", &Options::bias, "biases in Linears")
-                         .add("kind", &Options::kind, "the network").one_of({"mlp", "conv", "rnn"})
+                         .add("kind", &Options::kind, "the network")
+                         .one_of({"mlp", "conv", "rnn"})
                          .add("prompt", &Options::prompt, "text to continue")
-                         .add("width", [](Options& o) -> int64_t& { return o.net.width; }, "net width")
+                         .add(
+                             "width", [](Options& o) -> int64_t& { return o.net.width; }, "net width")
                          .check([](const Options& o) { return o.net.width % 2 == 0; }, "to be even")
                          .require([](const Options& o) { return o.layers <= o.net.width; }, "layers <= width");
 
@@ -169,10 +174,11 @@ TEST_CASE("each check names the parameter, what was expected and the value given
 }
 
 TEST_CASE("a relation can say the values it saw", "[sdk][params]") {
-  const auto params = Params<Options>()
-                          .add("layers", &Options::layers, "hidden layers")
-                          .require([](const Options& o) { return o.layers < 3; },
-                                   [](const Options& o) { return "expected layers < 3, got " + std::to_string(o.layers); });
+  const auto params =
+      Params<Options>()
+          .add("layers", &Options::layers, "hidden layers")
+          .require([](const Options& o) { return o.layers < 3; },
+                   [](const Options& o) { return "expected layers < 3, got " + std::to_string(o.layers); });
   Section s;
   CHECK_THROWS_WITH(params.read(s.config()), "expected layers < 3, got 3");
 }

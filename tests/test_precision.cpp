@@ -39,12 +39,14 @@ const Family kFamilies[] = {
 
 // The final first loss of the only run of a manifest trained at `precision`.
 double final_loss(const TempDir& dir, const Family& f, const std::string& precision) {
-  const fs::path file = dir.write(precision + ".toml", "[experiment]\nname = \"" + precision +
-                                                           "\"\nsteps = 30\nbatch_size = 32\nprecision = \"" + precision +
-                                                           "\"\nworkspace = \"" + (dir.path() / "ws").string() +
-                                                           "\"\n[features]\nenabled = false\n[evaluation]\nsamples = 8\nsplit = \"" +
-                                                           (std::string(f.name) == "transformer" ? "val" : "test") + "\"\n"
-                                                           "[datasets.d]\n" + f.data + "[models.m]\n" + f.model);
+  const fs::path file = dir.write(
+      precision + ".toml", "[experiment]\nname = \"" + precision + "\"\nsteps = 30\nbatch_size = 32\nprecision = \"" +
+                               precision + "\"\nworkspace = \"" + (dir.path() / "ws").string() +
+                               "\"\n[features]\nenabled = false\n[evaluation]\nsamples = 8\nsplit = \"" +
+                               (std::string(f.name) == "transformer" ? "val" : "test") +
+                               "\"\n"
+                               "[datasets.d]\n" +
+                               f.data + "[models.m]\n" + f.model);
   const auto r = run_genlab("run --quiet " + file.string());
   INFO(f.name << " at " << precision << ": " << r.output);
   REQUIRE(r.exit_code == 0);
@@ -76,9 +78,12 @@ TEST_CASE("bf16 trains every family that declares mixed precision to a loss near
 TEST_CASE("precision is part of a run's identity and what cannot run at it is refused", "[precision][manifest]") {
   TempDir dir;
   auto manifest = [&](const std::string& keys, const std::string& model) {
-    return dir.write("m.toml", "[experiment]\nname = \"exp\"\nsteps = 5\nworkspace = \"" + (dir.path() / "ws").string() +
-                                   "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" + keys + "[features]\nenabled = false\n[datasets.d]\nplugin = \"digits-csv\"\n"
-                                   "[models.m]\n" + model);
+    return dir.write("m.toml", "[experiment]\nname = \"exp\"\nsteps = 5\nworkspace = \"" +
+                                   (dir.path() / "ws").string() +
+                                   "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" + keys +
+                                   "[features]\nenabled = false\n[datasets.d]\nplugin = \"digits-csv\"\n"
+                                   "[models.m]\n" +
+                                   model);
   };
   const auto fp32 = run_genlab("validate --json " + manifest("", "plugin = \"vae\"\n").string());
   const auto bf16 = run_genlab("validate --json " + manifest("precision = \"bf16\"\n", "plugin = \"vae\"\n").string());
@@ -100,15 +105,17 @@ TEST_CASE("precision is part of a run's identity and what cannot run at it is re
 
 TEST_CASE("device = cuda on a machine without CUDA is refused before anything runs", "[precision][cuda][manifest]") {
   TempDir dir;
-  const fs::path file = dir.write("m.toml", "[experiment]\nname = \"exp\"\nsteps = 5\ndevice = \"cuda\"\nworkspace = \"" +
-                                                (dir.path() / "ws").string() +
-                                                "\"\n[features]\nenabled = false\n[datasets.d]\nplugin = \"digits-csv\"\n"
-                                                "[models.m]\nplugin = \"vae\"\n");
+  const fs::path file =
+      dir.write("m.toml", "[experiment]\nname = \"exp\"\nsteps = 5\ndevice = \"cuda\"\nworkspace = \"" +
+                              (dir.path() / "ws").string() +
+                              "\"\n[features]\nenabled = false\n[datasets.d]\nplugin = \"digits-csv\"\n"
+                              "[models.m]\nplugin = \"vae\"\n");
   const auto r = run_genlab("validate " + file.string());
   if (r.exit_code == 0) GENLAB_SKIP("this machine has a CUDA driver and device");
   INFO(r.output);
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Contains("run 'm-d-s0' (model plugin 'vae') asks for cuda, but this machine has no CUDA driver") ||
-                           Contains("reports no device"));
+  CHECK_THAT(r.output,
+             Contains("run 'm-d-s0' (model plugin 'vae') asks for cuda, but this machine has no CUDA driver") ||
+                 Contains("reports no device"));
   CHECK_FALSE(fs::exists(dir.path() / "ws" / "exp" / "runs"));
 }

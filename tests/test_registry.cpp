@@ -16,10 +16,10 @@
 #include "support.hpp"
 
 using namespace genlab::registry;
-using genlab::test::TempDir;
 using genlab::test::Contains;
-using genlab::test::request;
 using genlab::test::error_of;
+using genlab::test::request;
+using genlab::test::TempDir;
 namespace fs = std::filesystem;
 
 TEST_CASE("versions are numbered per model, and registering a run again returns its version", "[registry]") {
@@ -235,7 +235,8 @@ TEST_CASE("export writes the checkpoint, the config and a model card", "[registr
              Contains("# vae:1") && Contains("run-a") && Contains("| nll | 95.5 | lower |"));
 }
 
-TEST_CASE("an independent reader (Python, standard library only) reads genlab's checkpoints", "[registry][safetensors]") {
+TEST_CASE("an independent reader (Python, standard library only) reads genlab's checkpoints",
+          "[registry][safetensors]") {
   if (std::system("python3 -c 'import json, struct' > /dev/null 2>&1") != 0) {
     WARN("python3 is not installed: the independent reader cannot run (scripts/setup.sh installs it)");
     FAIL("python3 missing");
@@ -253,7 +254,8 @@ TEST_CASE("an independent reader (Python, standard library only) reads genlab's 
   const fs::path file = dir.path() / "c.safetensors";
   genlab::write_safetensors(file, *map, {{"plugin", "vae"}, {"step", "7"}});
   const auto out = dir.path() / "out.txt";
-  const std::string command = "python3 '" + (genlab::test::source_dir() / "tests" / "tools" / "read_safetensors.py").string() +
+  const std::string command = "python3 '" +
+                              (genlab::test::source_dir() / "tests" / "tools" / "read_safetensors.py").string() +
                               "' '" + file.string() + "' > '" + out.string() + "' 2>&1";
   const int rc = std::system(command.c_str());
   const std::string text = genlab::test::read_text(out);
@@ -284,8 +286,9 @@ TEST_CASE("a name that matches nothing is an UnknownNameError listing the names 
     CHECK(e.name() == "vea");
     CHECK(e.known() == std::vector<std::string>{"gan", "vae"});
     CHECK_THAT(std::string(e.what()), Contains("no model 'vea' in the registry") && Contains("; it holds gan, vae"));
-    CHECK(e.message(" (did you mean 'vae'?)").find("'vea' in the registry " + (dir.path() / "registry.db").string() +
-                                                  " (did you mean 'vae'?); it holds gan, vae") != std::string::npos);
+    CHECK(e.message(" (did you mean 'vae'?)")
+              .find("'vea' in the registry " + (dir.path() / "registry.db").string() +
+                    " (did you mean 'vae'?); it holds gan, vae") != std::string::npos);
   }
   const auto alias = unknown([&] { reg.resolve("vae@bets"); });
   CHECK(alias.name() == "bets");
@@ -298,9 +301,11 @@ TEST_CASE("a name that matches nothing is an UnknownNameError listing the names 
   CHECK(reg.model_names() == std::vector<std::string>{"gan", "vae"});
 }
 
-TEST_CASE("opening an existing registry refuses a missing folder or database and creates nothing", "[registry][names]") {
+TEST_CASE("opening an existing registry refuses a missing folder or database and creates nothing",
+          "[registry][names]") {
   TempDir dir;
-  CHECK_THAT(error_of([&] { Registry(dir.path() / "nope", Registry::Open::Existing); }), Contains("no such workspace folder"));
+  CHECK_THAT(error_of([&] { Registry(dir.path() / "nope", Registry::Open::Existing); }),
+             Contains("no such workspace folder"));
   CHECK_FALSE(fs::exists(dir.path() / "nope"));
   CHECK_THAT(error_of([&] { Registry(dir.path(), Registry::Open::Existing); }), Contains("no registry here"));
   CHECK_FALSE(fs::exists(dir.path() / "registry.db"));
@@ -366,7 +371,8 @@ TEST_CASE("a deleted version stays deleted: registering its run again registers 
   CHECK_FALSE(deleted[0].restored);
   // Restoring lets the run be registered again, as a new version that says what it replaces.
   CHECK_THAT(error_of([&] { reg.restore_version("vae:2"); }), Contains("vae:2 is not deleted"));
-  CHECK_THAT(error_of([&] { reg.restore_version("vae:7"); }), Contains("no deleted version 7; its deleted versions are vae:1"));
+  CHECK_THAT(error_of([&] { reg.restore_version("vae:7"); }),
+             Contains("no deleted version 7; its deleted versions are vae:1"));
   CHECK_THAT(error_of([&] { reg.restore_version("vae"); }), Contains("expected NAME:VERSION"));
   CHECK(reg.restore_version("vae:1").restored);
   const Version again = reg.register_version(request(dir, "vae", "run-a"));
@@ -374,12 +380,14 @@ TEST_CASE("a deleted version stays deleted: registering its run again registers 
   CHECK(again.replaces == 1);
   CHECK(reg.register_version(request(dir, "vae", "run-a")).version == 3);  // idempotent as before
   CHECK_THAT(error_of([&] { reg.resolve("vae:1"); }), Contains("it was deleted") && Contains("then restored"));
-  CHECK_THAT(error_of([&] { reg.restore_version("vae:1"); }), Contains("vae:1 is already restored: its run is registered again as vae:3"));
+  CHECK_THAT(error_of([&] { reg.restore_version("vae:1"); }),
+             Contains("vae:1 is already restored: its run is registered again as vae:3"));
   // Deleting the new version refuses the run again, now naming that version.
   reg.store().delete_version("vae", 3);
   CHECK_THAT(error_of([&] { reg.register_version(request(dir, "vae", "run-a")); }), Contains("vae:3 was deleted"));
   CHECK_THAT(error_of([&] { reg.restore_version("vae:1"); }), Contains("registered again as vae:3, deleted too"));
   // A model whose versions are all deleted says so.
   reg.store().delete_version("vae", 2);
-  CHECK_THAT(error_of([&] { reg.resolve("vae"); }), Contains("model 'vae' has no version left") && Contains("vae:2, vae:3 were deleted"));
+  CHECK_THAT(error_of([&] { reg.resolve("vae"); }),
+             Contains("model 'vae' has no version left") && Contains("vae:2, vae:3 were deleted"));
 }

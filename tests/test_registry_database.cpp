@@ -49,7 +49,8 @@ TEST_CASE("an empty, non-SQLite or foreign registry.db is refused, never made ov
   CHECK_FALSE(fs::exists(dir.path() / "artifacts"));  // nothing made beside it either
 }
 
-TEST_CASE("a schema 1 registry is migrated in place, its numbers going on from the highest given", "[registry][migration]") {
+TEST_CASE("a schema 1 registry is migrated in place, its numbers going on from the highest given",
+          "[registry][migration]") {
   TempDir dir;
   const fs::path db = dir.path() / "registry.db";
   sqlite3* old = nullptr;

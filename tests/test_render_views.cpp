@@ -1,6 +1,6 @@
 // `genlab data render-views`: OFF/OBJ parsing and its errors, the cameras (orthonormal,
 // at the radius, looking at the origin), the rasteriser against the pixel convention of
-// plugins/common/rays.hpp, and the NeRF-synthetic layout read back as a reader would.
+// rendering/include/genlab/rendering/rays.hpp, and the NeRF-synthetic layout read back as a reader would.
 #include "catch.hpp"
 #include <stb_image.h>
 
@@ -20,9 +20,9 @@ namespace {
 
 using namespace genlab;
 using namespace genlab::data;
+using genlab::test::Contains;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;
-using genlab::test::Contains;
 using Triangle = std::array<uint32_t, 3>;
 
 // The message of read_mesh(file) (a test failure if it reads).
@@ -36,9 +36,7 @@ std::string mesh_error(const std::filesystem::path& file) {
   return {};
 }
 
-double column_dot(const Pose& p, int a, int b) {
-  return p[0][a] * p[0][b] + p[1][a] * p[1][b] + p[2][a] * p[2][b];
-}
+double column_dot(const Pose& p, int a, int b) { return p[0][a] * p[0][b] + p[1][a] * p[1][b] + p[2][a] * p[2][b]; }
 
 double determinant(const Pose& p) {
   return p[0][0] * (p[1][1] * p[2][2] - p[1][2] * p[2][1]) - p[0][1] * (p[1][0] * p[2][2] - p[1][2] * p[2][0]) +
@@ -142,9 +140,9 @@ TEST_CASE("Meshes are stood upright and normalised into the unit sphere", "[rend
   CHECK(n.centre == Vec3{0.5, 1.0, 0.5});  // of the used vertices' bounding box
   double farthest = 0;
   for (size_t i = 0; i < 3; ++i)
-    farthest = std::max(farthest, std::sqrt(mesh.vertices[i][0] * mesh.vertices[i][0] +
-                                            mesh.vertices[i][1] * mesh.vertices[i][1] +
-                                            mesh.vertices[i][2] * mesh.vertices[i][2]));
+    farthest = std::max(
+        farthest, std::sqrt(mesh.vertices[i][0] * mesh.vertices[i][0] + mesh.vertices[i][1] * mesh.vertices[i][1] +
+                            mesh.vertices[i][2] * mesh.vertices[i][2]));
   CHECK(farthest == Approx(1.0));
   Mesh point;
   point.vertices = {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}};
@@ -156,8 +154,8 @@ TEST_CASE("Mesh errors name the file and line and what was expected", "[render]"
   TempDir dir;
   SECTION("OFF: a vertex index out of range") {
     const auto file = dir.write("bad.off", "OFF\n3 2 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n3 0 1 7\n");
-    CHECK_THAT(mesh_error(file), Contains(file.string() + ":7:") && Contains("face 1's vertex index 7 is out of range") &&
-                                     Contains("0..2"));
+    CHECK_THAT(mesh_error(file), Contains(file.string() + ":7:") &&
+                                     Contains("face 1's vertex index 7 is out of range") && Contains("0..2"));
   }
   SECTION("OFF: fewer lines than the counts declare") {
     const auto file = dir.write("short.off", "OFF\n4 2 0\n0 0 0\n1 0 0\n0 1 0\n1 1 0\n3 0 1 2\n");
@@ -214,7 +212,7 @@ TEST_CASE("Camera poses: rotations at the radius looking at the origin, world +z
   const auto turntable = turntable_poses(8, 4.0, 30.0 * M_PI / 180.0);
   for (size_t k = 0; k < turntable.size(); ++k) {
     check_pose(turntable[k], 4.0);
-    CHECK(turntable[k][2][3] == Approx(2.0));  // 4 sin 30 degrees
+    CHECK(turntable[k][2][3] == Approx(2.0));              // 4 sin 30 degrees
     CHECK(turntable[k][2][0] == Approx(0).margin(1e-12));  // level: x stays horizontal
     CHECK(std::atan2(turntable[k][1][3], turntable[k][0][3]) ==
           Approx(std::remainder(2 * M_PI * static_cast<double>(k) / 8.0, 2 * M_PI)).margin(1e-12));
@@ -246,7 +244,7 @@ TEST_CASE("The rasteriser covers the pixel a 3-D point projects to, by rays.hpp'
   // Near: a small blue triangle, du, dv >= -3 and du + dv <= 3. Far, listed after it so that
   // the z-test and not the order decides: a large red one behind the whole pixel.
   Mesh mesh;
-  mesh.vertices = {world(-3, -3, 2.0), world(6, -3, 2.0), world(-3, 6, 2.0),
+  mesh.vertices = {world(-3, -3, 2.0),   world(6, -3, 2.0),   world(-3, 6, 2.0),
                    world(-12, -12, 3.0), world(14, -12, 3.0), world(0, 14, 3.0)};
   mesh.triangles = {{0, 1, 2}, {3, 4, 5}};
   mesh.face_colours = {{0.1f, 0.2f, 0.9f}, {0.9f, 0.1f, 0.1f}};
@@ -279,9 +277,10 @@ TEST_CASE("The rasteriser covers the pixel a 3-D point projects to, by rays.hpp'
   CHECK(both.pixel(0, 0)[3] == 0);
 }
 
-TEST_CASE("The blocks scene renders into the NeRF-synthetic layout that reads back", "[render]") {
-  TempDir dir;
-  const std::filesystem::path out = dir.path() / "blocks";
+namespace {
+
+// 4 train, 2 val and 3 test views of the blocks scene, 32x32, on the upper hemisphere.
+RenderSettings small_blocks_settings() {
   RenderSettings settings;
   settings.size = 32;
   settings.train = 4;
@@ -290,17 +289,31 @@ TEST_CASE("The blocks scene renders into the NeRF-synthetic layout that reads ba
   settings.supersample = 2;
   settings.hemisphere = true;
   settings.seed = 11;
+  return settings;
+}
+
+RenderSummary render_small_blocks(const std::filesystem::path& out) {
   const Mesh mesh = procedural_scene("blocks");
   const MeshSource source{"procedural:blocks", mesh_sha256(mesh)};
   prepare_output_folder(out, false);
-  const RenderSummary summary = render_views(mesh, source, settings, out);
+  return render_views(mesh, source, small_blocks_settings(), out);
+}
+
+}  // namespace
+
+TEST_CASE("The blocks scene renders into the NeRF-synthetic layout that reads back", "[render]") {
+  TempDir dir;
+  const std::filesystem::path out = dir.path() / "blocks";
+  const RenderSettings settings = small_blocks_settings();
+  const RenderSummary summary = render_small_blocks(out);
   CHECK(summary.views == 9);
-  CHECK(summary.triangles == mesh.triangles.size());
+  CHECK(summary.triangles == procedural_scene("blocks").triangles.size());
 
   const auto random = random_poses(6, settings.radius, true, 11);
   const auto turntable = turntable_poses(3, settings.radius, 30.0 * M_PI / 180.0);
-  const std::map<std::string, std::vector<Pose>> expected = {
-      {"train", {random.begin(), random.begin() + 4}}, {"val", {random.begin() + 4, random.end()}}, {"test", turntable}};
+  const std::map<std::string, std::vector<Pose>> expected = {{"train", {random.begin(), random.begin() + 4}},
+                                                             {"val", {random.begin() + 4, random.end()}},
+                                                             {"test", turntable}};
   std::vector<Png> views;
   for (const auto& [split, poses] : expected) {
     const std::string file = (out / ("transforms_" + split + ".json")).string();
@@ -325,7 +338,7 @@ TEST_CASE("The blocks scene renders into the NeRF-synthetic layout that reads ba
       INFO(file_path);
       CHECK(png.alpha(16, 16) == 255);  // the sphere holds the centre: every view looks at something
       CHECK(png.alpha(15, 15) == 255);
-      CHECK(png.alpha(0, 0) == 0);      // the unit sphere cannot reach a corner from radius 4
+      CHECK(png.alpha(0, 0) == 0);  // the unit sphere cannot reach a corner from radius 4
       CHECK(png.alpha(31, 31) == 0);
       views.push_back(png);
     }
@@ -333,8 +346,8 @@ TEST_CASE("The blocks scene renders into the NeRF-synthetic layout that reads ba
   for (size_t a = 0; a < views.size(); ++a)
     for (size_t b = a + 1; b < views.size(); ++b) {
       size_t differing = 0;
-      for (size_t k = 0; k < views[a].rgba.size(); k += 4) differing += views[a].rgba[k] != views[b].rgba[k] ||
-                                                                         views[a].rgba[k + 3] != views[b].rgba[k + 3];
+      for (size_t k = 0; k < views[a].rgba.size(); k += 4)
+        differing += views[a].rgba[k] != views[b].rgba[k] || views[a].rgba[k + 3] != views[b].rgba[k + 3];
       CHECK(differing > 20);
     }
   // Nothing but the layout: no temporaries left, no stray files.
@@ -342,7 +355,13 @@ TEST_CASE("The blocks scene renders into the NeRF-synthetic layout that reads ba
   for (const auto& entry : std::filesystem::recursive_directory_iterator(out))
     files.insert(std::filesystem::relative(entry.path(), out).string());
   CHECK(files.size() == 3 + 9 + 4);  // the split folders, the PNGs, 3 transforms + scene.json
+}
 
+TEST_CASE("scene.json records the source and the depth range; a second render replaces only its own files",
+          "[render]") {
+  TempDir dir;
+  const std::filesystem::path out = dir.path() / "blocks";
+  render_small_blocks(out);
   const std::string scene_file = (out / "scene.json").string();
   const Json scene = parse_json(read_file(scene_file), scene_file);
   CHECK(field(scene, "source").get<std::string>() == "procedural:blocks");
@@ -368,7 +387,8 @@ TEST_CASE("genlab data render-views from the command line", "[render]") {
   CHECK_THAT(run_genlab("--help").output, Contains("data render-views"));
   CHECK_THAT(run_genlab("data render-views --help").output, Contains("--hemisphere") && Contains("--camera-angle-x"));
 
-  const auto mesh = dir.write("tetra.obj", "v 1 1 1\nv -1 -1 1\nv -1 1 -1\nv 1 -1 -1\nf 1 2 3\nf 1 4 2\nf 1 3 4\nf 2 4 3\n");
+  const auto mesh =
+      dir.write("tetra.obj", "v 1 1 1\nv -1 -1 1\nv -1 1 -1\nv 1 -1 -1\nf 1 2 3\nf 1 4 2\nf 1 3 4\nf 2 4 3\n");
   const std::string out = (dir.path() / "tetra").string();
   const std::string args = "data render-views '" + mesh.string() + "' --out '" + out +
                            "' --size 8 --train 2 --val 1 --test 2 --supersample 2";
@@ -387,10 +407,12 @@ TEST_CASE("genlab data render-views from the command line", "[render]") {
   CHECK(run_genlab(args + " --force").exit_code == 0);
 
   CHECK(run_genlab("data render-views --scene blocks --out '" + out + "2' --size 0").exit_code == 2);
-  CHECK_THAT(run_genlab("data render-views '" + mesh.string() + "' --scene blocks --out x").output, Contains("not both"));
+  CHECK_THAT(run_genlab("data render-views '" + mesh.string() + "' --scene blocks --out x").output,
+             Contains("not both"));
   CHECK(run_genlab("data render-views --out x").exit_code == 2);
   CHECK(run_genlab("data render").exit_code == 2);
-  const auto missing = run_genlab("data render-views '" + (dir.path() / "none.off").string() + "' --out '" + out + "3'");
+  const auto missing =
+      run_genlab("data render-views '" + (dir.path() / "none.off").string() + "' --out '" + out + "3'");
   CHECK(missing.exit_code == 1);
   CHECK_THAT(missing.output, Contains("none.off"));
 }

@@ -88,7 +88,8 @@ TEST_CASE("a tiny experiment's report holds every table, image and chart, render
   CHECK(fs::file_size(folder / "report-assets" / "vae-digits.png") > 100);
   CHECK_THAT(md, Contains("text samples of seed 1") && Contains("Call me"));
   // Too few samples for a stable KID: a warning in the report, with the number needed.
-  CHECK_THAT(md, Contains("## Warnings") && Contains("vae-digits: [kid] too few samples for a stable KID: N=200; need 500"));
+  CHECK_THAT(
+      md, Contains("## Warnings") && Contains("vae-digits: [kid] too few samples for a stable KID: N=200; need 500"));
   // report.json: the statistics for tools, with the interval stated.
   const std::string json = genlab::test::read_text(folder / "report.json");
   CHECK_THAT(json, Contains("\"interval\" : \"95% Student-t") && Contains("\"group\" : \"vae-digits\"") &&
@@ -103,9 +104,10 @@ TEST_CASE("a tiny experiment's report holds every table, image and chart, render
   // Chromium: every chart drawn (loss and quality-vs-speed per dataset that has them) and
   // every image decoded; the page marks itself when it is done.
   const fs::path dom = dir.path() / "dom.html";
-  const std::string command = "chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=20000 --dump-dom 'file://" +
-                              (folder / "report.html").string() + "' > '" + dom.string() + "' 2> '" +
-                              (dir.path() / "chromium.log").string() + "'";
+  const std::string command =
+      "chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=20000 --dump-dom 'file://" +
+      (folder / "report.html").string() + "' > '" + dom.string() + "' 2> '" + (dir.path() / "chromium.log").string() +
+      "'";
   const int status = std::system(command.c_str());
   INFO("chromium log: " << genlab::test::read_text(dir.path() / "chromium.log"));
   REQUIRE(status == 0);
@@ -116,11 +118,12 @@ TEST_CASE("a tiny experiment's report holds every table, image and chart, render
 
 TEST_CASE("a metric that gave NaN is reported as NaN over its seeds, never as a number", "[report]") {
   TempDir dir;
-  const auto manifest = dir.write("nan.toml", "[experiment]\nname = \"nan\"\nseeds = [1, 2, 3]\nsteps = 5\nworkspace = \"" +
-                                                   (dir.path() / "ws").string() +
-                                                   "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                                                   "[models.gmm]\nplugin = \"example-gmm\"\n"
-                                                   "[metrics.mmd]\nplugin = \"example-mmd\"\n");
+  const auto manifest =
+      dir.write("nan.toml", "[experiment]\nname = \"nan\"\nseeds = [1, 2, 3]\nsteps = 5\nworkspace = \"" +
+                                (dir.path() / "ws").string() +
+                                "\"\n[datasets.ring]\nplugin = \"example-toy2d\"\n"
+                                "[models.gmm]\nplugin = \"example-gmm\"\n"
+                                "[metrics.mmd]\nplugin = \"example-mmd\"\n");
   const genlab::Experiment e = genlab::load_experiment(manifest);
   REQUIRE(e.runs.size() == 3);
   // What three evaluations wrote: one metric always NaN, one NaN for one seed only.
@@ -131,7 +134,8 @@ TEST_CASE("a metric that gave NaN is reported as NaN over its seeds, never as a 
     if (r.seed == 2) metrics.insert("mmd.mean_distance", std::string("NaN"));
     else metrics.insert("mmd.mean_distance", 0.5 * static_cast<double>(r.seed));
     genlab::write_toml(genlab::done_file(eval_dir, genlab::NodeKind::Evaluate),
-                       toml::table{{"metrics", metrics}, {"directions", toml::table{{"mmd.mmd2", "lower"}, {"mmd.mean_distance", "lower"}}}});
+                       toml::table{{"metrics", metrics},
+                                   {"directions", toml::table{{"mmd.mmd2", "lower"}, {"mmd.mean_distance", "lower"}}}});
   }
   genlab::write_report(e);
   const std::string md = genlab::test::read_text(e.folder() / "report.md");

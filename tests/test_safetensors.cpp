@@ -94,24 +94,30 @@ TEST_CASE("a strided tensor is written compact, in row-major order", "[safetenso
 TEST_CASE("malformed safetensors files are refused with the reason", "[safetensors][bad-input]") {
   const std::string good = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   CHECK_NOTHROW(decode_safetensors(with_header(good, std::string(8, '\0')), "ok"));
-  SECTION("shorter than the length prefix") { CHECK_THAT(refusal("abc"), Contains("shorter than its 8-byte header length")); }
+  SECTION("shorter than the length prefix") {
+    CHECK_THAT(refusal("abc"), Contains("shorter than its 8-byte header length"));
+  }
   SECTION("a header length past the end") {
     std::string bytes = with_header(good, std::string(8, '\0'));
     bytes[0] = static_cast<char>(0xff);
     bytes[5] = 1;
     CHECK_THAT(refusal(bytes), Contains("runs past the end of the file"));
   }
-  SECTION("truncated data") { CHECK_THAT(refusal(with_header(good, std::string(4, '\0'))), Contains("outside the 4-byte data")); }
+  SECTION("truncated data") {
+    CHECK_THAT(refusal(with_header(good, std::string(4, '\0'))), Contains("outside the 4-byte data"));
+  }
   SECTION("offsets out of range") {
     CHECK_THAT(refusal(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", std::string(8, '\0'))),
                Contains("outside the 8-byte data"));
   }
   SECTION("overlapping tensors") {
-    const std::string h = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
+    const std::string h =
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
     CHECK_THAT(refusal(with_header(h, std::string(8, '\0'))), Contains("it overlaps another"));
   }
   SECTION("a gap between tensors") {
-    const std::string h = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})";
+    const std::string h =
+        R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})";
     CHECK_THAT(refusal(with_header(h, std::string(12, '\0'))), Contains("a gap before it"));
   }
   SECTION("a size that disagrees with shape and dtype") {
@@ -124,15 +130,18 @@ TEST_CASE("malformed safetensors files are refused with the reason", "[safetenso
                Contains("shape too large"));
   }
   SECTION("an unknown dtype") {
-    CHECK_THAT(refusal(with_header(R"({"a":{"dtype":"F128","shape":[],"data_offsets":[0,16]}})", std::string(16, '\0'))),
-               Contains("unknown dtype 'F128'"));
+    CHECK_THAT(
+        refusal(with_header(R"({"a":{"dtype":"F128","shape":[],"data_offsets":[0,16]}})", std::string(16, '\0'))),
+        Contains("unknown dtype 'F128'"));
   }
   SECTION("a header that is not JSON") { CHECK_THAT(refusal(with_header("{\"a\":", "")), Contains("(header): byte")); }
   SECTION("a duplicate name") {
-    const std::string h = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
+    const std::string h =
+        R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
     CHECK_THAT(refusal(with_header(h, std::string(8, '\0'))), Contains("duplicate key 'a'"));
   }
   SECTION("bytes that belong to no tensor") {
-    CHECK_THAT(refusal(with_header(good, std::string(12, '\0'))), Contains("4 bytes after the last tensor belong to none"));
+    CHECK_THAT(refusal(with_header(good, std::string(12, '\0'))),
+               Contains("4 bytes after the last tensor belong to none"));
   }
 }

@@ -14,12 +14,11 @@
 #include "genlab/registry/registry.hpp"
 #include "support.hpp"
 
+using genlab::test::Contains;
 using genlab::test::run_genlab;
 using genlab::test::spawn_genlab;
 using genlab::test::TempDir;
-using genlab::test::Contains;
 namespace fs = std::filesystem;
-
 
 namespace {
 
@@ -28,8 +27,9 @@ struct Experiment {
   TempDir dir;
   fs::path manifest;
   explicit Experiment(const std::string& body, const std::string& name = "exp") {
-    manifest = dir.write("m.toml", "[experiment]\nname = \"" + name + "\"\nworkspace = \"" + (dir.path() / "ws").string() +
-                                       "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" + body);
+    manifest =
+        dir.write("m.toml", "[experiment]\nname = \"" + name + "\"\nworkspace = \"" + (dir.path() / "ws").string() +
+                                "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" + body);
   }
   fs::path folder() const { return dir.path() / "ws" / "exp"; }
   // The only run folder whose name starts with `run`.
@@ -119,27 +119,32 @@ fault = "bad_shape"
   CHECK(r.exit_code == 1);
   using genlab::NodeKind;
   CHECK_THAT(e.state("healthy-ring-s0", NodeKind::Evaluate), Contains("finished"));
-  CHECK_THAT(e.state("segfault-ring-s0", NodeKind::Train), Contains("failed: killed by signal 11 (Segmentation fault)"));
+  CHECK_THAT(e.state("segfault-ring-s0", NodeKind::Train),
+             Contains("failed: killed by signal 11 (Segmentation fault)"));
   CHECK_THAT(e.state("abort-ring-s0", NodeKind::Train), Contains("failed: killed by signal 6 (Aborted)"));
-  CHECK_THAT(e.state("throw-ring-s0", NodeKind::Train), Contains("failed:") && Contains("the fault model threw on purpose"));
+  CHECK_THAT(e.state("throw-ring-s0", NodeKind::Train),
+             Contains("failed:") && Contains("the fault model threw on purpose"));
   CHECK_THAT(e.state("hang-ring-s0", NodeKind::Train), Contains("failed: timed out after 6.0s and was killed"));
   CHECK_THAT(e.state("oom-ring-s0", NodeKind::Train), Contains("failed:") && Contains("allocate"));
-  CHECK_THAT(e.state("nan-ring-s0", NodeKind::Train), Contains("failed:") && Contains("loss 'loss' is nan at step 2") &&
-                                                          Contains("stopped early"));
+  CHECK_THAT(e.state("nan-ring-s0", NodeKind::Train),
+             Contains("failed:") && Contains("loss 'loss' is nan at step 2") && Contains("stopped early"));
   CHECK_THAT(e.state("shape-ring-s0", NodeKind::Evaluate),
              Contains("failed:") && Contains("plugin 'fault-model'") &&
                  Contains("generate returned 'samples' of shape [2, 2] for a count of 1"));
-  CHECK_THAT(e.state("segfault-ring-s0", NodeKind::Evaluate), Contains("skipped: train segfault-ring-s0 did not finish"));
+  CHECK_THAT(e.state("segfault-ring-s0", NodeKind::Evaluate),
+             Contains("skipped: train segfault-ring-s0 did not finish"));
   // The failure's log tail is kept in the state file.
   auto state = genlab::read_toml(genlab::state_file(e.run("throw-ring-s0"), NodeKind::Train));
   REQUIRE(state);
   CHECK_THAT((*state)["log_tail"].value_or(std::string()), Contains("threw on purpose"));
   // And the summary names every failure.
-  CHECK_THAT(genlab::test::read_text(e.folder() / "summary.md"), Contains("| healthy-ring-s0 | finished | finished |") &&
-                                                                     Contains("segfault-ring-s0: killed by signal 11"));
+  CHECK_THAT(
+      genlab::test::read_text(e.folder() / "summary.md"),
+      Contains("| healthy-ring-s0 | finished | finished |") && Contains("segfault-ring-s0: killed by signal 11"));
 }
 
-TEST_CASE("with --fail-fast the scheduler stops at the first failure and leaves the rest not started", "[scheduler][faults]") {
+TEST_CASE("with --fail-fast the scheduler stops at the first failure and leaves the rest not started",
+          "[scheduler][faults]") {
   Experiment e(std::string("steps = 6\nbatch_size = 16\n") + kRing + R"(
 [models.a_throw]
 plugin = "fault-model"
@@ -164,7 +169,8 @@ TEST_CASE("parallel runs with --jobs 2 give the same results as --jobs 1", "[sch
     const std::string a = metric_lines(one.results(run)), b = metric_lines(two.results(run));
     CHECK(!a.empty());
     CHECK(a == b);
-    CHECK(genlab::test::read_text(one.run(run) / "losses.jsonl") == genlab::test::read_text(two.run(run) / "losses.jsonl"));
+    CHECK(genlab::test::read_text(one.run(run) / "losses.jsonl") ==
+          genlab::test::read_text(two.run(run) / "losses.jsonl"));
   }
 }
 
@@ -184,7 +190,8 @@ TEST_CASE("after kill -9 of the host, --resume ends with the metrics of an unint
   const std::string body = std::string("steps = 4000\nbatch_size = 32\ncheckpoint_every = 100\nseeds = [7]\n") + kRing +
                            "[models.gmm]\nplugin = \"example-gmm\"\n";
   Experiment interrupted(body), whole(body);
-  const pid_t host = spawn_genlab({"run", "--quiet", interrupted.manifest.string()}, interrupted.dir.path() / "out.txt");
+  const pid_t host =
+      spawn_genlab({"run", "--quiet", interrupted.manifest.string()}, interrupted.dir.path() / "out.txt");
   REQUIRE(host > 0);
   // Wait until training is well under way (past a few checkpoints), then kill the host.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -216,7 +223,8 @@ TEST_CASE("after kill -9 of the host, --resume ends with the metrics of an unint
 }
 
 TEST_CASE("Ctrl-C saves a checkpoint and a later --resume finishes the run", "[scheduler][resume]") {
-  Experiment e(std::string("steps = 6000\nbatch_size = 32\nseeds = [3]\n") + kRing + "[models.gmm]\nplugin = \"example-gmm\"\n");
+  Experiment e(std::string("steps = 6000\nbatch_size = 32\nseeds = [3]\n") + kRing +
+               "[models.gmm]\nplugin = \"example-gmm\"\n");
   const pid_t host = spawn_genlab({"run", "--quiet", e.manifest.string()}, e.dir.path() / "out.txt");
   fs::path losses;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);

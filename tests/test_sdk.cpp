@@ -293,7 +293,8 @@ TEST_CASE("under fp16 Adam scales the loss, unscales before the update, and skip
   genlab::HostServices fp16(fp16_settings);
   const Host host(fp16.api());
   auto make = [] {
-    return std::vector<std::pair<std::string, at::Tensor>>{{"w", at::tensor({1.0, -2.0, 0.5}, at::kDouble).requires_grad_()}};
+    return std::vector<std::pair<std::string, at::Tensor>>{
+        {"w", at::tensor({1.0, -2.0, 0.5}, at::kDouble).requires_grad_()}};
   };
   auto plain_params = make(), scaled_params = make();
   genlab::sdk::Adam plain(plain_params, {}), scaled(scaled_params, {});

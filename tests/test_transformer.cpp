@@ -28,8 +28,8 @@ std::string text_of(const genlab_tensor_map& map, size_t row) {
 // A tiny GPT on the first 20,000 characters of Moby-Dick, windows of 32 + 1.
 struct TinyGpt : ModelOnData {
   TinyGpt()
-      : ModelOnData("transformer", toml::table{{"n_layer", 2}, {"n_head", 2}, {"n_embd", 32}, {"warmup", 10}},
-                    "text", toml::table{{"block_size", 32}, {"subset", 20000}}) {}
+      : ModelOnData("transformer", toml::table{{"n_layer", 2}, {"n_head", 2}, {"n_embd", 32}, {"warmup", 10}}, "text",
+                    toml::table{{"block_size", 32}, {"subset", 20000}}) {}
 };
 
 }  // namespace
@@ -57,21 +57,25 @@ TEST_CASE("text: characters become tokens through a sorted vocabulary, and back"
   for (int64_t t : tokens) decoded += static_cast<char32_t>(symbols[t]);
   CHECK(decoded == U"\u00e9 au lait");
   // Byte level: 256 tokens, no vocabulary, the UTF-8 bytes themselves.
-  DatasetInstance bytes(builtin("text"), settings(), toml::table{{"path", file.string()}, {"block_size", 8}, {"tokenizer", "byte"}});
+  DatasetInstance bytes(builtin("text"), settings(),
+                        toml::table{{"path", file.string()}, {"block_size", 8}, {"tokenizer", "byte"}});
   CHECK(bytes.info().vocab_size == 256);
   CHECK(bytes.info().vocabulary == nullptr);
   CHECK(int64s(*bytes.get_batch("train", {3}, 0)).at(0) == 0xC3);
 }
 
-TEST_CASE("text: malformed UTF-8, a character the training split lacks and a short text are refused", "[text][bad-input]") {
+TEST_CASE("text: malformed UTF-8, a character the training split lacks and a short text are refused",
+          "[text][bad-input]") {
   TempDir dir;
   const auto bad = dir.write("bad.txt", std::string(100, 'a') + "\xC3(" + std::string(100, 'b'));
-  CHECK_THAT(create_error("text", toml::table{{"path", bad.string()}}),
-             Contains("bad.txt: not UTF-8 text at byte offset 100: byte 0xC3 starts a 2-byte sequence, but byte offset 101 "
-                      "holds 0x28, not a continuation byte; expected UTF-8 text, or use tokenizer = \"byte\" for any bytes"));
+  CHECK_THAT(
+      create_error("text", toml::table{{"path", bad.string()}}),
+      Contains("bad.txt: not UTF-8 text at byte offset 100: byte 0xC3 starts a 2-byte sequence, but byte offset 101 "
+               "holds 0x28, not a continuation byte; expected UTF-8 text, or use tokenizer = \"byte\" for any bytes"));
   const auto late = dir.write("late.txt", std::string(450, 'a') + std::string(549, 'b') + "z");
-  CHECK_THAT(create_error("text", toml::table{{"path", late.string()}, {"block_size", 8}}),
-             Contains("character U+007A 'z' (character 999) of the val split is not in the training split's vocabulary"));
+  CHECK_THAT(
+      create_error("text", toml::table{{"path", late.string()}, {"block_size", 8}}),
+      Contains("character U+007A 'z' (character 999) of the val split is not in the training split's vocabulary"));
   CHECK(DatasetInstance(builtin("text"), settings(),
                         toml::table{{"path", late.string()}, {"block_size", 8}, {"vocabulary_from", "all"}})
             .info()
@@ -87,16 +91,19 @@ TEST_CASE("text: a folder holding a binary file names that file and the byte off
   const std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16);
   dir.write("corpus/b/logo.png", png);
   const std::string folder = (dir.path() / "corpus").string();
-  CHECK_THAT(create_error("text", toml::table{{"path", folder}, {"block_size", 8}}),
-             Contains((dir.path() / "corpus/b/c.txt").string() + ": not UTF-8 text at byte offset 300: the file ends inside "
-                                                                 "the 3-byte sequence that byte 0xE2 starts"));
+  CHECK_THAT(
+      create_error("text", toml::table{{"path", folder}, {"block_size", 8}}),
+      Contains((dir.path() / "corpus/b/c.txt").string() + ": not UTF-8 text at byte offset 300: the file ends inside "
+                                                          "the 3-byte sequence that byte 0xE2 starts"));
   dir.write("corpus/b/c.txt", std::string(300, 'b'));
-  CHECK_THAT(create_error("text", toml::table{{"path", folder}, {"block_size", 8}}),
-             Contains((dir.path() / "corpus/b/logo.png").string() +
-                      ": not UTF-8 text at byte offset 0: byte 0x89 is a continuation byte that no lead byte starts (it "
-                      "holds NUL bytes: a binary file?); expected UTF-8 text, or use tokenizer = \"byte\" for any bytes"));
+  CHECK_THAT(
+      create_error("text", toml::table{{"path", folder}, {"block_size", 8}}),
+      Contains((dir.path() / "corpus/b/logo.png").string() +
+               ": not UTF-8 text at byte offset 0: byte 0x89 is a continuation byte that no lead byte starts (it "
+               "holds NUL bytes: a binary file?); expected UTF-8 text, or use tokenizer = \"byte\" for any bytes"));
   // Bytes are bytes: the same folder reads with the byte tokenizer.
-  CHECK(DatasetInstance(builtin("text"), settings(), toml::table{{"path", folder}, {"block_size", 8}, {"tokenizer", "byte"}})
+  CHECK(DatasetInstance(builtin("text"), settings(),
+                        toml::table{{"path", folder}, {"block_size", 8}, {"tokenizer", "byte"}})
             .info()
             .vocab_size == 256);
 }
@@ -138,12 +145,14 @@ TEST_CASE("transformer: greedy generation with the KV cache equals generation wi
   CHECK(int64s(*model->generate(3, &sampled, nullptr)) != int64s(*with));
 }
 
-TEST_CASE("transformer: the loss falls on a small text, the same seed repeats it, the state round-trips", "[transformer]") {
+TEST_CASE("transformer: the loss falls on a small text, the same seed repeats it, the state round-trips",
+          "[transformer]") {
   TinyGpt g;
   auto model = g.make(7);
   const auto losses = g.train(*model, 150, 16);
   const double first = mean(losses, 0, 10), last = mean(losses, 140, 150);
-  INFO("cross-entropy, first 10 steps " << first << ", last 10 " << last << " (ln V = " << std::log(g.data.info().vocab_size) << ")");
+  INFO("cross-entropy, first 10 steps " << first << ", last 10 " << last
+                                        << " (ln V = " << std::log(g.data.info().vocab_size) << ")");
   CHECK(last < 0.75 * first);
   auto again = g.make(7);
   CHECK(g.train(*again, 150, 16) == losses);
@@ -159,16 +168,19 @@ TEST_CASE("transformer: a prompt outside the vocabulary is refused (char) or wor
   TinyGpt g;
   auto model = g.make();
   toml::table prompt{{"prompt", "Call me \xE2\x98\x83"}, {"max_new_tokens", 5}};  // a snowman
-  CHECK_THROWS_WITH(model->generate(1, &prompt, nullptr),
-                    Contains("prompt character 8, U+2603 '\xE2\x98\x83', is not in the vocabulary of the training text"));
-  ModelOnData bytes("transformer", g.config, "text", toml::table{{"block_size", 32}, {"subset", 20000}, {"tokenizer", "byte"}});
+  CHECK_THROWS_WITH(
+      model->generate(1, &prompt, nullptr),
+      Contains("prompt character 8, U+2603 '\xE2\x98\x83', is not in the vocabulary of the training text"));
+  ModelOnData bytes("transformer", g.config, "text",
+                    toml::table{{"block_size", 32}, {"subset", 20000}, {"tokenizer", "byte"}});
   auto byte_model = bytes.make();
   TensorMapPtr out = byte_model->generate(1, &prompt, nullptr);
   CHECK(text_of(*out, 0).rfind("Call me \xE2\x98\x83", 0) == 0);
   CHECK_THROWS_WITH(byte_model->import_state(*model->export_state()), Contains("the state's vocabulary differs"));
 }
 
-TEST_CASE("transformer: options out of range are refused, naming the option and the value", "[transformer][bad-input]") {
+TEST_CASE("transformer: options out of range are refused, naming the option and the value",
+          "[transformer][bad-input]") {
   TinyGpt g;
   auto model = g.make();
   toml::table cold{{"temperature", -0.5}};

@@ -21,8 +21,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kRing = "[datasets.ring]\nplugin = \"example-toy2d\"\ntrain_size = 128\ntest_size = 32\n"
-                          "[evaluation]\nsamples = 32\n[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n";
+const std::string kRing =
+    "[datasets.ring]\nplugin = \"example-toy2d\"\ntrain_size = 128\ntest_size = 32\n"
+    "[evaluation]\nsamples = 32\n[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n";
 
 // A manifest in dir/inner/m.toml whose workspace is dir/inner/ws: a name that climbs two
 // folders up lands in dir, which the test watches.
@@ -31,7 +32,8 @@ struct Nested {
   fs::path inner = dir.path() / "inner";
   fs::path write(const std::string& experiment_keys, const std::string& rest = kRing) const {
     return dir.write("inner/m.toml", "[experiment]\nbatch_size = 16\nworkspace = \"" + (inner / "ws").string() +
-                                         "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" + experiment_keys + rest);
+                                         "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" + experiment_keys +
+                                         rest);
   }
   // Every path under dir but inner/ws, for a before/after comparison.
   std::set<std::string> outside() const {
@@ -111,7 +113,8 @@ TEST_CASE("non-finite and out-of-range numbers are refused before anything runs"
   CHECK_THAT(threads.output, Contains("--threads must be in [0, 1024]"));
 }
 
-TEST_CASE("an interrupted run is resumed or refused, never restarted from scratch by accident", "[trust][resume][cli]") {
+TEST_CASE("an interrupted run is resumed or refused, never restarted from scratch by accident",
+          "[trust][resume][cli]") {
   Nested n;
   const fs::path file = n.write("name = \"exp\"\nsteps = 40\ncheckpoint_every = 10\n");
   REQUIRE(run_genlab("run --quiet " + file.string()).exit_code == 0);
@@ -178,7 +181,8 @@ TEST_CASE("a checkpoint is checked before it is resumed", "[trust][resume][cli]"
       contents.tensors->tensors[i] = nullptr;  // moved
     }
     const int64_t empty = 0;
-    genlab_util_tensor_map_set(extra.get(), contents.tensors->count, "stray", genlab_util_cpu_tensor_new(genlab_util_dtype_int64(), 1, &empty));
+    genlab_util_tensor_map_set(extra.get(), contents.tensors->count, "stray",
+                               genlab_util_cpu_tensor_new(genlab_util_dtype_int64(), 1, &empty));
     genlab::write_safetensors(checkpoint, *extra, contents.metadata);
     resume_fails_with("checkpoint tensor 'stray' is not part of plugin 'example-gmm''s state");
   }
@@ -231,7 +235,8 @@ TEST_CASE("a library that does not load says why: dlerror and what the file is",
     bytes[19] = static_cast<char>(machine >> 8);
     return dir.write(name, bytes);
   };
-  CHECK_THAT(error_of(dir.write("text.so", "just some text\n")), Contains("not an ELF file") && !Contains("Bad file descriptor"));
+  CHECK_THAT(error_of(dir.write("text.so", "just some text\n")),
+             Contains("not an ELF file") && !Contains("Bad file descriptor"));
   CHECK_THAT(error_of(dir.write("empty.so", "")), Contains("the file is empty"));
   CHECK_THAT(error_of(elf("i386.so", 1, 3)), Contains("an ELF file for 32-bit i386"));
   CHECK_THAT(error_of(elf("arm64.so", 2, 183)), Contains("an ELF file for 64-bit aarch64") && Contains("this host is"));
@@ -240,7 +245,8 @@ TEST_CASE("a library that does not load says why: dlerror and what the file is",
 }
 
 TEST_CASE("a plugin.toml whose name is 30,000 characters is refused without recursion", "[trust][plugin.toml]") {
-  const std::string text = "name = \"" + std::string(30000, 'a') + "\"\nkind = \"model\"\nversion = \"1.0.0\"\n"
+  const std::string text = "name = \"" + std::string(30000, 'a') +
+                           "\"\nkind = \"model\"\nversion = \"1.0.0\"\n"
                            "abi_version = \"1.5\"\nlibrary = \"libx.so\"\n";
   try {
     genlab::parse_plugin_manifest(text, "/tmp");

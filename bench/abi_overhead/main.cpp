@@ -78,13 +78,15 @@ int main(int argc, char** argv) {
                    [&] { sink += through_abi.generate(8, nullptr, nullptr)->count; }, calls, repeats);
 
   std::printf("command: %s %s\n", argv[0], plugin_dir);
-  std::printf("model call with a 4-tensor map ([8,2] float32 each), median of %d x %d calls, 1 thread\n", repeats, calls);
+  std::printf("model call with a 4-tensor map ([8,2] float32 each), median of %d x %d calls, 1 thread\n", repeats,
+              calls);
   std::printf("%-28s %12s %12s %12s %8s\n", "call", "direct ns", "ABI ns", "extra ns", "ratio");
   std::printf("%-28s %12.0f %12.0f %12.0f %8.2f\n", "train_step (4 tensors in)", train_direct, train_abi,
               train_abi - train_direct, train_abi / train_direct);
-  std::printf("%-28s %12.0f %12.0f %12.0f %8.2f\n", "generate (1 tensor out)", gen_direct, gen_abi, gen_abi - gen_direct,
-              gen_abi / gen_direct);
-  std::printf("zero-copy output: %s (plugin data %p crossed as %p)\n", crossed != nullptr ? "yes" : "no", crossed, crossed);
+  std::printf("%-28s %12.0f %12.0f %12.0f %8.2f\n", "generate (1 tensor out)", gen_direct, gen_abi,
+              gen_abi - gen_direct, gen_abi / gen_direct);
+  std::printf("zero-copy output: %s (plugin data %p crossed as %p)\n", crossed != nullptr ? "yes" : "no", crossed,
+              crossed);
   for (auto* m : managed) m->deleter(m);
   return sink < 0 ? 1 : 0;
 }

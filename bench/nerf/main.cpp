@@ -41,8 +41,8 @@
 #include "genlab/core/plugin_manifest.hpp"
 #include "genlab/genlab_util.h"
 #include "genlab/sdk/plugin.hpp"
-#include "models/nerf/composite.hpp"
-#include "models/nerf/sampling.hpp"
+#include "genlab/rendering/composite.hpp"
+#include "genlab/rendering/sampling.hpp"
 
 namespace {
 
@@ -52,8 +52,8 @@ constexpr const char* kUsage =
     "usage: nerf_bench model [--steps N] [--warmup N] [--batch B] [--threads T] [KEY=VALUE]...\n"
     "       nerf_bench composite [RAYS] [SAMPLES]\n";
 
-constexpr int64_t kViewSize = 100;                       // the rendered view is kViewSize x kViewSize
-constexpr double kCameraAngleX = 0.6911112070083618;     // the NeRF-synthetic scenes' field of view
+constexpr int64_t kViewSize = 100;                    // the rendered view is kViewSize x kViewSize
+constexpr double kCameraAngleX = 0.6911112070083618;  // the NeRF-synthetic scenes' field of view
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -79,7 +79,8 @@ int64_t parse_count(const std::string& text, const std::string& what, int64_t mi
 
 // A CPU float32 tensor of `shape` in a new map slot; returns its data to fill.
 float* add_float(genlab_tensor_map& map, size_t slot, const char* name, const std::vector<int64_t>& shape) {
-  DLManagedTensor* t = genlab_util_cpu_tensor_new(genlab_util_dtype_float32(), static_cast<int32_t>(shape.size()), shape.data());
+  DLManagedTensor* t =
+      genlab_util_cpu_tensor_new(genlab_util_dtype_float32(), static_cast<int32_t>(shape.size()), shape.data());
   if (t == nullptr || genlab_util_tensor_map_set(&map, slot, name, t) != 0)
     throw genlab::HostError(std::string("out of memory for the bench tensor '") + name + "'");
   return static_cast<float*>(t->dl_tensor.data);
@@ -204,7 +205,8 @@ int model_bench(const std::vector<std::string>& args) {
   double loss = 0;
   for (int64_t s = 0; s < warmup; ++s) loss = model.train_step(*batches[s % batches.size()], s).at(0).value;
   const auto start = Clock::now();
-  for (int64_t s = warmup; s < warmup + steps; ++s) loss = model.train_step(*batches[s % batches.size()], s).at(0).value;
+  for (int64_t s = warmup; s < warmup + steps; ++s)
+    loss = model.train_step(*batches[s % batches.size()], s).at(0).value;
   const double train_seconds = seconds_since(start);
 
   const auto inputs = view_inputs();
@@ -216,21 +218,22 @@ int model_bench(const std::vector<std::string>& args) {
     render_ms.push_back(1000 * seconds_since(begin));
   }
 
-  std::printf("model: nerf {%s}, %lld rays per step, %lld timed steps after %lld, %lld thread(s), final loss %.4f\n",
-              [&] {
-                std::string text;
-                for (const auto& [key, value] : config) {
-                  std::ostringstream v;
-                  value.visit([&](const auto& node) { v << node; });
-                  text += (text.empty() ? "" : ", ") + std::string(key.str()) + " = " + v.str();
-                }
-                return text;
-              }()
-                  .c_str(),
-              static_cast<long long>(batch), static_cast<long long>(steps), static_cast<long long>(warmup),
-              static_cast<long long>(threads), loss);
-  std::printf("genlab rays_per_second %.1f render_ms_per_view %.1f\n", static_cast<double>(steps * batch) / train_seconds,
-              median(render_ms));
+  std::printf(
+      "model: nerf {%s}, %lld rays per step, %lld timed steps after %lld, %lld thread(s), final loss %.4f\n",
+      [&] {
+        std::string text;
+        for (const auto& [key, value] : config) {
+          std::ostringstream v;
+          value.visit([&](const auto& node) { v << node; });
+          text += (text.empty() ? "" : ", ") + std::string(key.str()) + " = " + v.str();
+        }
+        return text;
+      }()
+          .c_str(),
+      static_cast<long long>(batch), static_cast<long long>(steps), static_cast<long long>(warmup),
+      static_cast<long long>(threads), loss);
+  std::printf("genlab rays_per_second %.1f render_ms_per_view %.1f\n",
+              static_cast<double>(steps * batch) / train_seconds, median(render_ms));
   return 0;
 }
 
@@ -279,7 +282,8 @@ int composite_bench(const std::vector<std::string>& args) {
     worst = std::max(worst, (op[i] - reference[i]).abs().max().item<double>() /
                                 std::max(1e-12, reference[i].abs().max().item<double>()));
   if (!(worst < 1e-3))
-    throw genlab::HostError("the composite op and autograd disagree: largest relative difference " + std::to_string(worst));
+    throw genlab::HostError("the composite op and autograd disagree: largest relative difference " +
+                            std::to_string(worst));
 
   // Alternating rounds, so that a slow spell of a noisy machine hits both.
   auto per_call_ms = [&](bool through_op, bool backward) {
@@ -294,9 +298,10 @@ int composite_bench(const std::vector<std::string>& args) {
     op_forward.push_back(per_call_ms(true, false));
     autograd_forward.push_back(per_call_ms(false, false));
   }
-  std::printf("composite of %lld rays x %lld samples, 1 thread, median of %d rounds x %d calls; op = run_op on the "
-              "cpu-reference backend, autograd = LibTorch ops (largest relative difference %.1e)\n",
-              static_cast<long long>(rays), static_cast<long long>(samples), rounds, calls, worst);
+  std::printf(
+      "composite of %lld rays x %lld samples, 1 thread, median of %d rounds x %d calls; op = run_op on the "
+      "cpu-reference backend, autograd = LibTorch ops (largest relative difference %.1e)\n",
+      static_cast<long long>(rays), static_cast<long long>(samples), rounds, calls, worst);
   std::printf("%-20s %12s %12s %10s\n", "call", "op ms", "autograd ms", "ratio");
   std::printf("%-20s %12.2f %12.2f %10.2f\n", "forward + backward", median(op_both), median(autograd_both),
               median(autograd_both) / median(op_both));

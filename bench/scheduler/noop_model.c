@@ -12,9 +12,19 @@ static int64_t steps_taken;
 
 static const char* const modalities[] = {"points"};
 static const genlab_plugin_description description = {
-    GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE, GENLAB_PLUGIN_KIND_MODEL, "bench-noop", "1.0.0", "bench",
-    "does nothing: the scheduler's overhead benchmark", modalities, 1,
-    GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_STATE, NULL, 0, NULL, 0};
+    GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE,
+    GENLAB_PLUGIN_KIND_MODEL,
+    "bench-noop",
+    "1.0.0",
+    "bench",
+    "does nothing: the scheduler's overhead benchmark",
+    modalities,
+    1,
+    GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_STATE,
+    NULL,
+    0,
+    NULL,
+    0};
 
 static genlab_error* describe(genlab_describe_args* args) {
   args->description = &description;
@@ -58,11 +68,17 @@ static genlab_error* import_state(genlab_model_import_state_args* args) {
   return NULL;
 }
 
-static const genlab_model_api model_api = {GENLAB_MODEL_API_STRUCT_SIZE, create, destroy, train_step, generate,
-                                           NULL, export_state, import_state};
-static const genlab_plugin_api plugin_api = {GENLAB_PLUGIN_API_STRUCT_SIZE, GENLAB_ABI_VERSION_MAJOR,
-                                             GENLAB_ABI_VERSION_MINOR, GENLAB_PLUGIN_KIND_MODEL, describe,
-                                             &model_api, NULL, NULL, NULL};
+static const genlab_model_api model_api = {
+    GENLAB_MODEL_API_STRUCT_SIZE, create, destroy, train_step, generate, NULL, export_state, import_state};
+static const genlab_plugin_api plugin_api = {GENLAB_PLUGIN_API_STRUCT_SIZE,
+                                             GENLAB_ABI_VERSION_MAJOR,
+                                             GENLAB_ABI_VERSION_MINOR,
+                                             GENLAB_PLUGIN_KIND_MODEL,
+                                             describe,
+                                             &model_api,
+                                             NULL,
+                                             NULL,
+                                             NULL};
 
 GENLAB_EXPORT const genlab_plugin_api* genlab_plugin_entry(uint32_t major, uint32_t minor) {
   (void)minor;

@@ -25,7 +25,8 @@ bool parse(const std::vector<std::string>& args, const po::options_description& 
   return true;
 }
 
-int run_subcommand(const std::string& group, const std::vector<Subcommand>& table, const std::vector<std::string>& args) {
+int run_subcommand(const std::string& group, const std::vector<Subcommand>& table,
+                   const std::vector<std::string>& args) {
   std::vector<std::string> names;
   for (const Subcommand& s : table) names.emplace_back(s.name);
   const std::string expected = join(names, ", ");
@@ -70,7 +71,8 @@ fs::path clean(const fs::path& path) {
 namespace {
 
 // The names in the folder of `path` that `keep` accepts: what a mistyped `path` may have meant.
-std::vector<std::string> names_beside(const fs::path& path, const std::function<bool(const fs::directory_entry&)>& keep) {
+std::vector<std::string> names_beside(const fs::path& path,
+                                      const std::function<bool(const fs::directory_entry&)>& keep) {
   std::vector<std::string> names;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(clean(path).parent_path(), ec))
@@ -88,7 +90,8 @@ void require_folder(const fs::path& folder, const std::string& what) {
     std::error_code ignored;
     return e.is_directory(ignored);
   });
-  throw HostError(folder.string() + ": no such " + what + " folder" + did_you_mean(clean(folder).filename().string(), folders));
+  throw HostError(folder.string() + ": no such " + what + " folder" +
+                  did_you_mean(clean(folder).filename().string(), folders));
 }
 
 registry::Registry open_registry(const po::variables_map& vm) {
@@ -101,7 +104,8 @@ std::string manifest_of(const po::variables_map& vm) {
   const std::string manifest = vm["manifest"].as<std::string>();
   std::error_code ec;
   if (fs::is_regular_file(manifest, ec)) return manifest;
-  const auto manifests = names_beside(manifest, [](const fs::directory_entry& e) { return e.path().extension() == ".toml"; });
+  const auto manifests =
+      names_beside(manifest, [](const fs::directory_entry& e) { return e.path().extension() == ".toml"; });
   throw HostError(manifest + ": no such manifest" + did_you_mean(clean(manifest).filename().string(), manifests));
 }
 

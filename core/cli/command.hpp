@@ -34,7 +34,8 @@ struct Subcommand {
   const char* name;
   int (*run)(const std::vector<std::string>& args);
 };
-int run_subcommand(const std::string& group, const std::vector<Subcommand>& table, const std::vector<std::string>& args);
+int run_subcommand(const std::string& group, const std::vector<Subcommand>& table,
+                   const std::vector<std::string>& args);
 
 // --plugin-path DIR (repeatable), where a command loads plugins.
 void add_plugin_path_option(po::options_description& options);

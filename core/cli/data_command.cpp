@@ -32,19 +32,20 @@ int render_views_command(const std::vector<std::string>& args) {
       "train", po::value<int>(&settings.train)->default_value(settings.train), "training views (random directions)")(
       "val", po::value<int>(&settings.val)->default_value(settings.val), "validation views (random directions)")(
       "test", po::value<int>(&settings.test)->default_value(settings.test),
-      "test views: a turntable at 30 degrees elevation")(
-      "hemisphere", po::bool_switch(&settings.hemisphere), "train/val cameras on the upper half (z >= 0) only")(
+      "test views: a turntable at 30 degrees elevation")("hemisphere", po::bool_switch(&settings.hemisphere),
+                                                         "train/val cameras on the upper half (z >= 0) only")(
       "radius", po::value<double>(&settings.radius)->default_value(settings.radius),
       "camera distance from the centre (the mesh is scaled into the unit sphere)")(
-      "camera-angle-x", po::value<double>(&settings.camera_angle_x)->default_value(settings.camera_angle_x, "0.6911112070083618"),
+      "camera-angle-x",
+      po::value<double>(&settings.camera_angle_x)->default_value(settings.camera_angle_x, "0.6911112070083618"),
       "horizontal field of view in radians (the Blender scenes' by default)")(
       "seed", po::value<uint64_t>(&settings.seed)->default_value(settings.seed), "seed of the random directions")(
       "supersample", po::value<int>(&settings.supersample)->default_value(settings.supersample),
       "N x N samples a pixel (antialiasing; alpha is the covered fraction)")(
       "up", po::value<std::string>()->default_value("z"),
       "the mesh's up axis (x, y or z), turned to the world's +z (Stanford meshes such as the bunny: y)")(
-      "threads", po::value<int>(&settings.threads)->default_value(settings.threads), "render threads (0: one per core)")(
-      "force", "replace an earlier render in a non-empty --out");
+      "threads", po::value<int>(&settings.threads)->default_value(settings.threads),
+      "render threads (0: one per core)")("force", "replace an earlier render in a non-empty --out");
   po::positional_options_description positional;
   positional.add("mesh", 1);
   po::variables_map vm;
@@ -83,8 +84,8 @@ int render_views_command(const std::vector<std::string>& args) {
             << " test views (" << settings.size << "x" << settings.size
             << " RGBA PNG), transforms_{train,val,test}.json, scene.json in " << std::fixed << std::setprecision(2)
             << summary.seconds << " s (" << std::setprecision(1) << summary.views / summary.seconds
-            << " views/s); near " << std::setprecision(3) << settings.radius - 1.0 << ", far "
-            << settings.radius + 1.0 << "\n";
+            << " views/s); near " << std::setprecision(3) << settings.radius - 1.0 << ", far " << settings.radius + 1.0
+            << "\n";
   return 0;
 }
 

@@ -31,8 +31,8 @@ int validate_command(const std::vector<std::string>& args) {
     std::cout << to_json(e.plan()) << "\n";
     return kOk;
   }
-  std::cout << e.file.string() << ": ok — experiment '" << e.name << "', " << e.runs.size()
-            << " run(s), workspace " << e.folder().string() << "\n";
+  std::cout << e.file.string() << ": ok — experiment '" << e.name << "', " << e.runs.size() << " run(s), workspace "
+            << e.folder().string() << "\n";
   for (const auto& r : e.feature_runs)
     std::cout << "  " << r.name << "  [" << r.id.substr(0, 12) << "]  feature network " << r.model.plugin_name << " on "
               << r.dataset.name << ", " << r.settings.budget.steps << " steps (" << e.feature_folder(r).string()
@@ -40,8 +40,8 @@ int validate_command(const std::vector<std::string>& args) {
   for (const auto& r : e.runs) {
     const auto& b = r.settings.budget;
     std::cout << "  " << r.name << "  [" << r.id.substr(0, 12) << "]  model " << r.model.name << " ("
-              << r.model.plugin_name << ") on " << r.dataset.name << " (" << r.dataset.plugin_name << "), seed " << r.seed
-              << ", " << (b.steps ? std::to_string(b.steps) + " steps " : "")
+              << r.model.plugin_name << ") on " << r.dataset.name << " (" << r.dataset.plugin_name << "), seed "
+              << r.seed << ", " << (b.steps ? std::to_string(b.steps) + " steps " : "")
               << (b.epochs > 0 ? std::to_string(b.epochs) + " epochs " : "")
               << (b.seconds > 0 ? std::to_string(b.seconds) + " s " : "") << "batch " << r.settings.batch_size << ", "
               << r.settings.device << ", " << r.settings.threads << " thread(s)\n";
@@ -60,7 +60,7 @@ int validate_command(const std::vector<std::string>& args) {
   for (const auto& key : metric_order)
     std::cout << "  metric " << key
               << (metric_runs[key].size() == e.runs.size() ? std::string(": every run")
-                                                             : ": " + std::to_string(metric_runs[key].size()) + " run(s)")
+                                                           : ": " + std::to_string(metric_runs[key].size()) + " run(s)")
               << "\n";
   for (const auto& c : e.claims)
     std::cout << "  claim " << c.id << ": " << c.text << " (" << c.checks.size() << " check(s))\n";
@@ -71,7 +71,8 @@ namespace {
 
 // The scheduler's options from the command line; out-of-range or contradictory flags are usage errors.
 SchedulerOptions scheduler_options(const po::variables_map& vm, const Experiment& e) {
-  if (vm.count("fail-fast") && vm.count("keep-going")) throw UsageError("--fail-fast and --keep-going exclude each other");
+  if (vm.count("fail-fast") && vm.count("keep-going"))
+    throw UsageError("--fail-fast and --keep-going exclude each other");
   if (vm.count("jobs") && (vm["jobs"].as<int>() < 1 || vm["jobs"].as<int>() > 1024))
     throw UsageError("--jobs must be in [1, 1024], got " + std::to_string(vm["jobs"].as<int>()));
   if (vm["threads"].as<int>() < 0 || vm["threads"].as<int>() > 1024)
@@ -105,7 +106,8 @@ void refuse_to_drop_checkpoints(const Experiment& e, const SchedulerOptions& o) 
     if (run_fate(r, e.feature_folder(r)).train.action == "resume") interrupted.push_back(r.name);
   if (!interrupted.empty())
     throw UsageError(std::to_string(interrupted.size()) + " run(s) were interrupted and keep a checkpoint (" +
-                     join(interrupted) + "): genlab run --resume continues them, --restart trains them again from step 0");
+                     join(interrupted) +
+                     "): genlab run --resume continues them, --restart trains them again from step 0");
 }
 
 // Every evaluated run becomes a model version (registering again is a no-op); returns the
@@ -137,8 +139,9 @@ void print_outcome(const Experiment& e, const ScheduleResult& result, const std:
   for (const auto& n : result.nodes) reused += n.reused;
   std::cout << read_file(e.folder() / "summary.md");
   if (!e.claims.empty()) std::cout << "\n" << claims_text(e);
-  std::cout << "\n" << result.nodes.size() << " node(s): " << (result.nodes.size() - result.failed()) << " ok ("
-            << reused << " already done), " << result.failed() << " failed or skipped\n";
+  std::cout << "\n"
+            << result.nodes.size() << " node(s): " << (result.nodes.size() - result.failed()) << " ok (" << reused
+            << " already done), " << result.failed() << " failed or skipped\n";
   if (!registered.empty()) std::cout << "registered: " << join(registered) << "\n";
   std::cout << "summary: " << (e.folder() / "summary.md").string() << "\n"
             << "report: " << (e.folder() / "report.html").string() << "\n";
@@ -159,9 +162,10 @@ int run_command(const std::vector<std::string>& args) {
       "fail-fast", "stop at the first failure")("keep-going", "go on past failures (the default)")(
       "quiet,q", "plain periodic progress lines instead of live bars");
   po::variables_map vm;
-  if (!parse(args, options, positional, vm,
-             "genlab run MANIFEST [--jobs N] [--executor local|slurm] [--resume|--restart] [--fail-fast] [--set KEY=VALUE]... "
-             "[--quiet]"))
+  if (!parse(
+          args, options, positional, vm,
+          "genlab run MANIFEST [--jobs N] [--executor local|slurm] [--resume|--restart] [--fail-fast] [--set KEY=VALUE]... "
+          "[--quiet]"))
     return kOk;
   const Experiment e = load_experiment(manifest_of(vm), overrides(vm));
   const SchedulerOptions o = scheduler_options(vm, e);
@@ -184,7 +188,8 @@ int cancel_command(const std::vector<std::string>& args) {
   const Experiment e = load_experiment(manifest_of(vm), overrides(vm));
   const std::vector<std::string> cancelled = cancel_experiment(e);
   for (const auto& line : cancelled) std::cout << line << "\n";
-  std::cout << (cancelled.empty() ? "nothing of '" + e.name + "' is running" : std::to_string(cancelled.size()) + " node(s) cancelled")
+  std::cout << (cancelled.empty() ? "nothing of '" + e.name + "' is running"
+                                  : std::to_string(cancelled.size()) + " node(s) cancelled")
             << "\n";
   return kOk;
 }

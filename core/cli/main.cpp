@@ -65,9 +65,9 @@ struct Command {
   bool offered = true;
 };
 const Command kCommands[] = {
-    {"plugins", plugins_command}, {"validate", validate_command}, {"run", run_command},
-    {"cancel", cancel_command},   {"status", status_command},     {"compare", compare_command},
-    {"report", report_command},   {"registry", registry_command}, {"sample", sample_command},
+    {"plugins", plugins_command}, {"validate", validate_command},   {"run", run_command},
+    {"cancel", cancel_command},   {"status", status_command},       {"compare", compare_command},
+    {"report", report_command},   {"registry", registry_command},   {"sample", sample_command},
     {"data", data_command},       {"worker", worker_command, false}};
 
 int dispatch(const std::vector<std::string>& words) {

@@ -21,10 +21,14 @@ int plugins_list(const std::vector<std::string>& args) {
   if (vm.count("json")) {
     toml::array plugins, problems;
     for (const auto& p : found.plugins)
-      plugins.push_back(toml::table{{"name", p.name},         {"kind", kind_name(p.kind)},
-                                    {"version", p.version},   {"abi_version", p.abi_version()},
-                                    {"family", p.family},     {"summary", p.summary},
-                                    {"modalities", to_array(p.modalities)}, {"folder", p.folder.string()}});
+      plugins.push_back(toml::table{{"name", p.name},
+                                    {"kind", kind_name(p.kind)},
+                                    {"version", p.version},
+                                    {"abi_version", p.abi_version()},
+                                    {"family", p.family},
+                                    {"summary", p.summary},
+                                    {"modalities", to_array(p.modalities)},
+                                    {"folder", p.folder.string()}});
     for (const auto& problem : found.problems) problems.push_back(problem);
     std::cout << to_json(toml::table{{"plugins", std::move(plugins)}, {"problems", std::move(problems)}}) << "\n";
     return kOk;
@@ -32,12 +36,14 @@ int plugins_list(const std::vector<std::string>& args) {
   // Columns as wide as their widest cell, so the table reads at any name length.
   std::vector<std::vector<std::string>> rows = {{"NAME", "KIND", "VERSION", "ABI", "FAMILY", "MODALITIES", "SUMMARY"}};
   for (const auto& p : found.plugins)
-    rows.push_back({p.name, kind_name(p.kind), p.version, p.abi_version(), p.family, join(p.modalities, ","), p.summary});
+    rows.push_back(
+        {p.name, kind_name(p.kind), p.version, p.abi_version(), p.family, join(p.modalities, ","), p.summary});
   std::vector<size_t> widths(rows[0].size(), 0);
   for (const auto& row : rows)
     for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
   for (const auto& row : rows) {
-    for (size_t c = 0; c + 1 < row.size(); ++c) std::cout << std::left << std::setw(static_cast<int>(widths[c] + 2)) << row[c];
+    for (size_t c = 0; c + 1 < row.size(); ++c)
+      std::cout << std::left << std::setw(static_cast<int>(widths[c] + 2)) << row[c];
     std::cout << row.back() << "\n";
   }
   for (const auto& problem : found.problems) std::cerr << "warning: " << problem << "\n";
@@ -56,11 +62,16 @@ const char* type_name(genlab_param_type t) {
 
 std::vector<std::string> capability_names(uint64_t caps) {
   static const std::pair<uint64_t, const char*> names[] = {
-      {GENLAB_CAPABILITY_TRAIN, "train"},           {GENLAB_CAPABILITY_GENERATE, "generate"},
-      {GENLAB_CAPABILITY_SCORE, "score"},           {GENLAB_CAPABILITY_STATE, "state"},
-      {GENLAB_CAPABILITY_NEEDS_SCORES, "needs_scores"}, {GENLAB_CAPABILITY_NEEDS_REAL, "needs_real"},
-      {GENLAB_CAPABILITY_NEEDS_GENERATED, "needs_generated"}, {GENLAB_CAPABILITY_READS_FEATURES, "reads_features"},
-      {GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS, "generate_needs_inputs"}, {GENLAB_CAPABILITY_DATA_PARALLEL, "data_parallel"},
+      {GENLAB_CAPABILITY_TRAIN, "train"},
+      {GENLAB_CAPABILITY_GENERATE, "generate"},
+      {GENLAB_CAPABILITY_SCORE, "score"},
+      {GENLAB_CAPABILITY_STATE, "state"},
+      {GENLAB_CAPABILITY_NEEDS_SCORES, "needs_scores"},
+      {GENLAB_CAPABILITY_NEEDS_REAL, "needs_real"},
+      {GENLAB_CAPABILITY_NEEDS_GENERATED, "needs_generated"},
+      {GENLAB_CAPABILITY_READS_FEATURES, "reads_features"},
+      {GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS, "generate_needs_inputs"},
+      {GENLAB_CAPABILITY_DATA_PARALLEL, "data_parallel"},
       {GENLAB_CAPABILITY_MIXED_PRECISION, "mixed_precision"}};
   std::vector<std::string> out;
   for (const auto& [bit, name] : names)
@@ -92,11 +103,16 @@ int plugins_info(const std::vector<std::string>& args) {
       }
       return out;
     };
-    toml::table info{{"name", d.name}, {"kind", kind_name(d.kind)}, {"version", d.version},
-                     {"abi_version", manifest.abi_version()}, {"family", d.family},
-                     {"summary", d.summary}, {"modalities", to_array(d.modalities)},
+    toml::table info{{"name", d.name},
+                     {"kind", kind_name(d.kind)},
+                     {"version", d.version},
+                     {"abi_version", manifest.abi_version()},
+                     {"family", d.family},
+                     {"summary", d.summary},
+                     {"modalities", to_array(d.modalities)},
                      {"capabilities", to_array(capability_names(d.capabilities))},
-                     {"devices", to_array(devices)}, {"params", specs(d.params)},
+                     {"devices", to_array(devices)},
+                     {"params", specs(d.params)},
                      {"library", plugin->library().string()}};
     if (d.declares_generate_params) info.insert("generate_options", specs(d.generate_params));
     std::cout << to_json(info) << "\n";
@@ -113,9 +129,8 @@ int plugins_info(const std::vector<std::string>& args) {
   auto list = [](const char* heading, const std::vector<ParamSpec>& specs) {
     std::cout << heading;
     for (const auto& p : specs)
-      std::cout << "    " << std::left << std::setw(18) << p.name << std::setw(8) << type_name(p.type)
-                << std::setw(12) << (p.default_value ? "= " + *p.default_value : std::string("(required)")) + " "
-                << p.doc << "\n";
+      std::cout << "    " << std::left << std::setw(18) << p.name << std::setw(8) << type_name(p.type) << std::setw(12)
+                << (p.default_value ? "= " + *p.default_value : std::string("(required)")) + " " << p.doc << "\n";
   };
   if (!d.params.empty()) list("  parameters:\n", d.params);
   if (d.kind == GENLAB_PLUGIN_KIND_MODEL) {
@@ -152,7 +167,8 @@ int plugins_check(const std::vector<std::string>& args) {
 }  // namespace
 
 int plugins_command(const std::vector<std::string>& args) {
-  static const std::vector<Subcommand> kTable = {{"list", plugins_list}, {"info", plugins_info}, {"check", plugins_check}};
+  static const std::vector<Subcommand> kTable = {
+      {"list", plugins_list}, {"info", plugins_info}, {"check", plugins_check}};
   return run_subcommand("plugins", kTable, args);
 }
 

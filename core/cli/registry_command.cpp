@@ -27,20 +27,23 @@ toml::table version_table(const registry::Version& v) {
   toml::array artifacts;
   for (const auto& a : v.artifacts)
     artifacts.push_back(toml::table{{"kind", a.kind}, {"path", a.path}, {"sha256", a.sha256}, {"size", a.size}});
-  return toml::table{{"ref", v.ref()},
-                     {"model", v.model},
-                     {"version", v.version},
-                     {"created", v.created},
-                     {"aliases", to_array(v.aliases)},
-                     {"run_id", v.run_id},
-                     {"plugin", toml::table{{"name", v.plugin.name}, {"version", v.plugin.version},
-                                            {"abi_version", v.plugin.abi_version}, {"library_sha256", v.plugin.library_sha256}}},
-                     {"dataset", toml::table{{"plugin", v.dataset_plugin}, {"params", v.dataset_params}, {"sha256", v.dataset_hash}}},
-                     {"seed", v.seed},
-                     {"config", v.config},
-                     {"metrics", std::move(metrics)},
-                     {"artifacts", std::move(artifacts)},
-                     {"replaces", v.replaces}};  // the deleted version it registers again (0: none)
+  return toml::table{
+      {"ref", v.ref()},
+      {"model", v.model},
+      {"version", v.version},
+      {"created", v.created},
+      {"aliases", to_array(v.aliases)},
+      {"run_id", v.run_id},
+      {"plugin", toml::table{{"name", v.plugin.name},
+                             {"version", v.plugin.version},
+                             {"abi_version", v.plugin.abi_version},
+                             {"library_sha256", v.plugin.library_sha256}}},
+      {"dataset", toml::table{{"plugin", v.dataset_plugin}, {"params", v.dataset_params}, {"sha256", v.dataset_hash}}},
+      {"seed", v.seed},
+      {"config", v.config},
+      {"metrics", std::move(metrics)},
+      {"artifacts", std::move(artifacts)},
+      {"replaces", v.replaces}};  // the deleted version it registers again (0: none)
 }
 
 // Every registry command reads --workspace; `usage` is its --help line.
@@ -54,9 +57,11 @@ struct RegistryArgs {
   }
 };
 
-void print_versions(const std::vector<registry::Version>& versions, const std::vector<registry::DeletedVersion>& deleted) {
+void print_versions(const std::vector<registry::Version>& versions,
+                    const std::vector<registry::DeletedVersion>& deleted) {
   std::cout << std::left << std::setw(24) << "VERSION" << std::setw(16) << "ALIASES" << std::setw(16) << "PLUGIN"
-            << std::setw(16) << "DATASET" << "RUN\n";
+            << std::setw(16) << "DATASET"
+            << "RUN\n";
   for (const auto& v : versions)
     std::cout << std::left << std::setw(24) << v.ref() << std::setw(16) << join(v.aliases, ",") << std::setw(16)
               << v.plugin.name << std::setw(16) << v.dataset_plugin << v.run_id.substr(0, 12)
@@ -86,7 +91,8 @@ int list(const std::vector<std::string>& args) {
   toml::array out, gone;
   for (const auto& v : versions) out.push_back(version_table(v));
   for (const auto& d : deleted)
-    gone.push_back(toml::table{{"ref", d.ref()}, {"run_id", d.run_id}, {"deleted_at", d.deleted_at}, {"restored", d.restored}});
+    gone.push_back(
+        toml::table{{"ref", d.ref()}, {"run_id", d.run_id}, {"deleted_at", d.deleted_at}, {"restored", d.restored}});
   std::cout << to_json(toml::table{{"versions", std::move(out)}, {"deleted", std::move(gone)}}) << "\n";
   return kOk;
 }
@@ -105,17 +111,20 @@ int show(const std::vector<std::string>& args) {
   std::cout << v.ref() << (v.aliases.empty() ? "" : "  @" + join(v.aliases, " @")) << "\n"
             << "  plugin:   " << v.plugin.name << " " << v.plugin.version << " (ABI " << v.plugin.abi_version
             << ", library sha256 " << v.plugin.library_sha256.substr(0, 16) << "...)\n"
-            << "  dataset:  " << v.dataset_plugin << (v.dataset_hash.empty() ? "" : ", data sha256 " + v.dataset_hash.substr(0, 16) + "...") << "\n"
+            << "  dataset:  " << v.dataset_plugin
+            << (v.dataset_hash.empty() ? "" : ", data sha256 " + v.dataset_hash.substr(0, 16) + "...") << "\n"
             << "  run:      " << v.run_id << ", seed " << v.seed << "\n";
   if (v.replaces) std::cout << "  replaces: " << v.model << ":" << v.replaces << " (deleted)\n";
-  if (auto run = reg.store().run(v.run_id)) std::cout << "  manifest: " << run->manifest << " (experiment " << run->experiment << ")\n";
+  if (auto run = reg.store().run(v.run_id))
+    std::cout << "  manifest: " << run->manifest << " (experiment " << run->experiment << ")\n";
   std::cout << "  metrics:\n";
   for (const auto& m : v.metrics)
     std::cout << "    " << std::left << std::setw(28) << m.name << std::setw(14) << metric_value(m.value)
               << (m.direction == "none" ? std::string("informational") : m.direction + " is better") << ", " << m.split
               << "\n";
   std::cout << "  artifacts:\n";
-  for (const auto& art : v.artifacts) std::cout << "    " << std::setw(11) << art.kind << art.path << " (" << art.size << " bytes)\n";
+  for (const auto& art : v.artifacts)
+    std::cout << "    " << std::setw(11) << art.kind << art.path << " (" << art.size << " bytes)\n";
   return kOk;
 }
 
@@ -148,7 +157,8 @@ int export_version(const std::vector<std::string>& args) {
   a.positional.add("ref", 1).add("dir", 1);
   if (!a.parse(args, "genlab registry export NAME[:VERSION|@ALIAS] DIR")) return kOk;
   open_registry(a.vm).export_version(a.vm["ref"].as<std::string>(), a.vm["dir"].as<std::string>());
-  std::cout << "exported to " << a.vm["dir"].as<std::string>() << ": checkpoint.safetensors, config.toml, MODEL_CARD.md\n";
+  std::cout << "exported to " << a.vm["dir"].as<std::string>()
+            << ": checkpoint.safetensors, config.toml, MODEL_CARD.md\n";
   return kOk;
 }
 
@@ -161,8 +171,8 @@ int delete_version(const std::vector<std::string>& args) {
   // `registry delete gmm` deleting whatever is newest today is too easy a mistake.
   const std::string ref = a.vm["ref"].as<std::string>();
   if (ref.find(':') == std::string::npos)
-    throw UsageError("`genlab registry delete` needs NAME:VERSION or NAME:ALIAS, got '" + ref + "'; see `genlab registry list " +
-                     ref + "` for its versions");
+    throw UsageError("`genlab registry delete` needs NAME:VERSION or NAME:ALIAS, got '" + ref +
+                     "'; see `genlab registry list " + ref + "` for its versions");
   auto reg = open_registry(a.vm);
   const auto v = reg.resolve(ref);
   reg.store().delete_version(v.model, v.version);
@@ -200,10 +210,14 @@ int gc(const std::vector<std::string>& args) {
 }  // namespace
 
 int registry_command(const std::vector<std::string>& args) {
-  static const std::vector<Subcommand> kTable = {{"list", list},       {"show", show},
-                                                 {"alias", alias},     {"compare", compare},
-                                                 {"export", export_version}, {"delete", delete_version},
-                                                 {"restore", restore}, {"gc", gc}};
+  static const std::vector<Subcommand> kTable = {{"list", list},
+                                                 {"show", show},
+                                                 {"alias", alias},
+                                                 {"compare", compare},
+                                                 {"export", export_version},
+                                                 {"delete", delete_version},
+                                                 {"restore", restore},
+                                                 {"gc", gc}};
   return run_subcommand("registry", kTable, args);
 }
 

@@ -26,9 +26,11 @@ int status_command(const std::vector<std::string>& args) {
   // A folder with no experiment in it is not a workspace: say so rather than print an empty table.
   bool any = false;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(workspace, ec)) any = any || fs::is_directory(entry.path() / "runs", ec);
+  for (const auto& entry : fs::directory_iterator(workspace, ec))
+    any = any || fs::is_directory(entry.path() / "runs", ec);
   if (!any)
-    throw HostError(workspace.string() + ": no experiment has run in this workspace (no EXPERIMENT/runs/ folder in it)" +
+    throw HostError(workspace.string() +
+                    ": no experiment has run in this workspace (no EXPERIMENT/runs/ folder in it)" +
                     (fs::is_directory(workspace / "runs", ec)
                          ? "; it is an experiment's folder: its workspace is " + clean(workspace).parent_path().string()
                          : std::string()));
@@ -101,7 +103,8 @@ int sample_command(const std::vector<std::string>& args) {
   po::options_description options("sample");
   options.add_options()("ref", po::value<std::string>()->required(), "NAME[:VERSION|@ALIAS]")(
       "n", po::value<int64_t>()->default_value(64), "how many samples")(
-      "out", po::value<std::string>()->default_value("samples.png"), "the PNG to write (FILE.txt: a text model's text)")(
+      "out", po::value<std::string>()->default_value("samples.png"),
+      "the PNG to write (FILE.txt: a text model's text)")(
       "option", po::value<std::vector<std::string>>()->composing(),
       "KEY=VALUE for the model's generate, e.g. sampler=ddpm (repeatable; docs/manifest.md lists them)");
   add_workspace_option(options);
@@ -117,8 +120,8 @@ int sample_command(const std::vector<std::string>& args) {
     for (const auto& o : vm["option"].as<std::vector<std::string>>()) apply_override(generate_options, o, "--option");
   auto reg = open_registry(vm);
   const int64_t n = vm["n"].as<int64_t>();
-  const double seconds =
-      sample_version(reg, vm["ref"].as<std::string>(), n, generate_options, vm["out"].as<std::string>(), plugin_paths(vm));
+  const double seconds = sample_version(reg, vm["ref"].as<std::string>(), n, generate_options,
+                                        vm["out"].as<std::string>(), plugin_paths(vm));
   std::cout << "wrote " << vm["out"].as<std::string>() << ": " << n << " samples in " << seconds << " s ("
             << static_cast<double>(n) / seconds << " samples/s)\n";
   return kOk;

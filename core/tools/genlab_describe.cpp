@@ -54,8 +54,8 @@ int describe(int argc, char** argv) {
         const size_t eq = value.find('=');
         const std::string key = value.substr(0, eq);
         if (eq == std::string::npos || (key != "name" && key != "kind" && key != "version" && key != "abi_version")) {
-          std::cerr << "genlab-describe: expected --expect name|kind|version|abi_version=VALUE, got '" << value
-                    << "'\n" << kUsage;
+          std::cerr << "genlab-describe: expected --expect name|kind|version|abi_version=VALUE, got '" << value << "'\n"
+                    << kUsage;
           return 2;
         }
         expected.emplace_back(key, value.substr(eq + 1));
@@ -96,18 +96,16 @@ int describe(int argc, char** argv) {
                              : key == "kind"    ? std::string(kind_name(manifest.kind))
                              : key == "version" ? manifest.version
                                                 : manifest.abi_version();
-    if (said != value)
-      mismatches += "\n  " + key + ": the build says '" + value + "', the library says '" + said + "'";
+    if (said != value) mismatches += "\n  " + key + ": the build says '" + value + "', the library says '" + said + "'";
   }
   if (!mismatches.empty())
-    throw HostError(plugin->library().string() + ": the library's description disagrees with its build "
-                    "(genlab_add_plugin's arguments):" + mismatches +
-                    "\n  make them agree: plugin.toml records what the library's describe() says");
+    throw HostError(plugin->library().string() +
+                    ": the library's description disagrees with its build "
+                    "(genlab_add_plugin's arguments):" +
+                    mismatches + "\n  make them agree: plugin.toml records what the library's describe() says");
 
-  if (output.empty())
-    std::cout << text;
-  else
-    write_file_atomic(output, text, Durability::AtomicOnly);
+  if (output.empty()) std::cout << text;
+  else write_file_atomic(output, text, Durability::AtomicOnly);
   return 0;
 }
 

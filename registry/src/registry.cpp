@@ -81,7 +81,8 @@ Registry::Registry(const fs::path& root, Open mode) : root_(fs::absolute(root)) 
   if (mode == Open::Existing) {
     if (!fs::is_directory(root_, ec)) throw RegistryError(root_.string() + ": no such workspace folder");
     if (!fs::is_regular_file(root_ / "registry.db", ec))
-      throw RegistryError(root_.string() + ": no registry here (no registry.db: `genlab run` makes it when it "
+      throw RegistryError(root_.string() +
+                          ": no registry here (no registry.db: `genlab run` makes it when it "
                           "registers its first model)");
   } else {
     fs::create_directories(root_, ec);
@@ -171,11 +172,11 @@ Version Registry::resolve(const std::string& ref) {
     for (const auto& v : store_->versions(model)) refs.push_back(v.ref());
     for (const auto& d : store_->deleted_versions(model))
       if (d.version == *number)
-        throw UnknownNameError("model '" + model + "' has no version " + std::to_string(*number) + ": it was deleted (" +
-                                   utc_time(d.deleted_at) + ")" +
-                                   (d.restored ? ", then restored: its run may be registered again, as a new version"
-                                               : ""),
-                               "", {}, refs.empty() ? "it has no version left" : "its versions are " + joined(refs));
+        throw UnknownNameError(
+            "model '" + model + "' has no version " + std::to_string(*number) + ": it was deleted (" +
+                utc_time(d.deleted_at) + ")" +
+                (d.restored ? ", then restored: its run may be registered again, as a new version" : ""),
+            "", {}, refs.empty() ? "it has no version left" : "its versions are " + joined(refs));
     require_model(model);
     // Version numbers get no "did you mean" (9 is as near to 8 as to 1): the list only.
     throw UnknownNameError("model '" + model + "' has no version " + std::to_string(*number), "", {},
@@ -279,7 +280,8 @@ std::string Registry::compare(const std::vector<std::string>& refs) {
   std::vector<std::string> metric_names;
   for (const auto& v : versions)
     for (const auto& m : v.metrics)
-      if (std::find(metric_names.begin(), metric_names.end(), m.name) == metric_names.end()) metric_names.push_back(m.name);
+      if (std::find(metric_names.begin(), metric_names.end(), m.name) == metric_names.end())
+        metric_names.push_back(m.name);
   std::sort(metric_names.begin(), metric_names.end());
   for (const auto& name : metric_names) {
     std::string direction;
@@ -289,7 +291,10 @@ std::string Registry::compare(const std::vector<std::string>& refs) {
       cells << " " << (it == v.metrics.end() ? "" : number_text(it->value)) << " |";
       if (it != v.metrics.end()) direction = it->direction;
     }
-    out << "| " << name << (direction == "lower" ? " (lower is better)" : direction == "higher" ? " (higher is better)" : "")
+    out << "| " << name
+        << (direction == "lower"    ? " (lower is better)"
+            : direction == "higher" ? " (higher is better)"
+                                    : "")
         << " |" << cells.str() << "\n";
   }
   // Only the configuration that differs.
@@ -305,7 +310,8 @@ std::string Registry::compare(const std::vector<std::string>& refs) {
   }
   for (const auto& k : keys) {
     bool differs = false;
-    for (const auto& c : configs) differs |= (c.count(k) ? c.at(k) : "") != (configs[0].count(k) ? configs[0].at(k) : "");
+    for (const auto& c : configs)
+      differs |= (c.count(k) ? c.at(k) : "") != (configs[0].count(k) ? configs[0].at(k) : "");
     if (!differs) continue;
     out << "| " << k << " |";
     for (const auto& c : configs) out << " " << (c.count(k) ? c.at(k) : "") << " |";
@@ -325,13 +331,15 @@ void Registry::export_version(const std::string& ref, const fs::path& dir) {
        << "A " << v.plugin.name << " model (plugin version " << v.plugin.version << ", library sha256 "
        << v.plugin.library_sha256.substr(0, 16) << "...), trained by genlab.\n\n"
        << "## Lineage\n\n- run: `" << v.run_id << "`\n- dataset: " << v.dataset_plugin << dataset_params
-       << (v.dataset_hash.empty() ? "" : " (data sha256 " + v.dataset_hash.substr(0, 16) + "...)") << "\n- seed: "
-       << v.seed << "\n";
+       << (v.dataset_hash.empty() ? "" : " (data sha256 " + v.dataset_hash.substr(0, 16) + "...)")
+       << "\n- seed: " << v.seed << "\n";
   if (auto run = store_->run(v.run_id)) card << "- experiment: " << run->experiment << " (" << run->manifest << ")\n";
   card << "\n## Metrics\n\n| metric | value | better |\n|---|---|---|\n";
-  for (const auto& m : v.metrics) card << "| " << m.name << " | " << number_text(m.value) << " | " << m.direction << " |\n";
-  card << "\n## Files\n\n- `checkpoint.safetensors`: the model's state (open it with the Python `safetensors` package)\n"
-       << "- `config.toml`: the model's parameters\n";
+  for (const auto& m : v.metrics)
+    card << "| " << m.name << " | " << number_text(m.value) << " | " << m.direction << " |\n";
+  card
+      << "\n## Files\n\n- `checkpoint.safetensors`: the model's state (open it with the Python `safetensors` package)\n"
+      << "- `config.toml`: the model's parameters\n";
   for (const auto& a : v.artifacts) {
     if (a.kind != "checkpoint") continue;
     const fs::path source = verified_artifact(a);

@@ -15,53 +15,12 @@
 #include <mutex>
 
 #include "genlab/registry/registry.hpp"
+#include "sqlite_schema.hpp"
 #include "sqlite_statement.hpp"
 
 namespace genlab::registry {
 namespace {
 
-// Each entry moves the schema from version i to i + 1. Append only.
-const char* const kMigrations[] = {
-    R"sql(
-CREATE TABLE plugins(
-  name TEXT NOT NULL, version TEXT NOT NULL, abi_version TEXT NOT NULL, library_sha256 TEXT NOT NULL,
-  first_seen INTEGER NOT NULL, PRIMARY KEY(name, version, library_sha256));
-CREATE TABLE runs(
-  id TEXT PRIMARY KEY, experiment TEXT NOT NULL, manifest TEXT NOT NULL, resolved TEXT NOT NULL,
-  seed INTEGER NOT NULL, state TEXT NOT NULL, seconds REAL NOT NULL, host TEXT NOT NULL, created INTEGER NOT NULL);
-CREATE TABLE versions(
-  id INTEGER PRIMARY KEY, model TEXT NOT NULL, version INTEGER NOT NULL, created INTEGER NOT NULL,
-  run_id TEXT NOT NULL REFERENCES runs(id), eval_id TEXT NOT NULL,
-  plugin TEXT NOT NULL, plugin_version TEXT NOT NULL, plugin_abi TEXT NOT NULL, plugin_sha256 TEXT NOT NULL,
-  dataset_plugin TEXT NOT NULL, dataset_params TEXT NOT NULL, dataset_hash TEXT NOT NULL,
-  seed INTEGER NOT NULL, config TEXT NOT NULL,
-  UNIQUE(model, version), UNIQUE(run_id, eval_id, model));
-CREATE TABLE metrics(
-  version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE, name TEXT NOT NULL,
-  value REAL, direction TEXT NOT NULL, split TEXT NOT NULL, PRIMARY KEY(version_id, name));
-CREATE TABLE artifacts(
-  version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE, path TEXT NOT NULL,
-  sha256 TEXT NOT NULL, size INTEGER NOT NULL, kind TEXT NOT NULL);
-CREATE TABLE aliases(model TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY(model, alias));
-CREATE TABLE alias_history(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
-  set_at INTEGER NOT NULL);
-)sql",
-    // 2: version numbers are never given twice (the highest given per model, kept across
-    // deletes, taken from the versions and the alias history of an older database), and a
-    // deleted version leaves a record of its run and evaluation.
-    R"sql(
-CREATE TABLE models(name TEXT PRIMARY KEY, last_version INTEGER NOT NULL);
-INSERT INTO models (name, last_version)
-  SELECT model, MAX(version) FROM (SELECT model, version FROM versions UNION ALL SELECT model, version FROM alias_history)
-  GROUP BY model;
-CREATE TABLE deleted_versions(
-  model TEXT NOT NULL, version INTEGER NOT NULL, run_id TEXT NOT NULL, eval_id TEXT NOT NULL,
-  deleted_at INTEGER NOT NULL, restored INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(model, version));
-ALTER TABLE versions ADD COLUMN replaces INTEGER NOT NULL DEFAULT 0;
-)sql",
-};
-constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 // PRAGMA application_id of a genlab registry ("glab").
 constexpr int64_t kApplicationId = 0x676c6162;
 const char* const kNotMadeOver =
@@ -78,7 +37,8 @@ class SqliteStore final : public Store {
   // `fresh`: a new file, made here (see open_sqlite_store); otherwise an existing one, which
   // must be a genlab registry.
   SqliteStore(const std::filesystem::path& path, bool fresh) : path_(path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | (fresh ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX,
+    if (sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | (fresh ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX,
                         nullptr) != SQLITE_OK) {
       const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
@@ -88,7 +48,8 @@ class SqliteStore final : public Store {
       sqlite3_busy_timeout(db_, 30000);  // concurrent writers wait their turn
       if (!fresh) check_identity();      // before anything is written to it
       // A fresh file keeps the rollback journal: closed, it is whole without a -wal beside it.
-      exec(fresh ? "PRAGMA foreign_keys=ON;" : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+      exec(fresh ? "PRAGMA foreign_keys=ON;"
+                 : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
       migrate();
     } catch (...) {
       sqlite3_close(db_);
@@ -132,8 +93,9 @@ class SqliteStore final : public Store {
     // One more than the highest number ever given to the model, deleted versions included.
     int64_t number = 1;
     {
-      Statement s(db_, "SELECT MAX(COALESCE((SELECT last_version FROM models WHERE name = ?1), 0),"
-                       " COALESCE((SELECT MAX(version) FROM versions WHERE model = ?1), 0)) + 1");
+      Statement s(db_,
+                  "SELECT MAX(COALESCE((SELECT last_version FROM models WHERE name = ?1), 0),"
+                  " COALESCE((SELECT MAX(version) FROM versions WHERE model = ?1), 0)) + 1");
       s.bind(1, r.model).step();
       number = s.integer(0);
     }
@@ -148,7 +110,10 @@ class SqliteStore final : public Store {
       s.bind(12, r.dataset_hash).bind(13, r.run.seed).bind(14, r.config).bind(15, replaces).step();
     }
     const int64_t id = sqlite3_last_insert_rowid(db_);
-    Statement(db_, "INSERT OR REPLACE INTO models (name, last_version) VALUES (?, ?)").bind(1, r.model).bind(2, number).step();
+    Statement(db_, "INSERT OR REPLACE INTO models (name, last_version) VALUES (?, ?)")
+        .bind(1, r.model)
+        .bind(2, number)
+        .step();
     for (const auto& m : r.metrics) {
       Statement s(db_, "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?)");
       s.bind(1, id).bind(2, m.name).bind(3, m.value).bind(4, m.direction).bind(5, m.split).step();
@@ -190,18 +155,28 @@ class SqliteStore final : public Store {
   }
 
   std::optional<RunRecord> run(const std::string& id) override {
-    Statement s(db_, "SELECT id, experiment, manifest, resolved, seed, state, seconds, host, created FROM runs WHERE id = ?");
+    Statement s(
+        db_, "SELECT id, experiment, manifest, resolved, seed, state, seconds, host, created FROM runs WHERE id = ?");
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
-    return RunRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.integer(4), s.text(5), s.real(6), s.text(7), s.integer(8)};
+    return RunRecord{s.text(0), s.text(1), s.text(2), s.text(3),   s.integer(4),
+                     s.text(5), s.real(6), s.text(7), s.integer(8)};
   }
 
   void set_alias(const std::string& model, const std::string& name, int64_t number) override {
     Transaction t(*this);
     const int64_t now = static_cast<int64_t>(std::time(nullptr));
-    Statement(db_, "INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)").bind(1, model).bind(2, name).bind(3, number).step();
+    Statement(db_, "INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)")
+        .bind(1, model)
+        .bind(2, name)
+        .bind(3, number)
+        .step();
     Statement(db_, "INSERT INTO alias_history (model, alias, version, set_at) VALUES (?, ?, ?, ?)")
-        .bind(1, model).bind(2, name).bind(3, number).bind(4, now).step();
+        .bind(1, model)
+        .bind(2, name)
+        .bind(3, number)
+        .bind(4, now)
+        .step();
     t.commit();
   }
 
@@ -226,9 +201,20 @@ class SqliteStore final : public Store {
     const int64_t now = static_cast<int64_t>(std::time(nullptr));
     // What stays: its number, given never again, and its run and evaluation, registered never again.
     Statement(db_, "INSERT OR REPLACE INTO deleted_versions VALUES (?, ?, ?, ?, ?, 0)")
-        .bind(1, model).bind(2, number).bind(3, run_id).bind(4, eval_id).bind(5, now).step();
-    Statement(db_, "INSERT OR IGNORE INTO models (name, last_version) VALUES (?, ?)").bind(1, model).bind(2, number).step();
-    Statement(db_, "UPDATE models SET last_version = MAX(last_version, ?) WHERE name = ?").bind(1, number).bind(2, model).step();
+        .bind(1, model)
+        .bind(2, number)
+        .bind(3, run_id)
+        .bind(4, eval_id)
+        .bind(5, now)
+        .step();
+    Statement(db_, "INSERT OR IGNORE INTO models (name, last_version) VALUES (?, ?)")
+        .bind(1, model)
+        .bind(2, number)
+        .step();
+    Statement(db_, "UPDATE models SET last_version = MAX(last_version, ?) WHERE name = ?")
+        .bind(1, number)
+        .bind(2, model)
+        .step();
     Statement(db_, "DELETE FROM versions WHERE model = ? AND version = ?").bind(1, model).bind(2, number).step();
     // Aliases pointing at it go away, recorded in their history as version 0.
     Statement aliases(db_, "SELECT alias FROM aliases WHERE model = ? AND version = ?");
@@ -238,17 +224,22 @@ class SqliteStore final : public Store {
     for (const auto& a : removed) {
       Statement(db_, "DELETE FROM aliases WHERE model = ? AND alias = ?").bind(1, model).bind(2, a).step();
       Statement(db_, "INSERT INTO alias_history (model, alias, version, set_at) VALUES (?, ?, 0, ?)")
-          .bind(1, model).bind(2, a).bind(3, now).step();
+          .bind(1, model)
+          .bind(2, a)
+          .bind(3, now)
+          .step();
     }
     t.commit();
   }
 
   std::vector<DeletedVersion> deleted_versions(const std::string& model) override {
-    Statement s(db_, "SELECT model, version, run_id, eval_id, deleted_at, restored FROM deleted_versions"
-                     " WHERE ?1 = '' OR model = ?1 ORDER BY model, version");
+    Statement s(db_,
+                "SELECT model, version, run_id, eval_id, deleted_at, restored FROM deleted_versions"
+                " WHERE ?1 = '' OR model = ?1 ORDER BY model, version");
     s.bind(1, model);
     std::vector<DeletedVersion> out;
-    while (s.step()) out.push_back(DeletedVersion{s.text(0), s.integer(1), s.text(2), s.text(3), s.integer(4), s.integer(5) != 0});
+    while (s.step())
+      out.push_back(DeletedVersion{s.text(0), s.integer(1), s.text(2), s.text(3), s.integer(4), s.integer(5) != 0});
     return out;
   }
 
@@ -264,18 +255,23 @@ class SqliteStore final : public Store {
       if (d.version == number) deleted = d;
     }
     if (!deleted)
-      throw RegistryError("model '" + model + "' has no deleted version " + std::to_string(number) +
-                          (refs.empty() ? std::string(" (it has none)") : "; its deleted versions are " + joined(refs)));
+      throw RegistryError(
+          "model '" + model + "' has no deleted version " + std::to_string(number) +
+          (refs.empty() ? std::string(" (it has none)") : "; its deleted versions are " + joined(refs)));
     if (deleted->restored) {
       std::string now;
       const auto again = select("WHERE model = ?1 AND replaces = ?2", model, number);
       const auto last = last_deleted(model, deleted->run_id, deleted->eval_id);
       if (!again.empty()) now = ": its run is registered again as " + again.front().ref();
-      else if (last && last->version > number) now = ": its run was registered again as " + last->ref() + ", deleted too (restore that one)";
+      else if (last && last->version > number)
+        now = ": its run was registered again as " + last->ref() + ", deleted too (restore that one)";
       else now = ": the next `genlab run` of its manifest registers its run again, as a new version";
       throw RegistryError(ref + " is already restored" + now);
     }
-    Statement(db_, "UPDATE deleted_versions SET restored = 1 WHERE model = ? AND version = ?").bind(1, model).bind(2, number).step();
+    Statement(db_, "UPDATE deleted_versions SET restored = 1 WHERE model = ? AND version = ?")
+        .bind(1, model)
+        .bind(2, number)
+        .step();
     t.commit();
   }
 
@@ -330,16 +326,19 @@ class SqliteStore final : public Store {
     auto has = [&](const char* t) { return std::find(tables.begin(), tables.end(), t) != tables.end(); };
     if (application == 0 && schema >= 1 && has("versions") && has("runs") && has("aliases")) return;
     const std::string what =
-        application != 0 ? "an SQLite database of another application (application id " + std::to_string(application) + ")"
+        application != 0
+            ? "an SQLite database of another application (application id " + std::to_string(application) + ")"
         : tables.empty() ? std::string("an SQLite database with no tables")
                          : "an SQLite database without genlab's registry schema (its tables: " + joined(tables) + ")";
     throw RegistryError(path_.string() + ": not a genlab registry: " + what + "; " + kNotMadeOver);
   }
 
   // The latest deleted version made of this run and evaluation.
-  std::optional<DeletedVersion> last_deleted(const std::string& model, const std::string& run, const std::string& eval) {
-    Statement s(db_, "SELECT model, version, run_id, eval_id, deleted_at, restored FROM deleted_versions"
-                     " WHERE model = ? AND run_id = ? AND eval_id = ? ORDER BY version DESC LIMIT 1");
+  std::optional<DeletedVersion> last_deleted(const std::string& model, const std::string& run,
+                                             const std::string& eval) {
+    Statement s(db_,
+                "SELECT model, version, run_id, eval_id, deleted_at, restored FROM deleted_versions"
+                " WHERE model = ? AND run_id = ? AND eval_id = ? ORDER BY version DESC LIMIT 1");
     s.bind(1, model).bind(2, run).bind(3, eval);
     if (!s.step()) return std::nullopt;
     return DeletedVersion{s.text(0), s.integer(1), s.text(2), s.text(3), s.integer(4), s.integer(5) != 0};
@@ -360,10 +359,11 @@ class SqliteStore final : public Store {
   }
 
   std::vector<Version> select(const std::string& where, const std::string& a, int64_t b) {
-    Statement s(db_, ("SELECT id, model, version, created, run_id, eval_id, plugin, plugin_version, plugin_abi,"
-                      " plugin_sha256, dataset_plugin, dataset_params, dataset_hash, seed, config, replaces FROM versions " +
-                      where + " ORDER BY model, version")
-                         .c_str());
+    Statement s(db_,
+                ("SELECT id, model, version, created, run_id, eval_id, plugin, plugin_version, plugin_abi,"
+                 " plugin_sha256, dataset_plugin, dataset_params, dataset_hash, seed, config, replaces FROM versions " +
+                 where + " ORDER BY model, version")
+                    .c_str());
     s.bind(1, a).bind(2, b);
     std::vector<std::pair<int64_t, Version>> rows;
     while (s.step()) {

@@ -90,7 +90,8 @@ class BorrowedMap {
   const genlab_tensor_map& map() {
     pointers_.clear();
     for (const auto& n : names_) pointers_.push_back(n.c_str());
-    map_ = genlab_tensor_map{GENLAB_TENSOR_MAP_STRUCT_SIZE, tensors_.size(), pointers_.data(), tensors_.data(), nullptr};
+    map_ =
+        genlab_tensor_map{GENLAB_TENSOR_MAP_STRUCT_SIZE, tensors_.size(), pointers_.data(), tensors_.data(), nullptr};
     return map_;
   }
 
@@ -104,8 +105,8 @@ class BorrowedMap {
 TensorMapPtr cpu_map(const std::vector<HostTensor>& tensors) {
   TensorMapPtr map(genlab_util_tensor_map_new(tensors.size()));
   for (size_t i = 0; i < tensors.size(); ++i) {
-    DLManagedTensor* t = genlab_util_cpu_tensor_new(genlab_util_dtype_float32(),
-                                                    static_cast<int32_t>(tensors[i].shape.size()), tensors[i].shape.data());
+    DLManagedTensor* t = genlab_util_cpu_tensor_new(
+        genlab_util_dtype_float32(), static_cast<int32_t>(tensors[i].shape.size()), tensors[i].shape.data());
     if (t == nullptr) throw std::runtime_error("out of memory");
     if (!tensors[i].values.empty())
       std::memcpy(t->dl_tensor.data, tensors[i].values.data(), tensors[i].values.size() * sizeof(float));
@@ -127,8 +128,7 @@ HostTensor read_output(const genlab_tensor_map& map, size_t index, DLDeviceType 
   if (out.values.empty()) return out;
   if (expected_device == kDLCUDA)
     CHECK_CUDA(cudaMemcpy(out.values.data(), data, out.values.size() * sizeof(float), cudaMemcpyDeviceToHost));
-  else
-    std::memcpy(out.values.data(), data, out.values.size() * sizeof(float));
+  else std::memcpy(out.values.data(), data, out.values.size() * sizeof(float));
   return out;
 }
 
@@ -136,7 +136,8 @@ HostTensor read_output(const genlab_tensor_map& map, size_t index, DLDeviceType 
 // largest difference relative to the tensor's largest magnitude.
 double compare(const HostTensor& gpu, const HostTensor& cpu, const std::string& what) {
   if (gpu.name != cpu.name || gpu.shape != cpu.shape)
-    throw std::runtime_error(what + ": cuda gave '" + gpu.name + "', cpu-reference '" + cpu.name + "' (or shapes differ)");
+    throw std::runtime_error(what + ": cuda gave '" + gpu.name + "', cpu-reference '" + cpu.name +
+                             "' (or shapes differ)");
   double scale = 0;
   for (float v : cpu.values) scale = std::max(scale, std::abs(double(v)));
   double worst = 0;
@@ -147,8 +148,8 @@ double compare(const HostTensor& gpu, const HostTensor& cpu, const std::string& 
     if (!(relative <= kTolerance))
       throw std::runtime_error(what + " '" + cpu.name + "'[" + std::to_string(i) + "]: cuda " +
                                std::to_string(gpu.values[i]) + ", cpu-reference " + std::to_string(cpu.values[i]) +
-                               " (difference " + std::to_string(difference) + ", tensor scale " + std::to_string(scale) +
-                               ")");
+                               " (difference " + std::to_string(difference) + ", tensor scale " +
+                               std::to_string(scale) + ")");
   }
   return worst;
 }
@@ -180,13 +181,15 @@ std::vector<HostTensor> random_rays(int64_t rays, int64_t samples, uint32_t seed
 
 // Forward and backward on both backends for R rays of S samples; returns the worst relative
 // difference.
-double check_case(BackendInstance& cuda, BackendInstance& cpu, int device, int64_t rays, int64_t samples, uint32_t seed) {
+double check_case(BackendInstance& cuda, BackendInstance& cpu, int device, int64_t rays, int64_t samples,
+                  uint32_t seed) {
   const std::string what = "R=" + std::to_string(rays) + " S=" + std::to_string(samples);
   std::vector<HostTensor> inputs = random_rays(rays, samples, seed);
   std::mt19937 rng(seed + 1);
-  const std::vector<HostTensor> upstream = {{"grad_color", {rays, 3}, uniform(static_cast<size_t>(rays * 3), rng, -1, 1)},
-                                            {"grad_depth", {rays}, uniform(static_cast<size_t>(rays), rng, -1, 1)},
-                                            {"grad_opacity", {rays}, uniform(static_cast<size_t>(rays), rng, -1, 1)}};
+  const std::vector<HostTensor> upstream = {
+      {"grad_color", {rays, 3}, uniform(static_cast<size_t>(rays * 3), rng, -1, 1)},
+      {"grad_depth", {rays}, uniform(static_cast<size_t>(rays), rng, -1, 1)},
+      {"grad_opacity", {rays}, uniform(static_cast<size_t>(rays), rng, -1, 1)}};
 
   // cpu-reference: forward, then backward from its own forward outputs.
   TensorMapPtr cpu_forward = cpu.run_op("volume_composite", *cpu_map(inputs), nullptr);
@@ -216,8 +219,8 @@ double check_case(BackendInstance& cuda, BackendInstance& cpu, int device, int64
   if (gpu_forward->count != cpu_forward->count || gpu_backward->count != cpu_backward->count)
     throw std::runtime_error(what + ": the backends return different numbers of outputs");
   for (size_t i = 0; i < cpu_forward->count; ++i)
-    worst = std::max(worst, compare(read_output(*gpu_forward, i, kDLCUDA, device), read_output(*cpu_forward, i, kDLCPU, 0),
-                                    what + " forward"));
+    worst = std::max(worst, compare(read_output(*gpu_forward, i, kDLCUDA, device),
+                                    read_output(*cpu_forward, i, kDLCPU, 0), what + " forward"));
   for (size_t i = 0; i < cpu_backward->count; ++i)
     worst = std::max(worst, compare(read_output(*gpu_backward, i, kDLCUDA, device),
                                     read_output(*cpu_backward, i, kDLCPU, 0), what + " backward"));
@@ -280,9 +283,10 @@ int main() {
     uint32_t seed = 1;
     for (const auto& c : cases) worst = std::max(worst, check_case(cuda, cpu, device, c[0], c[1], seed++));
     check_refusals(cuda, cpu, device);
-    std::printf("cuda_backend_check: cuda agrees with cpu-reference on %s (CUDA:%d), worst difference %.3g of the "
-                "tensor's scale (tolerance %.0e)\n",
-                properties.name, device, worst, kTolerance);
+    std::printf(
+        "cuda_backend_check: cuda agrees with cpu-reference on %s (CUDA:%d), worst difference %.3g of the "
+        "tensor's scale (tolerance %.0e)\n",
+        properties.name, device, worst, kTolerance);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cuda_backend_check: FAILED: %s\n", e.what());

@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (image.pixels.size() != static_cast<size_t>(image.width) * image.height * image.channels) std::abort();
       // The caps hold for whatever was decoded.
       using genlab::data::formats::kMaxImageSide;
-      if (image.width < 1 || image.height < 1 || image.width > kMaxImageSide || image.height > kMaxImageSide) std::abort();
+      if (image.width < 1 || image.height < 1 || image.width > kMaxImageSide || image.height > kMaxImageSide)
+        std::abort();
     } catch (const genlab::sdk::Error&) {
     }
   }

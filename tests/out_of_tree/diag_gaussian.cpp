@@ -31,8 +31,8 @@ class DiagGaussian final : public genlab::sdk::Model {
     i.family = "gaussian";
     i.summary = "diagonal Gaussian fitted by the SDK's Adam (out-of-tree)";
     i.modalities = {"points"};
-    i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
-                     GENLAB_CAPABILITY_STATE;
+    i.capabilities =
+        GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE | GENLAB_CAPABILITY_STATE;
     i.params = kParams.describe();
     return i;
   }
@@ -79,7 +79,6 @@ class DiagGaussian final : public genlab::sdk::Model {
   }
 
   int64_t trainable_parameters() const override { return adam_->parameter_count(); }
-
 
   Tensors export_state() override {
     Tensors state;

@@ -10,8 +10,8 @@ using genlab::sdk::Tensors;
 struct Options {
   std::string real_key;
 };
-const auto kParams =
-    genlab::sdk::Params<Options>().add("real_key", &Options::real_key, "name of the real data tensor; empty: the first");
+const auto kParams = genlab::sdk::Params<Options>().add("real_key", &Options::real_key,
+                                                        "name of the real data tensor; empty: the first");
 
 class EnergyDistance final : public genlab::sdk::Metric {
  public:
@@ -39,7 +39,7 @@ class EnergyDistance final : public genlab::sdk::Metric {
 
   genlab::sdk::Scalars compute() override {
     GENLAB_CHECK(!x_.empty() && !y_.empty(), GENLAB_ERROR_FAILED_PRECONDITION,
-                       "expected real and generated examples before compute");
+                 "expected real and generated examples before compute");
     const at::Tensor x = at::cat(x_), y = at::cat(y_);
     const double d = 2 * at::cdist(x, y).mean().item<double>() - at::cdist(x, x).mean().item<double>() -
                      at::cdist(y, y).mean().item<double>();

@@ -75,7 +75,7 @@ class FaultModel final : public genlab::sdk::Model {
 
   Tensors score(const Tensors& batch) override {
     const at::Tensor x = batch.at("x");
-    at::Tensor nll = (x - mean_.unsqueeze(0)).pow(2).sum(1);  // [N]
+    at::Tensor nll = (x - mean_.unsqueeze(0)).pow(2).sum(1);               // [N]
     if (fault_ == "short_score") nll = nll.narrow(0, 0, nll.size(0) - 1);  // N-1 values
     Tensors out;
     out.add("nll", nll.contiguous());

@@ -149,7 +149,8 @@ static genlab_error* get_batch(genlab_dataset_get_batch_args* args) {
   for (size_t i = 0; i < args->count; ++i) {
     if (args->indices[i] < 0 || args->indices[i] >= 4) {
       x->deleter(x);
-      return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "index %lld out of range", (long long)args->indices[i]);
+      return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "index %lld out of range",
+                                   (long long)args->indices[i]);
     }
     ((float*)x->dl_tensor.data)[i] = (float)args->indices[i];
   }

@@ -37,7 +37,8 @@ Json parse_json(const std::string& text, const std::string& what) {
     std::string reason = e.what();
     if (const size_t at = reason.find("] "); at != std::string::npos) reason.erase(0, at + 2);
     const auto* parse_error = dynamic_cast<const nlohmann::json::parse_error*>(&e);
-    throw HostError(what + (parse_error ? ": byte " + std::to_string(parse_error->byte) : std::string()) + ": " + reason);
+    throw HostError(what + (parse_error ? ": byte " + std::to_string(parse_error->byte) : std::string()) + ": " +
+                    reason);
   }
   if (!refusal.empty()) throw HostError(what + ": " + refusal);
   return document;

@@ -11,7 +11,9 @@ namespace genlab {
 // OpenSSL's libcrypto: a vetted, hardware-accelerated SHA-256 instead of our own rounds.
 
 namespace {
-[[noreturn]] void openssl_failed(const char* call) { throw HostError(std::string("SHA-256: OpenSSL's ") + call + " failed"); }
+[[noreturn]] void openssl_failed(const char* call) {
+  throw HostError(std::string("SHA-256: OpenSSL's ") + call + " failed");
+}
 }  // namespace
 
 Sha256::Sha256() : context_(EVP_MD_CTX_new()) {

@@ -75,8 +75,8 @@ std::string encode_safetensors(const genlab_tensor_map& map, const Metadata& met
     append_compact(t, t.dtype.bits / 8, data);
     std::string shape;
     for (int32_t d = 0; d < t.ndim; ++d) shape += (d ? "," : "") + std::to_string(t.shape[d]);
-    entries += "," + json_quote(name) + ":{\"dtype\":\"" + dtype + "\",\"shape\":[" + shape +
-               "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
+    entries += "," + json_quote(name) + ":{\"dtype\":\"" + dtype + "\",\"shape\":[" + shape + "],\"data_offsets\":[" +
+               std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
   }
   // The data's digest travels in the header: a tensor value changed by hand (or by a disk)
   // is refused when read back, not resumed or evaluated silently.
@@ -135,7 +135,8 @@ Entry read_entry(const std::string& name, const Json& value, uint64_t buffer_siz
     fail("lacks dtype, shape or data_offsets [begin, end]");
   Entry e{name, {}, {}, 0, 0};
   const std::string dtype_name = dtype->get<std::string>();
-  const auto known = std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](const DtypeName& d) { return dtype_name == d.name; });
+  const auto known =
+      std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](const DtypeName& d) { return dtype_name == d.name; });
   if (known == std::end(kDtypes)) fail("has unknown dtype '" + dtype_name + "'");
   e.dtype = DLDataType{known->code, known->bits, 1};
   uint64_t elements = 1;
@@ -175,12 +176,12 @@ void check_tiling(const std::vector<Entry>& entries, uint64_t buffer_size, const
                         std::to_string(cursor) + (e->begin < cursor ? " (it overlaps another)" : " (a gap before it)"));
     cursor = e->end;
   }
-  if (cursor != buffer_size) invalid(what, std::to_string(buffer_size - cursor) + " bytes after the last tensor belong to none");
+  if (cursor != buffer_size)
+    invalid(what, std::to_string(buffer_size - cursor) + " bytes after the last tensor belong to none");
 }
 
 // A recorded digest of the data must match (and is not returned as metadata).
-void verify_digest(Metadata& metadata, const char* buffer, size_t buffer_size,
-                   const std::string& what) {
+void verify_digest(Metadata& metadata, const char* buffer, size_t buffer_size, const std::string& what) {
   auto digest = metadata.find(kDataDigestKey);
   if (digest == metadata.end()) return;
   Sha256 hash;

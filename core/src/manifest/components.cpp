@@ -37,7 +37,8 @@ std::vector<ComponentSpec> read_components(const fs::path& file, const toml::tab
       throw HostError(where(plugin->source(), file) + ": plugin '" + c.plugin_name + "' is a " +
                       kind_name(c.plugin->kind()) + ", but [" + section + "] needs a " + kind_name(kind));
     for (const auto& [pk, pv] : *body)
-      if (!is_host_key(section, std::string(pk.str()))) check_param(file, section, c, std::string(pk.str()), pv, pk.source());
+      if (!is_host_key(section, std::string(pk.str())))
+        check_param(file, section, c, std::string(pk.str()), pv, pk.source());
     for (const auto& p : c.plugin->description().params)
       if (!p.default_value && !body->get(p.name))
         throw HostError(where(k.source(), file) + ": [" + section + "." + c.name + "] lacks the required key '" +
@@ -67,7 +68,8 @@ void check_param(const fs::path& file, const std::string& section, const Compone
       throw HostError(where(node.source(), file) + ": expected '" + path + "' to be " + type_name(it->type) +
                       (is_sweep(node) ? " in every point of its sweep" : std::string()));
     if (v.is_floating_point() && !std::isfinite(v.as_floating_point()->get()))
-      throw HostError(where(node.source(), file) + ": expected '" + path + "' to be a finite number, got " + short_text(v));
+      throw HostError(where(node.source(), file) + ": expected '" + path + "' to be a finite number, got " +
+                      short_text(v));
   }
 }
 
@@ -102,7 +104,8 @@ std::vector<std::string> names_in(const ComponentSpec& spec, const char* key, co
   if (node == nullptr) return out;
   const std::string path = std::string(section) + "." + spec.name + "." + key;
   const toml::array* array = node->as_array();
-  if (array == nullptr) throw HostError(where(node->source(), file) + ": expected '" + path + "' to be a list of names");
+  if (array == nullptr)
+    throw HostError(where(node->source(), file) + ": expected '" + path + "' to be a list of names");
   for (const auto& item : *array) {
     out.push_back(manifest_value<std::string>(item, file, path, "a name"));
     if (std::none_of(defined.begin(), defined.end(), [&](const ComponentSpec& c) { return c.name == out.back(); }))
@@ -120,7 +123,8 @@ std::vector<ScopedMetric> scope_metrics(const ComponentSpecs& specs, const std::
       continue;
     auto points = expand(spec, file, "metrics");
     if (points.size() != 1)
-      throw HostError(file.string() + ": metric '" + spec.name + "' has a sweep; sweep models and datasets, not metrics");
+      throw HostError(file.string() + ": metric '" + spec.name +
+                      "' has a sweep; sweep models and datasets, not metrics");
     metrics.push_back({points[0].first, names_in(spec, "models", specs.models, file),
                        names_in(spec, "datasets", specs.datasets, file)});
   }
@@ -131,7 +135,8 @@ void check_evaluation_metrics_defined(const std::vector<std::string>& eval_metri
                                       const std::vector<ComponentSpec>& metric_specs, const fs::path& file) {
   for (const auto& name : eval_metrics)
     if (std::none_of(metric_specs.begin(), metric_specs.end(), [&](const ComponentSpec& m) { return m.name == name; }))
-      throw HostError(file.string() + ": evaluation.metrics names '" + name + "', which no [metrics." + name + "] defines");
+      throw HostError(file.string() + ": evaluation.metrics names '" + name + "', which no [metrics." + name +
+                      "] defines");
 }
 
 }  // namespace manifest

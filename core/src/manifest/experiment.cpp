@@ -17,7 +17,7 @@ namespace manifest {
 namespace {
 
 void check_top_level_keys(const toml::table& root, const fs::path& file) {
-  static const std::vector<std::string> sections = {"experiment", "datasets", "models",    "metrics",
+  static const std::vector<std::string> sections = {"experiment", "datasets",   "models", "metrics",
                                                     "features",   "evaluation", "report", "overrides",
                                                     "exclude",    "executor",   "claims"};
   for (const auto& [k, node] : root) {
@@ -53,9 +53,10 @@ void check_cuda_available(const Experiment& e) {
     for (const auto& r : e.runs)
       if (r.settings.device != "cpu")
         if (const std::string problem = cuda_problem(); !problem.empty())
-          throw HostError(e.file.string() + ": run '" + r.name + "' (model plugin '" + r.model.plugin_name + "') asks for " +
-                          r.settings.device + ", but " + problem +
-                          "; set experiment.device = \"cpu\", or run on machines with GPUs (executor.kind = \"slurm\")");
+          throw HostError(
+              e.file.string() + ": run '" + r.name + "' (model plugin '" + r.model.plugin_name + "') asks for " +
+              r.settings.device + ", but " + problem +
+              "; set experiment.device = \"cpu\", or run on machines with GPUs (executor.kind = \"slurm\")");
 }
 
 // The checks of the plan as a whole, once every run is in it; reads [[claims]], which name
@@ -70,7 +71,8 @@ void check_plan(Experiment& e, const GenerateKeysRead& generate_keys_read, const
     check_claims_cover(e.claims, e.runs);
   }
   if (const std::string why = check_writable(e.folder()); !why.empty())
-    throw HostError("workspace " + e.folder().string() + ": " + why + " (set experiment.workspace to a writable folder)");
+    throw HostError("workspace " + e.folder().string() + ": " + why +
+                    " (set experiment.workspace to a writable folder)");
 }
 
 }  // namespace

@@ -13,11 +13,13 @@ FeatureSettings read_features(const fs::path& file, const toml::table& root, con
   f.net.plugin_name = "classifier";
   const toml::node* node = root.get("features");
   const toml::table* table = node ? node->as_table() : nullptr;
-  if (node != nullptr && table == nullptr) throw HostError(where(node->source(), file) + ": expected [features] to be a table");
+  if (node != nullptr && table == nullptr)
+    throw HostError(where(node->source(), file) + ": expected [features] to be a table");
   f.at = node;
   const toml::node* plugin = table ? table->get("plugin") : nullptr;
   if (plugin) f.net.plugin_name = manifest_value<std::string>(*plugin, file, "features.plugin", "a string");
-  if (table && table->get("enabled")) f.enabled = manifest_value<bool>(*table->get("enabled"), file, "features.enabled", "true or false");
+  if (table && table->get("enabled"))
+    f.enabled = manifest_value<bool>(*table->get("enabled"), file, "features.enabled", "true or false");
   if (!f.enabled) return f;
   try {
     f.net.plugin = load_plugin(find_plugin(found, f.net.plugin_name));
@@ -27,8 +29,9 @@ FeatureSettings read_features(const fs::path& file, const toml::table& root, con
     return f;
   }
   if (f.net.plugin->kind() != GENLAB_PLUGIN_KIND_MODEL)
-    throw HostError(where(plugin ? plugin->source() : node->source(), file) + ": features.plugin '" + f.net.plugin_name +
-                    "' is a " + kind_name(f.net.plugin->kind()) + ", expected a model (a classifier)");
+    throw HostError(where(plugin ? plugin->source() : node->source(), file) + ": features.plugin '" +
+                    f.net.plugin_name + "' is a " + kind_name(f.net.plugin->kind()) +
+                    ", expected a model (a classifier)");
   if (table == nullptr) return f;
   const ComponentSpec spec{"", f.net.plugin_name, f.net.plugin, table};  // keys read "features.KEY"
   for (const auto& [k, v] : *table) {
@@ -60,8 +63,9 @@ bool needs_features(const RunPlan& r) {
 // count and device, which are part of a run's identity), added to `e` on first use.
 const RunPlan& feature_run_for(Experiment& e, const FeatureSettings& f, const RunPlan& r) {
   if (!f.net.plugin)
-    throw HostError(e.file.string() + ": run '" + r.name + "' has metrics that read features, but the feature network's plugin '" +
-                    f.net.plugin_name + "' is not found (build the plugins, or set [features] enabled = false to compute "
+    throw HostError(e.file.string() + ": run '" + r.name +
+                    "' has metrics that read features, but the feature network's plugin '" + f.net.plugin_name +
+                    "' is not found (build the plugins, or set [features] enabled = false to compute "
                     "them on pixels)");
   RunPlan net;
   net.is_feature_net = true;

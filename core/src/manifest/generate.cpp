@@ -11,13 +11,15 @@ void check_generate_options(const Plugin& plugin, const toml::table& options, co
   for (const auto& p : d.generate_params) names.push_back(p.name);
   for (const auto& [k, v] : options) {
     const std::string key(k.str());
-    auto it = std::find_if(d.generate_params.begin(), d.generate_params.end(), [&](const ParamSpec& p) { return p.name == key; });
+    auto it = std::find_if(d.generate_params.begin(), d.generate_params.end(),
+                           [&](const ParamSpec& p) { return p.name == key; });
     if (it == d.generate_params.end())
       throw HostError(flag + " " + key + ": plugin '" + plugin.name() + "' has no generate option '" + key + "'" +
-                      did_you_mean(key, names) + (names.empty() ? "; it takes none" : "; it reads " + join_names(names)));
+                      did_you_mean(key, names) +
+                      (names.empty() ? "; it takes none" : "; it reads " + join_names(names)));
     if (!manifest::has_type(v, it->type))
-      throw HostError(flag + " " + key + ": expected " + manifest::type_name(it->type) + " (a generate option of plugin '" +
-                      plugin.name() + "')");
+      throw HostError(flag + " " + key + ": expected " + manifest::type_name(it->type) +
+                      " (a generate option of plugin '" + plugin.name() + "')");
   }
 }
 
@@ -36,14 +38,15 @@ GenerateKeysRead keep_generate_options(RunPlan& r, const fs::path& file) {
   toml::table kept;
   for (const auto& [k, v] : r.settings.eval_generate) {
     const std::string key(k.str());
-    auto it = std::find_if(d.generate_params.begin(), d.generate_params.end(), [&](const ParamSpec& p) { return p.name == key; });
+    auto it = std::find_if(d.generate_params.begin(), d.generate_params.end(),
+                           [&](const ParamSpec& p) { return p.name == key; });
     if (it == d.generate_params.end()) {
       read.unread.emplace(key, v.source());
       continue;
     }
     if (!has_type(v, it->type))
-      throw HostError(where(v.source(), file) + ": expected evaluation.generate." + key + " to be " + type_name(it->type) +
-                      " (a generate option of plugin '" + r.model.plugin_name + "')");
+      throw HostError(where(v.source(), file) + ": expected evaluation.generate." + key + " to be " +
+                      type_name(it->type) + " (a generate option of plugin '" + r.model.plugin_name + "')");
     kept.insert(key, v);
     read.keys.insert(key);
   }

@@ -56,7 +56,8 @@ void assign_identity(RunPlan& r) {
   // The data's files decide the weights as much as the parameters that name them: a folder
   // rendered again, or a file replaced, is new data.
   toml::table dataset = build_of(r.dataset);
-  if (const std::string content = data_content(r.dataset.params); !content.empty()) dataset.insert("content_sha256", content);
+  if (const std::string content = data_content(r.dataset.params); !content.empty())
+    dataset.insert("content_sha256", content);
   // What changes the trained weights. Timeouts, limits and checkpoint intervals do not.
   toml::table train{{"model", build_of(r.model)},
                     {"dataset", std::move(dataset)},
@@ -81,7 +82,8 @@ void assign_identity(RunPlan& r) {
   toml::array metric_ids;
   for (auto& m : r.metrics) {
     toml::table metric{{"samples", r.samples_id}, {"name", m.name}, {"build", build_of(m)}};
-    if (!r.features_id.empty() && m.plugin->has(GENLAB_CAPABILITY_READS_FEATURES)) metric.insert("features", r.features_id);
+    if (!r.features_id.empty() && m.plugin->has(GENLAB_CAPABILITY_READS_FEATURES))
+      metric.insert("features", r.features_id);
     m.id = sha256_hex(canonical(metric));
     metric_ids.push_back(m.id);
   }

@@ -12,7 +12,8 @@ namespace fs = std::filesystem;
 void apply_override(toml::table& root, const std::string& text, const std::string& flag) {
   const size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw HostError(flag + " " + text + ": expected KEY=VALUE, e.g. " + (flag == "--set" ? "models.gmm.lr=0.1" : "steps=50"));
+    throw HostError(flag + " " + text + ": expected KEY=VALUE, e.g. " +
+                    (flag == "--set" ? "models.gmm.lr=0.1" : "steps=50"));
   const std::string key = text.substr(0, eq);
   const std::string value = text.substr(eq + 1);
   toml::table parsed;
@@ -74,7 +75,8 @@ bool apply_scale(toml::table& root, const fs::path& file) {
     for (const auto& [k, v] : *scales->as_table()) {
       if (!v.is_table())
         throw HostError(where(v.source(), file) + ": expected scales." + std::string(k.str()) +
-                        " to be a table of manifest keys, e.g. [scales." + std::string(k.str()) + "] experiment.steps = 100");
+                        " to be a table of manifest keys, e.g. [scales." + std::string(k.str()) +
+                        "] experiment.steps = 100");
       names.emplace_back(k.str());
     }
   std::optional<toml::table> chosen;
@@ -142,7 +144,8 @@ toml::table read_with_includes(const fs::path& file, std::vector<fs::path>& stac
   return merged;
 }
 
-toml::table read_manifest(const fs::path& file, const std::vector<std::string>& overrides, std::vector<fs::path>& read) {
+toml::table read_manifest(const fs::path& file, const std::vector<std::string>& overrides,
+                          std::vector<fs::path>& read) {
   std::vector<fs::path> stack;
   toml::table root = read_with_includes(file, stack, read);
   for (const auto& o : overrides) apply_override(root, o);

@@ -57,7 +57,8 @@ toml::table read_manifest(const fs::path& file, const std::vector<std::string>& 
 // ------------------------------------------------------------------- settings.cpp
 
 // A name that becomes a folder or file in the workspace (util/files.hpp says which).
-void check_path_name(const std::string& name, const std::string& what, const toml::source_region& at, const fs::path& file);
+void check_path_name(const std::string& name, const std::string& what, const toml::source_region& at,
+                     const fs::path& file);
 // Sets one run setting from [experiment] or an override. Returns false for a key that is
 // not a run setting.
 bool apply_setting(RunSettings& s, const std::string& key, const toml::node& node, const fs::path& file);

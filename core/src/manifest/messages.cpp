@@ -28,7 +28,9 @@ std::string manifest_position(const toml::source_region& region, const fs::path&
 
 namespace manifest {
 
-std::string where(const toml::source_region& region, const fs::path& fallback) { return manifest_position(region, fallback); }
+std::string where(const toml::source_region& region, const fs::path& fallback) {
+  return manifest_position(region, fallback);
+}
 
 const char* type_name(genlab_param_type t) {
   switch (t) {

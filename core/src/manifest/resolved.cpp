@@ -27,7 +27,8 @@ toml::table settings_table(const RunSettings& s) {
 }
 
 toml::table component_table(const Component& c) {
-  toml::table t{{"name", c.name}, {"plugin", c.plugin_name}, {"library", c.plugin->library().string()}, {"params", c.params}};
+  toml::table t{
+      {"name", c.name}, {"plugin", c.plugin_name}, {"library", c.plugin->library().string()}, {"params", c.params}};
   if (!c.id.empty()) t.insert("id", c.id);
   return t;
 }
@@ -77,8 +78,7 @@ toml::table RunPlan::resolved() const {
                 {"model", component_table(model)},
                 {"dataset", component_table(dataset)},
                 {"metrics", std::move(metrics_out)}};
-  if (!features_id.empty())
-    t.insert("features", toml::table{{"id", features_id}, {"dir", features_dir.string()}});
+  if (!features_id.empty()) t.insert("features", toml::table{{"id", features_id}, {"dir", features_dir.string()}});
   if (is_feature_net) t.insert("role", "features");
   return t;
 }
@@ -113,8 +113,9 @@ toml::table Experiment::plan() const {
     toml::table t = r.resolved();
     t.insert("folder", (folder() / "runs" / r.folder_name()).string());
     const RunFate fate = run_fate(r, folder() / "runs" / r.folder_name());
-    t.insert("fate", toml::table{{"train", toml::table{{"action", fate.train.action}, {"why", fate.train.why}}},
-                                 {"evaluate", toml::table{{"action", fate.evaluate.action}, {"why", fate.evaluate.why}}}});
+    t.insert("fate",
+             toml::table{{"train", toml::table{{"action", fate.train.action}, {"why", fate.train.why}}},
+                         {"evaluate", toml::table{{"action", fate.evaluate.action}, {"why", fate.evaluate.why}}}});
     runs_out.push_back(std::move(t));
   }
   toml::array features_out;
@@ -125,9 +126,9 @@ toml::table Experiment::plan() const {
   }
   toml::array files;
   for (const auto& f : includes) files.push_back(f.string());
-  return toml::table{{"manifest", file.string()},      {"files", std::move(files)},
-                     {"experiment", name},             {"workspace", workspace.string()},
-                     {"runs", std::move(runs_out)},    {"feature_networks", std::move(features_out)}};
+  return toml::table{{"manifest", file.string()},   {"files", std::move(files)},
+                     {"experiment", name},          {"workspace", workspace.string()},
+                     {"runs", std::move(runs_out)}, {"feature_networks", std::move(features_out)}};
 }
 
 }  // namespace genlab

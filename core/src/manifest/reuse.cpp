@@ -55,10 +55,10 @@ std::string joined(const std::vector<std::string>& items, size_t at_most = 6) {
 }
 
 // Keys of a resolved run that decide its training (identity.cpp's identity) or its samples.
-const std::vector<std::string> kTrainKeys = {"model.plugin", "model.params", "dataset.plugin", "dataset.params",
-                                             "seed", "settings.steps", "settings.epochs", "settings.max_seconds",
-                                             "settings.batch_size", "settings.device", "settings.threads",
-                                             "settings.processes", "settings.precision"};
+const std::vector<std::string> kTrainKeys = {
+    "model.plugin",     "model.params",       "dataset.plugin",       "dataset.params",      "seed",
+    "settings.steps",   "settings.epochs",    "settings.max_seconds", "settings.batch_size", "settings.device",
+    "settings.threads", "settings.processes", "settings.precision"};
 const std::vector<std::string> kSampleKeys = {"settings.eval_samples", "settings.eval_split", "settings.eval_generate"};
 
 }  // namespace
@@ -87,13 +87,14 @@ std::vector<std::string> table_changes(const toml::table& before, const toml::ta
 }
 
 std::optional<EarlierEvaluation> find_earlier_evaluation(const fs::path& run_dir, const fs::path& self,
-                                                          const std::string& samples_id) {
+                                                         const std::string& samples_id) {
   std::optional<EarlierEvaluation> best;
   if (samples_id.empty()) return best;
   fs::file_time_type newest{};
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
-    if (!entry.is_directory() || entry.path() == self || !starts_with(entry.path().filename().string(), "eval-")) continue;
+    if (!entry.is_directory() || entry.path() == self || !starts_with(entry.path().filename().string(), "eval-"))
+      continue;
     const fs::path done = done_file(entry.path(), NodeKind::Evaluate);
     auto result = read_toml(done);
     if (!result || (*result)["samples_id"].value_or(std::string()) != samples_id) continue;
@@ -112,7 +113,8 @@ RunFate run_fate(const RunPlan& r, const fs::path& run_dir) {
   if (trained) {
     fate.train = {"reuse", "finished earlier"};
   } else if (state && (*state)["state"].value_or(std::string()) == "running") {
-    fate.train = {"attach", "an earlier genlab run left it running (re-attached if it still runs, else resumed with --resume)"};
+    fate.train = {"attach",
+                  "an earlier genlab run left it running (re-attached if it still runs, else resumed with --resume)"};
   } else if (fs::exists(checkpoint_file(run_dir))) {
     fate.train = {"resume", "interrupted: a checkpoint is kept (genlab run --resume continues it)"};
   } else if (auto earlier = earlier_configuration(r, run_dir)) {
@@ -148,7 +150,8 @@ RunFate run_fate(const RunPlan& r, const fs::path& run_dir) {
   // Another evaluation of this run drew other samples: say what differs.
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
-    if (!entry.is_directory() || entry.path() == eval_dir || !starts_with(entry.path().filename().string(), "eval-")) continue;
+    if (!entry.is_directory() || entry.path() == eval_dir || !starts_with(entry.path().filename().string(), "eval-"))
+      continue;
     if (auto before = read_toml(entry.path() / "run.toml")) {
       const auto changes = table_changes(*before, r.resolved(), kSampleKeys);
       if (!changes.empty()) {

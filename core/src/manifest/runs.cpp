@@ -25,8 +25,10 @@ Match read_match(const toml::table& t, const toml::node& at, const char* section
   const auto& datasets = specs.datasets;
   if (!m.model.empty() && std::none_of(models.begin(), models.end(), [&](auto& c) { return c.name == m.model; }))
     throw HostError(where(at.source(), file) + ": " + section + " names model '" + m.model + "', which is not defined");
-  if (!m.dataset.empty() && std::none_of(datasets.begin(), datasets.end(), [&](auto& c) { return c.name == m.dataset; }))
-    throw HostError(where(at.source(), file) + ": " + section + " names dataset '" + m.dataset + "', which is not defined");
+  if (!m.dataset.empty() &&
+      std::none_of(datasets.begin(), datasets.end(), [&](auto& c) { return c.name == m.dataset; }))
+    throw HostError(where(at.source(), file) + ": " + section + " names dataset '" + m.dataset +
+                    "', which is not defined");
   return m;
 }
 
@@ -53,10 +55,12 @@ std::vector<RunOverride> read_overrides(const toml::table& root, const fs::path&
       const toml::table* where_t = t ? (*t)["where"].as_table() : nullptr;
       const toml::table* set_t = t ? (*t)["set"].as_table() : nullptr;
       if (t == nullptr || set_t == nullptr || t->size() != (where_t ? 2u : 1u))
-        throw HostError(where(entry.source(), file) +
-                        ": expected [[overrides]] with 'where = {model = ..., dataset = ..., seed = ...}' and 'set = {...}'");
+        throw HostError(
+            where(entry.source(), file) +
+            ": expected [[overrides]] with 'where = {model = ..., dataset = ..., seed = ...}' and 'set = {...}'");
       run_overrides.push_back(
-          {where_t ? read_match(*where_t, entry, "[[overrides]].where", specs, file) : Match{{}, {}, {}, &entry}, set_t});
+          {where_t ? read_match(*where_t, entry, "[[overrides]].where", specs, file) : Match{{}, {}, {}, &entry},
+           set_t});
     }
   }
   return run_overrides;
@@ -73,8 +77,9 @@ void check_model_trains_on(const ComponentSpec& model_spec, const ComponentSpec&
   for (const auto& modality : data_spec.plugin->description().modalities)
     if (!serves(*model_spec.plugin, modality))
       throw HostError(where(model_spec.body->source(), file) + ": model '" + model_spec.name + "' (plugin '" +
-                      model_spec.plugin_name + "', modalities " + join_names(model_spec.plugin->description().modalities) +
-                      ") cannot train on dataset '" + data_spec.name + "' of modality '" + modality +
+                      model_spec.plugin_name + "', modalities " +
+                      join_names(model_spec.plugin->description().modalities) + ") cannot train on dataset '" +
+                      data_spec.name + "' of modality '" + modality +
                       "'; leave the pair out with [[exclude]] model = \"" + model_spec.name + "\", dataset = \"" +
                       data_spec.name + "\"");
 }
@@ -87,8 +92,9 @@ std::vector<Component> metrics_of_pair(const std::vector<ScopedMetric>& metrics,
   for (const auto& m : metrics) {
     if (!m.applies(model_spec.name, data_spec.name)) continue;
     const std::string pair = "metric '" + m.metric.name + "' (plugin '" + m.metric.plugin_name + "')";
-    const std::string fix = "; limit the metric to the runs it serves with models = [...] or datasets = [...] in [metrics." +
-                            m.metric.name + "]";
+    const std::string fix =
+        "; limit the metric to the runs it serves with models = [...] or datasets = [...] in [metrics." +
+        m.metric.name + "]";
     for (const auto& modality : data_spec.plugin->description().modalities)
       if (!serves(*m.metric.plugin, modality))
         throw HostError(file.string() + ": " + pair + " cannot evaluate model '" + model_spec.name + "' on dataset '" +
@@ -245,7 +251,8 @@ GenerateKeysRead plan_runs(const RunInputs& in, Experiment& e) {
         return m.matches_pair(model_spec.name, data_spec.name);
       });
       if (all_excluded) continue;
-      if (!trains_on.empty() && std::find(trains_on.begin(), trains_on.end(), data_spec.name) == trains_on.end()) continue;
+      if (!trains_on.empty() && std::find(trains_on.begin(), trains_on.end(), data_spec.name) == trains_on.end())
+        continue;
       check_model_trains_on(model_spec, data_spec, file);
       const std::vector<Component> run_metrics = metrics_of_pair(in.metrics, model_spec, data_spec, file);
       read.insert(plan_pair_runs(in, model_spec, data_spec, run_metrics, e));

@@ -11,10 +11,11 @@ namespace manifest {
 namespace {
 
 const std::vector<std::string> kExperimentKeys = {
-    "name",    "seeds",  "workspace", "plugin_paths", "steps",   "epochs",          "max_seconds",
-    "batch_size", "checkpoint_every", "device", "threads", "timeout", "memory_limit_mb", "processes", "precision"};
-const std::vector<std::string> kRunKeys = {"steps",  "epochs",  "max_seconds", "batch_size",      "checkpoint_every",
-                                           "device", "threads", "timeout",     "memory_limit_mb", "processes",
+    "name",    "seeds",       "workspace",       "plugin_paths",     "steps",
+    "epochs",  "max_seconds", "batch_size",      "checkpoint_every", "device",
+    "threads", "timeout",     "memory_limit_mb", "processes",        "precision"};
+const std::vector<std::string> kRunKeys = {"steps",    "epochs",  "max_seconds", "batch_size",      "checkpoint_every",
+                                           "device",   "threads", "timeout",     "memory_limit_mb", "processes",
                                            "precision"};
 
 // Bounds of counts in a manifest: beyond them a worker hangs or the arithmetic overflows.
@@ -26,7 +27,8 @@ constexpr int64_t kMaxProcesses = 256;  // the local ranks a worker starts (work
 std::vector<fs::path> read_plugin_paths(const toml::node& v, const fs::path& file) {
   std::vector<fs::path> out;
   const toml::array* array = v.as_array();
-  if (array == nullptr) throw HostError(where(v.source(), file) + ": expected 'plugin_paths' to be an array of folders");
+  if (array == nullptr)
+    throw HostError(where(v.source(), file) + ": expected 'plugin_paths' to be an array of folders");
   for (const auto& p : *array) {
     fs::path folder = manifest_value<std::string>(p, file, "plugin_paths", "an array of strings");
     // Relative to the file that names it, not to the shell's folder.
@@ -61,8 +63,7 @@ void read_experiment_keys(const toml::node& node, const fs::path& file, Experime
     if (key == "name") {
       s.name = manifest_value<std::string>(v, file, "name", "a string");
       check_path_name(s.name, "experiment.name", v.source(), file);
-    }
-    else if (key == "workspace") s.workspace = manifest_value<std::string>(v, file, "workspace", "a string");
+    } else if (key == "workspace") s.workspace = manifest_value<std::string>(v, file, "workspace", "a string");
     else if (key == "plugin_paths") s.plugin_paths = read_plugin_paths(v, file);
     else if (key == "seeds") s.seeds = read_seeds(v, file);
     else if (!apply_setting(s.base, key, v, file)) {
@@ -77,11 +78,13 @@ void read_experiment_keys(const toml::node& node, const fs::path& file, Experime
 }  // namespace
 
 // A name that becomes a folder or file in the workspace (util/files.hpp says which).
-void check_path_name(const std::string& name, const std::string& what, const toml::source_region& at, const fs::path& file) {
+void check_path_name(const std::string& name, const std::string& what, const toml::source_region& at,
+                     const fs::path& file) {
   if (const std::string problem = path_name_problem(name); !problem.empty())
-    throw HostError(where(at, file) + ": invalid " + what + " \"" + printable(name) + "\": " + problem +
-                    "; expected 1 to 128 letters, digits, '_', '-' or '.', not starting with '.' (it names a folder in the "
-                    "workspace)");
+    throw HostError(
+        where(at, file) + ": invalid " + what + " \"" + printable(name) + "\": " + problem +
+        "; expected 1 to 128 letters, digits, '_', '-' or '.', not starting with '.' (it names a folder in the "
+        "workspace)");
 }
 
 // Sets one run setting from [experiment] or an override. Returns false for a key that is
@@ -112,7 +115,8 @@ bool apply_setting(RunSettings& s, const std::string& key, const toml::node& nod
   else if (key == "threads") s.threads = static_cast<int32_t>(count(1, kMaxThreads, " (CPU threads of one run)"));
   else if (key == "timeout") s.timeout = amount(1e9);
   else if (key == "memory_limit_mb") s.memory_limit_mb = count(0, int64_t{1} << 30, " (MiB; 0: none)");
-  else if (key == "processes") s.processes = static_cast<int32_t>(count(1, kMaxProcesses, " (data-parallel processes of one run)"));
+  else if (key == "processes")
+    s.processes = static_cast<int32_t>(count(1, kMaxProcesses, " (data-parallel processes of one run)"));
   else if (key == "precision") {
     s.precision = manifest_value<std::string>(node, file, what, "a string");
     if (s.precision != "fp32" && s.precision != "bf16" && s.precision != "fp16")
@@ -124,7 +128,8 @@ bool apply_setting(RunSettings& s, const std::string& key, const toml::node& nod
                     (s.device.rfind("cuda:", 0) == 0 && s.device.size() > 5 && s.device.size() <= 9 &&
                      s.device.find_first_not_of("0123456789", 5) == std::string::npos);
     if (!ok)
-      throw HostError(where(node.source(), file) + ": expected device \"cpu\", \"cuda\" or \"cuda:N\" (N up to 4 digits), got \"" +
+      throw HostError(where(node.source(), file) +
+                      ": expected device \"cpu\", \"cuda\" or \"cuda:N\" (N up to 4 digits), got \"" +
                       printable(s.device) + "\"");
   } else {
     return false;
@@ -183,8 +188,10 @@ std::vector<std::string> read_evaluation_section(const toml::table& root, const 
     const std::string key(k.str());
     if (key == "metrics") {
       const toml::array* array = v.as_array();
-      if (array == nullptr) throw HostError(where(v.source(), file) + ": expected evaluation.metrics to be an array of names");
-      for (const auto& m : *array) eval_metrics.push_back(manifest_value<std::string>(m, file, "evaluation.metrics", "names"));
+      if (array == nullptr)
+        throw HostError(where(v.source(), file) + ": expected evaluation.metrics to be an array of names");
+      for (const auto& m : *array)
+        eval_metrics.push_back(manifest_value<std::string>(m, file, "evaluation.metrics", "names"));
     } else if (!apply_eval_setting(base, key, v, file)) {
       throw HostError(where(k.source(), file) + ": unknown key 'evaluation." + key + "'" + did_you_mean(key, known) +
                       "; expected one of " + join_names(known));
@@ -203,7 +210,8 @@ Report read_report_section(const toml::table& root, const fs::path& file, const 
       const std::string key(k.str());
       if (key == "title") report.title = manifest_value<std::string>(v, file, "report.title", "a string");
       else if (key == "sort_by") report.sort_by = manifest_value<std::string>(v, file, "report.sort_by", "a string");
-      else if (key == "quality") report.quality = manifest_value<std::string>(v, file, "report.quality", "a metric name");
+      else if (key == "quality")
+        report.quality = manifest_value<std::string>(v, file, "report.quality", "a metric name");
       else
         throw HostError(where(k.source(), file) + ": unknown key 'report." + key + "'" + did_you_mean(key, known) +
                         "; expected one of " + join_names(known));
@@ -217,9 +225,9 @@ Report read_report_section(const toml::table& root, const fs::path& file, const 
 ExecutorSettings read_executor(const toml::node& node, const fs::path& file) {
   const toml::table* table = node.as_table();
   if (table == nullptr) throw HostError(where(node.source(), file) + ": expected [executor] to be a table");
-  static const std::vector<std::string> known = {"kind",           "partition",         "account",
-                                                 "time_limit",     "cpus_per_run",      "gpus_per_run",
-                                                 "memory_mb_per_run", "sbatch_options", "poll_seconds", "genlab"};
+  static const std::vector<std::string> known = {"kind",         "partition",    "account",           "time_limit",
+                                                 "cpus_per_run", "gpus_per_run", "memory_mb_per_run", "sbatch_options",
+                                                 "poll_seconds", "genlab"};
   ExecutorSettings x;
   for (const auto& [k, v] : *table) {
     const std::string key(k.str());
@@ -232,10 +240,12 @@ ExecutorSettings read_executor(const toml::node& node, const fs::path& file) {
     if (key == "kind") {
       x.kind = manifest_value<std::string>(v, file, what, "a string");
       if (x.kind != "local" && x.kind != "slurm")
-        throw HostError(where(v.source(), file) + ": expected executor.kind \"local\" or \"slurm\", got \"" + x.kind + "\"");
+        throw HostError(where(v.source(), file) + ": expected executor.kind \"local\" or \"slurm\", got \"" + x.kind +
+                        "\"");
     } else if (key == "partition") x.partition = manifest_value<std::string>(v, file, what, "a string");
     else if (key == "account") x.account = manifest_value<std::string>(v, file, what, "a string");
-    else if (key == "time_limit") x.time_limit = manifest_value<std::string>(v, file, what, "a string such as \"01:30:00\"");
+    else if (key == "time_limit")
+      x.time_limit = manifest_value<std::string>(v, file, what, "a string such as \"01:30:00\"");
     else if (key == "cpus_per_run") x.cpus_per_run = non_negative_int();
     else if (key == "gpus_per_run") x.gpus_per_run = non_negative_int();
     else if (key == "memory_mb_per_run") x.memory_mb_per_run = non_negative_int();
@@ -246,8 +256,10 @@ ExecutorSettings read_executor(const toml::node& node, const fs::path& file) {
     } else if (key == "sbatch_options") {
       const toml::array* array = v.as_array();
       if (array == nullptr)
-        throw HostError(where(v.source(), file) + ": expected executor.sbatch_options to be an array of strings, e.g. [\"--qos=short\"]");
-      for (const auto& o : *array) x.sbatch_options.push_back(manifest_value<std::string>(o, file, what, "an array of strings"));
+        throw HostError(where(v.source(), file) +
+                        ": expected executor.sbatch_options to be an array of strings, e.g. [\"--qos=short\"]");
+      for (const auto& o : *array)
+        x.sbatch_options.push_back(manifest_value<std::string>(o, file, what, "an array of strings"));
     } else {
       throw HostError(where(k.source(), file) + ": unknown key 'executor." + key + "'" + did_you_mean(key, known) +
                       "; expected one of " + join_names(known));

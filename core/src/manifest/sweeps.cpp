@@ -14,7 +14,8 @@ std::vector<toml::table> range_values(const toml::node* range, const fs::path& f
   std::vector<toml::table> out;
   const toml::array* bounds = range->as_array();
   if (bounds == nullptr || bounds->size() < 2 || bounds->size() > 3)
-    throw HostError(where(range->source(), file) + ": expected '" + key + ".range' as [start, stop] or [start, stop, step]");
+    throw HostError(where(range->source(), file) + ": expected '" + key +
+                    ".range' as [start, stop] or [start, stop, step]");
   bool integral = true;
   std::vector<double> b;
   for (const auto& v : *bounds) {
@@ -24,7 +25,8 @@ std::vector<toml::table> range_values(const toml::node* range, const fs::path& f
   }
   for (size_t i = 0; i < b.size(); ++i)
     if (!std::isfinite(b[i]))
-      throw HostError(where((*bounds)[i].source(), file) + ": expected '" + key + ".range' bounds and step to be finite numbers");
+      throw HostError(where((*bounds)[i].source(), file) + ": expected '" + key +
+                      ".range' bounds and step to be finite numbers");
   const double step = b.size() == 3 ? b[2] : 1.0;
   if (step == 0 || (b[1] - b[0]) / step < 0)
     throw HostError(where(range->source(), file) + ": '" + key + ".range' " + "never reaches its stop with that step");

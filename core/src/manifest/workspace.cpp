@@ -35,7 +35,8 @@ std::string toml_text(const toml::table& table) {
   // Basic strings only, escapes and all: by default toml++ writes "\n..." as '''\n...''',
   // and TOML drops a newline right after the opening ''' when reading it back.
   std::ostringstream out;
-  out << toml::toml_formatter(table, toml::toml_formatter::default_flags & ~toml::format_flags::allow_multi_line_strings &
+  out << toml::toml_formatter(table, toml::toml_formatter::default_flags &
+                                         ~toml::format_flags::allow_multi_line_strings &
                                          ~toml::format_flags::allow_literal_strings);
   return out.str();
 }

@@ -51,8 +51,8 @@ void check_dataset(Reporter& r, const std::shared_ptr<const Plugin>& plugin) {
       track(*b, "get_batch");
       for (size_t i = 0; i < a->count; ++i)
         if (!same_bytes(a->tensors[i]->dl_tensor, b->tensors[i]->dl_tensor))
-          throw HostError(std::string("two get_batch calls with the same indices and seed differ in '") +
-                          a->names[i] + "'");
+          throw HostError(std::string("two get_batch calls with the same indices and seed differ in '") + a->names[i] +
+                          "'");
       release_and_verify(r, "get_batch map", std::move(a));
       release_and_verify(r, "get_batch map", std::move(b));
       return std::to_string(n) + " example(s), deterministic";
@@ -74,9 +74,11 @@ void check_backend(Reporter& r, const std::shared_ptr<const Plugin>& plugin) {
       }))
     return;
   genlab_tensor_map empty{GENLAB_TENSOR_MAP_STRUCT_SIZE, 0, nullptr, nullptr, nullptr};
-  expect_error(r, "backend: run_op of an unknown op is an error", [&] { backend->run_op("no-such-op", empty, nullptr); });
+  expect_error(r, "backend: run_op of an unknown op is an error",
+               [&] { backend->run_op("no-such-op", empty, nullptr); });
   for (const auto& op : backend->op_names())
-    expect_error(r, "backend: run_op '" + op + "' without inputs is an error", [&] { backend->run_op(op, empty, nullptr); });
+    expect_error(r, "backend: run_op '" + op + "' without inputs is an error",
+                 [&] { backend->run_op(op, empty, nullptr); });
 }
 
 void run_checks(Reporter& r, const fs::path& path, const CheckOptions& options) {
@@ -94,13 +96,11 @@ void run_checks(Reporter& r, const fs::path& path, const CheckOptions& options) 
   std::shared_ptr<const Plugin> plugin;
   // Loaded without its plugin.toml, whose every field is then checked on its own below (the
   // loader's comparison, compare_with_manifest), so that one disagreement does not hide another.
-  if (!attempt(r, "loads: entry symbol, ABI version, struct sizes, required functions",
-               [&] {
-                 plugin = load_plugin_library_unchecked(library);
-                 return "ABI " + std::to_string(plugin->api().abi_major) + "." +
-                        std::to_string(plugin->api().abi_minor) + ", " + kind_name(plugin->kind()) + " '" +
-                        plugin->name() + "' " + plugin->description().version;
-               }))
+  if (!attempt(r, "loads: entry symbol, ABI version, struct sizes, required functions", [&] {
+        plugin = load_plugin_library_unchecked(library);
+        return "ABI " + std::to_string(plugin->api().abi_major) + "." + std::to_string(plugin->api().abi_minor) + ", " +
+               kind_name(plugin->kind()) + " '" + plugin->name() + "' " + plugin->description().version;
+      }))
     return;
   if (manifest) {
     for (const auto& f : compare_with_manifest(*plugin, *manifest))
@@ -111,8 +111,7 @@ void run_checks(Reporter& r, const fs::path& path, const CheckOptions& options) 
     genlab_describe_args args{};
     args.struct_size = GENLAB_DESCRIBE_ARGS_STRUCT_SIZE;
     plugin->check(plugin->api().describe(&args), "describe");
-    if (args.description == nullptr || args.description->name == nullptr ||
-        plugin->name() != args.description->name)
+    if (args.description == nullptr || args.description->name == nullptr || plugin->name() != args.description->name)
       throw HostError("a second describe gave another answer");
     return std::string();
   });
@@ -170,9 +169,9 @@ std::vector<CheckItem> check_plugin(const fs::path& path, const CheckOptions& op
     }
   }
   if (WIFSIGNALED(status)) {
-    items.push_back(CheckItem{last_step.empty() ? "checker" : last_step, false,
-                              std::string("the plugin crashed the process with signal ") +
-                                  strsignal(WTERMSIG(status))});
+    items.push_back(
+        CheckItem{last_step.empty() ? "checker" : last_step, false,
+                  std::string("the plugin crashed the process with signal ") + strsignal(WTERMSIG(status))});
   }
   return items;
 }

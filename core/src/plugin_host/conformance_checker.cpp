@@ -104,8 +104,8 @@ bool same_bytes(const DLTensor& a, const DLTensor& b) {
   if (a.device.device_type != kDLCPU || b.device.device_type != kDLCPU) return true;  // not comparable here
   if (!genlab_util_is_cpu_compact(&a, a.dtype) || !genlab_util_is_cpu_compact(&b, b.dtype)) return true;
   const size_t bytes = static_cast<size_t>(genlab_util_numel(&a)) * ((a.dtype.bits * a.dtype.lanes + 7) / 8);
-  return std::memcmp(static_cast<const char*>(a.data) + a.byte_offset,
-                     static_cast<const char*>(b.data) + b.byte_offset, bytes) == 0;
+  return std::memcmp(static_cast<const char*>(a.data) + a.byte_offset, static_cast<const char*>(b.data) + b.byte_offset,
+                     bytes) == 0;
 }
 
 std::vector<std::pair<std::string, toml::table>> wrong_type_configs(const Plugin& plugin) {
@@ -124,8 +124,9 @@ void release_and_verify(Reporter& r, const std::string& what, TensorMapPtr map) 
   auto tensors = members(*map);
   map.reset();
   const std::string alive = still_alive(tensors);
-  r.result("ownership: " + what + " deletes every tensor on destroy", alive.empty(),
-           alive.empty() ? std::to_string(tensors.size()) + " tensor(s) deleted exactly once" : "never deleted: " + alive);
+  r.result(
+      "ownership: " + what + " deletes every tensor on destroy", alive.empty(),
+      alive.empty() ? std::to_string(tensors.size()) + " tensor(s) deleted exactly once" : "never deleted: " + alive);
 }
 
 std::shared_ptr<const Plugin> find_dataset_for(const Plugin& plugin, const CheckOptions& options, Reporter& r) {

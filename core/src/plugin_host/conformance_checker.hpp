@@ -97,7 +97,8 @@ std::unique_ptr<Instance> create_checked(Reporter& r, const std::string& kind, c
       }))
     return nullptr;
   for (auto& wrong : wrong_type_configs(plugin))
-    expect_error(r, kind + ": create with a wrongly typed '" + wrong.first + "' is an error", [&] { make(wrong.second); });
+    expect_error(r, kind + ": create with a wrongly typed '" + wrong.first + "' is an error",
+                 [&] { make(wrong.second); });
   return instance;
 }
 

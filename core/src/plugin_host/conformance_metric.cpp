@@ -27,7 +27,8 @@ class MetricInputs {
     scores_.reset(genlab_util_tensor_map_new(1));
     const int64_t count = real_batch_->tensors[0]->dl_tensor.shape[0];
     DLManagedTensor* nll = genlab_util_cpu_tensor_new(genlab_util_dtype_float32(), 1, &count);
-    for (int64_t i = 0; i < count; ++i) static_cast<float*>(nll->dl_tensor.data)[i] = 1.0f + 0.01f * static_cast<float>(i);
+    for (int64_t i = 0; i < count; ++i)
+      static_cast<float*>(nll->dl_tensor.data)[i] = 1.0f + 0.01f * static_cast<float>(i);
     genlab_util_tensor_map_set(scores_.get(), 0, "nll", nll);
     view_names_.reserve(2);
     view_tensors_.reserve(2);

@@ -45,21 +45,23 @@ void check_generate(Reporter& r, const Plugin& plugin, ModelInstance& model, Dat
   const genlab_tensor_map* inputs = views ? views.get() : needs_inputs ? &batch : nullptr;
   // The host checks the outputs' rows and, but for a model that needs inputs, their shape
   // against the data's (ModelInstance::generate); a breach fails this check.
-  attempt(r, inputs ? "model: generate returns one row per input row (it needs inputs)"
-                    : "model: generate returns samples of the data's shape, with the batch dimension asked for",
+  attempt(r,
+          inputs ? "model: generate returns one row per input row (it needs inputs)"
+                 : "model: generate returns samples of the data's shape, with the batch dimension asked for",
           [&] {
-    const int64_t rows = inputs ? inputs->tensors[0]->dl_tensor.shape[0] : 3;
-    TensorMapPtr out = model.generate(rows, nullptr, inputs);
-    track(*out, "generate");
-    if (out->count == 0) throw HostError("generate returned an empty map");
-    const DLTensor& first = out->tensors[0]->dl_tensor;
-    if (first.ndim < 1 || first.shape[0] != rows)
-      throw HostError(std::string("output '") + out->names[0] + "' does not have " + std::to_string(rows) + " rows");
-    std::string names;
-    for (size_t i = 0; i < out->count; ++i) names += std::string(names.empty() ? "" : ", ") + out->names[i];
-    release_and_verify(r, "generate map", std::move(out));
-    return names;
-  });
+            const int64_t rows = inputs ? inputs->tensors[0]->dl_tensor.shape[0] : 3;
+            TensorMapPtr out = model.generate(rows, nullptr, inputs);
+            track(*out, "generate");
+            if (out->count == 0) throw HostError("generate returned an empty map");
+            const DLTensor& first = out->tensors[0]->dl_tensor;
+            if (first.ndim < 1 || first.shape[0] != rows)
+              throw HostError(std::string("output '") + out->names[0] + "' does not have " + std::to_string(rows) +
+                              " rows");
+            std::string names;
+            for (size_t i = 0; i < out->count; ++i) names += std::string(names.empty() ? "" : ", ") + out->names[i];
+            release_and_verify(r, "generate map", std::move(out));
+            return names;
+          });
   expect_error(r, "model: generate with a negative count is an error", [&] { model.generate(-1, nullptr, nullptr); });
 }
 

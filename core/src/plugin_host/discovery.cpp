@@ -49,8 +49,8 @@ Discovery discover_plugins(const std::vector<fs::path>& roots) {
       }
       auto [it, inserted] = seen.emplace(m.name, m.folder);
       if (!inserted) {
-        out.problems.push_back(m.manifest_path.string() + ": plugin '" + m.name +
-                               "' is shadowed by the one in " + it->second.string());
+        out.problems.push_back(m.manifest_path.string() + ": plugin '" + m.name + "' is shadowed by the one in " +
+                               it->second.string());
         return;
       }
       out.plugins.push_back(std::move(m));
@@ -71,20 +71,17 @@ Discovery discover_plugins(const std::vector<fs::path>& roots) {
     }
     std::vector<fs::path> folders;
     for (const auto& entry : fs::directory_iterator(root, ec))
-      if (entry.is_directory(ec) && fs::exists(entry.path() / "plugin.toml", ec))
-        folders.push_back(entry.path());
+      if (entry.is_directory(ec) && fs::exists(entry.path() / "plugin.toml", ec)) folders.push_back(entry.path());
     std::sort(folders.begin(), folders.end());  // directory order is not stable
     for (const fs::path& folder : folders) consider(folder);
   }
-  std::stable_sort(out.plugins.begin(), out.plugins.end(),
-                   [](const PluginManifest& a, const PluginManifest& b) {
-                     return std::tie(a.kind, a.name) < std::tie(b.kind, b.name);
-                   });
+  std::stable_sort(out.plugins.begin(), out.plugins.end(), [](const PluginManifest& a, const PluginManifest& b) {
+    return std::tie(a.kind, a.name) < std::tie(b.kind, b.name);
+  });
   return out;
 }
 
-std::vector<std::string> close_matches(const std::string& word,
-                                       const std::vector<std::string>& candidates) {
+std::vector<std::string> close_matches(const std::string& word, const std::vector<std::string>& candidates) {
   auto distance = [](const std::string& a, const std::string& b) {
     std::vector<size_t> row(b.size() + 1);
     for (size_t j = 0; j <= b.size(); ++j) row[j] = j;

@@ -113,9 +113,8 @@ namespace {
 // Plugins log into the host's default spdlog logger, each line tagged with the plugin's
 // name, so their lines land wherever the host's own lines go, at the host's level.
 void host_log(void* context, genlab_log_level level, const char* message) {
-  static constexpr spdlog::level::level_enum levels[] = {
-      spdlog::level::trace, spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
-      spdlog::level::err};
+  static constexpr spdlog::level::level_enum levels[] = {spdlog::level::trace, spdlog::level::debug,
+                                                         spdlog::level::info, spdlog::level::warn, spdlog::level::err};
   const int index = level >= GENLAB_LOG_TRACE && level <= GENLAB_LOG_ERROR ? level : GENLAB_LOG_INFO;
   spdlog::default_logger()->log(levels[index], "[{}] {}", self(context)->settings().plugin_name,
                                 message ? message : "");

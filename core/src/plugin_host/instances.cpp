@@ -130,7 +130,8 @@ TensorMapPtr take_tensor_map(const Plugin& plugin, genlab_tensor_map* map, const
   TensorMapPtr owned(map);
   for (size_t i = 0; i < map->count; ++i) {
     if (map->names == nullptr || map->names[i] == nullptr)
-      throw HostError(plugin.label() + ": " + call + " returned a tensor map with an unnamed slot " + std::to_string(i));
+      throw HostError(plugin.label() + ": " + call + " returned a tensor map with an unnamed slot " +
+                      std::to_string(i));
     if (map->tensors == nullptr || map->tensors[i] == nullptr)
       throw HostError(plugin.label() + ": " + call + " returned tensor '" + map->names[i] + "' as NULL");
     for (size_t j = 0; j < i; ++j)
@@ -142,9 +143,8 @@ TensorMapPtr take_tensor_map(const Plugin& plugin, genlab_tensor_map* map, const
 
 // ------------------------------------------------------------------------------- model
 
-ModelInstance::ModelInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings,
-                             const toml::table& config, DLDevice device,
-                             const genlab_dataset_info* data_info)
+ModelInstance::ModelInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings, const toml::table& config,
+                             DLDevice device, const genlab_dataset_info* data_info)
     : plugin_(std::move(plugin)), host_(std::make_unique<HostServices>(std::move(settings))) {
   ConfigHandle handle(config);
   auto args = make_args<genlab_model_create_args>(GENLAB_MODEL_CREATE_ARGS_STRUCT_SIZE);
@@ -242,7 +242,8 @@ TensorMapPtr ModelInstance::score(const genlab_tensor_map& batch) {
   args.batch = &batch;
   plugin_->check(call_plugin(*plugin_, "score", [&] { return plugin_->model().score(&args); }), "score");
   // A bounded copy: the plugin's string is only promised to live as long as the model.
-  score_convention_ = args.convention != nullptr ? std::string(args.convention, strnlen(args.convention, 64)) : std::string();
+  score_convention_ =
+      args.convention != nullptr ? std::string(args.convention, strnlen(args.convention, 64)) : std::string();
   TensorMapPtr scores = take_tensor_map(*plugin_, args.scores, "score");
 
   // genlab_model_score_args: per-example scores, e.g. "nll" [N]. N is the batch's rows (of its
@@ -275,7 +276,8 @@ TensorMapPtr ModelInstance::export_state() {
   auto args = make_args<genlab_model_export_state_args>(GENLAB_MODEL_EXPORT_STATE_ARGS_STRUCT_SIZE);
   args.model = model_;
   args.trainable_parameters = -1;  // a plugin older than 1.6 leaves it so
-  plugin_->check(call_plugin(*plugin_, "export_state", [&] { return plugin_->model().export_state(&args); }), "export_state");
+  plugin_->check(call_plugin(*plugin_, "export_state", [&] { return plugin_->model().export_state(&args); }),
+                 "export_state");
   TensorMapPtr state = take_tensor_map(*plugin_, args.state, "export_state");
   if (args.trainable_parameters < -1)
     breach(*plugin_, "export_state", "trainable_parameters " + std::to_string(args.trainable_parameters),
@@ -288,13 +290,13 @@ void ModelInstance::import_state(const genlab_tensor_map& state) {
   auto args = make_args<genlab_model_import_state_args>(GENLAB_MODEL_IMPORT_STATE_ARGS_STRUCT_SIZE);
   args.model = model_;
   args.state = &state;
-  plugin_->check(call_plugin(*plugin_, "import_state", [&] { return plugin_->model().import_state(&args); }), "import_state");
+  plugin_->check(call_plugin(*plugin_, "import_state", [&] { return plugin_->model().import_state(&args); }),
+                 "import_state");
 }
 
 // ----------------------------------------------------------------------------- dataset
 
-DatasetInstance::DatasetInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings,
-                                 const toml::table& config)
+DatasetInstance::DatasetInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings, const toml::table& config)
     : plugin_(std::move(plugin)), host_(std::make_unique<HostServices>(std::move(settings))) {
   ConfigHandle handle(config);
   auto args = make_args<genlab_dataset_create_args>(GENLAB_DATASET_CREATE_ARGS_STRUCT_SIZE);
@@ -350,8 +352,7 @@ TensorMapPtr DatasetInstance::get_batch(const std::string& split, const std::vec
 
 // ------------------------------------------------------------------------------ metric
 
-MetricInstance::MetricInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings,
-                               const toml::table& config)
+MetricInstance::MetricInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings, const toml::table& config)
     : plugin_(std::move(plugin)), host_(std::make_unique<HostServices>(std::move(settings))) {
   ConfigHandle handle(config);
   auto args = make_args<genlab_metric_create_args>(GENLAB_METRIC_CREATE_ARGS_STRUCT_SIZE);
@@ -388,8 +389,7 @@ std::vector<NamedScalar> MetricInstance::compute() {
     if (v.name.empty())
       breach(*plugin_, "compute", "an empty name for value " + std::to_string(i), "every value named");
     for (size_t j = 0; j < i; ++j)
-      if (values[j].name == v.name)
-        breach(*plugin_, "compute", "two values named '" + v.name + "'", "unique names");
+      if (values[j].name == v.name) breach(*plugin_, "compute", "two values named '" + v.name + "'", "unique names");
     if (std::isinf(v.value))
       breach(*plugin_, "compute", "value '" + v.name + "' = " + (v.value > 0 ? "+inf" : "-inf"),
              "a finite number, or NaN for one that cannot be computed");
@@ -410,8 +410,7 @@ void MetricInstance::reset() {
 
 // ----------------------------------------------------------------------------- backend
 
-BackendInstance::BackendInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings,
-                                 const toml::table& config)
+BackendInstance::BackendInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings, const toml::table& config)
     : plugin_(std::move(plugin)), host_(std::make_unique<HostServices>(std::move(settings))) {
   ConfigHandle handle(config);
   auto args = make_args<genlab_backend_create_args>(GENLAB_BACKEND_CREATE_ARGS_STRUCT_SIZE);

@@ -30,20 +30,18 @@ const char* error_code_name(genlab_error_code code) {
   return "unrecognised code";
 }
 
-std::string negotiate_abi(uint32_t host_major, uint32_t host_minor, uint32_t plugin_major,
-                          uint32_t plugin_minor) {
+std::string negotiate_abi(uint32_t host_major, uint32_t host_minor, uint32_t plugin_major, uint32_t plugin_minor) {
   if (plugin_major != host_major)
-    return "it was built for ABI " + std::to_string(plugin_major) + "." +
-           std::to_string(plugin_minor) + ", this host speaks ABI " + std::to_string(host_major) +
-           "." + std::to_string(host_minor) + " (the major versions must match; rebuild the "
+    return "it was built for ABI " + std::to_string(plugin_major) + "." + std::to_string(plugin_minor) +
+           ", this host speaks ABI " + std::to_string(host_major) + "." + std::to_string(host_minor) +
+           " (the major versions must match; rebuild the "
            "plugin against this genlab SDK)";
   return {};
 }
 
 std::string Plugin::label() const {
-  const std::string& n = description_.name.empty()
-                             ? (manifest_ ? manifest_->name : std::string("?"))
-                             : description_.name;
+  const std::string& n =
+      description_.name.empty() ? (manifest_ ? manifest_->name : std::string("?")) : description_.name;
   return "plugin '" + n + "' (" + library_.string() + ")";
 }
 
@@ -93,15 +91,14 @@ namespace {
 
 // Fails unless `table` has at least `minimum` bytes and every named function is set.
 template <class Table>
-void check_table(const std::string& file, const char* table_name, const Table* table,
-                 size_t minimum, std::initializer_list<std::pair<const char*, const void*>> required) {
+void check_table(const std::string& file, const char* table_name, const Table* table, size_t minimum,
+                 std::initializer_list<std::pair<const char*, const void*>> required) {
   if (table == nullptr) throw HostError(file + ": the " + table_name + " table is NULL");
   if (table->struct_size < minimum)
     throw HostError(file + ": " + table_name + ".struct_size is " + std::to_string(table->struct_size) +
                     ", smaller than the " + std::to_string(minimum) + " bytes of ABI 1.0");
   for (const auto& [name, fn] : required)
-    if (fn == nullptr)
-      throw HostError(file + ": required function " + table_name + "." + name + " is NULL");
+    if (fn == nullptr) throw HostError(file + ": required function " + table_name + "." + name + " is NULL");
 }
 
 #define GENLAB_FN(table, field) std::pair<const char*, const void*>(#field, reinterpret_cast<const void*>(table->field))
@@ -209,8 +206,12 @@ std::string load_failure(const fs::path& path) {
   } else {
     const int bits = head[4] == 1 ? 32 : head[4] == 2 ? 64 : 0;
     const unsigned machine = head[18] | (head[19] << 8);  // e_machine, little-endian
-    const char* name = machine == 62 ? "x86-64" : machine == 183 ? "aarch64" : machine == 3 ? "i386" :
-                       machine == 40 ? "arm" : machine == 243 ? "riscv" : nullptr;
+    const char* name = machine == 62    ? "x86-64"
+                       : machine == 183 ? "aarch64"
+                       : machine == 3   ? "i386"
+                       : machine == 40  ? "arm"
+                       : machine == 243 ? "riscv"
+                                        : nullptr;
     what = "an ELF file for " + std::to_string(bits) + "-bit " +
            (name ? std::string(name) : "machine " + std::to_string(machine)) +
            (head[16] != 3 ? " that is not a shared object (e_type " + std::to_string(head[16]) + ")" : "");
@@ -228,26 +229,25 @@ void check_kind_table(const std::string& file, const genlab_plugin_api& plugin) 
   const genlab_plugin_api* api = &plugin;
   switch (api->kind) {
     case GENLAB_PLUGIN_KIND_MODEL:
-      check_table(file, "genlab_model_api", api->model, min_size::model_api,
-                  {GENLAB_FN(api->model, create), GENLAB_FN(api->model, destroy),
-                   GENLAB_FN(api->model, train_step), GENLAB_FN(api->model, generate),
-                   GENLAB_FN(api->model, export_state), GENLAB_FN(api->model, import_state)});
+      check_table(
+          file, "genlab_model_api", api->model, min_size::model_api,
+          {GENLAB_FN(api->model, create), GENLAB_FN(api->model, destroy), GENLAB_FN(api->model, train_step),
+           GENLAB_FN(api->model, generate), GENLAB_FN(api->model, export_state), GENLAB_FN(api->model, import_state)});
       return;
     case GENLAB_PLUGIN_KIND_DATASET:
       check_table(file, "genlab_dataset_api", api->dataset, min_size::dataset_api,
-                  {GENLAB_FN(api->dataset, create), GENLAB_FN(api->dataset, destroy),
-                   GENLAB_FN(api->dataset, info), GENLAB_FN(api->dataset, get_batch)});
+                  {GENLAB_FN(api->dataset, create), GENLAB_FN(api->dataset, destroy), GENLAB_FN(api->dataset, info),
+                   GENLAB_FN(api->dataset, get_batch)});
       return;
     case GENLAB_PLUGIN_KIND_METRIC:
       check_table(file, "genlab_metric_api", api->metric, min_size::metric_api,
-                  {GENLAB_FN(api->metric, create), GENLAB_FN(api->metric, destroy),
-                   GENLAB_FN(api->metric, update), GENLAB_FN(api->metric, compute),
-                   GENLAB_FN(api->metric, reset)});
+                  {GENLAB_FN(api->metric, create), GENLAB_FN(api->metric, destroy), GENLAB_FN(api->metric, update),
+                   GENLAB_FN(api->metric, compute), GENLAB_FN(api->metric, reset)});
       return;
     case GENLAB_PLUGIN_KIND_BACKEND:
       check_table(file, "genlab_backend_api", api->backend, min_size::backend_api,
-                  {GENLAB_FN(api->backend, create), GENLAB_FN(api->backend, destroy),
-                   GENLAB_FN(api->backend, info), GENLAB_FN(api->backend, run_op)});
+                  {GENLAB_FN(api->backend, create), GENLAB_FN(api->backend, destroy), GENLAB_FN(api->backend, info),
+                   GENLAB_FN(api->backend, run_op)});
       return;
   }
   throw HostError(file + ": unknown plugin kind " + std::to_string(static_cast<int>(api->kind)));
@@ -268,7 +268,7 @@ genlab_plugin_entry_fn open_entry(const fs::path& path) {
   if (ec) throw HostError(file + ": not a loadable shared library: " + load_failure(path));
   if (!library->has(GENLAB_PLUGIN_ENTRY_SYMBOL))
     throw HostError(file + ": no entry symbol '" GENLAB_PLUGIN_ENTRY_SYMBOL
-                    "': not a genlab plugin (export it with GENLAB_PLUGIN(...) or by hand)");
+                           "': not a genlab plugin (export it with GENLAB_PLUGIN(...) or by hand)");
   genlab_plugin_entry_fn entry =
       &library->get<const genlab_plugin_api*(uint32_t, uint32_t)>(GENLAB_PLUGIN_ENTRY_SYMBOL);
   static std::mutex kept_mutex;
@@ -407,9 +407,10 @@ std::shared_ptr<const Plugin> load_plugin_library_as(const fs::path& library_pat
 
   std::error_code fs_error;
   if (!fs::is_regular_file(path, fs_error))
-    throw HostError(path.string() + (fs::is_directory(path, fs_error) ? ": a directory, not a library file"
-                                                                     : ": no such library file") +
-                    (manifest ? " (named by " + manifest->manifest_path.string() + ")" : std::string()));
+    throw HostError(
+        path.string() +
+        (fs::is_directory(path, fs_error) ? ": a directory, not a library file" : ": no such library file") +
+        (manifest ? " (named by " + manifest->manifest_path.string() + ")" : std::string()));
   auto plugin = std::shared_ptr<Plugin>(new Plugin());
   plugin->library_ = path;
   plugin->manifest_ = manifest;

@@ -40,7 +40,8 @@ std::pair<std::string, std::string> first_difference(const std::vector<ParamSpec
 
 std::string ManifestField::message(const fs::path& toml, const fs::path& library) const {
   return toml.string() + ": " + field + " is '" + in_toml + "' but the library " + library.string() + " says '" +
-         in_library + "' (rebuild the plugin: genlab_add_plugin writes its plugin.toml from the library; "
+         in_library +
+         "' (rebuild the plugin: genlab_add_plugin writes its plugin.toml from the library; "
          "a hand-written plugin.toml must say what the library says)";
 }
 
@@ -88,8 +89,7 @@ std::vector<ManifestField> compare_with_manifest(const PluginDescription& d, uin
     if (declared != d.declares_generate_params)
       compare("generate_params", declared ? "declared" : "not declared (absent)",
               d.declares_generate_params ? "declared" : "not declared (ABI < 1.5)", false);
-    else
-      compare_params("generate_params", manifest.generate_params, d.generate_params);
+    else compare_params("generate_params", manifest.generate_params, d.generate_params);
   }
   return out;
 }

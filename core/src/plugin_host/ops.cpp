@@ -36,8 +36,8 @@ OpDispatcher::~OpDispatcher() = default;
 
 std::shared_ptr<OpDispatcher> OpDispatcher::default_instance() {
   // Never destroyed: backends' objects may be in use by plugins until the process ends.
-  static auto* instance = new std::shared_ptr<OpDispatcher>(std::make_shared<OpDispatcher>(
-      plugin_search_path(), static_cast<int32_t>(std::thread::hardware_concurrency())));
+  static auto* instance = new std::shared_ptr<OpDispatcher>(
+      std::make_shared<OpDispatcher>(plugin_search_path(), static_cast<int32_t>(std::thread::hardware_concurrency())));
   return *instance;
 }
 
@@ -72,11 +72,12 @@ TensorMapPtr OpDispatcher::run(const std::string& op, const genlab_tensor_map& i
     throw HostError("run_op '" + op + "': no input tensors, so no device to choose a backend by");
   int32_t device_type = -1;
   for (size_t i = 0; i < inputs.count; ++i) {
-    if (inputs.tensors[i] == nullptr) throw HostError("run_op '" + op + "': input slot " + std::to_string(i) + " is empty");
+    if (inputs.tensors[i] == nullptr)
+      throw HostError("run_op '" + op + "': input slot " + std::to_string(i) + " is empty");
     const int32_t type = inputs.tensors[i]->dl_tensor.device.device_type;
     if (device_type >= 0 && type != device_type)
-      throw HostError("run_op '" + op + "': inputs are on different devices (" + device_type_name(device_type) + " and " +
-                      device_type_name(type) + " for '" + inputs.names[i] + "')");
+      throw HostError("run_op '" + op + "': inputs are on different devices (" + device_type_name(device_type) +
+                      " and " + device_type_name(type) + " for '" + inputs.names[i] + "')");
     device_type = type;
   }
   std::lock_guard<std::mutex> lock(mutex_);
@@ -85,7 +86,8 @@ TensorMapPtr OpDispatcher::run(const std::string& op, const genlab_tensor_map& i
     if (backend->serves(device_type, op)) return backend->instance->run_op(op, inputs, nullptr);
   std::string found;
   for (const auto& backend : backends_)
-    found += (found.empty() ? "" : "; ") + backend->instance->plugin().name() + " (" + device_list(*backend->instance) + ")";
+    found +=
+        (found.empty() ? "" : "; ") + backend->instance->plugin().name() + " (" + device_list(*backend->instance) + ")";
   for (const auto& problem : problems_) found += (found.empty() ? "" : "; ") + problem;
   throw NoBackendError("run_op '" + op + "': no backend plugin serves it on " + device_type_name(device_type) +
                        " (backends found: " + (found.empty() ? "none" : found) + ")");

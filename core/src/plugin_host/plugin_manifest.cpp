@@ -23,8 +23,8 @@ const char* kind_name(genlab_plugin_kind kind) {
 }
 
 std::optional<genlab_plugin_kind> parse_kind(const std::string& name) {
-  for (auto kind : {GENLAB_PLUGIN_KIND_MODEL, GENLAB_PLUGIN_KIND_DATASET,
-                    GENLAB_PLUGIN_KIND_METRIC, GENLAB_PLUGIN_KIND_BACKEND})
+  for (auto kind :
+       {GENLAB_PLUGIN_KIND_MODEL, GENLAB_PLUGIN_KIND_DATASET, GENLAB_PLUGIN_KIND_METRIC, GENLAB_PLUGIN_KIND_BACKEND})
     if (name == kind_name(kind)) return kind;
   return std::nullopt;
 }
@@ -61,12 +61,13 @@ const std::pair<uint64_t, const char*> capability_table[] = {
     {GENLAB_CAPABILITY_MIXED_PRECISION, "mixed_precision"}};
 
 const std::pair<int32_t, const char*> device_table[] = {
-    {kDLCPU, "cpu"},       {kDLCUDA, "cuda"},     {kDLCUDAHost, "cuda_host"}, {kDLROCM, "rocm"},
-    {kDLMetal, "metal"},   {kDLVulkan, "vulkan"}, {kDLOpenCL, "opencl"}};
+    {kDLCPU, "cpu"},     {kDLCUDA, "cuda"},     {kDLCUDAHost, "cuda_host"}, {kDLROCM, "rocm"},
+    {kDLMetal, "metal"}, {kDLVulkan, "vulkan"}, {kDLOpenCL, "opencl"}};
 
 // "<prefix>N" with N a decimal of at most `digits` digits and at most `max`; else nothing.
 std::optional<uint64_t> numbered(const std::string& name, const std::string& prefix, size_t digits, uint64_t max) {
-  if (name.size() <= prefix.size() || name.size() > prefix.size() + digits || name.compare(0, prefix.size(), prefix) != 0)
+  if (name.size() <= prefix.size() || name.size() > prefix.size() + digits ||
+      name.compare(0, prefix.size(), prefix) != 0)
     return std::nullopt;
   uint64_t n = 0;
   for (size_t i = prefix.size(); i < name.size(); ++i) {
@@ -116,9 +117,9 @@ namespace {
 
 // The keys genlab-describe writes, in its order; every one but generate_params makes a
 // complete file (the description without loading the library).
-const std::vector<std::string> known_keys = {"name",         "kind",    "version",         "abi_version",
-                                             "family",       "summary", "modalities",      "capabilities",
-                                             "devices",      "params",  "generate_params", "library"};
+const std::vector<std::string> known_keys = {"name",    "kind",    "version",         "abi_version",
+                                             "family",  "summary", "modalities",      "capabilities",
+                                             "devices", "params",  "generate_params", "library"};
 const std::vector<std::string> complete_keys = {"family", "summary", "modalities", "capabilities", "devices", "params"};
 
 std::string where(const fs::path& file, const toml::source_region& region) {
@@ -128,8 +129,8 @@ std::string where(const fs::path& file, const toml::source_region& region) {
 }
 
 // The string at `key`; throws naming the file and position when missing or not a string.
-std::string read_string(const toml::table& table, const fs::path& file, const char* key,
-                        bool required, const char* what = "") {
+std::string read_string(const toml::table& table, const fs::path& file, const char* key, bool required,
+                        const char* what = "") {
   const toml::node* node = table.get(key);
   if (node == nullptr) {
     if (!required) return {};
@@ -223,7 +224,8 @@ PluginManifest read_plugin_manifest(const fs::path& folder) {
   const fs::path path = fs::absolute(folder).lexically_normal() / "plugin.toml";
   std::error_code status;
   if (!fs::is_regular_file(path, status))
-    throw HostError(path.string() + (status ? ": cannot be read: " + status.message() : ": no plugin.toml in this folder"));
+    throw HostError(path.string() +
+                    (status ? ": cannot be read: " + status.message() : ": no plugin.toml in this folder"));
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
   if (!ec && size > max_plugin_toml_bytes)
@@ -245,8 +247,8 @@ std::vector<std::string> read_keys(const toml::table& table, const fs::path& fil
     if (std::find(known_keys.begin(), known_keys.end(), std::string(key.str())) == known_keys.end()) {
       std::string expected;
       for (const auto& k : known_keys) expected += (expected.empty() ? "" : ", ") + k;
-      throw HostError(where(file, key.source()) + ": unknown key '" + std::string(key.str()) +
-                      "' (expected one of " + expected + ")");
+      throw HostError(where(file, key.source()) + ": unknown key '" + std::string(key.str()) + "' (expected one of " +
+                      expected + ")");
     }
     keys.emplace_back(key.str());
   }
@@ -316,7 +318,8 @@ std::vector<int32_t> read_devices(const toml::table& table, const fs::path& file
       const auto* name = element.as_string();
       auto type = name ? parse_device_type(name->get()) : std::nullopt;
       if (!type)
-        throw HostError(where(file, element.source()) + ": expected 'devices' to hold device names "
+        throw HostError(where(file, element.source()) +
+                        ": expected 'devices' to hold device names "
                         "(cpu, cuda, cuda_host, rocm, metal, vulkan, opencl, or device_type_N)" +
                         (name ? ", got '" + name->get() + "'" : std::string()));
       devices.push_back(*type);

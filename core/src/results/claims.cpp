@@ -81,14 +81,15 @@ Cell read_cell(const toml::node& node, const fs::path& file, const std::string& 
                       "' to be a parameter's value (a number, string or boolean)");
   }
   if (c.model.empty() || c.dataset.empty())
-    throw HostError(c.position + ": expected '" + key + "' to name a model and a dataset: { model = ..., dataset = ... }");
+    throw HostError(c.position + ": expected '" + key +
+                    "' to name a model and a dataset: { model = ..., dataset = ... }");
   return c;
 }
 
 Check read_check(const toml::node& node, const fs::path& file, const std::string& key) {
   const toml::table* t = node.as_table();
   if (t == nullptr) throw HostError(manifest_position(node.source(), file) + ": expected '" + key + "' to be a table");
-  static const std::vector<std::string> known = {"metric", "statistic", "a",          "b",         "bar",
+  static const std::vector<std::string> known = {"metric", "statistic", "a",           "b",          "bar",
                                                  "expect", "factor",    "fails_below", "fails_above"};
   Check c;
   c.position = manifest_position(node.source(), file);
@@ -108,19 +109,19 @@ Check read_check(const toml::node& node, const fs::path& file, const std::string
         }
       }
       if (!known_statistic)
-        throw HostError(manifest_position(v.source(), file) + ": unknown statistic '" + s + "'" + did_you_mean(s, statistics) +
-                        "; expected one of " + join_names(statistics));
+        throw HostError(manifest_position(v.source(), file) + ": unknown statistic '" + s + "'" +
+                        did_you_mean(s, statistics) + "; expected one of " + join_names(statistics));
     } else if (name == "a") c.a = read_cell(v, file, path);
     else if (name == "b") c.b = read_cell(v, file, path);
     else if (name == "bar") {
       c.bar = manifest_value<double>(v, file, path, "a number");
-      if (!std::isfinite(c.bar)) throw HostError(manifest_position(v.source(), file) + ": expected '" + path + "' to be a finite number");
-    }
-    else if (name == "expect") {
+      if (!std::isfinite(c.bar))
+        throw HostError(manifest_position(v.source(), file) + ": expected '" + path + "' to be a finite number");
+    } else if (name == "expect") {
       const std::string e = manifest_value<std::string>(v, file, path, "\"higher\" or \"lower\"");
       if (e != "higher" && e != "lower")
-        throw HostError(manifest_position(v.source(), file) + ": expected '" + path + "' to be \"higher\" or \"lower\", got \"" +
-                        e + "\"");
+        throw HostError(manifest_position(v.source(), file) + ": expected '" + path +
+                        "' to be \"higher\" or \"lower\", got \"" + e + "\"");
       c.expect_higher = e == "higher";
       has_expect = true;
     } else if (name == "factor") {
@@ -134,9 +135,11 @@ Check read_check(const toml::node& node, const fs::path& file, const std::string
   }
   if (c.metric.empty()) throw HostError(c.position + ": " + key + " has no 'metric'");
   if (c.a.model.empty()) throw HostError(c.position + ": " + key + " has no cell 'a' = { model = ..., dataset = ... }");
-  if (!has_expect) throw HostError(c.position + ": " + key + " has no 'expect' (\"higher\" or \"lower\": a against b or the bar)");
+  if (!has_expect)
+    throw HostError(c.position + ": " + key + " has no 'expect' (\"higher\" or \"lower\": a against b or the bar)");
   if (c.b.has_value() == std::isfinite(c.bar))
-    throw HostError(c.position + ": " + key + " needs exactly one of 'b' (a cell to compare with) and 'bar' (a number)");
+    throw HostError(c.position + ": " + key +
+                    " needs exactly one of 'b' (a cell to compare with) and 'bar' (a number)");
   if ((c.fails_below || c.fails_above) && c.statistic != Statistic::failure_rate)
     throw HostError(c.position + ": " + key + ": fails_below / fails_above apply to statistic = \"failure_rate\" only");
   return c;
@@ -159,28 +162,35 @@ std::vector<Claim> read_claims(const toml::node& node, const fs::path& file) {
     c.position = manifest_position(entry.source(), file);
     for (const auto& [k, v] : *t) {
       const std::string name(k.str()), path = key + "." + name;
-      if (name == "id") c.id = v.is_integer() ? std::to_string(v.as_integer()->get()) : manifest_value<std::string>(v, file, path, "a string or integer");
+      if (name == "id")
+        c.id = v.is_integer() ? std::to_string(v.as_integer()->get())
+                              : manifest_value<std::string>(v, file, path, "a string or integer");
       else if (name == "text") c.text = manifest_value<std::string>(v, file, path, "a string");
       else if (name == "experiment") c.experiment = manifest_value<std::string>(v, file, path, "a string");
       else if (name == "combine") {
         const std::string how = manifest_value<std::string>(v, file, path, "\"all\" or \"any\"");
         if (how != "all" && how != "any")
-          throw HostError(manifest_position(v.source(), file) + ": expected '" + path + "' to be \"all\" or \"any\", got \"" + how + "\"");
+          throw HostError(manifest_position(v.source(), file) + ": expected '" + path +
+                          "' to be \"all\" or \"any\", got \"" + how + "\"");
         c.all = how == "all";
       } else if (name == "checks") {
         const toml::array* checks = v.as_array();
-        if (checks == nullptr) throw HostError(manifest_position(v.source(), file) + ": expected '" + path + "' to be [[claims.checks]] tables");
+        if (checks == nullptr)
+          throw HostError(manifest_position(v.source(), file) + ": expected '" + path +
+                          "' to be [[claims.checks]] tables");
         for (size_t j = 0; j < checks->size(); ++j)
           c.checks.push_back(read_check(*checks->get(j), file, path + "[" + std::to_string(j) + "]"));
       } else {
-        throw HostError(manifest_position(k.source(), file) + ": unknown key '" + path + "'" + did_you_mean(name, known) +
-                        "; expected one of " + join_names(known));
+        throw HostError(manifest_position(k.source(), file) + ": unknown key '" + path + "'" +
+                        did_you_mean(name, known) + "; expected one of " + join_names(known));
       }
     }
     if (c.id.empty() || c.text.empty()) throw HostError(c.position + ": " + key + " needs an 'id' and a 'text'");
-    if (c.checks.empty()) throw HostError(c.position + ": claim " + c.id + " has no [[claims.checks]]: nothing would test it");
+    if (c.checks.empty())
+      throw HostError(c.position + ": claim " + c.id + " has no [[claims.checks]]: nothing would test it");
     for (const auto& other : claims)
-      if (other.id == c.id) throw HostError(c.position + ": claim id " + c.id + " is used twice (first at " + other.position + ")");
+      if (other.id == c.id)
+        throw HostError(c.position + ": claim id " + c.id + " is used twice (first at " + other.position + ")");
     claims.push_back(std::move(c));
   }
   return claims;
@@ -223,7 +233,8 @@ Estimate estimate(const Check& check, const Cell& cell, const std::vector<RunGro
   for (const auto& group : groups)
     for (const auto& run : group.runs) {
       if (!in_cell(cell, *run.plan)) continue;
-      if (auto c = run.conventions.find(check.metric); c != run.conventions.end() && convention.find(c->second) == std::string::npos)
+      if (auto c = run.conventions.find(check.metric);
+          c != run.conventions.end() && convention.find(c->second) == std::string::npos)
         convention += (convention.empty() ? "" : " | ") + c->second;
       // A run ends finished or "<step> failed"; one not run, running or cancelled is no evidence.
       const bool finished = run.state == "finished";
@@ -283,18 +294,20 @@ void check_claims_cover(const std::vector<Claim>& claims, const std::vector<RunP
         for (const auto& r : runs)
           if (in_cell(*cell, r)) held.push_back(&r);
         if (held.empty())
-          throw HostError(cell->position + ": claim " + claim.id + ": the cell " + cell->label() +
-                          " holds no run of the plan; expected a model and dataset of the manifest, and parameter values "
-                          "its runs have");
+          throw HostError(
+              cell->position + ": claim " + claim.id + ": the cell " + cell->label() +
+              " holds no run of the plan; expected a model and dataset of the manifest, and parameter values "
+              "its runs have");
         if (metric == "cost") continue;  // the host measures costs of every run
         for (const RunPlan* r : held) {
           std::vector<std::string> names;
           for (const auto& m : r->metrics) names.push_back(m.name);
           if (std::find(names.begin(), names.end(), metric) == names.end())
-            throw HostError(check.position + ": claim " + claim.id + " checks '" + check.metric + "' of " + cell->label() +
-                            ", but run " + r->name + " does not compute metric '" + metric + "'" + did_you_mean(metric, names) +
-                            " (it computes " + (names.empty() ? std::string("none") : join_names(names)) +
-                            " and cost.*); define [metrics." + metric + "], or widen its models / datasets lists to this run");
+            throw HostError(
+                check.position + ": claim " + claim.id + " checks '" + check.metric + "' of " + cell->label() +
+                ", but run " + r->name + " does not compute metric '" + metric + "'" + did_you_mean(metric, names) +
+                " (it computes " + (names.empty() ? std::string("none") : join_names(names)) +
+                " and cost.*); define [metrics." + metric + "], or widen its models / datasets lists to this run");
         }
       }
     }
@@ -314,7 +327,8 @@ std::vector<ClaimResult> judge_claims(const std::vector<Claim>& claims, const st
       // Unlike numbers (a Bernoulli likelihood against a dequantised one) decide nothing.
       const bool unlike = check.b && check.statistic != Statistic::failure_rate && r.a.convention != r.b.convention;
       if (unlike) r.verdict = Verdict::inconclusive;
-      const std::string stat = check.statistic == Statistic::mean ? "" : std::string(statistic_name(check.statistic)) + " of ";
+      const std::string stat =
+          check.statistic == Statistic::mean ? "" : std::string(statistic_name(check.statistic)) + " of ";
       const std::string relation = check.expect_higher ? " > " : " < ";
       const std::string scaled = check.factor == 1 ? "" : number(check.factor) + " × ";
       const std::string against = check.b ? estimate_text(check.b->label(), r.b) : "the bar " + number(check.bar);
@@ -327,9 +341,10 @@ std::vector<ClaimResult> judge_claims(const std::vector<Claim>& claims, const st
       else if (r.verdict == Verdict::supported) outcome = "holds, intervals apart";
       else if (r.verdict == Verdict::not_supported)
         // With a factor, failing is not the opposite: 2.39 is above 2.31 yet below 1.1 x 2.31.
-        outcome = (check.factor == 1 ? std::string("the opposite holds")
-                                     : std::string(check.expect_higher ? "a is below " : "a is above ") + scaled + "b") +
-                  ", intervals apart";
+        outcome =
+            (check.factor == 1 ? std::string("the opposite holds")
+                               : std::string(check.expect_higher ? "a is below " : "a is above ") + scaled + "b") +
+            ", intervals apart";
       r.reason = stat + check.metric + ": expected " + check.a.label() + relation + scaled +
                  (check.b ? check.b->label() : number(check.bar)) + "; " + estimate_text(check.a.label(), r.a) +
                  (check.b ? "; " + against : "") + ": " + outcome;

@@ -34,11 +34,14 @@ std::string compare_text(const Experiment& e, const std::string& only) {
           return direction != "none" && better(direction, x.mean, y.mean);
         });
         out << dataset << "  " << metric
-            << (direction == "lower" ? "  (lower is better)" : direction == "higher" ? "  (higher is better)" : "  (no direction)")
-            << (by_convention.size() > 1 ? "  [" + (convention.empty() ? std::string("no convention recorded") : convention) +
-                                               "; not ranked against the other " + std::to_string(by_convention.size() - 1) +
-                                               " convention(s)]"
-                                         : std::string())
+            << (direction == "lower"    ? "  (lower is better)"
+                : direction == "higher" ? "  (higher is better)"
+                                        : "  (no direction)")
+            << (by_convention.size() > 1
+                    ? "  [" + (convention.empty() ? std::string("no convention recorded") : convention) +
+                          "; not ranked against the other " + std::to_string(by_convention.size() - 1) +
+                          " convention(s)]"
+                    : std::string())
             << "\n";
         for (size_t i = 0; i < ranked.size(); ++i) {
           const Stats& s = ranked[i]->stats.at(metric);
@@ -50,12 +53,14 @@ std::string compare_text(const Experiment& e, const std::string& only) {
               note = "  (interval overlaps the one above)";
           }
           out << "  " << (direction == "none" ? std::string("-") : std::to_string(i + 1)) << ". " << std::left
-              << std::setw(36) << ranked[i]->label << std::right << " " << stats_text(s) << "  n=" << s.n << note << "\n";
+              << std::setw(36) << ranked[i]->label << std::right << " " << stats_text(s) << "  n=" << s.n << note
+              << "\n";
         }
       }
     }
   }
-  if (out.tellp() == 0) return "no finished evaluations" + (only.empty() ? std::string() : " with a metric matching '" + only + "'") + "\n";
+  if (out.tellp() == 0)
+    return "no finished evaluations" + (only.empty() ? std::string() : " with a metric matching '" + only + "'") + "\n";
   return out.str();
 }
 
@@ -65,7 +70,8 @@ std::string claims_text(const Experiment& e) {
   std::ostringstream out;
   out << "claims (details in report.md):\n";
   for (const auto& r : results)
-    out << "  " << std::left << std::setw(4) << r.claim->id << std::setw(15) << verdict_name(r.verdict) << r.claim->text << "\n";
+    out << "  " << std::left << std::setw(4) << r.claim->id << std::setw(15) << verdict_name(r.verdict) << r.claim->text
+        << "\n";
   return out.str();
 }
 

@@ -210,8 +210,12 @@ std::string render_html(const Document& doc, const HtmlPage& page) {
          "  const images = Array.from(document.images);\n"
          "  const shown = images.filter(i => i.complete && i.naturalWidth > 0).length;\n"
          "  const status = document.getElementById('render-status');\n"
-         "  status.dataset.status = (drawn === " + count + " && shown === images.length) ? 'ok' : 'failed';\n"
-         "  status.textContent = `charts ${drawn}/" + count + ", images ${shown}/${images.length}`;\n"
+         "  status.dataset.status = (drawn === " +
+         count +
+         " && shown === images.length) ? 'ok' : 'failed';\n"
+         "  status.textContent = `charts ${drawn}/" +
+         count +
+         ", images ${shown}/${images.length}`;\n"
          "});\n</script>\n</body></html>\n";
 }
 

@@ -59,8 +59,9 @@ std::string dataset_content_hash(const toml::table& params) {
       std::sort(files.begin(), files.end());
     }
     for (const auto& f : files) {
-      all.update(std::string(key.str()) + "\n" + fs::relative(f, fs::is_directory(path) ? path : path.parent_path()).string() +
-                 "\n" + sha256_file(f) + "\n");
+      all.update(std::string(key.str()) + "\n" +
+                 fs::relative(f, fs::is_directory(path) ? path : path.parent_path()).string() + "\n" + sha256_file(f) +
+                 "\n");
       any = true;
     }
   }
@@ -74,8 +75,15 @@ registry::Version register_run(registry::Registry& reg, const Experiment& e, con
   if (!train_done || !eval_done) throw HostError(run_dir.string() + ": run not finished; nothing to register");
   registry::NewVersion v;
   v.model = r.is_feature_net ? r.name : r.model.name;  // a feature network is named by its dataset
-  v.run = registry::RunRecord{r.id, e.name, e.file.string(), toml_text(r.resolved()), r.seed, "finished",
-                              (*train_done)["seconds"].value_or(0.0), host_info(), 0};
+  v.run = registry::RunRecord{r.id,
+                              e.name,
+                              e.file.string(),
+                              toml_text(r.resolved()),
+                              r.seed,
+                              "finished",
+                              (*train_done)["seconds"].value_or(0.0),
+                              host_info(),
+                              0};
   v.eval_id = r.eval_id;
   v.model_plugin = build_of(r.model);
   v.other_plugins.push_back(build_of(r.dataset));
@@ -123,7 +131,8 @@ void write_samples_png(const genlab_tensor_map& outputs, const fs::path& png) {
           for (int64_t xx = 0; xx < w; ++xx) {
             const float v = std::clamp(x[((i * c + ch) * h + y) * w + xx], 0.0f, 1.0f);
             const int64_t px = pad + (i % columns) * (w + pad) + xx, py = pad + (i / columns) * (h + pad) + y;
-            pixels[static_cast<size_t>((py * width + px) * channels + ch)] = static_cast<unsigned char>(v * 255.0f + 0.5f);
+            pixels[static_cast<size_t>((py * width + px) * channels + ch)] =
+                static_cast<unsigned char>(v * 255.0f + 0.5f);
           }
   } else if (t.ndim == 2 && t.shape[1] == 2) {  // 2-D points: a scatter plot, axes fitted to the data
     const int64_t n = t.shape[0];
@@ -176,8 +185,8 @@ double sample_version(registry::Registry& reg, const std::string& ref, int64_t c
   const std::string sha = library_sha256(model_plugin->library());
   if (sha != v.plugin.library_sha256)
     throw HostError(v.ref() + " was trained with plugin '" + v.plugin.name + "' library sha256 " +
-                    v.plugin.library_sha256.substr(0, 16) + "..., but " + model_plugin->library().string() +
-                    " has " + sha.substr(0, 16) + "...: a different build; rebuild the recorded version or retrain");
+                    v.plugin.library_sha256.substr(0, 16) + "..., but " + model_plugin->library().string() + " has " +
+                    sha.substr(0, 16) + "...: a different build; rebuild the recorded version or retrain");
   check_generate_options(*model_plugin, options);
   auto data_plugin = load_plugin(find_plugin(found, v.dataset_plugin));
   const toml::table data_params = toml::parse(v.dataset_params);
@@ -204,10 +213,8 @@ double sample_version(registry::Registry& reg, const std::string& ref, int64_t c
   const auto start = std::chrono::steady_clock::now();
   TensorMapPtr outputs = model.generate(count, &options, nullptr);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (png.extension() == ".txt")
-    write_samples_text(*outputs, png);
-  else
-    write_samples_png(*outputs, png);
+  if (png.extension() == ".txt") write_samples_text(*outputs, png);
+  else write_samples_png(*outputs, png);
   return seconds;
 }
 

@@ -38,14 +38,15 @@ void add_introduction(doc::Document& d, const Experiment& e) {
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   d.add({doc::Heading{1, {text(e.report.title)}}});
   // Markdown gives the manifest's line a paragraph of its own.
-  d.add({doc::Paragraph{{text("Manifest "), code(e.file.string()), text(", written " + std::string(when) + "."),
-                         markdown_only(text("\n\n")), html_only(text(" ")),
-                         text("Each cell is the mean over seeds ± the half-width of its 95% Student-t interval (mean ± t"),
-                         markdown_only(text("(0.975, n-1)")), raw_html("<sub>0.975, n-1</sub>"), text(" s/√n; "),
-                         markdown_only(text("no interval")), html_only(text("none")),
-                         text(" for one seed). NaN means a metric gave no number. ↓ lower is better, ↑ higher is better; "
-                              "the best mean of a column is in bold (ranked only among rows whose values share a "
-                              "convention: † marks a column that mixes them).")}}});
+  d.add({doc::Paragraph{
+      {text("Manifest "), code(e.file.string()), text(", written " + std::string(when) + "."),
+       markdown_only(text("\n\n")), html_only(text(" ")),
+       text("Each cell is the mean over seeds ± the half-width of its 95% Student-t interval (mean ± t"),
+       markdown_only(text("(0.975, n-1)")), raw_html("<sub>0.975, n-1</sub>"), text(" s/√n; "),
+       markdown_only(text("no interval")), html_only(text("none")),
+       text(" for one seed). NaN means a metric gave no number. ↓ lower is better, ↑ higher is better; "
+            "the best mean of a column is in bold (ranked only among rows whose values share a "
+            "convention: † marks a column that mixes them).")}}});
 }
 
 // ------------------------------------------------------------------------------ claims
@@ -69,8 +70,8 @@ doc::Table claims_html_table(const std::vector<ClaimResult>& results) {
     const char* tone = c.verdict == Verdict::supported ? "yes" : c.verdict == Verdict::not_supported ? "no" : "open";
     doc::Inline checks{raw_html("<ul>")};
     for (const auto& check : c.checks)
-      checks.insert(checks.end(),
-                    {raw_html("<li>"), bold(verdict_name(check.verdict)), text(": " + check.reason), raw_html("</li>")});
+      checks.insert(checks.end(), {raw_html("<li>"), bold(verdict_name(check.verdict)), text(": " + check.reason),
+                                   raw_html("</li>")});
     checks.push_back(raw_html("</ul>"));
     t.rows.push_back({c.claim->id, claim, {{text(verdict_name(c.verdict))}, std::string("verdict-") + tone}, checks});
   }
@@ -81,8 +82,9 @@ doc::Table claims_html_table(const std::vector<ClaimResult>& results) {
 void add_claims(doc::Document& d, const std::vector<ClaimResult>& claims) {
   if (claims.empty()) return;
   d.add({doc::Heading{2, {text("Claims")}}});
-  doc::Inline about{text("Each claim is judged by its checks: a statistic of a metric over the runs of a cell, with its 95% "
-                         "interval, against another cell's or a bar. Intervals apart on the expected side: ")};
+  doc::Inline about{
+      text("Each claim is judged by its checks: a statistic of a metric over the runs of a cell, with its 95% "
+           "interval, against another cell's or a bar. Intervals apart on the expected side: ")};
   for (const auto& [verdict, then] : {std::pair<const char*, const char*>{"supported", "; apart on the other side: "},
                                       {"not supported", "; overlapping, or too few runs for an interval: "},
                                       {"inconclusive", "."}})
@@ -96,11 +98,12 @@ void add_claims(doc::Document& d, const std::vector<ClaimResult>& claims) {
 void add_feature_networks(doc::Document& d, const Experiment& e) {
   if (e.feature_runs.empty()) return;
   d.add({doc::Heading{2, {text("Feature networks")}}});
-  d.add({doc::Paragraph{{text("FID, KID, precision/recall, density/coverage and class coverage are computed on the "
-                              "penultimate layer of a small classifier genlab trained on each dataset's training split, "
-                              "not on Inception-v3: "),
-                         strong("these FIDs compare the models of this report with each other; they are not comparable "
-                                "with published Inception-based FIDs.")}}});
+  d.add(
+      {doc::Paragraph{{text("FID, KID, precision/recall, density/coverage and class coverage are computed on the "
+                            "penultimate layer of a small classifier genlab trained on each dataset's training split, "
+                            "not on Inception-v3: "),
+                       strong("these FIDs compare the models of this report with each other; they are not comparable "
+                              "with published Inception-based FIDs.")}}});
   doc::Table t{{"feature network", "dataset", "steps", "test accuracy"}};
   for (const auto& net : e.feature_runs) {
     const fs::path eval_dir = e.feature_folder(net) / net.eval_folder_name();
@@ -172,7 +175,8 @@ void add_convention_notes(doc::Document& d, const DatasetGroups& ds) {
   for (const auto& [column, tags] : ds.mixed) {
     std::string note = "Column " + column + " holds values of different conventions, each ranked only against its own:";
     for (const auto& [convention, tag] : tags)
-      note += " †" + std::to_string(tag) + " " + (convention.empty() ? std::string("(none recorded)") : convention) + ";";
+      note +=
+          " †" + std::to_string(tag) + " " + (convention.empty() ? std::string("(none recorded)") : convention) + ";";
     note.back() = '.';
     d.add({doc::Paragraph{{text(note)}, "note"}});
   }
@@ -189,7 +193,8 @@ uint32_t shown_width(const std::string& png) {
 
 // Samples: a grid per image model, text per language model (the first finished seed).
 void add_samples(doc::Document& d, const RunGroup& g, const fs::path& folder) {
-  const auto run = std::find_if(g.runs.begin(), g.runs.end(), [](const RunOutcome& r) { return r.state == "finished"; });
+  const auto run =
+      std::find_if(g.runs.begin(), g.runs.end(), [](const RunOutcome& r) { return r.state == "finished"; });
   if (run == g.runs.end()) return;
   const fs::path samples = run->eval_dir / "samples.safetensors";
   const fs::path png = folder / "report-assets" / (g.label + ".png");
@@ -198,7 +203,8 @@ void add_samples(doc::Document& d, const RunGroup& g, const fs::path& folder) {
   try {
     bytes = sample_png(samples, png, 64);
   } catch (const HostError& err) {
-    d.add(doc::Format::markdown, {doc::Paragraph{{text("(samples of " + g.label + " not drawn: " + err.what() + ")")}}});
+    d.add(doc::Format::markdown,
+          {doc::Paragraph{{text("(samples of " + g.label + " not drawn: " + err.what() + ")")}}});
   }
   if (!bytes.empty())
     d.add({doc::Figure{g.label, "samples of seed " + seed, "samples of " + g.label, fs::relative(png, folder).string(),
@@ -226,14 +232,17 @@ void add_loss_chart(doc::Document& d, const DatasetGroups& ds) {
   d.add(doc::Format::html, {doc::Heading{3, {text("Training loss, " + ds.dataset)}}});
   // One panel per model, each with its own y scale: the families' losses are not
   // on one scale (an ELBO in nats beside a GAN's logistic losses).
-  d.add({doc::Chart{"{\"$schema\":\"https://vega.github.io/schema/vega-lite/v5.json\","
-                    "\"data\":{\"values\":[" + values.str() + "]},\"facet\":{\"field\":\"model\",\"type\":\"nominal\","
-                    "\"title\":null},\"columns\":3,\"resolve\":{\"scale\":{\"y\":\"independent\",\"x\":\"independent\"}},"
-                    "\"spec\":{\"width\":280,\"height\":160,\"mark\":\"line\",\"encoding\":{"
-                    "\"x\":{\"field\":\"step\",\"type\":\"quantitative\"},"
-                    "\"y\":{\"field\":\"loss\",\"type\":\"quantitative\",\"title\":\"first loss\",\"scale\":{\"zero\":false}},"
-                    "\"color\":{\"field\":\"seed\",\"type\":\"nominal\"}}}}",
-                    {}}});
+  d.add({doc::Chart{
+      "{\"$schema\":\"https://vega.github.io/schema/vega-lite/v5.json\","
+      "\"data\":{\"values\":[" +
+          values.str() +
+          "]},\"facet\":{\"field\":\"model\",\"type\":\"nominal\","
+          "\"title\":null},\"columns\":3,\"resolve\":{\"scale\":{\"y\":\"independent\",\"x\":\"independent\"}},"
+          "\"spec\":{\"width\":280,\"height\":160,\"mark\":\"line\",\"encoding\":{"
+          "\"x\":{\"field\":\"step\",\"type\":\"quantitative\"},"
+          "\"y\":{\"field\":\"loss\",\"type\":\"quantitative\",\"title\":\"first loss\",\"scale\":{\"zero\":false}},"
+          "\"color\":{\"field\":\"seed\",\"type\":\"nominal\"}}}}",
+      {}}});
 }
 
 // Quality against sampling speed, one point per run.
@@ -245,23 +254,26 @@ void add_quality_chart(doc::Document& d, const Experiment& e, const DatasetGroup
       const auto q = run.metrics.find(quality), speed = run.metrics.find("cost.samples_per_second");
       if (q == run.metrics.end() || speed == run.metrics.end() || !std::isfinite(q->second) || !(speed->second > 0))
         continue;
-      points << (points.tellp() > 0 ? "," : "") << "{\"model\":" << json_quote(g->label) << ",\"seed\":" << run.plan->seed
-             << ",\"quality\":" << json_number(q->second) << ",\"samples_per_second\":" << json_number(speed->second)
-             << "}";
+      points << (points.tellp() > 0 ? "," : "") << "{\"model\":" << json_quote(g->label)
+             << ",\"seed\":" << run.plan->seed << ",\"quality\":" << json_number(q->second)
+             << ",\"samples_per_second\":" << json_number(speed->second) << "}";
     }
   if (points.tellp() == 0) return;
   const std::string better_side = ds.direction(quality) == "lower" ? "lower is better" : "higher is better";
   d.add(doc::Format::html, {doc::Heading{3, {text(quality + " against sampling speed, " + ds.dataset)}}});
-  d.add({doc::Chart{"{\"$schema\":\"https://vega.github.io/schema/vega-lite/v5.json\",\"width\":560,\"height\":260,"
-                    "\"data\":{\"values\":[" + points.str() + "]},\"mark\":{\"type\":\"point\",\"filled\":true,\"size\":80},"
-                    "\"encoding\":{\"x\":{\"field\":\"samples_per_second\",\"type\":\"quantitative\",\"scale\":{\"type\":\"log\"},"
-                    "\"title\":\"samples per second (log)\"},\"y\":{\"field\":\"quality\",\"type\":\"quantitative\",\"title\":" +
-                    json_quote(quality + " (" + better_side + ")") +
-                    ",\"scale\":{\"zero\":false}},\"color\":{\"field\":\"model\",\"type\":\"nominal\"},"
-                    "\"tooltip\":[{\"field\":\"model\"},{\"field\":\"seed\"},{\"field\":\"quality\"},"
-                    "{\"field\":\"samples_per_second\"}]}}",
-                    {text("Quality against sampling speed (" + quality + ", " + better_side +
-                          ", against samples/s): in report.html.")}}});
+  d.add({doc::Chart{
+      "{\"$schema\":\"https://vega.github.io/schema/vega-lite/v5.json\",\"width\":560,\"height\":260,"
+      "\"data\":{\"values\":[" +
+          points.str() +
+          "]},\"mark\":{\"type\":\"point\",\"filled\":true,\"size\":80},"
+          "\"encoding\":{\"x\":{\"field\":\"samples_per_second\",\"type\":\"quantitative\",\"scale\":{\"type\":\"log\"},"
+          "\"title\":\"samples per second (log)\"},\"y\":{\"field\":\"quality\",\"type\":\"quantitative\",\"title\":" +
+          json_quote(quality + " (" + better_side + ")") +
+          ",\"scale\":{\"zero\":false}},\"color\":{\"field\":\"model\",\"type\":\"nominal\"},"
+          "\"tooltip\":[{\"field\":\"model\"},{\"field\":\"seed\"},{\"field\":\"quality\"},"
+          "{\"field\":\"samples_per_second\"}]}}",
+      {text("Quality against sampling speed (" + quality + ", " + better_side +
+            ", against samples/s): in report.html.")}}});
 }
 
 void add_dataset(doc::Document& d, const Experiment& e, const std::vector<RunGroup>& groups,
@@ -379,7 +391,7 @@ toml::table group_table(const RunGroup& g) {
   toml::array seeds;
   for (const auto& run : g.runs)
     seeds.push_back(toml::table{{"run", run.plan->name}, {"seed", run.plan->seed}, {"state", run.state}});
-  return toml::table{{"group", g.label}, {"model", g.model}, {"model_plugin", g.model_plugin},
+  return toml::table{{"group", g.label},     {"model", g.model},         {"model_plugin", g.model_plugin},
                      {"dataset", g.dataset}, {"runs", std::move(seeds)}, {"metrics", std::move(metrics)}};
 }
 

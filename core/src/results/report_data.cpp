@@ -47,7 +47,8 @@ RunOutcome read_outcome(const Experiment& e, const RunPlan& r) {
     std::ifstream log(log_file(o.eval_dir, NodeKind::Evaluate));
     std::string line;
     while (std::getline(log, line))
-      if (const size_t at = line.find("] warning "); at != std::string::npos) o.warnings.push_back(line.substr(at + 10));
+      if (const size_t at = line.find("] warning "); at != std::string::npos)
+        o.warnings.push_back(line.substr(at + 10));
     return o;
   }
   o.state = "not run";
@@ -127,9 +128,7 @@ std::string stats_text(const Stats& s) {
   return text;
 }
 
-bool better(const std::string& direction, double a, double b) {
-  return direction == "higher" ? a > b : a < b;
-}
+bool better(const std::string& direction, double a, double b) { return direction == "higher" ? a > b : a < b; }
 
 namespace {
 constexpr size_t run_metrics_limit = 1u << 20;
@@ -152,7 +151,8 @@ std::vector<std::string> metric_columns(const std::vector<const RunGroup*>& grou
           if (run.plan->metrics[i].name == metric) return i;
     return run_metrics_limit;
   };
-  std::stable_sort(columns.begin(), columns.end(), [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
+  std::stable_sort(columns.begin(), columns.end(),
+                   [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
   return columns;
 }
 
@@ -178,7 +178,8 @@ std::string quality_metric(const Experiment& e, const std::vector<const RunGroup
   if (!e.report.quality.empty() && std::find(columns.begin(), columns.end(), e.report.quality) != columns.end())
     return e.report.quality;
   for (const auto& c : columns) {
-    if (c.rfind("cost.", 0) == 0 || c.rfind("classifier.", 0) == 0 || c.find("classifier_accuracy") != std::string::npos)
+    if (c.rfind("cost.", 0) == 0 || c.rfind("classifier.", 0) == 0 ||
+        c.find("classifier_accuracy") != std::string::npos)
       continue;
     for (const auto* g : groups)
       if (auto it = g->directions.find(c); it != g->directions.end() && it->second != "none") return c;

@@ -38,6 +38,7 @@ std::string sample_png(const std::filesystem::path& samples, const std::filesyst
 std::vector<std::string> sample_texts(const std::filesystem::path& samples, size_t limit);
 // The first loss of each logged step, thinned to at most `points` steps; `name` is set to
 // the loss's name.
-std::vector<std::pair<int64_t, double>> loss_curve(const std::filesystem::path& losses, size_t points, std::string& name);
+std::vector<std::pair<int64_t, double>> loss_curve(const std::filesystem::path& losses, size_t points,
+                                                   std::string& name);
 
 }  // namespace genlab

@@ -16,8 +16,9 @@ namespace fs = std::filesystem;
 std::string workspace_status(const fs::path& workspace) {
   if (!fs::is_directory(workspace)) throw HostError(workspace.string() + ": no such workspace");
   std::ostringstream out;
-  out << std::left << std::setw(44) << "RUN" << std::setw(13) << "TRAIN" << std::setw(13) << "EVALUATE"
-      << std::setw(16) << "PROGRESS" << std::setw(10) << "TIME" << "REASON\n";
+  out << std::left << std::setw(44) << "RUN" << std::setw(13) << "TRAIN" << std::setw(13) << "EVALUATE" << std::setw(16)
+      << "PROGRESS" << std::setw(10) << "TIME"
+      << "REASON\n";
   std::vector<fs::path> experiments;
   for (const auto& entry : fs::directory_iterator(workspace))
     if (fs::is_directory(entry.path() / "runs")) experiments.push_back(entry.path());
@@ -29,7 +30,8 @@ std::string workspace_status(const fs::path& workspace) {
     std::sort(runs.begin(), runs.end());
     for (const auto& run : runs) {
       auto state_of = [](const fs::path& dir, NodeKind kind) -> std::pair<std::string, toml::table> {
-        if (fs::exists(done_file(dir, kind))) return {"finished", read_toml(state_file(dir, kind)).value_or(toml::table{})};
+        if (fs::exists(done_file(dir, kind)))
+          return {"finished", read_toml(state_file(dir, kind)).value_or(toml::table{})};
         auto s = read_toml(state_file(dir, kind));
         if (!s) return {"pending", {}};
         std::string state = (*s)["state"].value_or(std::string("?"));

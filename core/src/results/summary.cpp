@@ -89,9 +89,10 @@ void write_summary(const Experiment& e, const ScheduleResult& result) {
   md << "\n";
   try {
     fs::create_directories(e.folder());
-    write_file_atomic(e.folder() / "summary.json",
-                      to_json(toml::table{{"experiment", e.name}, {"manifest", e.file.string()}, {"runs", std::move(runs)}}) + "\n",
-                      Durability::AtomicOnly);
+    write_file_atomic(
+        e.folder() / "summary.json",
+        to_json(toml::table{{"experiment", e.name}, {"manifest", e.file.string()}, {"runs", std::move(runs)}}) + "\n",
+        Durability::AtomicOnly);
     write_file_atomic(e.folder() / "summary.md", md.str(), Durability::AtomicOnly);
   } catch (const HostError& err) {
     std::cerr << "warning: summary not written: " << err.what() << "\n";

@@ -25,8 +25,11 @@ constexpr const char* kCheckpointFormat = "genlab.checkpoint.1";
 
 // "float32 [3, 4]"
 std::string tensor_text(const DLTensor& t) {
-  std::string out = (t.dtype.code == kDLFloat ? "float" : t.dtype.code == kDLInt ? "int" : t.dtype.code == kDLUInt ? "uint"
-                     : t.dtype.code == kDLBfloat ? "bfloat" : "type" + std::to_string(t.dtype.code)) +
+  std::string out = (t.dtype.code == kDLFloat    ? "float"
+                     : t.dtype.code == kDLInt    ? "int"
+                     : t.dtype.code == kDLUInt   ? "uint"
+                     : t.dtype.code == kDLBfloat ? "bfloat"
+                                                 : "type" + std::to_string(t.dtype.code)) +
                     std::to_string(t.dtype.bits) + " [";
   for (int32_t d = 0; d < t.ndim; ++d) out += (d ? ", " : "") + std::to_string(t.shape[d]);
   return out + "]";
@@ -38,7 +41,8 @@ T checkpoint_number(const fs::path& file, const std::string& key, const std::str
   std::istringstream in(text);
   T value{};
   if (!(in >> value) || !in.eof())
-    throw HostError(file.string() + ": checkpoint metadata '" + key + "' is \"" + text.substr(0, 40) + "\", not a number");
+    throw HostError(file.string() + ": checkpoint metadata '" + key + "' is \"" + text.substr(0, 40) +
+                    "\", not a number");
   return value;
 }
 
@@ -56,7 +60,8 @@ void check_format_and_run(const fs::path& file, const SafetensorsContents& conte
     throw HostError(file.string() + ": checkpoint format '" + meta("format").substr(0, 40) + "', expected '" +
                     kCheckpointFormat + "' (written by another genlab?)");
   if (meta("run_id") != r.id)
-    throw HostError(file.string() + ": checkpoint of run " + meta("run_id").substr(0, 64) + ", not of this run " + r.id);
+    throw HostError(file.string() + ": checkpoint of run " + meta("run_id").substr(0, 64) + ", not of this run " +
+                    r.id);
 }
 
 // The host's loop state from the metadata (all but the order), the step within the budget.
@@ -69,15 +74,16 @@ LoopState loop_state_from_metadata(const fs::path& file, const SafetensorsConten
   std::istringstream rng(meta("host_rng"));
   if (!(rng >> s.rng)) throw HostError(file.string() + ": checkpoint metadata 'host_rng' is not a generator state");
   if (s.step < 0 || (total_steps > 0 && s.step > total_steps))
-    throw HostError(file.string() + ": checkpoint at step " + std::to_string(s.step) + ", outside the run's budget [0, " +
-                    std::to_string(total_steps) + "]");
+    throw HostError(file.string() + ": checkpoint at step " + std::to_string(s.step) +
+                    ", outside the run's budget [0, " + std::to_string(total_steps) + "]");
   if (!std::isfinite(s.elapsed) || s.elapsed < 0)
     throw HostError(file.string() + ": checkpoint metadata 'elapsed_seconds' is " + meta("elapsed_seconds"));
   return s;
 }
 
 // Puts the host's order tensor into `order`; returns the rest, the model's tensors.
-BorrowedMap split_off_host_order(const fs::path& file, const SafetensorsContents& contents, std::vector<int64_t>& order) {
+BorrowedMap split_off_host_order(const fs::path& file, const SafetensorsContents& contents,
+                                 std::vector<int64_t>& order) {
   BorrowedMap model_part;
   bool has_order = false;
   for (size_t i = 0; i < contents.tensors->count; ++i) {
@@ -103,8 +109,8 @@ void check_order(const fs::path& file, const LoopState& s, int64_t train_size) {
   bool permutation = static_cast<int64_t>(sorted.size()) == train_size;
   for (size_t i = 0; permutation && i < sorted.size(); ++i) permutation = sorted[i] == static_cast<int64_t>(i);
   if (!permutation)
-    throw HostError(file.string() + ": checkpoint's data order is not a permutation of the " + std::to_string(train_size) +
-                    " training examples (another dataset, or a damaged file)");
+    throw HostError(file.string() + ": checkpoint's data order is not a permutation of the " +
+                    std::to_string(train_size) + " training examples (another dataset, or a damaged file)");
   if (s.cursor > s.order.size())
     throw HostError(file.string() + ": checkpoint's cursor " + std::to_string(s.cursor) + " is past the " +
                     std::to_string(s.order.size()) + " training examples");
@@ -121,13 +127,13 @@ void check_against_model(ModelInstance& model, const RunPlan& r, const fs::path&
     const DLTensor& got = model_part.tensors[i]->dl_tensor;
     auto it = wanted.find(name);
     if (it == wanted.end())
-      throw HostError(file.string() + ": checkpoint tensor '" + name + "' is not part of plugin '" + r.model.plugin_name +
-                      "''s state");
+      throw HostError(file.string() + ": checkpoint tensor '" + name + "' is not part of plugin '" +
+                      r.model.plugin_name + "''s state");
     const DLTensor& want = *it->second;
     const bool same_shape = got.ndim == want.ndim && std::equal(got.shape, got.shape + got.ndim, want.shape);
     if (got.dtype.code != want.dtype.code || got.dtype.bits != want.dtype.bits || !same_shape)
-      throw HostError(file.string() + ": checkpoint tensor '" + name + "' is " + tensor_text(got) + ", the model's is " +
-                      tensor_text(want));
+      throw HostError(file.string() + ": checkpoint tensor '" + name + "' is " + tensor_text(got) +
+                      ", the model's is " + tensor_text(want));
     wanted.erase(it);
   }
   if (!wanted.empty())
@@ -159,7 +165,8 @@ void save_checkpoint(ModelInstance& model, const RunPlan& r, const LoopState& s,
                        {"run_id", r.id},
                        {"plugin", r.model.plugin_name},
                        {"plugin_version", r.model.plugin->description().version},
-                       {"config", [&] {
+                       {"config",
+                        [&] {
                           std::ostringstream text;
                           text << r.model.params;
                           return text.str();

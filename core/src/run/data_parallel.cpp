@@ -122,7 +122,9 @@ Ranks ranks_of(const fs::path& dir, const RunPlan& r) {
   auto id_part = [](const char* name) {  // a Slurm id, checked before it becomes a file name
     const char* text = std::getenv(name);
     std::string id = text ? text : "";
-    const bool ok = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    const bool ok = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    });
     return ok ? id : std::string();
   };
   if (std::getenv(kRankVariable) != nullptr) {
@@ -143,10 +145,12 @@ Ranks ranks_of(const fs::path& dir, const RunPlan& r) {
                       " has experiment.processes = " + std::to_string(processes) + "; expected srun --ntasks=" +
                       std::to_string(processes) + " (or, for the local executor, no Slurm job around it)");
     ranks.rank = env_int("SLURM_PROCID", 0, tasks - 1);
-    const std::string job = id_part("SLURM_JOB_ID"), step = id_part("SLURM_STEP_ID"), restart = id_part("SLURM_RESTART_COUNT");
+    const std::string job = id_part("SLURM_JOB_ID"), step = id_part("SLURM_STEP_ID"),
+                      restart = id_part("SLURM_RESTART_COUNT");
     if (job.empty()) throw HostError("SLURM_NTASKS is set but SLURM_JOB_ID is not (or is not an id)");
     // Fresh per launch: a requeued job keeps its id and restarts its step ids.
-    ranks.rendezvous = dir / "dist" / (job + "." + (step.empty() ? "batch" : step) + (restart.empty() ? "" : ".r" + restart));
+    ranks.rendezvous =
+        dir / "dist" / (job + "." + (step.empty() ? "batch" : step) + (restart.empty() ? "" : ".r" + restart));
   } else {
     ranks.rendezvous = dir / "dist" / ("local-" + std::to_string(::getpid()));
     ranks.starts_others = true;
@@ -272,8 +276,8 @@ std::vector<std::map<std::string, std::string>> LocalRanks::finish(std::chrono::
 fs::path LocalRanks::log_of(const Child& c) const { return dir_ / ("train.rank" + std::to_string(c.rank) + ".log"); }
 
 std::string LocalRanks::describe(const Child& c) const {
-  std::string what = "rank " + std::to_string(c.rank) + " of " + std::to_string(world_size_) + " (pid " +
-                     std::to_string(c.pid) + ") ";
+  std::string what =
+      "rank " + std::to_string(c.rank) + " of " + std::to_string(world_size_) + " (pid " + std::to_string(c.pid) + ") ";
   if (WIFSIGNALED(c.status)) {
     what += "was killed by signal " + std::to_string(WTERMSIG(c.status)) + " (" + strsignal(WTERMSIG(c.status)) + ")";
   } else {
@@ -373,8 +377,10 @@ void agree_on_final_state(const fs::path& dir, ModelInstance& model, const Ranks
                       std::to_string(trained.size()) + " trained tensor(s): " + join_first_names(trained) +
                       " (logs: " + dir.string() + "/train.rank*.log)");
     if (!untrained.empty())
-      spdlog::info("{} keeps its own values of {}: statistics of its shards (BatchNorm's running means); "
-                   "rank 0's are saved", rank, join_first_names(untrained));
+      spdlog::info(
+          "{} keeps its own values of {}: statistics of its shards (BatchNorm's running means); "
+          "rank 0's are saved",
+          rank, join_first_names(untrained));
   }
 }
 

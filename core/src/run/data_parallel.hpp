@@ -34,8 +34,8 @@ struct Ranks {
   int32_t rank = 0;
   int32_t world_size = 1;
   std::filesystem::path rendezvous;  // the file where they meet (c10d's FileStore); empty for one
-  bool starts_others = false; // rank 0 of the local executor: starts and watches ranks 1..N-1
-  bool started_by_rank0 = false;  // one of those: its stdout is a pipe back to rank 0
+  bool starts_others = false;        // rank 0 of the local executor: starts and watches ranks 1..N-1
+  bool started_by_rank0 = false;     // one of those: its stdout is a pipe back to rank 0
 };
 
 // The place of this process among those training run `r` (in folder `dir`): from the
@@ -78,7 +78,7 @@ class LocalRanks {
     int out_fd = -1;
     bool exited = false;
     int status = 0;
-    std::string out, error;  // its stdout; its "error" line
+    std::string out, error;                      // its stdout; its "error" line
     std::map<std::string, std::string> digests;  // its "tensor DIGEST NAME" lines: its final state
   };
 

@@ -75,8 +75,9 @@ int evaluate_feature_net(const RunPlan& r, const fs::path& dir) {
   TensorMapPtr out = net.classify(real->tensors[0], real->names[0]);
   const auto truth = class_indices(*real, "label", "dataset '" + r.dataset.name + "'");
   const auto predicted = class_indices(*out, "label", "feature network '" + r.model.plugin_name + "'");
-  if (truth.size() != predicted.size()) throw HostError("feature network returned " + std::to_string(predicted.size()) +
-                                                        " labels for " + std::to_string(truth.size()) + " images");
+  if (truth.size() != predicted.size())
+    throw HostError("feature network returned " + std::to_string(predicted.size()) + " labels for " +
+                    std::to_string(truth.size()) + " images");
   int64_t correct = 0;
   for (size_t i = 0; i < truth.size(); ++i) correct += truth[i] == predicted[i];
   toml::table metrics{{"classifier.accuracy", static_cast<double>(correct) / static_cast<double>(truth.size())}};
@@ -85,13 +86,17 @@ int evaluate_feature_net(const RunPlan& r, const fs::path& dir) {
     metrics.insert("cost.parameters", parameters);
     directions.insert("cost.parameters", "lower");
   }
-  toml::table result{{"run", r.name}, {"run_id", r.id}, {"eval_id", r.eval_id}, {"samples", n},
-                     {"split", r.settings.eval_split}, {"metrics", metrics}, {"directions", directions}};
+  toml::table result{{"run", r.name},
+                     {"run_id", r.id},
+                     {"eval_id", r.eval_id},
+                     {"samples", n},
+                     {"split", r.settings.eval_split},
+                     {"metrics", metrics},
+                     {"directions", directions}};
   write_file_atomic(dir / "results.json", to_json(result) + "\n", Durability::AtomicOnly);
   write_toml(done_file(dir, NodeKind::Evaluate), result);
   return 0;
 }
-
 
 // The resolved run an evaluation folder evaluates: its own run.toml (written by the
 // scheduler for this eval id), else the run folder's (a folder from before 0.x).
@@ -148,7 +153,7 @@ struct Values {
 struct Drawn {
   TensorMapPtr generated, scores;
   std::string score_convention;  // what the scores measure, as the model said; empty: unstated
-  std::string from;  // the donor's folder name; empty: drawn here
+  std::string from;              // the donor's folder name; empty: drawn here
 };
 
 Drawn draw(const RunPlan& r, DatasetInstance& data, const genlab_tensor_map& real, int64_t n, const fs::path& dir,
@@ -218,7 +223,8 @@ std::string value_convention(const RunPlan& r, const Component& m, const std::st
 // both ("features", "logits"); made on first use, so only when a metric is computed here.
 class MetricViews {
  public:
-  MetricViews(const RunPlan& r, DatasetInstance& data, const genlab_tensor_map& real, const genlab_tensor_map& generated)
+  MetricViews(const RunPlan& r, DatasetInstance& data, const genlab_tensor_map& real,
+              const genlab_tensor_map& generated)
       : r_(r), data_(data), real_(real), generated_(generated) {}
 
   std::pair<genlab_tensor_map, genlab_tensor_map> get() {
@@ -236,7 +242,8 @@ class MetricViews {
     real_features_ = net.classify(real_.tensors[0], real_.names[0]);
     generated_features_ = net.classify(generated_.tensors[0], real_.names[0]);
     for (const char* name : {"features", "logits"}) {
-      for (auto [map, view] : {std::pair{real_features_.get(), &real_view_}, std::pair{generated_features_.get(), &generated_view_}}) {
+      for (auto [map, view] :
+           {std::pair{real_features_.get(), &real_view_}, std::pair{generated_features_.get(), &generated_view_}}) {
         const long at = find_tensor(*map, name);
         if (at < 0) throw HostError("feature network '" + net.plan.model.plugin_name + "' returned no '" + name + "'");
         view->add(name, map->tensors[at]);

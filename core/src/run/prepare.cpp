@@ -21,8 +21,10 @@ int prepare(const fs::path& dir) {
   s.cancel = cancel_flag;
   DatasetInstance data(plugin, s, params ? *params : toml::table{});
   toml::table splits;
-  for (size_t i = 0; i < data.info().split_count; ++i) splits.insert(data.info().split_names[i], data.info().split_sizes[i]);
-  write_toml(done_file(dir, NodeKind::Prepare), toml::table{{"modality", data.info().modality}, {"splits", std::move(splits)}});
+  for (size_t i = 0; i < data.info().split_count; ++i)
+    splits.insert(data.info().split_names[i], data.info().split_sizes[i]);
+  write_toml(done_file(dir, NodeKind::Prepare),
+             toml::table{{"modality", data.info().modality}, {"splits", std::move(splits)}});
   return 0;
 }
 

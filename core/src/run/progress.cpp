@@ -15,7 +15,9 @@ namespace genlab {
 
 void report_progress(int64_t step, int64_t total, const std::vector<NamedScalar>& losses) {
   if (losses.empty()) std::printf("progress %lld %lld - nan\n", (long long)step, (long long)total);
-  else std::printf("progress %lld %lld %s %.6g\n", (long long)step, (long long)total, losses[0].name.c_str(), losses[0].value);
+  else
+    std::printf("progress %lld %lld %s %.6g\n", (long long)step, (long long)total, losses[0].name.c_str(),
+                losses[0].value);
   std::fflush(stdout);
 }
 
@@ -36,7 +38,8 @@ void truncate_losses(const std::filesystem::path& file, int64_t step) {
   const std::string prefix = "{\"step\":";
   long long at = 0;
   while (std::getline(in, line))  // a torn or garbled line is dropped: it is no step's record
-    if (line.rfind(prefix, 0) == 0 && std::sscanf(line.c_str() + prefix.size(), "%lld", &at) == 1 && at >= 0 && at < step)
+    if (line.rfind(prefix, 0) == 0 && std::sscanf(line.c_str() + prefix.size(), "%lld", &at) == 1 && at >= 0 &&
+        at < step)
       kept += line + "\n";
   write_file_atomic(file, kept, Durability::AtomicOnly);
 }

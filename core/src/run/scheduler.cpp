@@ -196,7 +196,8 @@ class Scheduler {
   }
 
   ScheduleResult run() {
-    struct sigaction action {}, old_int {}, old_term {};
+    struct sigaction action {
+    }, old_int{}, old_term{};
     action.sa_handler = on_host_signal;
     sigemptyset(&action.sa_mask);
     stop_signal.store(0);
@@ -213,7 +214,8 @@ class Scheduler {
     for (auto& n : nodes_) {
       if (n.result.state == NodeState::Pending) {
         n.result.state = NodeState::Skipped;
-        n.result.reason = interrupted_ ? "not started: interrupted" : "not started: --fail-fast stopped after a failure";
+        n.result.reason =
+            interrupted_ ? "not started: interrupted" : "not started: --fail-fast stopped after a failure";
       }
       out.nodes.push_back(n.result);
     }

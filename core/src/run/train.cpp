@@ -228,7 +228,9 @@ class TrainingLoop {
                                      indices.begin() + (ranks_.rank + 1) * plan_.shard);
     return indices;
   }
-  uint64_t batch_seed(int64_t step) const { return static_cast<uint64_t>(r_.seed) * 1000003ULL + static_cast<uint64_t>(step); }
+  uint64_t batch_seed(int64_t step) const {
+    return static_cast<uint64_t>(r_.seed) * 1000003ULL + static_cast<uint64_t>(step);
+  }
 
   double elapsed() const { return s_.elapsed + std::chrono::duration<double>(Clock::now() - started_).count(); }
   bool steps_left() const { return plan_.total == 0 || s_.step < plan_.total; }

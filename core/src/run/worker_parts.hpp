@@ -20,7 +20,9 @@ extern std::shared_ptr<std::atomic<bool>> cancel_flag;
 struct BorrowedMap {
   std::vector<const char*> names;
   std::vector<DLManagedTensor*> tensors;
-  genlab_tensor_map view() { return {GENLAB_TENSOR_MAP_STRUCT_SIZE, names.size(), names.data(), tensors.data(), nullptr}; }
+  genlab_tensor_map view() {
+    return {GENLAB_TENSOR_MAP_STRUCT_SIZE, names.size(), names.data(), tensors.data(), nullptr};
+  }
   void add(const char* name, DLManagedTensor* t) {
     names.push_back(name);
     tensors.push_back(t);

@@ -112,8 +112,8 @@ GENLAB_HD inline void composite_ray_backward(int64_t samples, const float* sigma
                                              float grad_opacity, float* grad_sigmas, float* grad_rgbs) {
   const float g_red = grad_color[0], g_green = grad_color[1], g_blue = grad_color[2];
   // sum_i w_i v_i over the whole ray.
-  const float total = g_red * color[0] + g_green * color[1] + g_blue * color[2] + grad_depth * depth +
-                      grad_opacity * opacity;
+  const float total =
+      g_red * color[0] + g_green * color[1] + g_blue * color[2] + grad_depth * depth + grad_opacity * opacity;
   float transmittance = 1.0f;  // T_i before the update, T_{i+1} after
   float prefix = 0.0f;         // sum_{j<=i} w_j v_j
   for (int64_t i = 0; i < samples; ++i) {
@@ -265,14 +265,13 @@ genlab_error* parse(const char* op, const char* backend, const InputSpec (&specs
     const DLTensor& t = inputs->tensors[index]->dl_tensor;
     if (t.device.device_type != served)
       return genlab_util_error_new(GENLAB_ERROR_UNSUPPORTED_DEVICE,
-                                   "%s: input '%s' is on %s, but the %s backend serves %s tensors only", op,
-                                   spec.name, device_name(t.device).c_str(), backend, device_type_name(served).c_str());
+                                   "%s: input '%s' is on %s, but the %s backend serves %s tensors only", op, spec.name,
+                                   device_name(t.device).c_str(), backend, device_type_name(served).c_str());
     if (first) parsed.device = t.device;
     if (t.device.device_id != parsed.device.device_id)
-      return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT,
-                                   "%s: input '%s' is on %s but '%s' is on %s: all inputs must be on one device", op,
-                                   spec.name, device_name(t.device).c_str(), specs[0].name,
-                                   device_name(parsed.device).c_str());
+      return genlab_util_error_new(
+          GENLAB_ERROR_INVALID_ARGUMENT, "%s: input '%s' is on %s but '%s' is on %s: all inputs must be on one device",
+          op, spec.name, device_name(t.device).c_str(), specs[0].name, device_name(parsed.device).c_str());
     if (t.dtype.code != f32.code || t.dtype.bits != f32.bits || t.dtype.lanes != 1)
       return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "%s: input '%s' must be float32, got %s", op,
                                    spec.name, dtype_name(t.dtype).c_str());
@@ -294,19 +293,18 @@ genlab_error* parse(const char* op, const char* backend, const InputSpec (&specs
       if (matches && t.shape[d] != expected[d]) matches = false;
     }
     if (!matches)
-      return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT,
-                                   "%s: input '%s' must be %s = %s (R = %lld, S = %lld from '%s'), got %s", op,
-                                   spec.name, spec.shape_doc, shape_text(spec.ndim, expected).c_str(),
-                                   static_cast<long long>(parsed.rays), static_cast<long long>(parsed.samples),
-                                   specs[0].name, shape_text(t.ndim, t.shape).c_str());
+      return genlab_util_error_new(
+          GENLAB_ERROR_INVALID_ARGUMENT, "%s: input '%s' must be %s = %s (R = %lld, S = %lld from '%s'), got %s", op,
+          spec.name, spec.shape_doc, shape_text(spec.ndim, expected).c_str(), static_cast<long long>(parsed.rays),
+          static_cast<long long>(parsed.samples), specs[0].name, shape_text(t.ndim, t.shape).c_str());
     if (!is_compact(t))
       return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT,
                                    "%s: input '%s' %s is not compact: expected row-major strides without gaps", op,
                                    spec.name, shape_text(t.ndim, t.shape).c_str());
     const char* data = static_cast<const char*>(t.data);
     if (data == nullptr && genlab_util_numel(&t) > 0)
-      return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "%s: input '%s' %s has no data (NULL)", op,
-                                   spec.name, shape_text(t.ndim, t.shape).c_str());
+      return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "%s: input '%s' %s has no data (NULL)", op, spec.name,
+                                   shape_text(t.ndim, t.shape).c_str());
     if (data != nullptr && (reinterpret_cast<uintptr_t>(data) + t.byte_offset) % alignof(float) != 0)
       return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT,
                                    "%s: input '%s' is not aligned for float32 (data + byte_offset %% 4 != 0)", op,
@@ -321,7 +319,8 @@ genlab_error* parse(const char* op, const char* backend, const InputSpec (&specs
 
 // Whether `op` is one of the two composite ops.
 inline bool is_composite_op(const char* op) {
-  return op != nullptr && (std::strcmp(op, kVolumeCompositeOp) == 0 || std::strcmp(op, kVolumeCompositeBackwardOp) == 0);
+  return op != nullptr &&
+         (std::strcmp(op, kVolumeCompositeOp) == 0 || std::strcmp(op, kVolumeCompositeBackwardOp) == 0);
 }
 
 // Checks the inputs of `op` (one of the two composite ops) against the contract: presence,

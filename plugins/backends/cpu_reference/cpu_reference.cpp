@@ -72,7 +72,9 @@ genlab_error* info(genlab_backend_info_args* args) {
   return nullptr;
 }
 
-float* data_of(genlab_tensor_map* map, size_t index) { return static_cast<float*>(map->tensors[index]->dl_tensor.data); }
+float* data_of(genlab_tensor_map* map, size_t index) {
+  return static_cast<float*>(map->tensors[index]->dl_tensor.data);
+}
 
 void forward(const CompositeInputs& in, genlab_tensor_map* out, int threads) {
   float* color = data_of(out, 0);
@@ -103,15 +105,16 @@ void backward(const CompositeInputs& in, genlab_tensor_map* out, int threads) {
 #endif
   for (int64_t r = 0; r < rays; ++r) {
     const int64_t row = r * samples;
-    composite_ray_backward(samples, in.sigmas + row, in.rgbs + 3 * row, in.deltas + row, in.ts + row,
-                           in.color + 3 * r, in.depth[r], in.opacity[r], in.grad_color + 3 * r, in.grad_depth[r],
-                           in.grad_opacity[r], grad_sigmas + row, grad_rgbs + 3 * row);
+    composite_ray_backward(samples, in.sigmas + row, in.rgbs + 3 * row, in.deltas + row, in.ts + row, in.color + 3 * r,
+                           in.depth[r], in.opacity[r], in.grad_color + 3 * r, in.grad_depth[r], in.grad_opacity[r],
+                           grad_sigmas + row, grad_rgbs + 3 * row);
   }
 }
 
 genlab_error* run_op(genlab_backend_run_op_args* args) {
   const auto* self = reinterpret_cast<const CpuReference*>(args->backend);
-  if (self == nullptr || args->op == nullptr) RETURN_ERROR(GENLAB_ERROR_INVALID_ARGUMENT, "%s: null backend or op", kName);
+  if (self == nullptr || args->op == nullptr)
+    RETURN_ERROR(GENLAB_ERROR_INVALID_ARGUMENT, "%s: null backend or op", kName);
   if (!is_composite_op(args->op))
     RETURN_ERROR(GENLAB_ERROR_NOT_FOUND, "%s: no op '%s' (this backend serves: %s, %s)", kName, args->op, kOps[0],
                  kOps[1]);
@@ -127,24 +130,25 @@ genlab_error* run_op(genlab_backend_run_op_args* args) {
     // (A failed set has deleted the tensor; the map frees those already set.)
     if (tensor == nullptr || genlab_util_tensor_map_set(outputs, i, specs[i].name, tensor) != 0) {
       genlab_tensor_map_destroy(outputs);
-      RETURN_ERROR(GENLAB_ERROR_OUT_OF_MEMORY, "%s: %s: out of memory for output '%s'", kName, args->op,
-                   specs[i].name);
+      RETURN_ERROR(GENLAB_ERROR_OUT_OF_MEMORY, "%s: %s: out of memory for output '%s'", kName, args->op, specs[i].name);
     }
   }
-  if (std::strcmp(args->op, kVolumeCompositeOp) == 0)
-    forward(in, outputs, self->threads);
-  else
-    backward(in, outputs, self->threads);
+  if (std::strcmp(args->op, kVolumeCompositeOp) == 0) forward(in, outputs, self->threads);
+  else backward(in, outputs, self->threads);
   args->outputs = outputs;
   return nullptr;
 }
 
 const genlab_backend_api kBackendApi = {GENLAB_BACKEND_API_STRUCT_SIZE, create, destroy, info, run_op};
 
-const genlab_plugin_api kPluginApi = {GENLAB_PLUGIN_API_STRUCT_SIZE, GENLAB_ABI_VERSION_MAJOR,
-                                      GENLAB_ABI_VERSION_MINOR,      GENLAB_PLUGIN_KIND_BACKEND,
-                                      describe,                      nullptr,
-                                      nullptr,                       nullptr,
+const genlab_plugin_api kPluginApi = {GENLAB_PLUGIN_API_STRUCT_SIZE,
+                                      GENLAB_ABI_VERSION_MAJOR,
+                                      GENLAB_ABI_VERSION_MINOR,
+                                      GENLAB_PLUGIN_KIND_BACKEND,
+                                      describe,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
                                       &kBackendApi};
 
 }  // namespace

@@ -104,10 +104,10 @@ genlab_error* cuda_tensor_new(const char* op, const CompositeOutput& output, DLD
   if (status != cudaSuccess) {
     delete self;
     (void)cudaGetLastError();
-    return genlab_util_error_new(status == cudaErrorMemoryAllocation ? GENLAB_ERROR_OUT_OF_MEMORY : GENLAB_ERROR_UNKNOWN,
-                                 "%s: %s: cudaMalloc of %zu bytes for output '%s' on CUDA:%d failed: %s (%s)", kName, op,
-                                 bytes, output.name, device.device_id, cudaGetErrorString(status),
-                                 cudaGetErrorName(status));
+    return genlab_util_error_new(
+        status == cudaErrorMemoryAllocation ? GENLAB_ERROR_OUT_OF_MEMORY : GENLAB_ERROR_UNKNOWN,
+        "%s: %s: cudaMalloc of %zu bytes for output '%s' on CUDA:%d failed: %s (%s)", kName, op, bytes, output.name,
+        device.device_id, cudaGetErrorString(status), cudaGetErrorName(status));
   }
   DLTensor& t = self->managed.dl_tensor;
   t.data = data;
@@ -154,12 +154,14 @@ __global__ void backward_kernel(CompositeInputs in, float* grad_sigmas, float* g
   const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= in.rays) return;
   const int64_t row = r * in.samples;
-  composite_ray_backward(in.samples, in.sigmas + row, in.rgbs + 3 * row, in.deltas + row, in.ts + row,
-                         in.color + 3 * r, in.depth[r], in.opacity[r], in.grad_color + 3 * r, in.grad_depth[r],
-                         in.grad_opacity[r], grad_sigmas + row, grad_rgbs + 3 * row);
+  composite_ray_backward(in.samples, in.sigmas + row, in.rgbs + 3 * row, in.deltas + row, in.ts + row, in.color + 3 * r,
+                         in.depth[r], in.opacity[r], in.grad_color + 3 * r, in.grad_depth[r], in.grad_opacity[r],
+                         grad_sigmas + row, grad_rgbs + 3 * row);
 }
 
-float* data_of(genlab_tensor_map* map, size_t index) { return static_cast<float*>(map->tensors[index]->dl_tensor.data); }
+float* data_of(genlab_tensor_map* map, size_t index) {
+  return static_cast<float*>(map->tensors[index]->dl_tensor.data);
+}
 
 // --------------------------------------------------------------------------- the plugin
 
@@ -175,8 +177,8 @@ genlab_error* create(genlab_backend_create_args* args) {
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
     (void)cudaGetLastError();
-    self->no_device_reason = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorString(status) + " (" +
-                             cudaGetErrorName(status) + ")";
+    self->no_device_reason =
+        std::string("cudaGetDeviceCount failed: ") + cudaGetErrorString(status) + " (" + cudaGetErrorName(status) + ")";
     count = 0;  // the runtime may leave it unset on failure
   } else if (count == 0) {
     self->no_device_reason = "cudaGetDeviceCount found no CUDA device";
@@ -210,11 +212,12 @@ genlab_error* run_op(genlab_backend_run_op_args* args) {
   CompositeInputs in;
   if (genlab_error* error = parse_composite_inputs(op, kName, args->inputs, kDLCUDA, &in)) return error;
   if (self->device_count == 0)
-    RETURN_ERROR(GENLAB_ERROR_UNSUPPORTED_DEVICE, "%s: %s: the inputs are on CUDA:%d but this process has no CUDA device (%s)",
-                 kName, op, in.device.device_id, self->no_device_reason.c_str());
+    RETURN_ERROR(GENLAB_ERROR_UNSUPPORTED_DEVICE,
+                 "%s: %s: the inputs are on CUDA:%d but this process has no CUDA device (%s)", kName, op,
+                 in.device.device_id, self->no_device_reason.c_str());
   if (in.device.device_id < 0 || in.device.device_id >= self->device_count)
-    RETURN_ERROR(GENLAB_ERROR_UNSUPPORTED_DEVICE, "%s: %s: the inputs are on CUDA:%d but there are %d CUDA devices", kName,
-                 op, in.device.device_id, self->device_count);
+    RETURN_ERROR(GENLAB_ERROR_UNSUPPORTED_DEVICE, "%s: %s: the inputs are on CUDA:%d but there are %d CUDA devices",
+                 kName, op, in.device.device_id, self->device_count);
   const int64_t blocks = (in.rays + kThreadsPerBlock - 1) / kThreadsPerBlock;
   if (blocks > 2147483647)
     RETURN_ERROR(GENLAB_ERROR_INVALID_ARGUMENT, "%s: %s: %lld rays are more than one launch can take", kName, op,
@@ -245,9 +248,10 @@ genlab_error* run_op(genlab_backend_run_op_args* args) {
     const bool is_forward = std::strcmp(op, kVolumeCompositeOp) == 0;
     if (is_forward)
       forward_kernel<<<static_cast<unsigned>(blocks), kThreadsPerBlock>>>(in, data_of(outputs, 0), data_of(outputs, 1),
-                                                                         data_of(outputs, 2), data_of(outputs, 3));
+                                                                          data_of(outputs, 2), data_of(outputs, 3));
     else
-      backward_kernel<<<static_cast<unsigned>(blocks), kThreadsPerBlock>>>(in, data_of(outputs, 0), data_of(outputs, 1));
+      backward_kernel<<<static_cast<unsigned>(blocks), kThreadsPerBlock>>>(in, data_of(outputs, 0),
+                                                                           data_of(outputs, 1));
     cudaError_t status = cudaGetLastError();
     const char* call = is_forward ? "launching forward_kernel" : "launching backward_kernel";
     if (status == cudaSuccess) {
@@ -265,10 +269,14 @@ genlab_error* run_op(genlab_backend_run_op_args* args) {
 
 const genlab_backend_api kBackendApi = {GENLAB_BACKEND_API_STRUCT_SIZE, create, destroy, info, run_op};
 
-const genlab_plugin_api kPluginApi = {GENLAB_PLUGIN_API_STRUCT_SIZE, GENLAB_ABI_VERSION_MAJOR,
-                                      GENLAB_ABI_VERSION_MINOR,      GENLAB_PLUGIN_KIND_BACKEND,
-                                      describe,                      nullptr,
-                                      nullptr,                       nullptr,
+const genlab_plugin_api kPluginApi = {GENLAB_PLUGIN_API_STRUCT_SIZE,
+                                      GENLAB_ABI_VERSION_MAJOR,
+                                      GENLAB_ABI_VERSION_MINOR,
+                                      GENLAB_PLUGIN_KIND_BACKEND,
+                                      describe,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
                                       &kBackendApi};
 
 }  // namespace

@@ -73,7 +73,8 @@ struct Selection {
     if (split.name == "train" && subset > 0 && subset < split.images.size(0)) {
       std::vector<int64_t> keep(static_cast<size_t>(split.images.size(0)));
       for (size_t i = 0; i < keep.size(); ++i) keep[i] = static_cast<int64_t>(i);
-      if (subset_mode == "random") std::shuffle(keep.begin(), keep.end(), std::mt19937_64(static_cast<uint64_t>(subset_seed)));
+      if (subset_mode == "random")
+        std::shuffle(keep.begin(), keep.end(), std::mt19937_64(static_cast<uint64_t>(subset_seed)));
       keep.resize(static_cast<size_t>(subset));
       std::sort(keep.begin(), keep.end());
       select(split, keep);
@@ -133,7 +134,7 @@ struct Selection {
 template <class Options>
 sdk::Params<Options> with_selection(sdk::Params<Options> params, Selection Options::*selection) {
   const auto member = [selection](auto field) {
-    return [selection, field](Options& o) -> auto& { return (o.*selection).*field; };
+    return [ selection, field ](Options & o) -> auto& { return (o.*selection).*field; };
   };
   const auto selected = [selection](const Options& o) -> const Selection& { return o.*selection; };
   params.add("subset", member(&Selection::subset), "training examples to keep, 0 for all (data-size experiments)")
@@ -167,8 +168,9 @@ class ImageDataset : public genlab::sdk::Dataset {
     GENLAB_CHECK(s != nullptr, GENLAB_ERROR_NOT_FOUND, "no split '" + split + "' (expected train or test)");
     const int64_t n = s->images.size(0);
     for (int64_t i : indices)
-      GENLAB_CHECK(i >= 0 && i < n, GENLAB_ERROR_INVALID_ARGUMENT,
-                   "index " + std::to_string(i) + " out of range [0, " + std::to_string(n) + ") of split '" + split + "'");
+      GENLAB_CHECK(
+          i >= 0 && i < n, GENLAB_ERROR_INVALID_ARGUMENT,
+          "index " + std::to_string(i) + " out of range [0, " + std::to_string(n) + ") of split '" + split + "'");
     const at::Tensor index = at::tensor(indices, at::kLong);
     genlab::sdk::Tensors out;
     out.add("image", s->images.index_select(0, index));

@@ -19,12 +19,13 @@ struct DigitsCsvOptions {
   genlab::data::Selection selection;
 };
 
-const auto kDigitsCsvParams = genlab::data::with_selection(
-    genlab::sdk::Params<DigitsCsvOptions>()
-        .add("path", &DigitsCsvOptions::path, "the CSV file (.gz or plain)")
-        .add("test_fraction", &DigitsCsvOptions::test_fraction, "share of the rows, at the end, that form the test split")
-        .between(0, 1, genlab::sdk::Params<DigitsCsvOptions>::Ends::open),
-    &DigitsCsvOptions::selection);
+const auto kDigitsCsvParams =
+    genlab::data::with_selection(genlab::sdk::Params<DigitsCsvOptions>()
+                                     .add("path", &DigitsCsvOptions::path, "the CSV file (.gz or plain)")
+                                     .add("test_fraction", &DigitsCsvOptions::test_fraction,
+                                          "share of the rows, at the end, that form the test split")
+                                     .between(0, 1, genlab::sdk::Params<DigitsCsvOptions>::Ends::open),
+                                 &DigitsCsvOptions::selection);
 
 class DigitsCsv final : public genlab::data::ImageDataset {
  public:
@@ -45,15 +46,18 @@ class DigitsCsv final : public genlab::data::ImageDataset {
     const std::string& path = o.path;
     std::vector<Split> splits = genlab::data::reading(path, [&] {
       const std::string text = genlab::data::read_maybe_gzipped(
-          path, kMaxCsvBytes, "the cap on a digits CSV (" + genlab::data::format_bytes(kMaxCsvBytes) + ", some 400,000 rows)");
+          path, kMaxCsvBytes,
+          "the cap on a digits CSV (" + genlab::data::format_bytes(kMaxCsvBytes) + ", some 400,000 rows)");
       auto [pixels, labels] = genlab::data::formats::parse_digits_csv(text, path);
       const int64_t n = static_cast<int64_t>(labels.size());
-      GENLAB_CHECK(n >= 2, GENLAB_ERROR_INVALID_ARGUMENT, path + ": expected rows of digits, found " + std::to_string(n));
+      GENLAB_CHECK(n >= 2, GENLAB_ERROR_INVALID_ARGUMENT,
+                   path + ": expected rows of digits, found " + std::to_string(n));
       const at::Tensor images = at::tensor(pixels).reshape({n, 1, 8, 8});
       const at::Tensor all_labels = at::tensor(labels, at::kLong);
       const int64_t n_test = std::max<int64_t>(1, static_cast<int64_t>(o.test_fraction * n));
-      return std::vector<Split>{{"train", images.narrow(0, 0, n - n_test).clone(), all_labels.narrow(0, 0, n - n_test).clone()},
-                                {"test", images.narrow(0, n - n_test, n_test).clone(), all_labels.narrow(0, n - n_test, n_test).clone()}};
+      return std::vector<Split>{
+          {"train", images.narrow(0, 0, n - n_test).clone(), all_labels.narrow(0, 0, n - n_test).clone()},
+          {"test", images.narrow(0, n - n_test, n_test).clone(), all_labels.narrow(0, n - n_test, n_test).clone()}};
     });
     describe(std::move(splits), o.selection);
   }

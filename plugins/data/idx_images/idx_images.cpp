@@ -22,12 +22,13 @@ std::string read_idx(const std::string& path, int ndim) {
   file.read(bytes, header);
   const uint64_t count = genlab::data::formats::idx_data_bytes(genlab::data::formats::idx_header(bytes, path, ndim));
   GENLAB_CHECK(count <= genlab::data::kMaxDataFileBytes - header, GENLAB_ERROR_INVALID_ARGUMENT,
-               path + ": the header promises " + (count == UINT64_MAX ? std::string("more than 2^64") : std::to_string(count)) +
+               path + ": the header promises " +
+                   (count == UINT64_MAX ? std::string("more than 2^64") : std::to_string(count)) +
                    " bytes of data, more than the " + genlab::data::format_bytes(genlab::data::kMaxDataFileBytes) +
                    " cap on a data file (refused before reading them)");
   file.read(bytes, count);
   idx_dims(bytes, path, ndim);  // the data is all there
-  (void)file.more();  // one byte more: zlib reaches the end of an exact-size gzip stream and checks its CRC
+  (void)file.more();            // one byte more: zlib reaches the end of an exact-size gzip stream and checks its CRC
   return bytes;
 }
 
@@ -40,8 +41,9 @@ std::string find_file(const std::string& folder, const std::string& name) {
       return candidate;
     }
   }
-  throw genlab::sdk::Error(GENLAB_ERROR_IO, folder + "/" + name + "[.gz]: no such file (scripts/fetch-data.sh fetches "
-                                            "MNIST and Fashion-MNIST into ./data)");
+  throw genlab::sdk::Error(GENLAB_ERROR_IO, folder + "/" + name +
+                                                "[.gz]: no such file (scripts/fetch-data.sh fetches "
+                                                "MNIST and Fashion-MNIST into ./data)");
 }
 
 Split read_split(const std::string& name, const std::string& images_path, const std::string& labels_path) {
@@ -61,9 +63,8 @@ Split read_split(const std::string& name, const std::string& images_path, const 
         .div_(255.0f);  // [N, 1, H, W] in [0, 1]
   });
   const auto* labels = reinterpret_cast<const uint8_t*>(label_bytes.data() + 8);
-  s.labels = genlab::data::reading(labels_path, [&] {
-    return at::from_blob(const_cast<uint8_t*>(labels), {dims[0]}, at::kByte).to(at::kLong);
-  });
+  s.labels = genlab::data::reading(
+      labels_path, [&] { return at::from_blob(const_cast<uint8_t*>(labels), {dims[0]}, at::kByte).to(at::kLong); });
   return s;
 }
 
@@ -76,14 +77,14 @@ struct IdxImagesOptions {
   genlab::data::Selection selection;
 };
 
-const auto kIdxImagesParams = genlab::data::with_selection(
-    genlab::sdk::Params<IdxImagesOptions>()
-        .add("path", &IdxImagesOptions::path, "folder of the IDX files")
-        .add("train_images", &IdxImagesOptions::train_images, "file name (.gz found too)")
-        .add("train_labels", &IdxImagesOptions::train_labels, "file name (.gz found too)")
-        .add("test_images", &IdxImagesOptions::test_images, "file name (.gz found too)")
-        .add("test_labels", &IdxImagesOptions::test_labels, "file name (.gz found too)"),
-    &IdxImagesOptions::selection);
+const auto kIdxImagesParams =
+    genlab::data::with_selection(genlab::sdk::Params<IdxImagesOptions>()
+                                     .add("path", &IdxImagesOptions::path, "folder of the IDX files")
+                                     .add("train_images", &IdxImagesOptions::train_images, "file name (.gz found too)")
+                                     .add("train_labels", &IdxImagesOptions::train_labels, "file name (.gz found too)")
+                                     .add("test_images", &IdxImagesOptions::test_images, "file name (.gz found too)")
+                                     .add("test_labels", &IdxImagesOptions::test_labels, "file name (.gz found too)"),
+                                 &IdxImagesOptions::selection);
 
 class IdxImages final : public genlab::data::ImageDataset {
  public:

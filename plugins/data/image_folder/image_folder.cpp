@@ -68,7 +68,8 @@ class ImageFolder final : public genlab::data::ImageDataset {
         classes[""].push_back(e.path());
       }
     }
-    GENLAB_CHECK(!classes.empty(), GENLAB_ERROR_NOT_FOUND, root.string() + ": no images (.png, .jpg, .bmp, .tga) found");
+    GENLAB_CHECK(!classes.empty(), GENLAB_ERROR_NOT_FOUND,
+                 root.string() + ": no images (.png, .jpg, .bmp, .tga) found");
     GENLAB_CHECK(!(classes.count("") && classes.size() > 1), GENLAB_ERROR_INVALID_ARGUMENT,
                  root.string() + ": images both at the top and in class folders; use one layout");
     int width = 0, height = 0;

@@ -6,12 +6,12 @@
 // view, to render and compare (genlab.h, the rays modality). Every view is decoded, composited
 // onto the background and downscaled at create(). A batch of training rays is computed on
 // demand from the pixels' views' poses and focals, with the same camera model as the NeRF model
-// (plugins/common/rays.hpp): precomputing every ray would hold 6 floats a pixel beside the
+// (genlab/rendering/rays.hpp): precomputing every ray would hold 6 floats a pixel beside the
 // image's 3 (1.5 GB for 100 views of 800x800).
 #include <filesystem>
 #include <sstream>
 
-#include "../../common/rays.hpp"
+#include <genlab/rendering/rays.hpp>
 #include <genlab/formats/files.hpp>
 #include "../common/image_file.hpp"
 #include <genlab/formats/nerf_transforms.hpp>
@@ -24,11 +24,11 @@ using genlab::sdk::Error;
 // The views of one split. Images are stored [N, H, W, 3] so that the training colours, one
 // RGB triple per ray in the same order as the rays, are a view of them rather than a copy.
 struct Views {
-  std::string name;    // the split
-  at::Tensor images;   // [N, H, W, 3] float32 in [0, 1], composited onto the background
-  at::Tensor poses;    // [N, 4, 4] float32, camera-to-world
-  at::Tensor focals;   // [N] float32, pixels after downscale
-  double focal = 0;    // the same, in double for the rays
+  std::string name;   // the split
+  at::Tensor images;  // [N, H, W, 3] float32 in [0, 1], composited onto the background
+  at::Tensor poses;   // [N, 4, 4] float32, camera-to-world
+  at::Tensor focals;  // [N] float32, pixels after downscale
+  double focal = 0;   // the same, in double for the rays
 };
 
 // A split whose transforms file is parsed and whose images exist, not yet decoded.
@@ -91,8 +91,9 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
     const fs::path root = options.root;
     std::error_code ec;
     GENLAB_CHECK(fs::is_directory(root, ec), GENLAB_ERROR_NOT_FOUND,
-                 root.string() + ": not a folder (expected the NeRF-synthetic layout: transforms_train.json, "
-                                 "transforms_test.json; scripts/fetch-data.sh nerf-bunny renders one)");
+                 root.string() +
+                     ": not a folder (expected the NeRF-synthetic layout: transforms_train.json, "
+                     "transforms_test.json; scripts/fetch-data.sh nerf-bunny renders one)");
 
     // Parse every split first, so that a broken JSON fails before minutes of decoding.
     std::vector<ParsedSplit> pending;
@@ -100,8 +101,9 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
       const fs::path json = root / ("transforms_" + std::string(split) + ".json");
       if (std::string(split) == "val" && !fs::exists(json, ec)) continue;  // the one optional split
       GENLAB_CHECK(fs::is_regular_file(json, ec), GENLAB_ERROR_NOT_FOUND,
-                   json.string() + ": not found (the NeRF-synthetic layout needs transforms_train.json and "
-                                   "transforms_test.json; transforms_val.json is optional)");
+                   json.string() +
+                       ": not found (the NeRF-synthetic layout needs transforms_train.json and "
+                       "transforms_test.json; transforms_val.json is optional)");
       ParsedSplit p{split, json.string(), {}, {}};
       p.transforms = genlab::data::reading(p.json, [&] {
         return genlab::data::formats::parse_nerf_transforms(
@@ -136,7 +138,9 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
         GENLAB_CHECK(!host().cancelled(), GENLAB_ERROR_CANCELLED, "cancelled while decoding the views of " + p.json);
         const at::Tensor view = decode_view(p, i, options, size);
         if (i == 0)
-          views.images = genlab::data::reading(p.json, [&] { return at::empty({n, view.size(0), view.size(1), 3}, at::kFloat); });
+          views.images = genlab::data::reading(p.json, [&] {
+            return at::empty({n, view.size(0), view.size(1), 3}, at::kFloat);
+          });
         views.images[i].copy_(view);
         for (double x : p.transforms.frames[static_cast<size_t>(i)].c2w) poses.push_back(static_cast<float>(x));
         host().progress(static_cast<double>(++done) / static_cast<double>(total), "decoding views");
@@ -155,7 +159,8 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
     describe();
     const Views& train = splits_[0];
     std::ostringstream summary;
-    summary << root.string() << ": " << train.images.size(0) << " training view" << (train.images.size(0) == 1 ? "" : "s");
+    summary << root.string() << ": " << train.images.size(0) << " training view"
+            << (train.images.size(0) == 1 ? "" : "s");
     for (const auto& s : splits_)
       if (s.name != "train" && s.name != "train-views") summary << ", " << s.images.size(0) << " " << s.name;
     summary << "; " << size.width << "x" << size.height;
@@ -186,8 +191,8 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
       // Ray i is pixel i % (H*W) of view i / (H*W), row-major: the order of the colours.
       const int64_t height = views->images.size(1), width = views->images.size(2);
       const at::Tensor view = index.div(height * width, "floor"), pixel = index.remainder(height * width);
-      const at::Tensor camera = genlab::plugins::camera_directions(
-          pixel.remainder(width), pixel.div(width, "floor"), views->focals.index_select(0, view), height, width);
+      const at::Tensor camera = genlab::plugins::camera_directions(pixel.remainder(width), pixel.div(width, "floor"),
+                                                                   views->focals.index_select(0, view), height, width);
       out.add("origins", train_translations_.index_select(0, view));
       out.add("directions", genlab::plugins::world_directions(camera, train_rotations_.index_select(0, view)));
       out.add("colors", views->images.view({-1, 3}).index_select(0, index));
@@ -214,12 +219,13 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
                        std::to_string(image.width) + "x" + std::to_string(image.height) + " views of " + split.json +
                        " (it must divide both sides, so that the camera's centre stays the image centre)");
     }
-    GENLAB_CHECK(image.width == size.width && image.height == size.height, GENLAB_ERROR_INVALID_ARGUMENT,
-                 split.json + ": frame " + std::to_string(i) + " (" +
-                     genlab::data::formats::nerf_detail::quoted(split.transforms.frames[static_cast<size_t>(i)].file_path) +
-                     "): the image is " + std::to_string(image.width) + "x" + std::to_string(image.height) + ", but " +
-                     size.first + " is " + std::to_string(size.width) + "x" + std::to_string(size.height) +
-                     " (all views of a scene share one size)");
+    GENLAB_CHECK(
+        image.width == size.width && image.height == size.height, GENLAB_ERROR_INVALID_ARGUMENT,
+        split.json + ": frame " + std::to_string(i) + " (" +
+            genlab::data::formats::nerf_detail::quoted(split.transforms.frames[static_cast<size_t>(i)].file_path) +
+            "): the image is " + std::to_string(image.width) + "x" + std::to_string(image.height) + ", but " +
+            size.first + " is " + std::to_string(size.width) + "x" + std::to_string(size.height) +
+            " (all views of a scene share one size)");
     const int64_t pixels = static_cast<int64_t>(image.width) * image.height;
     at::Tensor view = at::empty({image.height, image.width, 3}, at::kFloat);
     float* out = view.data_ptr<float>();

@@ -32,18 +32,25 @@ std::string utf8_problem(const std::string& bytes, size_t at) {
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   char text[160];
   const unsigned first = b[at];
-  const size_t length = first < 0x80 ? 1 : (first & 0xE0) == 0xC0 ? 2 : (first & 0xF0) == 0xE0 ? 3 : (first & 0xF8) == 0xF0 ? 4 : 0;
+  const size_t length = first < 0x80             ? 1
+                        : (first & 0xE0) == 0xC0 ? 2
+                        : (first & 0xF0) == 0xE0 ? 3
+                        : (first & 0xF8) == 0xF0 ? 4
+                                                 : 0;
   if ((first & 0xC0) == 0x80) {
     std::snprintf(text, sizeof text, "byte 0x%02X is a continuation byte that no lead byte starts", first);
   } else if (length == 0) {
     std::snprintf(text, sizeof text, "byte 0x%02X is never in UTF-8 text", first);
   } else if (at + length > bytes.size()) {
-    std::snprintf(text, sizeof text, "the file ends inside the %zu-byte sequence that byte 0x%02X starts", length, first);
+    std::snprintf(text, sizeof text, "the file ends inside the %zu-byte sequence that byte 0x%02X starts", length,
+                  first);
   } else {
     for (size_t k = 1; k < length; ++k)
       if ((b[at + k] & 0xC0) != 0x80) {
-        std::snprintf(text, sizeof text, "byte 0x%02X starts a %zu-byte sequence, but byte offset %zu holds 0x%02X, not a continuation byte",
-                      first, length, at + k, unsigned(b[at + k]));
+        std::snprintf(
+            text, sizeof text,
+            "byte 0x%02X starts a %zu-byte sequence, but byte offset %zu holds 0x%02X, not a continuation byte", first,
+            length, at + k, unsigned(b[at + k]));
         return text;
       }
     std::string hex;
@@ -66,8 +73,8 @@ void decode_utf8(const std::string& bytes, const std::string& file, std::vector<
   if (utf8::decode(bytes, out, bad)) return;
   const bool binary = bytes.find('\0') != std::string::npos;
   throw genlab::sdk::Error(GENLAB_ERROR_INVALID_ARGUMENT,
-                           file + ": not UTF-8 text at byte offset " + std::to_string(bad) + ": " + utf8_problem(bytes, bad) +
-                               (binary ? " (it holds NUL bytes: a binary file?)" : "") +
+                           file + ": not UTF-8 text at byte offset " + std::to_string(bad) + ": " +
+                               utf8_problem(bytes, bad) + (binary ? " (it holds NUL bytes: a binary file?)" : "") +
                                "; expected UTF-8 text, or use tokenizer = \"byte\" for any bytes");
 }
 
@@ -99,8 +106,7 @@ std::vector<uint32_t> read_symbols(const std::string& path, bool bytes_as_symbol
       if (bytes_as_symbols)
         symbols.insert(symbols.end(), reinterpret_cast<const unsigned char*>(bytes.data()),
                        reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size());
-      else
-        decode_utf8(bytes, file, symbols);
+      else decode_utf8(bytes, file, symbols);
     });
   }
   return symbols;
@@ -153,15 +159,17 @@ class Text final : public genlab::sdk::Dataset {
   const genlab_dataset_info& data_info() const override { return info_; }
 
   genlab::sdk::Tensors get_batch(const std::string& split, const std::vector<int64_t>& indices, uint64_t) override {
-    GENLAB_CHECK(split == "train" || split == "val", GENLAB_ERROR_NOT_FOUND, "no split '" + split + "' (expected train or val)");
+    GENLAB_CHECK(split == "train" || split == "val", GENLAB_ERROR_NOT_FOUND,
+                 "no split '" + split + "' (expected train or val)");
     const bool train = split == "train";
     const std::vector<int64_t>& tokens = train ? train_ : val_;
     const int64_t size = sizes_[train ? 0 : 1], width = block_size_ + 1;
     at::Tensor out = at::empty({static_cast<int64_t>(indices.size()), width}, at::kLong);
     int64_t* row = out.data_ptr<int64_t>();
     for (int64_t i : indices) {
-      GENLAB_CHECK(i >= 0 && i < size, GENLAB_ERROR_INVALID_ARGUMENT,
-                   "index " + std::to_string(i) + " out of range [0, " + std::to_string(size) + ") of split '" + split + "'");
+      GENLAB_CHECK(
+          i >= 0 && i < size, GENLAB_ERROR_INVALID_ARGUMENT,
+          "index " + std::to_string(i) + " out of range [0, " + std::to_string(size) + ") of split '" + split + "'");
       const int64_t start = train ? i : i * block_size_;
       std::copy(tokens.begin() + start, tokens.begin() + start + width, row);
       row += width;
@@ -203,7 +211,8 @@ class Text final : public genlab::sdk::Dataset {
         const auto found = index.find(symbols[from + i]);
         GENLAB_CHECK(found != index.end(), GENLAB_ERROR_INVALID_ARGUMENT,
                      path + ": character " + utf8::describe(symbols[from + i]) + " (character " +
-                         std::to_string(from + i) + ") of the val split is not in the training split's vocabulary; "
+                         std::to_string(from + i) +
+                         ") of the val split is not in the training split's vocabulary; "
                          "set vocabulary_from = \"all\"");
         out[i] = found->second;
       }
@@ -213,7 +222,8 @@ class Text final : public genlab::sdk::Dataset {
 
     sizes_ = {n_train - block_size_, (n_val - 1) / block_size_};
     shape_ = {block_size_ + 1};
-    element_ = genlab_element_spec{GENLAB_ELEMENT_SPEC_STRUCT_SIZE, "tokens", genlab_util_dtype_int64(), 1, shape_.data()};
+    element_ =
+        genlab_element_spec{GENLAB_ELEMENT_SPEC_STRUCT_SIZE, "tokens", genlab_util_dtype_int64(), 1, shape_.data()};
     info_.struct_size = GENLAB_DATASET_INFO_STRUCT_SIZE;
     info_.modality = "tokens";
     info_.split_count = 2;
@@ -226,7 +236,6 @@ class Text final : public genlab::sdk::Dataset {
     info_.value_range = nullptr;
     info_.vocabulary = tokenizer == "char" ? vocabulary_.c_str() : nullptr;
   }
-
 
   int64_t block_size_ = 0;  // the option block_size
   std::vector<int64_t> train_, val_;

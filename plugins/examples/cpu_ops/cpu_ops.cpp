@@ -22,9 +22,21 @@ const genlab_param_spec kParams[] = {};
 #define RETURN_ERROR(code, ...) return genlab_util_error_new(code, __VA_ARGS__)
 
 const genlab_plugin_description kDescription = {
-    GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE, GENLAB_PLUGIN_KIND_BACKEND, "example-cpu-ops", "1.0.0", "reference",
-    "CPU reference backend for the op 'axpy' (example backend, no LibTorch)", kModalities, 4, 0, kDevices, 1,
-    kParams, 0, nullptr, 0};
+    GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE,
+    GENLAB_PLUGIN_KIND_BACKEND,
+    "example-cpu-ops",
+    "1.0.0",
+    "reference",
+    "CPU reference backend for the op 'axpy' (example backend, no LibTorch)",
+    kModalities,
+    4,
+    0,
+    kDevices,
+    1,
+    kParams,
+    0,
+    nullptr,
+    0};
 
 // Required.
 genlab_error* describe(genlab_describe_args* args) {
@@ -56,7 +68,8 @@ genlab_error* info(genlab_backend_info_args* args) {
 genlab_error* run_op(genlab_backend_run_op_args* args) {
   const auto* self = reinterpret_cast<const CpuOps*>(args->backend);
   if (self == nullptr || args->op == nullptr) RETURN_ERROR(GENLAB_ERROR_INVALID_ARGUMENT, "null backend or op");
-  if (std::strcmp(args->op, "axpy") != 0) RETURN_ERROR(GENLAB_ERROR_NOT_FOUND, "no op '%s' (this backend serves: axpy)", args->op);
+  if (std::strcmp(args->op, "axpy") != 0)
+    RETURN_ERROR(GENLAB_ERROR_NOT_FOUND, "no op '%s' (this backend serves: axpy)", args->op);
   const long xi = genlab_util_tensor_map_find(args->inputs, "x");
   const long yi = genlab_util_tensor_map_find(args->inputs, "y");
   if (xi < 0 || yi < 0) RETURN_ERROR(GENLAB_ERROR_INVALID_ARGUMENT, "axpy expects inputs 'x' and 'y'");
@@ -94,10 +107,14 @@ genlab_error* run_op(genlab_backend_run_op_args* args) {
 
 const genlab_backend_api kBackendApi = {GENLAB_BACKEND_API_STRUCT_SIZE, create, destroy, info, run_op};
 
-const genlab_plugin_api kPluginApi = {GENLAB_PLUGIN_API_STRUCT_SIZE, GENLAB_ABI_VERSION_MAJOR,
-                                      GENLAB_ABI_VERSION_MINOR,      GENLAB_PLUGIN_KIND_BACKEND,
-                                      describe,                      nullptr,
-                                      nullptr,                       nullptr,
+const genlab_plugin_api kPluginApi = {GENLAB_PLUGIN_API_STRUCT_SIZE,
+                                      GENLAB_ABI_VERSION_MAJOR,
+                                      GENLAB_ABI_VERSION_MINOR,
+                                      GENLAB_PLUGIN_KIND_BACKEND,
+                                      describe,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
                                       &kBackendApi};
 
 }  // namespace

@@ -29,12 +29,14 @@ struct GmmOptions {
   double min_log_sigma = -6;  // not a key: floor on log sigma, keeps the likelihood bounded
 };
 
-const auto kGmmParams =
-    genlab::sdk::Params<GmmOptions>()
-        .add("components", &GmmOptions::components, "number of mixture components K").positive()
-        .add("lr", &GmmOptions::lr, "Adam learning rate").positive()
-        .add("init_scale", &GmmOptions::init_scale, "standard deviation of the initial means")
-        .add("dim", &GmmOptions::dim, "data dimensions D; 0 takes them from the dataset").non_negative();
+const auto kGmmParams = genlab::sdk::Params<GmmOptions>()
+                            .add("components", &GmmOptions::components, "number of mixture components K")
+                            .positive()
+                            .add("lr", &GmmOptions::lr, "Adam learning rate")
+                            .positive()
+                            .add("init_scale", &GmmOptions::init_scale, "standard deviation of the initial means")
+                            .add("dim", &GmmOptions::dim, "data dimensions D; 0 takes them from the dataset")
+                            .non_negative();
 
 class Gmm final : public genlab::sdk::Model {
  public:
@@ -45,8 +47,8 @@ class Gmm final : public genlab::sdk::Model {
     i.family = "mixture";
     i.summary = "Gaussian mixture fitted by Adam, exact likelihood (example model)";
     i.modalities = {"points", "image"};
-    i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
-                     GENLAB_CAPABILITY_STATE;
+    i.capabilities =
+        GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE | GENLAB_CAPABILITY_STATE;
     i.params = kGmmParams.describe();
     return i;
   }
@@ -56,8 +58,8 @@ class Gmm final : public genlab::sdk::Model {
     dim_ = options_.dim;
     element_shape_ = {dim_};
     if (dim_ == 0) {
-      GENLAB_CHECK(context.data_info != nullptr && context.data_info->element_count > 0,
-                         GENLAB_ERROR_INVALID_ARGUMENT, "expected 'dim' > 0 when no dataset is given");
+      GENLAB_CHECK(context.data_info != nullptr && context.data_info->element_count > 0, GENLAB_ERROR_INVALID_ARGUMENT,
+                   "expected 'dim' > 0 when no dataset is given");
       const genlab_element_spec& x = context.data_info->elements[0];  // the first element is the data
       input_name_ = x.name;
       element_shape_.assign(x.shape, x.shape + x.ndim);
@@ -71,7 +73,8 @@ class Gmm final : public genlab::sdk::Model {
     params_ = {at::zeros({K}, f32), at::randn({K, dim_}, f32) * options_.init_scale, at::zeros({K, dim_}, f32)};
     for (auto& p : params_) p.set_requires_grad(true);
     adam_ = std::make_unique<genlab::sdk::Adam>(
-        std::vector<std::pair<std::string, at::Tensor>>{{"logits", params_[0]}, {"mu", params_[1]}, {"log_sigma", params_[2]}},
+        std::vector<std::pair<std::string, at::Tensor>>{
+            {"logits", params_[0]}, {"mu", params_[1]}, {"log_sigma", params_[2]}},
         genlab::sdk::Adam::Options{options_.lr});
   }
 
@@ -88,8 +91,8 @@ class Gmm final : public genlab::sdk::Model {
     GENLAB_CHECK(count > 0, GENLAB_ERROR_INVALID_ARGUMENT, "expected count > 0, got " + std::to_string(count));
     at::NoGradGuard no_grad;
     const at::Tensor k = at::multinomial(at::softmax(params_[0], 0), count, /*replacement=*/true);  // [N]
-    const at::Tensor mu = params_[1].index_select(0, k);                                          // [N, D]
-    const at::Tensor sigma = at::exp(clamped_log_sigma()).index_select(0, k);                      // [N, D]
+    const at::Tensor mu = params_[1].index_select(0, k);                                            // [N, D]
+    const at::Tensor sigma = at::exp(clamped_log_sigma()).index_select(0, k);                       // [N, D]
     at::Tensor samples = mu + sigma * at::randn_like(mu);
     std::vector<int64_t> shape = {count};
     shape.insert(shape.end(), element_shape_.begin(), element_shape_.end());
@@ -111,7 +114,6 @@ class Gmm final : public genlab::sdk::Model {
 
   int64_t trainable_parameters() const override { return adam_->parameter_count(); }
 
-
   Tensors export_state() override {
     Tensors state;
     adam_->export_to(state);
@@ -123,7 +125,7 @@ class Gmm final : public genlab::sdk::Model {
  private:
   at::Tensor flatten(const at::Tensor& x) const {
     GENLAB_CHECK(x.dim() >= 1 && x.numel() == x.size(0) * dim_, GENLAB_ERROR_INVALID_ARGUMENT,
-                       "expected '" + input_name_ + "' with " + std::to_string(dim_) + " values per example");
+                 "expected '" + input_name_ + "' with " + std::to_string(dim_) + " values per example");
     return x.to(device(), at::kFloat).reshape({x.size(0), dim_});
   }
 
@@ -131,7 +133,7 @@ class Gmm final : public genlab::sdk::Model {
 
   // log p(x) for each row of x [N, D] -> [N].
   at::Tensor log_prob(const at::Tensor& x) const {
-    const at::Tensor log_sigma = clamped_log_sigma();                              // [K, D]
+    const at::Tensor log_sigma = clamped_log_sigma();                                                   // [K, D]
     const at::Tensor z = (x.unsqueeze(1) - params_[1].unsqueeze(0)) / at::exp(log_sigma).unsqueeze(0);  // [N, K, D]
     const double log_2pi = std::log(2.0 * M_PI);
     const at::Tensor log_normal = (-0.5 * (z * z) - log_sigma.unsqueeze(0) - 0.5 * log_2pi).sum(2);  // [N, K]

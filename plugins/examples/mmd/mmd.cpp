@@ -20,8 +20,10 @@ const auto kMmdParams =
     genlab::sdk::Params<MmdOptions>()
         .add("real_key", &MmdOptions::real_key, "name of the real data tensor; empty: the first")
         .add("generated_key", &MmdOptions::generated_key, "name of the generated tensor")
-        .add("bandwidth", &MmdOptions::bandwidth, "kernel width sigma; 0 takes the median distance").non_negative()
-        .add("max_examples", &MmdOptions::max_examples, "use at most this many examples of each side").positive();
+        .add("bandwidth", &MmdOptions::bandwidth, "kernel width sigma; 0 takes the median distance")
+        .non_negative()
+        .add("max_examples", &MmdOptions::max_examples, "use at most this many examples of each side")
+        .positive();
 
 class Mmd final : public genlab::sdk::Metric {
  public:
@@ -37,27 +39,26 @@ class Mmd final : public genlab::sdk::Metric {
     return i;
   }
 
-  explicit Mmd(const Context& context) : Metric(context) {
-    o_ = kMmdParams.read(context.config);
-  }
+  explicit Mmd(const Context& context) : Metric(context) { o_ = kMmdParams.read(context.config); }
 
   void update(const Tensors& real, const Tensors& generated, const Tensors& /*scores*/) override {
     GENLAB_CHECK(!real.empty() || !generated.empty(), GENLAB_ERROR_INVALID_ARGUMENT,
-                       "expected real or generated examples, got neither");
-    if (!real.empty()) real_.push_back(rows(o_.real_key.empty() ? real.entries().front().second : real.at(o_.real_key)));
+                 "expected real or generated examples, got neither");
+    if (!real.empty())
+      real_.push_back(rows(o_.real_key.empty() ? real.entries().front().second : real.at(o_.real_key)));
     if (!generated.empty()) generated_.push_back(rows(generated.at(o_.generated_key)));
   }
 
   genlab::sdk::Scalars compute() override {
     GENLAB_CHECK(!real_.empty() && !generated_.empty(), GENLAB_ERROR_FAILED_PRECONDITION,
-                       "expected real and generated examples before compute");
+                 "expected real and generated examples before compute");
     const at::Tensor x = at::cat(real_).narrow(0, 0, std::min<int64_t>(o_.max_examples, count(real_)));
     const at::Tensor y = at::cat(generated_).narrow(0, 0, std::min<int64_t>(o_.max_examples, count(generated_)));
     GENLAB_CHECK(x.size(1) == y.size(1), GENLAB_ERROR_INVALID_ARGUMENT,
-                       "real and generated examples differ in size: " + std::to_string(x.size(1)) + " vs " +
-                           std::to_string(y.size(1)));
+                 "real and generated examples differ in size: " + std::to_string(x.size(1)) + " vs " +
+                     std::to_string(y.size(1)));
     GENLAB_CHECK(x.size(0) >= 2 && y.size(0) >= 2, GENLAB_ERROR_INVALID_ARGUMENT,
-                       "expected at least 2 examples of each side");
+                 "expected at least 2 examples of each side");
     const at::Tensor d_xx = at::cdist(x, x).pow(2), d_yy = at::cdist(y, y).pow(2), d_xy = at::cdist(x, y).pow(2);
     double sigma = o_.bandwidth;
     if (sigma == 0) sigma = at::cat({d_xx.flatten(), d_yy.flatten(), d_xy.flatten()}).sqrt().median().item<double>();

@@ -20,7 +20,7 @@ typedef struct toy2d {
   int64_t components; /* K */
   double radius, noise;
   uint64_t seed;
-  int64_t sizes[2];   /* train, test */
+  int64_t sizes[2]; /* train, test */
   /* What info() returns; lives as long as the dataset. */
   int64_t point_shape[1];
   genlab_element_spec elements[2];
@@ -125,10 +125,12 @@ static genlab_error* create(genlab_dataset_create_args* args) {
   RETURN_IF_ERROR(read_double(host, args->config, "radius", &radius));
   RETURN_IF_ERROR(read_double(host, args->config, "noise", &noise));
   if (components < 1)
-    return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "expected components >= 1, got %lld", (long long)components);
+    return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "expected components >= 1, got %lld",
+                                 (long long)components);
   if (train < 1 || test < 1)
-    return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "expected train_size and test_size >= 1, got %lld and %lld",
-                                 (long long)train, (long long)test);
+    return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT,
+                                 "expected train_size and test_size >= 1, got %lld and %lld", (long long)train,
+                                 (long long)test);
   if (!(noise >= 0.0))
     return genlab_util_error_new(GENLAB_ERROR_INVALID_ARGUMENT, "expected noise >= 0, got %g", noise);
 
@@ -142,9 +144,10 @@ static genlab_error* create(genlab_dataset_create_args* args) {
   self->sizes[0] = train;
   self->sizes[1] = test;
   self->point_shape[0] = 2;
-  self->elements[0] = (genlab_element_spec){GENLAB_ELEMENT_SPEC_STRUCT_SIZE, "x", genlab_util_dtype_float32(), 1,
-                                            self->point_shape};
-  self->elements[1] = (genlab_element_spec){GENLAB_ELEMENT_SPEC_STRUCT_SIZE, "label", genlab_util_dtype_int64(), 0, NULL};
+  self->elements[0] =
+      (genlab_element_spec){GENLAB_ELEMENT_SPEC_STRUCT_SIZE, "x", genlab_util_dtype_float32(), 1, self->point_shape};
+  self->elements[1] =
+      (genlab_element_spec){GENLAB_ELEMENT_SPEC_STRUCT_SIZE, "label", genlab_util_dtype_int64(), 0, NULL};
   self->split_names[0] = "train";
   self->split_names[1] = "test";
   self->info.struct_size = GENLAB_DATASET_INFO_STRUCT_SIZE;
@@ -198,7 +201,8 @@ static genlab_error* get_batch(genlab_dataset_get_batch_args* args) {
   float* xy = (float*)points->dl_tensor.data;
   int64_t* label = (int64_t*)labels->dl_tensor.data;
   for (int64_t i = 0; i < n; ++i) sample(self, split, args->indices[i], xy + 2 * i, label + i);
-  if (genlab_util_tensor_map_set(map, 0, "x", points) != 0 || genlab_util_tensor_map_set(map, 1, "label", labels) != 0) {
+  if (genlab_util_tensor_map_set(map, 0, "x", points) != 0 ||
+      genlab_util_tensor_map_set(map, 1, "label", labels) != 0) {
     genlab_tensor_map_destroy(map);
     return genlab_util_error_new(GENLAB_ERROR_OUT_OF_MEMORY, "out of memory");
   }
@@ -209,8 +213,15 @@ static genlab_error* get_batch(genlab_dataset_get_batch_args* args) {
 static const genlab_dataset_api dataset_api = {GENLAB_DATASET_API_STRUCT_SIZE, create, destroy, info, get_batch};
 
 static const genlab_plugin_api plugin_api = {
-    GENLAB_PLUGIN_API_STRUCT_SIZE, GENLAB_ABI_VERSION_MAJOR, GENLAB_ABI_VERSION_MINOR, GENLAB_PLUGIN_KIND_DATASET,
-    describe, NULL, &dataset_api, NULL, NULL,
+    GENLAB_PLUGIN_API_STRUCT_SIZE,
+    GENLAB_ABI_VERSION_MAJOR,
+    GENLAB_ABI_VERSION_MINOR,
+    GENLAB_PLUGIN_KIND_DATASET,
+    describe,
+    NULL,
+    &dataset_api,
+    NULL,
+    NULL,
 };
 
 GENLAB_EXPORT const genlab_plugin_api* genlab_plugin_entry(uint32_t host_major, uint32_t host_minor) {

@@ -30,8 +30,8 @@ const auto kClassCoverageParams =
 // The tensor `name` of the `side` map; an error saying a feature network gives it otherwise.
 const at::Tensor& network_output(const Tensors& map, const std::string& name, const std::string& side) {
   GENLAB_CHECK(map.contains(name), GENLAB_ERROR_INVALID_ARGUMENT,
-               "class-coverage needs a '" + name + "' tensor in the " + side + " map, got [" + gm::names(map) +
-                   "]" + (name == "label" ? ": the dataset has no labels" : ": the experiment needs a feature network"));
+               "class-coverage needs a '" + name + "' tensor in the " + side + " map, got [" + gm::names(map) + "]" +
+                   (name == "label" ? ": the dataset has no labels" : ": the experiment needs a feature network"));
   return map.at(name);
 }
 
@@ -40,8 +40,8 @@ class ClassCoverage final : public genlab::sdk::Metric {
   static genlab::sdk::Info info() {
     return gm::metric_info(
         "class-coverage", "classifier",
-        "feature network's accuracy, classes covered, class-histogram KL, per-class recall and generated share", {"image"},
-        kClassCoverageParams.describe());
+        "feature network's accuracy, classes covered, class-histogram KL, per-class recall and generated share",
+        {"image"}, kClassCoverageParams.describe());
   }
 
   explicit ClassCoverage(const genlab::sdk::Context& context)
@@ -71,17 +71,18 @@ class ClassCoverage final : public genlab::sdk::Metric {
     GENLAB_CHECK(x.size(0) == labels.size(0), GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected one real feature row per label, got " + std::to_string(x.size(0)) + " rows and " +
                      std::to_string(labels.size(0)) + " labels");
-    GENLAB_CHECK(labels.min().item<int64_t>() >= 0 && labels.max().item<int64_t>() < classes,
-                 GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected real 'label' values in [0, " + std::to_string(classes) + ") (the logits' K), got " +
-                     std::to_string(labels.min().item<int64_t>()) + " to " + std::to_string(labels.max().item<int64_t>()));
+    GENLAB_CHECK(
+        labels.min().item<int64_t>() >= 0 && labels.max().item<int64_t>() < classes, GENLAB_ERROR_INVALID_ARGUMENT,
+        "expected real 'label' values in [0, " + std::to_string(classes) + ") (the logits' K), got " +
+            std::to_string(labels.min().item<int64_t>()) + " to " + std::to_string(labels.max().item<int64_t>()));
 
     const at::Tensor predicted = generated.argmax(1);
     const at::Tensor p = at::bincount(labels, {}, classes).to(at::kDouble) / static_cast<double>(labels.size(0));
     const at::Tensor q = at::bincount(predicted, {}, classes).to(at::kDouble) / static_cast<double>(predicted.size(0));
     const at::Tensor present = p > 0;
     // Covered: at least min_share of the expected count M * p_c, i.e. q_c >= min_share * p_c.
-    const double covered = (present & (q >= options_.min_share * p)).sum().item<double>() / present.sum().item<double>();
+    const double covered =
+        (present & (q >= options_.min_share * p)).sum().item<double>() / present.sum().item<double>();
     const double kl = (p * (p.clamp_min(1e-6).log() - q.clamp_min(1e-6).log())).sum().item<double>();
 
     const at::Tensor inside = gm::inside_any_ball(x, y, gm::knn_radii(y, options_.k, "generated"));
@@ -95,11 +96,10 @@ class ClassCoverage final : public genlab::sdk::Metric {
       // No better direction: the right share is the one the class has in the training data.
       shares.push_back({"share_class_" + std::to_string(c), q[c].item<double>(), GENLAB_DIRECTION_NONE});
     }
-    genlab::sdk::Scalars out = {
-        {"classifier_accuracy", gm::share(logits.argmax(1) == labels), GENLAB_DIRECTION_HIGHER},
-        {"classes_covered", covered, GENLAB_DIRECTION_HIGHER},
-        {"class_kl", kl, GENLAB_DIRECTION_LOWER},
-        {"min_class_recall", min_recall, GENLAB_DIRECTION_HIGHER}};
+    genlab::sdk::Scalars out = {{"classifier_accuracy", gm::share(logits.argmax(1) == labels), GENLAB_DIRECTION_HIGHER},
+                                {"classes_covered", covered, GENLAB_DIRECTION_HIGHER},
+                                {"class_kl", kl, GENLAB_DIRECTION_LOWER},
+                                {"min_class_recall", min_recall, GENLAB_DIRECTION_HIGHER}};
     out.insert(out.end(), recalls.begin(), recalls.end());
     out.insert(out.end(), shares.begin(), shares.end());
     return out;

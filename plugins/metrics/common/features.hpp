@@ -34,10 +34,12 @@ struct FeatureOptions {
 template <class Options, class Access>
 sdk::Params<Options>& add_data_keys(sdk::Params<Options>& params, Access keys) {
   return params
-      .add("real_key", [keys](Options& o) -> std::string& { return keys(o).real_key; },
-           "name of the real data tensor; empty: the first")
-      .add("generated_key", [keys](Options& o) -> std::string& { return keys(o).generated_key; },
-           "name of the generated tensor; empty: the first");
+      .add(
+          "real_key", [keys](Options& o) -> std::string& { return keys(o).real_key; },
+          "name of the real data tensor; empty: the first")
+      .add(
+          "generated_key", [keys](Options& o) -> std::string& { return keys(o).generated_key; },
+          "name of the generated tensor; empty: the first");
 }
 
 // The params of a metric that reads data tensors, declared by `data`, its DataKeys member;
@@ -56,9 +58,10 @@ sdk::Params<Options> feature_params(FeatureOptions Options::*data) {
   sdk::Params<Options> params;
   add_data_keys(params, [data](Options& o) -> DataKeys& { return (o.*data).keys; });
   params
-      .add("features", [data](Options& o) -> std::string& { return (o.*data).features; },
-           "auto: the feature network's 'features' when both sides have them, else the flattened data; "
-           "network: require them; pixels: always the flattened data")
+      .add(
+          "features", [data](Options& o) -> std::string& { return (o.*data).features; },
+          "auto: the feature network's 'features' when both sides have them, else the flattened data; "
+          "network: require them; pixels: always the flattened data")
       .one_of({"auto", "network", "pixels"});
   return params;
 }
@@ -87,7 +90,8 @@ class Rows {
 
   // Adds t [N, ...] as N rows; `what` ("real 'features'") names it in errors.
   void add(const at::Tensor& t, const std::string& what) {
-    GENLAB_CHECK(t.dim() >= 1, GENLAB_ERROR_INVALID_ARGUMENT, "expected " + what + " to have a batch dimension, got a scalar");
+    GENLAB_CHECK(t.dim() >= 1, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected " + what + " to have a batch dimension, got a scalar");
     if (t.size(0) == 0) return;
     at::Tensor rows = t.detach().to(at::kCPU, dtype_, false, true).reshape({t.size(0), -1});
     GENLAB_CHECK(parts_.empty() || rows.size(1) == parts_.front().size(1), GENLAB_ERROR_INVALID_ARGUMENT,
@@ -135,9 +139,9 @@ class FeaturePairs {
   // The first `max_examples` rows of each side, each side with at least `min_rows`, same width.
   std::pair<at::Tensor, at::Tensor> both(int64_t max_examples, int64_t min_rows) const {
     const int64_t n = real_.count(), m = generated_.count();
-    GENLAB_CHECK(n > 0 && m > 0, GENLAB_ERROR_FAILED_PRECONDITION,
-                 "expected real and generated examples before compute, got " + std::to_string(n) + " and " +
-                     std::to_string(m));
+    GENLAB_CHECK(
+        n > 0 && m > 0, GENLAB_ERROR_FAILED_PRECONDITION,
+        "expected real and generated examples before compute, got " + std::to_string(n) + " and " + std::to_string(m));
     GENLAB_CHECK(std::min({n, m, max_examples}) >= min_rows, GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected at least " + std::to_string(min_rows) + " real and generated examples, got " +
                      std::to_string(n) + " and " + std::to_string(m) + " (max_examples " +

@@ -52,9 +52,8 @@ inline at::Tensor inside_any_ball(const at::Tensor& points, const at::Tensor& ce
 // The distance of each row of x to its nearest row of y: [N].
 inline at::Tensor nearest_distance(const at::Tensor& x, const at::Tensor& y) {
   at::Tensor out = at::empty({x.size(0)}, x.options());
-  for_each_distance_chunk(x, y, [&](int64_t start, const at::Tensor& d) {
-    out.narrow(0, start, d.size(0)).copy_(std::get<0>(d.min(1)));
-  });
+  for_each_distance_chunk(
+      x, y, [&](int64_t start, const at::Tensor& d) { out.narrow(0, start, d.size(0)).copy_(std::get<0>(d.min(1))); });
   return out;
 }
 

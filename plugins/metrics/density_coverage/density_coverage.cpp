@@ -20,17 +20,17 @@ struct DensityCoverageOptions {
 
 const auto kDensityCoverageParams =
     gm::feature_params(&DensityCoverageOptions::data)
-        .add("k", &DensityCoverageOptions::k, "the k of the real examples' k-nearest-neighbour radii").positive()
+        .add("k", &DensityCoverageOptions::k, "the k of the real examples' k-nearest-neighbour radii")
+        .positive()
         .add("max_examples", &DensityCoverageOptions::max_examples, "use at most this many examples of each side")
         .positive();
 
 class DensityCoverage final : public genlab::sdk::Metric {
  public:
   static genlab::sdk::Info info() {
-    return gm::metric_info(
-        "density-coverage", "fidelity-diversity",
-        "density and coverage of generated examples over the real examples' k-NN balls", {"image", "points"},
-        kDensityCoverageParams.describe());
+    return gm::metric_info("density-coverage", "fidelity-diversity",
+                           "density and coverage of generated examples over the real examples' k-NN balls",
+                           {"image", "points"}, kDensityCoverageParams.describe());
   }
 
   explicit DensityCoverage(const genlab::sdk::Context& context)
@@ -43,8 +43,8 @@ class DensityCoverage final : public genlab::sdk::Metric {
   genlab::sdk::Scalars compute() override {
     const auto [x, y] = data_.both(options_.max_examples, 1);
     const at::Tensor radii = gm::knn_radii(x, options_.k, "real");
-    const double density = gm::balls_containing(y, x, radii).sum().item<double>() /
-                           static_cast<double>(options_.k * y.size(0));
+    const double density =
+        gm::balls_containing(y, x, radii).sum().item<double>() / static_cast<double>(options_.k * y.size(0));
     const double coverage = gm::share(gm::nearest_distance(x, y) <= radii);
     return {{"density", density, GENLAB_DIRECTION_HIGHER}, {"coverage", coverage, GENLAB_DIRECTION_HIGHER}};
   }

@@ -17,7 +17,8 @@ struct FidOptions {
 
 const auto kFidParams =
     genlab::metrics::feature_params(&FidOptions::data)
-        .add("max_examples", &FidOptions::max_examples, "use at most this many examples of each side").positive();
+        .add("max_examples", &FidOptions::max_examples, "use at most this many examples of each side")
+        .positive();
 
 // Mean [D] and unbiased covariance [D, D] of rows x [N, D].
 std::pair<at::Tensor, at::Tensor> moments(const at::Tensor& x) {
@@ -57,8 +58,8 @@ class Fid final : public genlab::sdk::Metric {
                   std::to_string(d) + "; use at least " + std::to_string(2 * d) + " (2 x D)");
     const auto [mu1, s1] = moments(x);
     const auto [mu2, s2] = moments(y);
-    const double fid = (mu1 - mu2).pow(2).sum().item<double>() + s1.trace().item<double>() +
-                       s2.trace().item<double>() - 2 * trace_sqrt_product(s1, s2);
+    const double fid = (mu1 - mu2).pow(2).sum().item<double>() + s1.trace().item<double>() + s2.trace().item<double>() -
+                       2 * trace_sqrt_product(s1, s2);
     return {{"fid", fid, GENLAB_DIRECTION_LOWER}};
   }
 

@@ -21,10 +21,12 @@ struct KidOptions {
 
 const auto kKidParams =
     genlab::metrics::feature_params(&KidOptions::data)
-        .add("subsets", &KidOptions::subsets, "number of random subsets averaged").positive()
+        .add("subsets", &KidOptions::subsets, "number of random subsets averaged")
+        .positive()
         .add("subset_size", &KidOptions::subset_size, "examples per side in a subset (at most the smaller side's N)")
         .positive()
-        .add("seed", &KidOptions::seed, "seed of the subset draws").non_negative();
+        .add("seed", &KidOptions::seed, "seed of the subset draws")
+        .non_negative();
 
 class Kid final : public genlab::sdk::Metric {
  public:

@@ -20,17 +20,17 @@ struct PrecisionRecallOptions {
 
 const auto kPrecisionRecallParams =
     gm::feature_params(&PrecisionRecallOptions::data)
-        .add("k", &PrecisionRecallOptions::k, "the k of the k-nearest-neighbour radii").positive()
+        .add("k", &PrecisionRecallOptions::k, "the k of the k-nearest-neighbour radii")
+        .positive()
         .add("max_examples", &PrecisionRecallOptions::max_examples, "use at most this many examples of each side")
         .positive();
 
 class PrecisionRecall final : public genlab::sdk::Metric {
  public:
   static genlab::sdk::Info info() {
-    return gm::metric_info(
-        "precision-recall", "fidelity-diversity",
-        "improved precision and recall: shares inside the other side's k-NN manifold", {"image", "points"},
-        kPrecisionRecallParams.describe());
+    return gm::metric_info("precision-recall", "fidelity-diversity",
+                           "improved precision and recall: shares inside the other side's k-NN manifold",
+                           {"image", "points"}, kPrecisionRecallParams.describe());
   }
 
   explicit PrecisionRecall(const genlab::sdk::Context& context)

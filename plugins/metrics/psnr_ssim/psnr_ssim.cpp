@@ -20,7 +20,8 @@ struct PsnrSsimOptions {
 
 const auto kPsnrSsimParams =
     gm::data_params(&PsnrSsimOptions::data)
-        .add("data_range", &PsnrSsimOptions::data_range, "the range R of pixel values (max - min)").positive();
+        .add("data_range", &PsnrSsimOptions::data_range, "the range R of pixel values (max - min)")
+        .positive();
 
 // SSIM of each pair of images x, y [N, C, H, W]: the SSIM map of a Gaussian window (sigma 1.5,
 // 11 wide or the image's smaller side made odd), valid convolution, averaged over pixels and channels.
@@ -43,9 +44,9 @@ at::Tensor ssim(const at::Tensor& x, const at::Tensor& y, double range) {
 class PsnrSsim final : public genlab::sdk::Metric {
  public:
   static genlab::sdk::Info info() {
-    return gm::metric_info(
-        "psnr-ssim", "reconstruction", "PSNR and SSIM (Wang et al. 2004) of generated[i] against real[i]", {"image", "rays"},
-        kPsnrSsimParams.describe());
+    return gm::metric_info("psnr-ssim", "reconstruction",
+                           "PSNR and SSIM (Wang et al. 2004) of generated[i] against real[i]", {"image", "rays"},
+                           kPsnrSsimParams.describe());
   }
 
   explicit PsnrSsim(const genlab::sdk::Context& context)
@@ -56,7 +57,8 @@ class PsnrSsim final : public genlab::sdk::Metric {
                  "expected real and generated images in every update: psnr-ssim compares real[i] with generated[i]");
     const auto& [real_name, r] = gm::data_entry(real, options_.data.real_key, "real");
     const auto& [generated_name, g] = gm::data_entry(generated, options_.data.generated_key, "generated");
-    GENLAB_CHECK(r.dim() == 4 && g.dim() == 4 && r.sizes().slice(1) == g.sizes().slice(1), GENLAB_ERROR_INVALID_ARGUMENT,
+    GENLAB_CHECK(r.dim() == 4 && g.dim() == 4 && r.sizes().slice(1) == g.sizes().slice(1),
+                 GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected real '" + real_name + "' and generated '" + generated_name +
                      "' to be images [N, C, H, W] of the same C, H, W, got " + c10::str(r.sizes()) + " and " +
                      c10::str(g.sizes()));
@@ -71,7 +73,8 @@ class PsnrSsim final : public genlab::sdk::Metric {
   }
 
   genlab::sdk::Scalars compute() override {
-    GENLAB_CHECK(psnr_.count() > 0, GENLAB_ERROR_FAILED_PRECONDITION, "expected pairs of real and generated images before compute");
+    GENLAB_CHECK(psnr_.count() > 0, GENLAB_ERROR_FAILED_PRECONDITION,
+                 "expected pairs of real and generated images before compute");
     return {{"psnr", psnr_.all().mean().item<double>(), GENLAB_DIRECTION_HIGHER},
             {"ssim", ssim_.all().mean().item<double>(), GENLAB_DIRECTION_HIGHER}};
   }

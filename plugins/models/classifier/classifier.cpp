@@ -35,15 +35,22 @@ struct ClassifierOptions {
 
 const auto kClassifierParams =
     genlab::sdk::Params<ClassifierOptions>()
-        .add("classes", &ClassifierOptions::classes, "number of classes K (labels 0..K-1)").positive()
-        .add("channels", &ClassifierOptions::channels, "channels of the first conv block (the second has 2x)").positive()
-        .add("features", &ClassifierOptions::features, "width F of the feature layer").positive()
-        .add("lr", &ClassifierOptions::lr, "Adam learning rate").positive()
-        .add("batch", &ClassifierOptions::batch, "images per forward pass when classifying").positive();
+        .add("classes", &ClassifierOptions::classes, "number of classes K (labels 0..K-1)")
+        .positive()
+        .add("channels", &ClassifierOptions::channels, "channels of the first conv block (the second has 2x)")
+        .positive()
+        .add("features", &ClassifierOptions::features, "width F of the feature layer")
+        .positive()
+        .add("lr", &ClassifierOptions::lr, "Adam learning rate")
+        .positive()
+        .add("batch", &ClassifierOptions::batch, "images per forward pass when classifying")
+        .positive();
 
 struct ClassifierNetImpl : torch::nn::Module {
   ClassifierNetImpl(int64_t in_channels, int64_t channels, int64_t features, int64_t classes) {
-    auto conv = [](int64_t in, int64_t out) { return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)); };
+    auto conv = [](int64_t in, int64_t out) {
+      return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1));
+    };
     conv1 = register_module("conv1", conv(in_channels, channels));
     conv2 = register_module("conv2", conv(channels, channels));
     conv3 = register_module("conv3", conv(channels, 2 * channels));
@@ -95,7 +102,8 @@ class Classifier final : public genlab::sdk::Model {
     net_->train();
     const torch::Tensor x = input_.take(batch, device());
     const at::Tensor* found = batch.find("label");
-    GENLAB_CHECK(found != nullptr, GENLAB_ERROR_INVALID_ARGUMENT, "expected a \"label\" tensor in the batch: the classifier needs labelled data");
+    GENLAB_CHECK(found != nullptr, GENLAB_ERROR_INVALID_ARGUMENT,
+                 "expected a \"label\" tensor in the batch: the classifier needs labelled data");
     const torch::Tensor y = found->to(device(), at::kLong);
     GENLAB_CHECK(y.min().item<int64_t>() >= 0 && y.max().item<int64_t>() < o_.classes, GENLAB_ERROR_INVALID_ARGUMENT,
                  "labels must lie in 0.." + std::to_string(o_.classes - 1) + " (set classes), got " +
@@ -132,7 +140,6 @@ class Classifier final : public genlab::sdk::Model {
   }
 
   int64_t trainable_parameters() const override { return adam_->parameter_count(); }
-
 
   Tensors export_state() override {
     Tensors state;

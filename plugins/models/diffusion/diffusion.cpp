@@ -40,6 +40,7 @@
 #include <genlab/sdk/adam.hpp>
 #include <genlab/sdk/ema.hpp>
 #include <genlab/sdk/example_input.hpp>
+#include "likelihood.hpp"
 #include "schedule.hpp"
 #include "networks.hpp"
 
@@ -50,12 +51,12 @@ namespace dm = genlab::plugins::diffusion;
 
 // Options: each field is a manifest key under [models.NAME], declared in kDiffusionParams.
 struct DiffusionOptions {
-  dm::NetworkOptions net;               // its mult is parsed from channel_mult after read()
+  dm::NetworkOptions net;  // its mult is parsed from channel_mult after read()
   std::string channel_mult = "1,2,2";
   int64_t timesteps = 1000;
   std::string schedule = "linear";
   std::string prediction = "eps";
-  std::string variance = "posterior";   // sigma_t^2 of the reverse process
+  std::string variance = "posterior";  // sigma_t^2 of the reverse process
   bool conditional = false;
   double p_uncond = 0.1;
   double lr = 2e-4;
@@ -67,27 +68,44 @@ struct DiffusionOptions {
 using DiffusionParams = genlab::sdk::Params<DiffusionOptions>;
 const auto kDiffusionParams =
     DiffusionParams()
-        .add("channels", [](DiffusionOptions& o) -> int64_t& { return o.net.channels; }, "U-Net width of the first level")
+        .add(
+            "channels", [](DiffusionOptions& o) -> int64_t& { return o.net.channels; },
+            "U-Net width of the first level")
         .positive()
         .add("channel_mult", &DiffusionOptions::channel_mult,
              "width of each level in units of channels; H, W % 2^(levels-1) == 0")
-        .add("res_blocks", [](DiffusionOptions& o) -> int64_t& { return o.net.res_blocks; }, "residual blocks per level")
+        .add(
+            "res_blocks", [](DiffusionOptions& o) -> int64_t& { return o.net.res_blocks; }, "residual blocks per level")
         .positive()
-        .add("attention", [](DiffusionOptions& o) -> bool& { return o.net.attention; }, "self-attention at the lowest resolution")
-        .add("dropout", [](DiffusionOptions& o) -> double& { return o.net.dropout; }, "dropout in the residual blocks")
+        .add(
+            "attention", [](DiffusionOptions& o) -> bool& { return o.net.attention; },
+            "self-attention at the lowest resolution")
+        .add(
+            "dropout", [](DiffusionOptions& o) -> double& { return o.net.dropout; }, "dropout in the residual blocks")
         .between(0, 1, DiffusionParams::Ends::upper_open)
-        .add("hidden", [](DiffusionOptions& o) -> int64_t& { return o.net.hidden; }, "points: MLP width").positive()
-        .add("layers", [](DiffusionOptions& o) -> int64_t& { return o.net.layers; }, "points: MLP hidden layers").positive()
-        .add("timesteps", &DiffusionOptions::timesteps, "diffusion steps T").positive()
-        .add("schedule", &DiffusionOptions::schedule, "noise schedule: \"linear\" (Ho et al.) or \"cosine\" (Nichol & Dhariwal)")
+        .add(
+            "hidden", [](DiffusionOptions& o) -> int64_t& { return o.net.hidden; }, "points: MLP width")
+        .positive()
+        .add(
+            "layers", [](DiffusionOptions& o) -> int64_t& { return o.net.layers; }, "points: MLP hidden layers")
+        .positive()
+        .add("timesteps", &DiffusionOptions::timesteps, "diffusion steps T")
+        .positive()
+        .add("schedule", &DiffusionOptions::schedule,
+             "noise schedule: \"linear\" (Ho et al.) or \"cosine\" (Nichol & Dhariwal)")
         .one_of({"linear", "cosine"})
-        .add("prediction", &DiffusionOptions::prediction, "what the network predicts: \"eps\" or \"v\"").one_of({"eps", "v"})
+        .add("prediction", &DiffusionOptions::prediction, "what the network predicts: \"eps\" or \"v\"")
+        .one_of({"eps", "v"})
         .add("variance", &DiffusionOptions::variance, "reverse-process variance: \"posterior\" (beta~) or \"beta\"")
         .one_of({"posterior", "beta"})
-        .add("conditional", &DiffusionOptions::conditional, "class-conditional (labelled data), with classifier-free guidance")
-        .add("p_uncond", &DiffusionOptions::p_uncond, "probability of dropping the label in training").between(0, 1)
-        .add("lr", &DiffusionOptions::lr, "Adam learning rate").positive()
-        .add("grad_clip", &DiffusionOptions::grad_clip, "maximum gradient norm; 0: no clipping").non_negative()
+        .add("conditional", &DiffusionOptions::conditional,
+             "class-conditional (labelled data), with classifier-free guidance")
+        .add("p_uncond", &DiffusionOptions::p_uncond, "probability of dropping the label in training")
+        .between(0, 1)
+        .add("lr", &DiffusionOptions::lr, "Adam learning rate")
+        .positive()
+        .add("grad_clip", &DiffusionOptions::grad_clip, "maximum gradient norm; 0: no clipping")
+        .non_negative()
         .add("ema", &DiffusionOptions::ema, "EMA decay of the weights that sample and score; 0: none")
         .between(0, 1, DiffusionParams::Ends::upper_open)
         .add("score_samples", &DiffusionOptions::score_samples,
@@ -97,23 +115,28 @@ const auto kDiffusionParams =
 // What generate() reads from its options, declared in kSampleParams.
 struct SampleOptions {
   std::string sampler = "ddim";
-  int64_t steps = 50;        // at most timesteps; unless given, "ddpm" runs all T (set after read)
+  int64_t steps = 50;  // at most timesteps; unless given, "ddpm" runs all T (set after read)
   double eta = 0.0;
   double guidance = 1.0;
   int64_t batch = 256;
-  bool clip = true;          // unless given, images only: points are not clipped (set after read)
+  bool clip = true;  // unless given, images only: points are not clipped (set after read)
   int64_t forward_step = -1;
 };
 
 const auto kSampleParams =
     genlab::sdk::Params<SampleOptions>()
-        .add("sampler", &SampleOptions::sampler, "\"ddim\" or \"ddpm\" (all timesteps)").one_of({"ddpm", "ddim"})
-        .add("steps", &SampleOptions::steps, "DDIM steps (at most timesteps); ddpm always runs all").positive()
-        .add("eta", &SampleOptions::eta, "DDIM noise scale: 0 deterministic, 1 DDPM-like").non_negative()
+        .add("sampler", &SampleOptions::sampler, "\"ddim\" or \"ddpm\" (all timesteps)")
+        .one_of({"ddpm", "ddim"})
+        .add("steps", &SampleOptions::steps, "DDIM steps (at most timesteps); ddpm always runs all")
+        .positive()
+        .add("eta", &SampleOptions::eta, "DDIM noise scale: 0 deterministic, 1 DDPM-like")
+        .non_negative()
         .add("guidance", &SampleOptions::guidance, "classifier-free guidance scale; 1: the conditional model alone")
-        .add("batch", &SampleOptions::batch, "samples per network call").positive()
+        .add("batch", &SampleOptions::batch, "samples per network call")
+        .positive()
         .add("clip", &SampleOptions::clip, "clip the predicted x_0 to [-1, 1] (default: images only)")
-        .add("forward_step", &SampleOptions::forward_step, ">= 0: return q(x_t | x_0) draws of the inputs' images at this t");
+        .add("forward_step", &SampleOptions::forward_step,
+             ">= 0: return q(x_t | x_0) draws of the inputs' images at this t");
 
 std::vector<int64_t> parse_mult(const std::string& text) {
   std::vector<int64_t> out;
@@ -133,22 +156,6 @@ std::vector<int64_t> parse_mult(const std::string& text) {
   }
   GENLAB_CHECK(!out.empty(), GENLAB_ERROR_INVALID_ARGUMENT, "expected channel_mult to name at least one level");
   return out;
-}
-
-torch::Tensor normal_cdf(const torch::Tensor& z) { return 0.5 * torch::erfc(-z / std::sqrt(2.0)); }
-
-// log P(x) of 8-bit data x in [-1, 1] under N(mean, exp(log_scale)^2) integrated over x's bin
-// of width 2/255 (the outermost bins reach to -inf and +inf): Ho et al. eq. 13. [B, ...].
-torch::Tensor discretized_gaussian_log_likelihood(const torch::Tensor& x, const torch::Tensor& mean, double log_scale) {
-  const double inv = std::exp(-log_scale), half_bin = 1.0 / 255.0;
-  const torch::Tensor centered = x - mean;
-  const torch::Tensor plus = inv * (centered + half_bin), minus = inv * (centered - half_bin);
-  // In the upper tail, 1 - cdf loses every digit in float: take the mirrored difference there.
-  const torch::Tensor mass = torch::where(centered > 0, normal_cdf(-minus) - normal_cdf(-plus),
-                                          normal_cdf(plus) - normal_cdf(minus));
-  const torch::Tensor lowest = torch::log(normal_cdf(plus).clamp_min(1e-12));
-  const torch::Tensor highest = torch::log(normal_cdf(-minus).clamp_min(1e-12));
-  return torch::where(x < -0.999, lowest, torch::where(x > 0.999, highest, torch::log(mass.clamp_min(1e-12))));
 }
 
 class Diffusion final : public genlab::sdk::Model {
@@ -179,8 +186,9 @@ class Diffusion final : public genlab::sdk::Model {
     if (input_.is_image()) {
       const int64_t H = shape[1], W = shape[2], divisor = int64_t{1} << (o_.net.mult.size() - 1);
       GENLAB_CHECK(H % divisor == 0 && W % divisor == 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                   std::to_string(o_.net.mult.size()) + " U-Net levels need H and W divisible by " + std::to_string(divisor) +
-                       ", the data is " + std::to_string(H) + "x" + std::to_string(W) + " (use fewer channel_mult entries)");
+                   std::to_string(o_.net.mult.size()) + " U-Net levels need H and W divisible by " +
+                       std::to_string(divisor) + ", the data is " + std::to_string(H) + "x" + std::to_string(W) +
+                       " (use fewer channel_mult entries)");
     }
     o_.net.shape = shape;
     if (o_.conditional) {
@@ -212,7 +220,8 @@ class Diffusion final : public genlab::sdk::Model {
     net_->train();
     const torch::Tensor x0 = to_model(input_.take(batch, device()));  // [B, ...]
     const int64_t B = x0.size(0);
-    const torch::Tensor t = torch::randint(0, o_.timesteps, {B}, torch::TensorOptions().device(device()).dtype(torch::kLong));
+    const torch::Tensor t =
+        torch::randint(0, o_.timesteps, {B}, torch::TensorOptions().device(device()).dtype(torch::kLong));
     const torch::Tensor noise = torch::randn_like(x0);
     const torch::Tensor xt = schedule_->noised(x0, t, noise);
     torch::Tensor labels;
@@ -249,7 +258,8 @@ class Diffusion final : public genlab::sdk::Model {
     torch::Tensor noise;
     if (const at::Tensor* given = inputs.find("noise")) {
       GENLAB_CHECK(given->sizes() == batch_shape, GENLAB_ERROR_INVALID_ARGUMENT,
-                   "expected input 'noise' of shape " + c10::str(at::IntArrayRef(batch_shape)) + ", got " + c10::str(given->sizes()));
+                   "expected input 'noise' of shape " + c10::str(at::IntArrayRef(batch_shape)) + ", got " +
+                       c10::str(given->sizes()));
       noise = given->to(device(), torch::kFloat);
     }
     Tensors out;
@@ -261,7 +271,8 @@ class Diffusion final : public genlab::sdk::Model {
                    "forward_step needs the input '" + input_.name() + "' with " + std::to_string(count) + " rows");
       const torch::Tensor x0 = to_model(images->to(device(), torch::kFloat));
       if (!noise.defined()) noise = torch::randn_like(x0);
-      const torch::Tensor t = torch::full({x0.size(0)}, s.forward_step, torch::TensorOptions().device(device()).dtype(torch::kLong));
+      const torch::Tensor t =
+          torch::full({x0.size(0)}, s.forward_step, torch::TensorOptions().device(device()).dtype(torch::kLong));
       out.add("noised", schedule_->noised(x0, t, noise).to(at::kCPU).contiguous());  // [N, ...], the model's scale
       out.add("noise", noise.to(at::kCPU).contiguous());
       return out;
@@ -271,7 +282,8 @@ class Diffusion final : public genlab::sdk::Model {
     for (int64_t from = 0; from < count; from += s.batch) {
       const int64_t n = std::min(s.batch, count - from);
       batch_shape[0] = n;
-      torch::Tensor x = noise.defined() ? noise.narrow(0, from, n) : torch::randn(batch_shape, torch::TensorOptions().device(device()));
+      torch::Tensor x = noise.defined() ? noise.narrow(0, from, n)
+                                        : torch::randn(batch_shape, torch::TensorOptions().device(device()));
       const torch::Tensor y = labels.defined() ? labels.narrow(0, from, n) : labels;
       chunks.push_back(s.sampler == "ddpm" ? sample_ddpm(x, y, s) : sample_ddim(x, y, s));
     }
@@ -301,7 +313,7 @@ class Diffusion final : public genlab::sdk::Model {
     const torch::Tensor mean0 = schedule_->posterior_mean(predict(ema_, x1, t0, labels, 1.0).x0, x1, t0);
     const double var0 = schedule_->sigma2[0].item<double>();
     const torch::Tensor log_p0 = input_.is_image()
-                                     ? discretized_gaussian_log_likelihood(x0, mean0, 0.5 * std::log(var0))
+                                     ? dm::discretized_gaussian_log_likelihood(x0, mean0, 0.5 * std::log(var0))
                                      : -0.5 * ((x0 - mean0).pow(2) / var0 + std::log(2 * M_PI * var0));
     nll = nll - per_example(log_p0);
 
@@ -313,9 +325,9 @@ class Diffusion final : public genlab::sdk::Model {
     if (T > 1) {
       nll = nll + static_cast<double>(D) * bound_->constant;
       const int64_t K = o_.score_samples == 0 ? T - 1 : o_.score_samples;
-      const torch::Tensor t_all = o_.score_samples == 0
-                                      ? torch::arange(1, T, options).repeat({B, 1})                              // [B, T-1]
-                                      : torch::multinomial(bound_->probability, B * K, true).view({B, K}) + 1;  // [B, K]
+      const torch::Tensor t_all =
+          o_.score_samples == 0 ? torch::arange(1, T, options).repeat({B, 1})                             // [B, T-1]
+                                : torch::multinomial(bound_->probability, B * K, true).view({B, K}) + 1;  // [B, K]
       torch::Tensor sum = torch::zeros({B}, x0.options());
       for (int64_t k = 0; k < K; ++k) {
         const torch::Tensor t = t_all.select(1, k).contiguous().to(device());
@@ -323,19 +335,19 @@ class Diffusion final : public genlab::sdk::Model {
         const torch::Tensor x0_hat = predict(ema_, xt, t, labels, 1.0).x0;
         const torch::Tensor weight = bound_->error_weight.index_select(0, t);  // c0_t^2 / (2 sigma_t^2)  [B]
         torch::Tensor term = weight * per_example((x0 - x0_hat).pow(2));
-        if (o_.score_samples > 0) term = term / (bound_->probability.to(device()).index_select(0, t - 1) * static_cast<double>(K));
+        if (o_.score_samples > 0)
+          term = term / (bound_->probability.to(device()).index_select(0, t - 1) * static_cast<double>(K));
         sum = sum + term;
       }
       nll = nll + sum;
     }
     Tensors out;
-    out.add("nll", nll.to(at::kCPU));                                                      // [B] nats
+    out.add("nll", nll.to(at::kCPU));                                                        // [B] nats
     out.add("bits_per_dim", (nll / (static_cast<double>(D) * std::log(2.0))).to(at::kCPU));  // [B]
     return out;
   }
 
   int64_t trainable_parameters() const override { return adam_->parameter_count(); }
-
 
   Tensors export_state() override {
     Tensors state;
@@ -414,8 +426,9 @@ class Diffusion final : public genlab::sdk::Model {
     if (!options.has("steps")) s.steps = s.sampler == "ddpm" ? o_.timesteps : std::min(s.steps, o_.timesteps);
     GENLAB_CHECK(s.steps <= o_.timesteps, GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected steps <= timesteps (" + std::to_string(o_.timesteps) + "), got " + std::to_string(s.steps));
-    GENLAB_CHECK(s.sampler == "ddim" || s.steps == o_.timesteps, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "sampler \"ddpm\" runs all " + std::to_string(o_.timesteps) + " steps; for fewer use sampler \"ddim\"");
+    GENLAB_CHECK(
+        s.sampler == "ddim" || s.steps == o_.timesteps, GENLAB_ERROR_INVALID_ARGUMENT,
+        "sampler \"ddpm\" runs all " + std::to_string(o_.timesteps) + " steps; for fewer use sampler \"ddim\"");
     if (!options.has("clip")) s.clip = input_.is_image();
     return s;
   }

@@ -20,15 +20,15 @@ namespace genlab::plugins::diffusion {
 
 struct NetworkOptions {
   std::vector<int64_t> shape = {1, 28, 28};  // of one example: [C, H, W] (U-Net) or [D] (MLP)
-  int64_t hidden = 128;                   // MLP: width
-  int64_t layers = 3;                     // MLP: hidden layers
-  int64_t channels = 32;                  // width of the first level
-  std::vector<int64_t> mult = {1, 2, 2};  // width of each level, in units of `channels`
-  int64_t res_blocks = 1;                 // residual blocks per level, down and up
-  bool attention = true;                  // self-attention at the lowest resolution
+  int64_t hidden = 128;                      // MLP: width
+  int64_t layers = 3;                        // MLP: hidden layers
+  int64_t channels = 32;                     // width of the first level
+  std::vector<int64_t> mult = {1, 2, 2};     // width of each level, in units of `channels`
+  int64_t res_blocks = 1;                    // residual blocks per level, down and up
+  bool attention = true;                     // self-attention at the lowest resolution
   double dropout = 0.0;
-  int64_t groups = 8;                     // group norm groups (fewer when a width needs it)
-  int64_t num_classes = 0;                // > 0: a class embedding; index num_classes is "no class"
+  int64_t groups = 8;       // group norm groups (fewer when a width needs it)
+  int64_t num_classes = 0;  // > 0: a class embedding; index num_classes is "no class"
 };
 
 // The largest divisor of `channels` not above `groups`.
@@ -41,8 +41,8 @@ inline int64_t group_count(int64_t channels, int64_t groups) {
 // Sinusoidal embedding of timesteps t [B] (Vaswani et al. 2017, section 3.5) -> [B, dim].
 inline torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim) {
   const int64_t half = dim / 2;
-  const torch::Tensor freqs =
-      torch::exp(torch::arange(half, t.options().dtype(torch::kFloat)) * (-std::log(10000.0) / static_cast<double>(half)));
+  const torch::Tensor freqs = torch::exp(torch::arange(half, t.options().dtype(torch::kFloat)) *
+                                         (-std::log(10000.0) / static_cast<double>(half)));
   const torch::Tensor args = t.to(torch::kFloat).unsqueeze(1) * freqs.unsqueeze(0);
   return torch::cat({torch::sin(args), torch::cos(args)}, 1);
 }
@@ -84,10 +84,10 @@ struct AttentionImpl : torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& x) {  // [B, C, H, W]
     const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-    const auto parts = qkv(norm_fp32(norm, x)).view({B, 3, C, H * W}).unbind(1);         // q, k, v [B, C, N]
-    const torch::Tensor weights =
-        torch::softmax(torch::bmm(parts[0].transpose(1, 2), parts[1]) / std::sqrt(static_cast<double>(C)), -1);  // [B, N, N]
-    const torch::Tensor h = torch::bmm(parts[2], weights.to(parts[2].scalar_type()).transpose(1, 2)); // [B, C, N]
+    const auto parts = qkv(norm_fp32(norm, x)).view({B, 3, C, H * W}).unbind(1);  // q, k, v [B, C, N]
+    const torch::Tensor weights = torch::softmax(
+        torch::bmm(parts[0].transpose(1, 2), parts[1]) / std::sqrt(static_cast<double>(C)), -1);       // [B, N, N]
+    const torch::Tensor h = torch::bmm(parts[2], weights.to(parts[2].scalar_type()).transpose(1, 2));  // [B, C, N]
     return x + proj(h.view({B, C, H, W}));
   }
   torch::nn::GroupNorm norm{nullptr};
@@ -98,9 +98,10 @@ TORCH_MODULE(Attention);
 struct UNetImpl : torch::nn::Module {
   explicit UNetImpl(const NetworkOptions& o) : options(o) {
     const int64_t ch = o.channels, embed = 4 * ch, levels = static_cast<int64_t>(o.mult.size());
-    time_mlp = register_module("time_mlp", torch::nn::Sequential(torch::nn::Linear(ch / 2 * 2, embed), torch::nn::SiLU(),
-                                                                 torch::nn::Linear(embed, embed)));
-    if (o.num_classes > 0) class_embedding = register_module("class_embedding", torch::nn::Embedding(o.num_classes + 1, embed));
+    time_mlp = register_module("time_mlp", torch::nn::Sequential(torch::nn::Linear(ch / 2 * 2, embed),
+                                                                 torch::nn::SiLU(), torch::nn::Linear(embed, embed)));
+    if (o.num_classes > 0)
+      class_embedding = register_module("class_embedding", torch::nn::Embedding(o.num_classes + 1, embed));
     conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.shape[0], ch, 3).padding(1)));
     int64_t width = ch;
     std::vector<int64_t> skip_widths;
@@ -114,8 +115,9 @@ struct UNetImpl : torch::nn::Module {
       down.push_back(std::move(blocks));
       skip_widths.push_back(width);
       if (l + 1 < levels)
-        downsample.push_back(register_module("downsample" + std::to_string(l),
-                                             torch::nn::Conv2d(torch::nn::Conv2dOptions(width, width, 3).stride(2).padding(1))));
+        downsample.push_back(
+            register_module("downsample" + std::to_string(l),
+                            torch::nn::Conv2d(torch::nn::Conv2dOptions(width, width, 3).stride(2).padding(1))));
     }
     mid1 = register_module("mid1", ResBlock(width, width, embed, o));
     if (o.attention) mid_attention = register_module("mid_attention", Attention(width, o));
@@ -134,7 +136,8 @@ struct UNetImpl : torch::nn::Module {
                                       torch::nn::Conv2d(torch::nn::Conv2dOptions(width, width, 3).padding(1)));
     }
     norm_out = register_module("norm_out", torch::nn::GroupNorm(group_count(width, o.groups), width));
-    conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(width, o.shape[0], 3).padding(1)));
+    conv_out =
+        register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(width, o.shape[0], 3).padding(1)));
   }
 
   // x [B, C, H, W], t [B] (long), labels [B] (long, num_classes = none) or undefined.
@@ -155,8 +158,9 @@ struct UNetImpl : torch::nn::Module {
       h = torch::cat({h, skips[l]}, 1);
       for (auto& block : up[l]) h = block(h, embedding);
       if (l > 0)
-        h = upsample[l](torch::nn::functional::interpolate(
-            h, torch::nn::functional::InterpolateFuncOptions().scale_factor(std::vector<double>{2, 2}).mode(torch::kNearest)));
+        h = upsample[l](torch::nn::functional::interpolate(h, torch::nn::functional::InterpolateFuncOptions()
+                                                                  .scale_factor(std::vector<double>{2, 2})
+                                                                  .mode(torch::kNearest)));
     }
     return conv_out(torch::silu(norm_fp32(norm_out, h)));  // [B, C, H, W]
   }
@@ -177,7 +181,8 @@ struct MlpImpl : torch::nn::Module {
   explicit MlpImpl(const NetworkOptions& o) : options(o) {
     const int64_t D = o.shape[0], embed = 2 * (o.hidden / 2);
     time = register_module("time", torch::nn::Linear(embed, o.hidden));
-    if (o.num_classes > 0) class_embedding = register_module("class_embedding", torch::nn::Embedding(o.num_classes + 1, o.hidden));
+    if (o.num_classes > 0)
+      class_embedding = register_module("class_embedding", torch::nn::Embedding(o.num_classes + 1, o.hidden));
     input = register_module("input", torch::nn::Linear(D, o.hidden));
     for (int64_t l = 0; l < o.layers; ++l)
       hidden.push_back(register_module("hidden" + std::to_string(l), torch::nn::Linear(o.hidden, o.hidden)));

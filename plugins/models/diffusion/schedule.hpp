@@ -35,7 +35,8 @@ inline std::vector<double> make_betas(const std::string& schedule, int64_t steps
     auto f = [&](double t) { return std::pow(std::cos((t / static_cast<double>(steps) + s) / (1 + s) * M_PI / 2), 2); };
     for (int64_t t = 0; t < steps; ++t) betas[t] = std::min(1 - f(t + 1.0) / f(static_cast<double>(t)), 0.999);
   } else {
-    throw genlab::sdk::Error(GENLAB_ERROR_INVALID_ARGUMENT, "expected schedule \"linear\" or \"cosine\", got \"" + schedule + "\"");
+    throw genlab::sdk::Error(GENLAB_ERROR_INVALID_ARGUMENT,
+                             "expected schedule \"linear\" or \"cosine\", got \"" + schedule + "\"");
   }
   return betas;
 }

@@ -42,13 +42,19 @@ const auto kGanParams =
     genlab::sdk::Params<GanOptions>()
         .add("arch", &GanOptions::arch, "\"dcgan28\" (pytorch/examples, 28x28), \"small\" (H, W % 4 == 0), \"auto\"")
         .one_of({"dcgan28", "small", "auto"})
-        .add("noise", &GanOptions::noise, "noise size Z").positive()
-        .add("width", &GanOptions::width, "multiplies every channel count").positive()
-        .add("loss", &GanOptions::loss, "\"nonsaturating\" or \"hinge\"").one_of({"nonsaturating", "hinge"})
+        .add("noise", &GanOptions::noise, "noise size Z")
+        .positive()
+        .add("width", &GanOptions::width, "multiplies every channel count")
+        .positive()
+        .add("loss", &GanOptions::loss, "\"nonsaturating\" or \"hinge\"")
+        .one_of({"nonsaturating", "hinge"})
         .add("spectral_norm", &GanOptions::spectral_norm, "spectral normalisation of D's weights")
-        .add("d_steps", &GanOptions::d_steps, "D updates per G update").positive()
-        .add("lr_g", &GanOptions::lr_g, "Adam learning rate of G").positive()
-        .add("lr_d", &GanOptions::lr_d, "Adam learning rate of D").positive()
+        .add("d_steps", &GanOptions::d_steps, "D updates per G update")
+        .positive()
+        .add("lr_g", &GanOptions::lr_g, "Adam learning rate of G")
+        .positive()
+        .add("lr_d", &GanOptions::lr_d, "Adam learning rate of D")
+        .positive()
         .add("beta1", &GanOptions::beta1, "Adam beta1 of both");
 
 int64_t scaled(int64_t channels, double width) { return std::max<int64_t>(4, static_cast<int64_t>(channels * width)); }
@@ -57,13 +63,17 @@ int64_t scaled(int64_t channels, double width) { return std::max<int64_t>(4, sta
 // power iteration per training forward (u is a buffer, saved with the state).
 struct SnConvImpl : torch::nn::Module {
   // A k x k convolution (kh x kw when given) with the stride and padding used on both axes.
-  SnConvImpl(int64_t in, int64_t out, std::vector<int64_t> kernel, int64_t stride, int64_t padding, bool bias, bool spectral)
+  SnConvImpl(int64_t in, int64_t out, std::vector<int64_t> kernel, int64_t stride, int64_t padding, bool bias,
+             bool spectral)
       : spectral(spectral), stride(stride), padding(padding) {
     if (kernel.size() == 1) kernel.push_back(kernel[0]);
-    conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, {kernel[0], kernel[1]})
-                                                          .stride(stride).padding(padding).bias(bias)));
-    if (spectral) u = register_buffer("u", torch::nn::functional::normalize(torch::randn({out}),
-                                                                             torch::nn::functional::NormalizeFuncOptions().dim(0)));
+    conv = register_module(
+        "conv",
+        torch::nn::Conv2d(
+            torch::nn::Conv2dOptions(in, out, {kernel[0], kernel[1]}).stride(stride).padding(padding).bias(bias)));
+    if (spectral)
+      u = register_buffer("u", torch::nn::functional::normalize(torch::randn({out}),
+                                                                torch::nn::functional::NormalizeFuncOptions().dim(0)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     if (!spectral) return conv(x);
@@ -91,19 +101,27 @@ struct GeneratorImpl : torch::nn::Module {
     using torch::nn::ConvTranspose2dOptions;
     if (o.arch == "dcgan28") {
       const int64_t c1 = scaled(256, o.width), c2 = scaled(128, o.width), c3 = scaled(64, o.width);
-      body = register_module("body", torch::nn::Sequential(
-          torch::nn::ConvTranspose2d(ConvTranspose2dOptions(o.noise, c1, 4).bias(false)), torch::nn::BatchNorm2d(c1), torch::nn::ReLU(),
-          torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c1, c2, 3).stride(2).padding(1).bias(false)), torch::nn::BatchNorm2d(c2), torch::nn::ReLU(),
-          torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c2, c3, 4).stride(2).padding(1).bias(false)), torch::nn::BatchNorm2d(c3), torch::nn::ReLU(),
-          torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c3, C, 4).stride(2).padding(1).bias(false)), torch::nn::Tanh()));
+      body = register_module(
+          "body", torch::nn::Sequential(
+                      torch::nn::ConvTranspose2d(ConvTranspose2dOptions(o.noise, c1, 4).bias(false)),
+                      torch::nn::BatchNorm2d(c1), torch::nn::ReLU(),
+                      torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c1, c2, 3).stride(2).padding(1).bias(false)),
+                      torch::nn::BatchNorm2d(c2), torch::nn::ReLU(),
+                      torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c2, c3, 4).stride(2).padding(1).bias(false)),
+                      torch::nn::BatchNorm2d(c3), torch::nn::ReLU(),
+                      torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c3, C, 4).stride(2).padding(1).bias(false)),
+                      torch::nn::Tanh()));
       start = {o.noise, 1, 1};
     } else {
       const int64_t c1 = scaled(128, o.width), c2 = scaled(64, o.width);
       project = register_module("project", torch::nn::Linear(o.noise, c1 * (H / 4) * (W / 4)));
-      body = register_module("body", torch::nn::Sequential(
-          torch::nn::BatchNorm2d(c1), torch::nn::ReLU(),
-          torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c1, c2, 4).stride(2).padding(1)), torch::nn::BatchNorm2d(c2), torch::nn::ReLU(),
-          torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c2, C, 4).stride(2).padding(1)), torch::nn::Tanh()));
+      body = register_module(
+          "body",
+          torch::nn::Sequential(torch::nn::BatchNorm2d(c1), torch::nn::ReLU(),
+                                torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c1, c2, 4).stride(2).padding(1)),
+                                torch::nn::BatchNorm2d(c2), torch::nn::ReLU(),
+                                torch::nn::ConvTranspose2d(ConvTranspose2dOptions(c2, C, 4).stride(2).padding(1)),
+                                torch::nn::Tanh()));
       start = {c1, H / 4, W / 4};
     }
   }
@@ -124,17 +142,19 @@ struct DiscriminatorImpl : torch::nn::Module {
     const bool sn = o.spectral_norm;
     if (o.arch == "dcgan28") {
       const int64_t c1 = scaled(64, o.width), c2 = scaled(128, o.width), c3 = scaled(256, o.width);
-      body = register_module("body", torch::nn::Sequential(
-          SnConv(C, c1, std::vector<int64_t>{4}, 2, 1, false, sn), lrelu(),
-          SnConv(c1, c2, std::vector<int64_t>{4}, 2, 1, false, sn), torch::nn::BatchNorm2d(c2), lrelu(),
-          SnConv(c2, c3, std::vector<int64_t>{4}, 2, 1, false, sn), torch::nn::BatchNorm2d(c3), lrelu(),
-          SnConv(c3, 1, std::vector<int64_t>{3}, 1, 0, false, sn)));
+      body = register_module(
+          "body", torch::nn::Sequential(
+                      SnConv(C, c1, std::vector<int64_t>{4}, 2, 1, false, sn), lrelu(),
+                      SnConv(c1, c2, std::vector<int64_t>{4}, 2, 1, false, sn), torch::nn::BatchNorm2d(c2), lrelu(),
+                      SnConv(c2, c3, std::vector<int64_t>{4}, 2, 1, false, sn), torch::nn::BatchNorm2d(c3), lrelu(),
+                      SnConv(c3, 1, std::vector<int64_t>{3}, 1, 0, false, sn)));
     } else {
       const int64_t c1 = scaled(64, o.width), c2 = scaled(128, o.width);
-      body = register_module("body", torch::nn::Sequential(
-          SnConv(C, c1, std::vector<int64_t>{4}, 2, 1, true, sn), lrelu(),
-          SnConv(c1, c2, std::vector<int64_t>{4}, 2, 1, true, sn), torch::nn::BatchNorm2d(c2), lrelu(),
-          SnConv(c2, 1, std::vector<int64_t>{H / 4, W / 4}, 1, 0, true, sn)));
+      body = register_module(
+          "body",
+          torch::nn::Sequential(SnConv(C, c1, std::vector<int64_t>{4}, 2, 1, true, sn), lrelu(),
+                                SnConv(c1, c2, std::vector<int64_t>{4}, 2, 1, true, sn), torch::nn::BatchNorm2d(c2),
+                                lrelu(), SnConv(c2, 1, std::vector<int64_t>{H / 4, W / 4}, 1, 0, true, sn)));
     }
   }
   torch::Tensor forward(const torch::Tensor& x) { return body->forward(x).flatten(); }  // logits [B]
@@ -171,10 +191,11 @@ class Gan final : public genlab::sdk::Model {
     if (o_.arch == "auto") o_.arch = H == 28 && W == 28 ? "dcgan28" : "small";
     if (o_.arch == "dcgan28")
       GENLAB_CHECK(H == 28 && W == 28, GENLAB_ERROR_INVALID_ARGUMENT,
-                   "arch \"dcgan28\" generates 28x28 images, the data is " + std::to_string(H) + "x" + std::to_string(W) +
-                       " (use arch = \"small\")");
+                   "arch \"dcgan28\" generates 28x28 images, the data is " + std::to_string(H) + "x" +
+                       std::to_string(W) + " (use arch = \"small\")");
     else
-      GENLAB_CHECK(H % 4 == 0 && W % 4 == 0, GENLAB_ERROR_INVALID_ARGUMENT, "arch \"small\" needs H and W divisible by 4");
+      GENLAB_CHECK(H % 4 == 0 && W % 4 == 0, GENLAB_ERROR_INVALID_ARGUMENT,
+                   "arch \"small\" needs H and W divisible by 4");
     g_ = Generator(o_, C, H, W);
     d_ = Discriminator(o_, C, H, W);
     g_->to(device());
@@ -194,8 +215,7 @@ class Gan final : public genlab::sdk::Model {
     for (int64_t k = 0; k < o_.d_steps; ++k) {
       const torch::Tensor fake = g_->forward(noise(B)).detach();
       const torch::Tensor real_logits = d_->forward(real), fake_logits = d_->forward(fake);
-      if (o_.loss == "hinge")
-        d_loss = torch::relu(1 - real_logits).mean() + torch::relu(1 + fake_logits).mean();
+      if (o_.loss == "hinge") d_loss = torch::relu(1 - real_logits).mean() + torch::relu(1 + fake_logits).mean();
       else  // -log D(x) - log(1 - D(G(z)))
         d_loss = torch::softplus(-real_logits).mean() + torch::softplus(fake_logits).mean();
       adam_d_->zero_grad();
@@ -227,7 +247,6 @@ class Gan final : public genlab::sdk::Model {
 
   int64_t trainable_parameters() const override { return adam_g_->parameter_count() + adam_d_->parameter_count(); }
 
-
   Tensors export_state() override {
     Tensors state;
     adam_g_->export_to(state);
@@ -245,7 +264,8 @@ class Gan final : public genlab::sdk::Model {
     for (auto* m : {static_cast<torch::nn::Module*>(g_.get()), static_cast<torch::nn::Module*>(d_.get())})
       for (auto& b : m->named_buffers()) {
         const at::Tensor& from = state.at(std::string(m == g_.get() ? "G." : "D.") + b.key());
-        GENLAB_CHECK(from.sizes() == b.value().sizes(), GENLAB_ERROR_INVALID_ARGUMENT, "buffer '" + b.key() + "' has another shape");
+        GENLAB_CHECK(from.sizes() == b.value().sizes(), GENLAB_ERROR_INVALID_ARGUMENT,
+                     "buffer '" + b.key() + "' has another shape");
         b.value().copy_(from);
       }
   }

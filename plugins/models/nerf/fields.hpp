@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "encoding.hpp"
+#include <genlab/rendering/encoding.hpp>
 
 namespace genlab::nerf {
 
@@ -65,10 +65,10 @@ class MlpField final : public Field {
     const at::Tensor sigma = torch::relu(sigma_(h)).view({R, S});
     // The view layer on [feature, encoded direction], split: W [f; d] + b = W_f f + (W_d d + b),
     // the direction's part once per ray and broadcast over its samples (not S copies of it).
-    const at::Tensor d = frequency_encoding(directions, o_.freqs_dir);                      // [R, E]
+    const at::Tensor d = frequency_encoding(directions, o_.freqs_dir);  // [R, E]
     const at::Tensor w_feature = view_->weight.slice(1, 0, o_.width), w_direction = view_->weight.slice(1, o_.width);
-    const at::Tensor per_ray = torch::linear(d, w_direction, view_->bias).unsqueeze(1);          // [R, 1, W/2]
-    const at::Tensor per_point = torch::linear(feature_(h), w_feature).view({R, S, -1});       // [R, S, W/2]
+    const at::Tensor per_ray = torch::linear(d, w_direction, view_->bias).unsqueeze(1);   // [R, 1, W/2]
+    const at::Tensor per_point = torch::linear(feature_(h), w_feature).view({R, S, -1});  // [R, S, W/2]
     const at::Tensor v = (per_point + per_ray).relu_();
     return {sigma, torch::sigmoid(rgb_(v)).view({R, S, 3})};
   }
@@ -88,7 +88,8 @@ class HashField final : public Field {
     grid_ = register_module("grid", HashGrid(o.grid));
     density_hidden_ = register_module("density_hidden", torch::nn::Linear(grid_->output_size(), o.hash_width));
     density_out_ = register_module("density_out", torch::nn::Linear(o.hash_width, 1 + kGeometryFeatures));
-    color_hidden1_ = register_module("color_hidden1", torch::nn::Linear(kGeometryFeatures + kShCoefficients, o.hash_width));
+    color_hidden1_ =
+        register_module("color_hidden1", torch::nn::Linear(kGeometryFeatures + kShCoefficients, o.hash_width));
     color_hidden2_ = register_module("color_hidden2", torch::nn::Linear(o.hash_width, o.hash_width));
     color_out_ = register_module("color_out", torch::nn::Linear(o.hash_width, 3));
   }
@@ -99,7 +100,7 @@ class HashField final : public Field {
     // Only points inside the cube are evaluated (on views of an object from afar, about half).
     const at::Tensor inside = (flat.abs() <= o_.bound).all(-1).nonzero().squeeze(1);  // [P_in]
     const at::Tensor unit = (flat.index_select(0, inside) + o_.bound) / (2 * o_.bound);
-    const at::Tensor g = density_out_(torch::relu(density_hidden_(grid_(unit))));    // [P_in, 16]
+    const at::Tensor g = density_out_(torch::relu(density_hidden_(grid_(unit))));  // [P_in, 16]
     const at::Tensor sigma_in = torch::exp(g.select(1, 0).clamp_max(15.0));
     const at::Tensor sh = spherical_harmonics(directions).index_select(0, at::div(inside, S, "floor"));
     const at::Tensor color_in = torch::cat({g.slice(1, 1, 1 + kGeometryFeatures), sh}, -1);

@@ -50,11 +50,12 @@
 #include <genlab/sdk/plugin.hpp>
 
 #include <genlab/sdk/adam.hpp>
-#include "../../common/rays.hpp"
-#include "composite.hpp"
-#include "encoding.hpp"
+#include <genlab/rendering/composite.hpp>
+#include <genlab/rendering/encoding.hpp>
+#include <genlab/rendering/rays.hpp>
+#include <genlab/rendering/sampling.hpp>
+
 #include "fields.hpp"
-#include "sampling.hpp"
 
 namespace {
 
@@ -75,7 +76,7 @@ struct NerfOptions {
   int64_t depth = 8, width = 256, skip = 4;
   int64_t freqs_xyz = 10, freqs_dir = 4;
   // hashgrid
-  nf::HashGridOptions grid;             // grid.fused is set from hash_kernel after read()
+  nf::HashGridOptions grid;  // grid.fused is set from hash_kernel after read()
   std::string hash_kernel = "fused";
   double bound = 1.5;
   int64_t hash_width = 64;
@@ -85,9 +86,9 @@ struct NerfOptions {
   std::string background = "white";
   std::string composite = "backend";
   int64_t chunk = 8192;
-  int64_t micro_batch = 0;              // 0 becomes kPassPoints worth after read()
+  int64_t micro_batch = 0;  // 0 becomes kPassPoints worth after read()
   // optimiser
-  double lr = 0;                        // 0 becomes the encoding's rate after read()
+  double lr = 0;  // 0 becomes the encoding's rate after read()
   double lr_final_factor = 0.1;
   int64_t decay_steps = 20000;
 };
@@ -97,33 +98,49 @@ const auto kNerfParams =
     NerfParams()
         .add("encoding", &NerfOptions::encoding, "\"frequency\" (the paper's MLP) or \"hashgrid\" (Instant-NGP)")
         .one_of({"frequency", "hashgrid"})
-        .add("depth", &NerfOptions::depth, "frequency: MLP layers before the density head").positive()
+        .add("depth", &NerfOptions::depth, "frequency: MLP layers before the density head")
+        .positive()
         .add("width", &NerfOptions::width, "frequency: MLP width (the view layer has width / 2)")
         .check([](const NerfOptions& o) { return o.width >= 2; }, ">= 2 (the view layer has width / 2)")
-        .add("skip", &NerfOptions::skip, "frequency: the input is concatenated again after this layer (0-based); < 0: never")
-        .add("freqs_xyz", &NerfOptions::freqs_xyz, "frequency: octaves of the position encoding").non_negative()
-        .add("freqs_dir", &NerfOptions::freqs_dir, "frequency: octaves of the direction encoding").non_negative()
-        .add("levels", [](NerfOptions& o) -> int64_t& { return o.grid.levels; }, "hashgrid: resolution levels L").positive()
-        .add("features", [](NerfOptions& o) -> int64_t& { return o.grid.features; }, "hashgrid: features per level F")
-        .positive()
-        .add("log2_table", [](NerfOptions& o) -> int64_t& { return o.grid.log2_table; },
-             "hashgrid: log2 of the table rows per level (4 to 24)")
-        .between(4, 24)
-        .add("base_resolution", [](NerfOptions& o) -> int64_t& { return o.grid.base_resolution; },
-             "hashgrid: resolution of the coarsest level")
-        .positive()
-        .add("max_resolution", [](NerfOptions& o) -> int64_t& { return o.grid.max_resolution; },
-             "hashgrid: resolution of the finest level")
-        .positive()
-        .add("bound", &NerfOptions::bound, "hashgrid: the scene is the cube [-bound, bound]^3; density 0 outside").positive()
-        .add("hash_width", &NerfOptions::hash_width, "hashgrid: width of the density and colour MLPs").positive()
-        .add("hash_kernel", &NerfOptions::hash_kernel,
-             "hashgrid: \"fused\" (one hand-written CPU pass per point; other devices use aten) or \"aten\" (batched ATen ops)")
-        .one_of({"fused", "aten"})
-        .add("samples", &NerfOptions::samples, "stratified samples per ray (the coarse pass)").positive()
-        .add("fine_samples", &NerfOptions::fine_samples, "importance samples per ray from the coarse weights; 0: one pass")
+        .add("skip", &NerfOptions::skip,
+             "frequency: the input is concatenated again after this layer (0-based); < 0: never")
+        .add("freqs_xyz", &NerfOptions::freqs_xyz, "frequency: octaves of the position encoding")
         .non_negative()
-        .add("near", &NerfOptions::near, "distance of the first sample along a ray").non_negative()
+        .add("freqs_dir", &NerfOptions::freqs_dir, "frequency: octaves of the direction encoding")
+        .non_negative()
+        .add(
+            "levels", [](NerfOptions& o) -> int64_t& { return o.grid.levels; }, "hashgrid: resolution levels L")
+        .positive()
+        .add(
+            "features", [](NerfOptions& o) -> int64_t& { return o.grid.features; }, "hashgrid: features per level F")
+        .positive()
+        .add(
+            "log2_table", [](NerfOptions& o) -> int64_t& { return o.grid.log2_table; },
+            "hashgrid: log2 of the table rows per level (4 to 24)")
+        .between(4, 24)
+        .add(
+            "base_resolution", [](NerfOptions& o) -> int64_t& { return o.grid.base_resolution; },
+            "hashgrid: resolution of the coarsest level")
+        .positive()
+        .add(
+            "max_resolution", [](NerfOptions& o) -> int64_t& { return o.grid.max_resolution; },
+            "hashgrid: resolution of the finest level")
+        .positive()
+        .add("bound", &NerfOptions::bound, "hashgrid: the scene is the cube [-bound, bound]^3; density 0 outside")
+        .positive()
+        .add("hash_width", &NerfOptions::hash_width, "hashgrid: width of the density and colour MLPs")
+        .positive()
+        .add(
+            "hash_kernel", &NerfOptions::hash_kernel,
+            "hashgrid: \"fused\" (one hand-written CPU pass per point; other devices use aten) or \"aten\" (batched ATen ops)")
+        .one_of({"fused", "aten"})
+        .add("samples", &NerfOptions::samples, "stratified samples per ray (the coarse pass)")
+        .positive()
+        .add("fine_samples", &NerfOptions::fine_samples,
+             "importance samples per ray from the coarse weights; 0: one pass")
+        .non_negative()
+        .add("near", &NerfOptions::near, "distance of the first sample along a ray")
+        .non_negative()
         .add("far", &NerfOptions::far, "distance of the last sample along a ray")
         .add("background", &NerfOptions::background, "\"white\" or \"black\"; must match the dataset's background")
         .one_of({"white", "black"})
@@ -136,11 +153,13 @@ const auto kNerfParams =
              "rays per pass through the networks in training (gradients summed: the same step) and rendering; "
              "0: as many as make 32768 sample points (256 rays at 64 + 64 samples)")
         .non_negative()
-        .add("lr", &NerfOptions::lr, "Adam step size; 0: by encoding, 5e-4 (frequency) or 1e-2 (hashgrid)").non_negative()
+        .add("lr", &NerfOptions::lr, "Adam step size; 0: by encoding, 5e-4 (frequency) or 1e-2 (hashgrid)")
+        .non_negative()
         .add("lr_final_factor", &NerfOptions::lr_final_factor, "the learning rate decays exponentially to lr x this")
         .positive()
         .check([](const NerfOptions& o) { return o.lr_final_factor <= 1; }, "<= 1")
-        .add("decay_steps", &NerfOptions::decay_steps, "steps of the decay; the rate stays at its end after").positive()
+        .add("decay_steps", &NerfOptions::decay_steps, "steps of the decay; the rate stays at its end after")
+        .positive()
         .require([](const NerfOptions& o) { return o.fine_samples == 0 || o.samples >= 3; },
                  "samples >= 3 with fine_samples > 0 (the importance samples come from the inner coarse bins)")
         .require([](const NerfOptions& o) { return o.far > o.near; },
@@ -173,7 +192,8 @@ class Nerf final : public genlab::sdk::Model {
     i.name = "nerf";
     i.version = "1.0.0";
     i.family = "nerf";
-    i.summary = "neural radiance field: the MLP of Mildenhall et al. 2020 or an Instant-NGP hash grid, views from poses";
+    i.summary =
+        "neural radiance field: the MLP of Mildenhall et al. 2020 or an Instant-NGP hash grid, views from poses";
     i.modalities = {"rays"};
     // Not GENERATE_NEEDS_INPUTS: that flag means "not a generative model". generate does
     // need poses; it says so when they are missing.
@@ -199,7 +219,8 @@ class Nerf final : public genlab::sdk::Model {
     background_ = o_.background == "white" ? 1.0 : 0.0;
     use_backend_ = o_.composite == "backend";
     if (use_backend_ && !host().can_run_ops()) {
-      host().warn("composite = \"backend\", but this host runs no backend ops (ABI older than 1.3): compositing in LibTorch autograd");
+      host().warn(
+          "composite = \"backend\", but this host runs no backend ops (ABI older than 1.3): compositing in LibTorch autograd");
       use_backend_ = false;
     }
 
@@ -231,9 +252,10 @@ class Nerf final : public genlab::sdk::Model {
   genlab::sdk::Scalars train_step(const Tensors& batch, int64_t) override {
     const at::Tensor origins = ray_tensor(batch, "origins"), directions = ray_tensor(batch, "directions"),
                      colors = ray_tensor(batch, "colors");
-    GENLAB_CHECK(origins.size(0) == directions.size(0) && origins.size(0) == colors.size(0), GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected 'origins', 'directions' and 'colors' with one row per ray, got " + std::to_string(origins.size(0)) +
-                     ", " + std::to_string(directions.size(0)) + " and " + std::to_string(colors.size(0)) + " rows");
+    GENLAB_CHECK(
+        origins.size(0) == directions.size(0) && origins.size(0) == colors.size(0), GENLAB_ERROR_INVALID_ARGUMENT,
+        "expected 'origins', 'directions' and 'colors' with one row per ray, got " + std::to_string(origins.size(0)) +
+            ", " + std::to_string(directions.size(0)) + " and " + std::to_string(colors.size(0)) + " rows");
     const double progress = std::min(1.0, static_cast<double>(adam_->steps()) / static_cast<double>(o_.decay_steps));
     adam_->set_lr(o_.lr * std::pow(o_.lr_final_factor, progress));
 
@@ -246,7 +268,8 @@ class Nerf final : public genlab::sdk::Model {
     for (int64_t from = 0; from < rays; from += o_.micro_batch) {
       const int64_t n = std::min(o_.micro_batch, rays - from);
       const at::Tensor target = colors.narrow(0, from, n);
-      const auto [coarse, fine] = render_rays(origins.narrow(0, from, n), directions.narrow(0, from, n), /*training=*/true);
+      const auto [coarse, fine] =
+          render_rays(origins.narrow(0, from, n), directions.narrow(0, from, n), /*training=*/true);
       const at::Tensor coarse_mse = torch::mse_loss(coarse.pixels, target);
       at::Tensor loss, mse = coarse_mse;
       if (fine.pixels.defined()) {
@@ -276,22 +299,29 @@ class Nerf final : public genlab::sdk::Model {
     const at::Tensor* pose = inputs.find("pose");
     const at::Tensor* focal = inputs.find("focal");
     if (pose == nullptr || focal == nullptr) {
-      const std::string missing = pose == nullptr && focal == nullptr ? "'pose' and 'focal'" : pose == nullptr ? "'pose'" : "'focal'";
-      throw genlab::sdk::Error(GENLAB_ERROR_INVALID_ARGUMENT,
-                               "a NeRF renders views for given poses: generate needs the inputs 'pose' [N, 4, 4] and 'focal' [N], "
-                               "missing " + missing);
+      const std::string missing = pose == nullptr && focal == nullptr ? "'pose' and 'focal'"
+                                  : pose == nullptr                   ? "'pose'"
+                                                                      : "'focal'";
+      throw genlab::sdk::Error(
+          GENLAB_ERROR_INVALID_ARGUMENT,
+          "a NeRF renders views for given poses: generate needs the inputs 'pose' [N, 4, 4] and 'focal' [N], "
+          "missing " +
+              missing);
     }
     GENLAB_CHECK(pose->dim() == 3 && pose->size(1) == 4 && pose->size(2) == 4, GENLAB_ERROR_INVALID_ARGUMENT,
                  "expected input 'pose' of shape [N, 4, 4], got " + c10::str(pose->sizes()));
     const int64_t views = pose->size(0);
     GENLAB_CHECK(focal->numel() == views, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected input 'focal' with one value per pose (" + std::to_string(views) + "), got shape " + c10::str(focal->sizes()));
-    GENLAB_CHECK(count <= views, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "asked for " + std::to_string(count) + " views, but the inputs hold " + std::to_string(views) + " poses");
+                 "expected input 'focal' with one value per pose (" + std::to_string(views) + "), got shape " +
+                     c10::str(focal->sizes()));
+    GENLAB_CHECK(
+        count <= views, GENLAB_ERROR_INVALID_ARGUMENT,
+        "asked for " + std::to_string(count) + " views, but the inputs hold " + std::to_string(views) + " poses");
     int64_t height = 0, width = 0;
     if (const at::Tensor* image = inputs.find("image")) {
       GENLAB_CHECK(image->dim() == 4 && image->size(0) == views, GENLAB_ERROR_INVALID_ARGUMENT,
-                   "expected input 'image' of shape [N, 3, H, W] with N = " + std::to_string(views) + ", got " + c10::str(image->sizes()));
+                   "expected input 'image' of shape [N, 3, H, W] with N = " + std::to_string(views) + ", got " +
+                       c10::str(image->sizes()));
       height = image->size(2);
       width = image->size(3);
     } else {
@@ -318,7 +348,8 @@ class Nerf final : public genlab::sdk::Model {
         const int64_t chunk_end = std::min(pixels, from + o_.chunk);
         for (int64_t first = from; first < chunk_end; first += o_.micro_batch) {
           const int64_t n = std::min(o_.micro_batch, chunk_end - first);
-          const auto [coarse, fine] = render_rays(rays.origins.narrow(0, first, n), rays.directions.narrow(0, first, n), false);
+          const auto [coarse, fine] =
+              render_rays(rays.origins.narrow(0, first, n), rays.directions.narrow(0, first, n), false);
           const Pass& shown = fine.pixels.defined() ? fine : coarse;
           image[v].narrow(1, first, n).copy_(shown.pixels.t());
           depth[v][0].narrow(0, first, n).copy_(shown.composite.depth);
@@ -337,7 +368,6 @@ class Nerf final : public genlab::sdk::Model {
 
   int64_t trainable_parameters() const override { return adam_->parameter_count(); }
 
-
   Tensors export_state() override {
     Tensors state;
     adam_->export_to(state);
@@ -349,9 +379,11 @@ class Nerf final : public genlab::sdk::Model {
   // A [B, 3] float tensor of a ray batch, on the model's device.
   at::Tensor ray_tensor(const Tensors& batch, const char* name) const {
     const at::Tensor* t = batch.find(name);
-    GENLAB_CHECK(t != nullptr, GENLAB_ERROR_INVALID_ARGUMENT,
-                 std::string("a NeRF trains on ray batches ('origins', 'directions', 'colors' [B, 3]; the \"train\" split of "
-                             "rays data): missing '") + name + "'");
+    GENLAB_CHECK(
+        t != nullptr, GENLAB_ERROR_INVALID_ARGUMENT,
+        std::string("a NeRF trains on ray batches ('origins', 'directions', 'colors' [B, 3]; the \"train\" split of "
+                    "rays data): missing '") +
+            name + "'");
     GENLAB_CHECK(t->dim() == 2 && t->size(1) == 3, GENLAB_ERROR_INVALID_ARGUMENT,
                  std::string("expected '") + name + "' of shape [B, 3], got " + c10::str(t->sizes()));
     return t->to(device(), at::kFloat);
@@ -398,8 +430,8 @@ class Nerf final : public genlab::sdk::Model {
     }
     // The paper's bins: between the midpoints of the coarse samples, weighted by the inner
     // samples' weights (the first and last sample have half-open bins).
-    const at::Tensor mids = 0.5 * (ts.slice(1, 1) + ts.slice(1, 0, o_.samples - 1));          // [R, S - 1]
-    const at::Tensor inner = coarse.composite.weights.slice(1, 1, o_.samples - 1);            // [R, S - 2]
+    const at::Tensor mids = 0.5 * (ts.slice(1, 1) + ts.slice(1, 0, o_.samples - 1));  // [R, S - 1]
+    const at::Tensor inner = coarse.composite.weights.slice(1, 1, o_.samples - 1);    // [R, S - 2]
     const at::Tensor extra = nf::sample_pdf(mids, inner, o_.fine_samples, /*deterministic=*/!training);
     const at::Tensor all = std::get<0>(at::cat({ts, extra}, 1).sort(1));
     nf::Field& fine_field = shared_field ? *field_ : *fine_field_;

@@ -34,7 +34,8 @@ struct KvCache {
 
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const GptOptions& o) : n_head(o.n_head) {
-    c_attn = register_module("c_attn", torch::nn::Linear(torch::nn::LinearOptions(o.n_embd, 3 * o.n_embd).bias(o.bias)));
+    c_attn =
+        register_module("c_attn", torch::nn::Linear(torch::nn::LinearOptions(o.n_embd, 3 * o.n_embd).bias(o.bias)));
     c_proj = register_module("c_proj", torch::nn::Linear(torch::nn::LinearOptions(o.n_embd, o.n_embd).bias(o.bias)));
     attn_dropout = register_module("attn_dropout", torch::nn::Dropout(o.dropout));
     resid_dropout = register_module("resid_dropout", torch::nn::Dropout(o.dropout));
@@ -54,7 +55,8 @@ struct AttentionImpl : torch::nn::Module {
       k = cache->k.narrow(2, 0, start + T);
       v = cache->v.narrow(2, 0, start + T);
     }
-    torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(D)));  // [B, H, T, S]
+    torch::Tensor att =
+        torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(D)));  // [B, H, T, S]
     if (T > 1) {  // query i (position start + i) sees keys 0 .. start + i
       const int64_t S = k.size(2);
       const torch::Tensor allowed = torch::ones({T, S}, x.options().dtype(torch::kBool)).tril(S - T);
@@ -78,7 +80,8 @@ struct BlockImpl : torch::nn::Module {
     attn = register_module("attn", Attention(o));
     ln_2 = register_module("ln_2", norm());
     c_fc = register_module("c_fc", torch::nn::Linear(torch::nn::LinearOptions(o.n_embd, 4 * o.n_embd).bias(o.bias)));
-    c_proj = register_module("c_proj", torch::nn::Linear(torch::nn::LinearOptions(4 * o.n_embd, o.n_embd).bias(o.bias)));
+    c_proj =
+        register_module("c_proj", torch::nn::Linear(torch::nn::LinearOptions(4 * o.n_embd, o.n_embd).bias(o.bias)));
     dropout = register_module("dropout", torch::nn::Dropout(o.dropout));
     if (!o.bias) {  // LayerNorm without its bias, as nanoGPT's bias=False
       ln_1->bias.requires_grad_(false);
@@ -119,7 +122,8 @@ struct GptImpl : torch::nn::Module {
 
   // tokens [B, T] at positions [start, start + T) -> logits [B, T, V] (only the last
   // position's, [B, 1, V], with last_only). The cache, when given, must hold [0, start).
-  torch::Tensor forward(const torch::Tensor& tokens, KvCache* cache = nullptr, int64_t start = 0, bool last_only = false) {
+  torch::Tensor forward(const torch::Tensor& tokens, KvCache* cache = nullptr, int64_t start = 0,
+                        bool last_only = false) {
     const int64_t T = tokens.size(1);
     const torch::Tensor positions = torch::arange(start, start + T, tokens.options());
     torch::Tensor x = drop(wte(tokens) + wpe(positions));

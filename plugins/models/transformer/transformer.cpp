@@ -50,23 +50,36 @@ struct TransformerOptions {
 using TransformerParams = genlab::sdk::Params<TransformerOptions>;
 const auto kTransformerParams =
     TransformerParams()
-        .add("n_layer", [](TransformerOptions& o) -> int64_t& { return o.net.n_layer; }, "transformer blocks").positive()
-        .add("n_head", [](TransformerOptions& o) -> int64_t& { return o.net.n_head; }, "attention heads (n_embd % n_head == 0)")
+        .add(
+            "n_layer", [](TransformerOptions& o) -> int64_t& { return o.net.n_layer; }, "transformer blocks")
         .positive()
-        .add("n_embd", [](TransformerOptions& o) -> int64_t& { return o.net.n_embd; }, "embedding width").positive()
-        .add("dropout", [](TransformerOptions& o) -> double& { return o.net.dropout; },
-             "dropout on embeddings, attention and residuals")
+        .add(
+            "n_head", [](TransformerOptions& o) -> int64_t& { return o.net.n_head; },
+            "attention heads (n_embd % n_head == 0)")
+        .positive()
+        .add(
+            "n_embd", [](TransformerOptions& o) -> int64_t& { return o.net.n_embd; }, "embedding width")
+        .positive()
+        .add(
+            "dropout", [](TransformerOptions& o) -> double& { return o.net.dropout; },
+            "dropout on embeddings, attention and residuals")
         .between(0, 1, TransformerParams::Ends::upper_open)
-        .add("bias", [](TransformerOptions& o) -> bool& { return o.net.bias; }, "biases in Linears and LayerNorms")
-        .add("lr", &TransformerOptions::lr, "peak learning rate").positive()
-        .add("min_lr", &TransformerOptions::min_lr, "learning rate after the decay").non_negative()
-        .add("warmup", &TransformerOptions::warmup, "steps of linear warm-up").non_negative()
+        .add(
+            "bias", [](TransformerOptions& o) -> bool& { return o.net.bias; }, "biases in Linears and LayerNorms")
+        .add("lr", &TransformerOptions::lr, "peak learning rate")
+        .positive()
+        .add("min_lr", &TransformerOptions::min_lr, "learning rate after the decay")
+        .non_negative()
+        .add("warmup", &TransformerOptions::warmup, "steps of linear warm-up")
+        .non_negative()
         .add("lr_decay_steps", &TransformerOptions::lr_decay_steps, "step at which the cosine decay reaches min_lr")
         .non_negative()
-        .add("weight_decay", &TransformerOptions::weight_decay, "AdamW decay of matrices and embeddings").non_negative()
+        .add("weight_decay", &TransformerOptions::weight_decay, "AdamW decay of matrices and embeddings")
+        .non_negative()
         .add("beta1", &TransformerOptions::beta1, "AdamW beta1")
         .add("beta2", &TransformerOptions::beta2, "AdamW beta2")
-        .add("grad_clip", &TransformerOptions::grad_clip, "maximum gradient norm; 0: none").non_negative()
+        .add("grad_clip", &TransformerOptions::grad_clip, "maximum gradient norm; 0: none")
+        .non_negative()
         .require([](const TransformerOptions& o) { return o.net.n_embd % o.net.n_head == 0; },
                  [](const TransformerOptions& o) {
                    return "expected n_embd divisible by n_head, got " + std::to_string(o.net.n_embd) + " and " +
@@ -85,16 +98,20 @@ struct GenerateOptions {
 const auto kGenerateParams =
     genlab::sdk::Params<GenerateOptions>()
         .add("prompt", &GenerateOptions::prompt, "text to continue (the input 'tokens' [N, P] replaces it)")
-        .add("max_new_tokens", &GenerateOptions::max_new_tokens, "tokens generated after the prompt").non_negative()
-        .add("temperature", &GenerateOptions::temperature, "softmax temperature; 0: greedy").non_negative()
-        .add("top_k", &GenerateOptions::top_k, "sample among the k likeliest tokens; 0: all").non_negative()
+        .add("max_new_tokens", &GenerateOptions::max_new_tokens, "tokens generated after the prompt")
+        .non_negative()
+        .add("temperature", &GenerateOptions::temperature, "softmax temperature; 0: greedy")
+        .non_negative()
+        .add("top_k", &GenerateOptions::top_k, "sample among the k likeliest tokens; 0: all")
+        .non_negative()
         .add("kv_cache", &GenerateOptions::kv_cache, "reuse keys and values of earlier positions");
 
 // nanoGPT train.py's get_lr: linear warm-up, cosine decay to min_lr, then min_lr.
 double learning_rate(const TransformerOptions& o, int64_t step) {
   if (step < o.warmup) return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup + 1);
   if (step > o.lr_decay_steps) return o.min_lr;
-  const double ratio = static_cast<double>(step - o.warmup) / static_cast<double>(std::max<int64_t>(1, o.lr_decay_steps - o.warmup));
+  const double ratio =
+      static_cast<double>(step - o.warmup) / static_cast<double>(std::max<int64_t>(1, o.lr_decay_steps - o.warmup));
   return o.min_lr + 0.5 * (1 + std::cos(M_PI * ratio)) * (o.lr - o.min_lr);
 }
 
@@ -108,8 +125,7 @@ class Transformer final : public genlab::sdk::Model {
     i.summary = "decoder-only GPT (nanoGPT's model.py), AdamW with warm-up and cosine decay, KV-cache generation";
     i.modalities = {"tokens"};
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
-                     GENLAB_CAPABILITY_STATE |
-                     GENLAB_CAPABILITY_MIXED_PRECISION;
+                     GENLAB_CAPABILITY_STATE | GENLAB_CAPABILITY_MIXED_PRECISION;
     i.device_types = {kDLCPU, kDLCUDA};
     i.params = kTransformerParams.describe();
     i.generate_params = kGenerateParams.describe();
@@ -130,8 +146,9 @@ class Transformer final : public genlab::sdk::Model {
     if (const char* vocabulary = c.vocabulary()) {
       vocabulary_ = vocabulary;
       size_t bad = 0;
-      GENLAB_CHECK(utf8::decode(vocabulary_, symbols_, bad) && static_cast<int64_t>(symbols_.size()) == o_.net.vocab_size,
-                   GENLAB_ERROR_INVALID_ARGUMENT, "the data's vocabulary is not vocab_size UTF-8 code points");
+      GENLAB_CHECK(
+          utf8::decode(vocabulary_, symbols_, bad) && static_cast<int64_t>(symbols_.size()) == o_.net.vocab_size,
+          GENLAB_ERROR_INVALID_ARGUMENT, "the data's vocabulary is not vocab_size UTF-8 code points");
     } else if (o_.net.vocab_size == 256) {
       for (uint32_t b = 0; b < 256; ++b) symbols_.push_back(b);
       bytes_ = true;
@@ -173,10 +190,12 @@ class Transformer final : public genlab::sdk::Model {
     torch::Tensor sequence;  // [N, P]
     if (const at::Tensor* given = inputs.find(input_)) {
       GENLAB_CHECK(given->dim() == 2 && given->size(0) == count && given->size(1) > 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                   "expected input '" + input_ + "' of shape [" + std::to_string(count) + ", P > 0], got " + c10::str(given->sizes()));
+                   "expected input '" + input_ + "' of shape [" + std::to_string(count) + ", P > 0], got " +
+                       c10::str(given->sizes()));
       sequence = given->to(device(), torch::kLong);
       GENLAB_CHECK(sequence.min().item<int64_t>() >= 0 && sequence.max().item<int64_t>() < o_.net.vocab_size,
-                   GENLAB_ERROR_INVALID_ARGUMENT, "expected prompt tokens in [0, " + std::to_string(o_.net.vocab_size) + ")");
+                   GENLAB_ERROR_INVALID_ARGUMENT,
+                   "expected prompt tokens in [0, " + std::to_string(o_.net.vocab_size) + ")");
     } else {
       sequence = encode(g.prompt).to(device()).unsqueeze(0).repeat({count, 1});
     }
@@ -223,13 +242,12 @@ class Transformer final : public genlab::sdk::Model {
     const torch::Tensor nll = torch::nll_loss(torch::log_softmax(logits.reshape({-1, o_.net.vocab_size}), -1),
                                               tokens.narrow(1, 1, T).reshape({-1}), {}, at::Reduction::None);
     Tensors out;
-    out.add("nll", nll.view({B, T}).sum(1).to(at::kCPU));         // [B] nats per window of T predictions
-    out.add("nll_per_token", nll.view({B, T}).to(at::kCPU));      // [B, T] nats
+    out.add("nll", nll.view({B, T}).sum(1).to(at::kCPU));     // [B] nats per window of T predictions
+    out.add("nll_per_token", nll.view({B, T}).to(at::kCPU));  // [B, T] nats
     return out;
   }
 
   int64_t trainable_parameters() const override { return adam_->parameter_count(); }
-
 
   Tensors export_state() override {
     Tensors state;
@@ -249,7 +267,8 @@ class Transformer final : public genlab::sdk::Model {
   torch::Tensor window(const Tensors& batch) const {
     const at::Tensor& t = batch.at(input_);
     GENLAB_CHECK(t.dim() == 2 && t.size(1) == o_.net.block_size + 1, GENLAB_ERROR_INVALID_ARGUMENT,
-                 "expected '" + input_ + "' of shape [B, " + std::to_string(o_.net.block_size + 1) + "], got " + c10::str(t.sizes()));
+                 "expected '" + input_ + "' of shape [B, " + std::to_string(o_.net.block_size + 1) + "], got " +
+                     c10::str(t.sizes()));
     return t.to(device(), torch::kLong);
   }
 
@@ -315,7 +334,7 @@ class Transformer final : public genlab::sdk::Model {
 
   TransformerOptions o_;
   std::string input_;
-  std::string vocabulary_;       // UTF-8, one code point per token; empty for bytes or none
+  std::string vocabulary_;         // UTF-8, one code point per token; empty for bytes or none
   std::vector<uint32_t> symbols_;  // token -> code point (or byte)
   std::map<uint32_t, int64_t> token_of_;
   bool bytes_ = false;

@@ -39,13 +39,18 @@ struct VaeOptions {
 
 const auto kVaeParams =
     genlab::sdk::Params<VaeOptions>()
-        .add("arch", &VaeOptions::arch, "\"mlp\" (pytorch/examples 784-400-20) or \"conv\"").one_of({"mlp", "conv"})
-        .add("hidden", &VaeOptions::hidden, "MLP hidden width").positive()
-        .add("channels", &VaeOptions::channels, "conv: channels of the first layer (the second has 2x)").positive()
-        .add("latent", &VaeOptions::latent, "latent size Z").positive()
+        .add("arch", &VaeOptions::arch, "\"mlp\" (pytorch/examples 784-400-20) or \"conv\"")
+        .one_of({"mlp", "conv"})
+        .add("hidden", &VaeOptions::hidden, "MLP hidden width")
+        .positive()
+        .add("channels", &VaeOptions::channels, "conv: channels of the first layer (the second has 2x)")
+        .positive()
+        .add("latent", &VaeOptions::latent, "latent size Z")
+        .positive()
         .add("likelihood", &VaeOptions::likelihood, "\"bernoulli\" or \"gaussian\" (learned variance)")
         .one_of({"bernoulli", "gaussian"})
-        .add("lr", &VaeOptions::lr, "Adam learning rate").positive()
+        .add("lr", &VaeOptions::lr, "Adam learning rate")
+        .positive()
         .add("iw_samples", &VaeOptions::iw_samples, "K of the importance-weighted bound in score; 0: ELBO only")
         .non_negative();
 
@@ -60,18 +65,19 @@ struct VaeNetImpl : torch::nn::Module {
       fc3 = register_module("fc3", torch::nn::Linear(o.latent, o.hidden));
       fc4 = register_module("fc4", torch::nn::Linear(o.hidden, D));
     } else {
-      GENLAB_CHECK(H % 4 == 0 && W % 4 == 0, GENLAB_ERROR_INVALID_ARGUMENT,
-                   "arch \"conv\" needs height and width divisible by 4, got " + std::to_string(H) + "x" + std::to_string(W));
+      GENLAB_CHECK(
+          H % 4 == 0 && W % 4 == 0, GENLAB_ERROR_INVALID_ARGUMENT,
+          "arch \"conv\" needs height and width divisible by 4, got " + std::to_string(H) + "x" + std::to_string(W));
       const int64_t c1 = o.channels, c2 = 2 * o.channels, flat = c2 * (H / 4) * (W / 4);
       conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(C, c1, 4).stride(2).padding(1)));
       conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(c1, c2, 4).stride(2).padding(1)));
       fc21 = register_module("fc21", torch::nn::Linear(flat, o.latent));
       fc22 = register_module("fc22", torch::nn::Linear(flat, o.latent));
       fc3 = register_module("fc3", torch::nn::Linear(o.latent, flat));
-      deconv1 = register_module("deconv1",
-                                torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(c2, c1, 4).stride(2).padding(1)));
-      deconv2 = register_module("deconv2",
-                                torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(c1, C, 4).stride(2).padding(1)));
+      deconv1 = register_module(
+          "deconv1", torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(c2, c1, 4).stride(2).padding(1)));
+      deconv2 = register_module(
+          "deconv2", torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(c1, C, 4).stride(2).padding(1)));
     }
     // log sigma^2 of the Gaussian likelihood, one scalar, learned.
     if (o.likelihood == "gaussian") dec_logvar = register_parameter("dec_logvar", torch::zeros({1}));
@@ -80,11 +86,11 @@ struct VaeNetImpl : torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> encode(const torch::Tensor& x) {  // x [B, C, H, W]
     torch::Tensor h;
     if (options.arch == "mlp") {
-      h = torch::relu(fc1(x.flatten(1)));                      // [B, hidden]
+      h = torch::relu(fc1(x.flatten(1)));  // [B, hidden]
     } else {
       h = torch::relu(conv2(torch::relu(conv1(x)))).flatten(1);  // [B, 2ch * H/4 * W/4]
     }
-    return {fc21(h), fc22(h)};                                 // mu, logvar [B, Z]
+    return {fc21(h), fc22(h)};  // mu, logvar [B, Z]
   }
 
   torch::Tensor decode(const torch::Tensor& z) {  // z [B, Z] -> [B, C, H, W]
@@ -124,8 +130,7 @@ class Vae final : public genlab::sdk::Model {
     i.summary = "variational autoencoder (Kingma & Welling 2014), MLP or conv, ELBO and IWAE bound";
     i.modalities = {"image"};
     i.capabilities = GENLAB_CAPABILITY_TRAIN | GENLAB_CAPABILITY_GENERATE | GENLAB_CAPABILITY_SCORE |
-                     GENLAB_CAPABILITY_STATE |
-                     GENLAB_CAPABILITY_MIXED_PRECISION;
+                     GENLAB_CAPABILITY_STATE | GENLAB_CAPABILITY_MIXED_PRECISION;
     i.device_types = {kDLCPU, kDLCUDA};
     i.params = kVaeParams.describe();
     return i;
@@ -150,8 +155,8 @@ class Vae final : public genlab::sdk::Model {
     net_->train();
     const torch::Tensor x = input(batch);
     auto [mu, logvar] = net_->encode(x);
-    const torch::Tensor z = mu + torch::exp(0.5 * logvar) * torch::randn_like(mu);  // reparameterisation
-    const torch::Tensor recon = -net_->log_likelihood(net_->decode(z), x);         // [B]
+    const torch::Tensor z = mu + torch::exp(0.5 * logvar) * torch::randn_like(mu);   // reparameterisation
+    const torch::Tensor recon = -net_->log_likelihood(net_->decode(z), x);           // [B]
     const torch::Tensor kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1);  // [B]
     const torch::Tensor loss = (recon + kl).mean();
     adam_->zero_grad();
@@ -195,7 +200,6 @@ class Vae final : public genlab::sdk::Model {
 
   int64_t trainable_parameters() const override { return adam_->parameter_count(); }
 
-
   Tensors export_state() override {
     Tensors state;
     adam_->export_to(state);
@@ -216,10 +220,10 @@ class Vae final : public genlab::sdk::Model {
     for (int64_t k0 = 0; k0 < K; k0 += chunk) {
       const int64_t k = std::min(chunk, K - k0);
       const torch::Tensor eps = torch::randn({k, B, Z}, mu.options());
-      const torch::Tensor z = mu.unsqueeze(0) + std.unsqueeze(0) * eps;                     // [k, B, Z]
-      const torch::Tensor out = net_->decode(z.reshape({k * B, Z}));                         // [k*B, C, H, W]
+      const torch::Tensor z = mu.unsqueeze(0) + std.unsqueeze(0) * eps;  // [k, B, Z]
+      const torch::Tensor out = net_->decode(z.reshape({k * B, Z}));     // [k*B, C, H, W]
       const torch::Tensor log_px = net_->log_likelihood(out, x.repeat({k, 1, 1, 1})).view({k, B});
-      const torch::Tensor log_pz = (-0.5 * (z.pow(2) + log_2pi)).sum(2);                     // [k, B]
+      const torch::Tensor log_pz = (-0.5 * (z.pow(2) + log_2pi)).sum(2);  // [k, B]
       const torch::Tensor log_qz = (-0.5 * (eps.pow(2) + log_2pi) - 0.5 * logvar.unsqueeze(0)).sum(2);
       log_w.push_back(log_px + log_pz - log_qz);
     }

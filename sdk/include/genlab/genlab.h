@@ -75,12 +75,10 @@ extern "C" {
 /* The size of `type` up to and including `last_field`: what a struct_size must be at least
  * for its reader to see `last_field`. Each struct below has a GENLAB_<NAME>_STRUCT_SIZE
  * macro built with it from its current last field. */
-#define GENLAB_STRUCT_SIZE(type, last_field) \
-  (offsetof(type, last_field) + sizeof(((type*)0)->last_field))
+#define GENLAB_STRUCT_SIZE(type, last_field) (offsetof(type, last_field) + sizeof(((type*)0)->last_field))
 
 /* Whether a struct whose struct_size is `size` contains `field`. */
-#define GENLAB_STRUCT_HAS(type, size, field) \
-  ((size) >= GENLAB_STRUCT_SIZE(type, field))
+#define GENLAB_STRUCT_HAS(type, size, field) ((size) >= GENLAB_STRUCT_SIZE(type, field))
 
 /* Symbol visibility: build plugins with -fvisibility=hidden; only the entry is exported. */
 #if defined(_WIN32)
@@ -98,16 +96,16 @@ extern "C" {
  * ====================================================================================== */
 
 typedef enum genlab_error_code {
-  GENLAB_ERROR_UNKNOWN = 1,          /* none of the below */
-  GENLAB_ERROR_INVALID_ARGUMENT = 2, /* a config value, tensor, shape or dtype is wrong */
-  GENLAB_ERROR_NOT_FOUND = 3,        /* a named thing (key, split, op, file) is missing */
-  GENLAB_ERROR_UNIMPLEMENTED = 4,    /* the call or option is not offered */
+  GENLAB_ERROR_UNKNOWN = 1,             /* none of the below */
+  GENLAB_ERROR_INVALID_ARGUMENT = 2,    /* a config value, tensor, shape or dtype is wrong */
+  GENLAB_ERROR_NOT_FOUND = 3,           /* a named thing (key, split, op, file) is missing */
+  GENLAB_ERROR_UNIMPLEMENTED = 4,       /* the call or option is not offered */
   GENLAB_ERROR_FAILED_PRECONDITION = 5, /* called in the wrong state (e.g. before create) */
-  GENLAB_ERROR_CANCELLED = 6,        /* the host asked to stop */
+  GENLAB_ERROR_CANCELLED = 6,           /* the host asked to stop */
   GENLAB_ERROR_OUT_OF_MEMORY = 7,
   GENLAB_ERROR_UNSUPPORTED_DEVICE = 8, /* the tensors' or config's device is not served */
-  GENLAB_ERROR_INTERNAL = 9,         /* a bug or an unexpected exception in the callee */
-  GENLAB_ERROR_IO = 10               /* reading or writing a file failed */
+  GENLAB_ERROR_INTERNAL = 9,           /* a bug or an unexpected exception in the callee */
+  GENLAB_ERROR_IO = 10                 /* reading or writing a file failed */
 } genlab_error_code;
 
 typedef struct genlab_error genlab_error;
@@ -170,18 +168,18 @@ static inline void genlab_tensor_map_destroy(genlab_tensor_map* map) {
  * ====================================================================================== */
 
 typedef enum genlab_direction {
-  GENLAB_DIRECTION_NONE = 0,   /* informational: neither higher nor lower is better */
-  GENLAB_DIRECTION_LOWER = 1,  /* lower is better (a loss, FID, NLL) */
-  GENLAB_DIRECTION_HIGHER = 2  /* higher is better (PSNR, precision, accuracy) */
+  GENLAB_DIRECTION_NONE = 0,  /* informational: neither higher nor lower is better */
+  GENLAB_DIRECTION_LOWER = 1, /* lower is better (a loss, FID, NLL) */
+  GENLAB_DIRECTION_HIGHER = 2 /* higher is better (PSNR, precision, accuracy) */
 } genlab_direction;
 
 typedef struct genlab_scalar_list genlab_scalar_list;
 struct genlab_scalar_list {
   size_t struct_size;
   size_t count;
-  const char* const* names;   /* `count` names. Owned by the list. */
-  const double* values;       /* `count` values; NaN is allowed and means "not a number". */
-  const int32_t* directions;  /* `count` genlab_direction values. */
+  const char* const* names;                  /* `count` names. Owned by the list. */
+  const double* values;                      /* `count` values; NaN is allowed and means "not a number". */
+  const int32_t* directions;                 /* `count` genlab_direction values. */
   void (*destroy)(genlab_scalar_list* self); /* frees the list; never NULL */
 };
 #define GENLAB_SCALAR_LIST_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_scalar_list, destroy)
@@ -209,8 +207,8 @@ typedef enum genlab_log_level {
 /* What a config lookup found. */
 typedef enum genlab_config_status {
   GENLAB_CONFIG_FOUND = 0,
-  GENLAB_CONFIG_MISSING = 1,    /* no such key: use the default */
-  GENLAB_CONFIG_WRONG_TYPE = 2  /* the key exists with another type: report an error */
+  GENLAB_CONFIG_MISSING = 1,   /* no such key: use the default */
+  GENLAB_CONFIG_WRONG_TYPE = 2 /* the key exists with another type: report an error */
 } genlab_config_status;
 
 /* A read-only tree of configuration values (a manifest section) owned by the host. Keys are
@@ -223,7 +221,7 @@ struct genlab_host_api {
   size_t struct_size;
   uint32_t abi_major; /* the ABI version the host was built with */
   uint32_t abi_minor;
-  void* context;      /* the host's; passed back as the first argument of every call */
+  void* context; /* the host's; passed back as the first argument of every call */
 
   /* Writes one line to the host's log, attributed to the calling plugin. */
   void (*log)(void* context, genlab_log_level level, const char* message);
@@ -238,14 +236,11 @@ struct genlab_host_api {
 
   /* Config lookups. `out` is written only when the result is GENLAB_CONFIG_FOUND. An
    * integer value is also found by config_get_double. A string lives as long as `config`. */
-  genlab_config_status (*config_get_int64)(void* context, const genlab_config* config,
-                                           const char* key, int64_t* out);
-  genlab_config_status (*config_get_double)(void* context, const genlab_config* config,
-                                            const char* key, double* out);
-  genlab_config_status (*config_get_bool)(void* context, const genlab_config* config,
-                                          const char* key, int32_t* out);
-  genlab_config_status (*config_get_string)(void* context, const genlab_config* config,
-                                            const char* key, const char** out);
+  genlab_config_status (*config_get_int64)(void* context, const genlab_config* config, const char* key, int64_t* out);
+  genlab_config_status (*config_get_double)(void* context, const genlab_config* config, const char* key, double* out);
+  genlab_config_status (*config_get_bool)(void* context, const genlab_config* config, const char* key, int32_t* out);
+  genlab_config_status (*config_get_string)(void* context, const genlab_config* config, const char* key,
+                                            const char** out);
 
   /* The seed of the current run. A plugin seeds every RNG it owns from it, so that a run on
    * the CPU repeats bit for bit. */
@@ -262,8 +257,7 @@ struct genlab_host_api {
    * caller frees with genlab_tensor_map_destroy(). No backend serving the op on that device
    * gives GENLAB_ERROR_UNSUPPORTED_DEVICE naming the backends there are. A plugin built
    * against 1.3 that may meet an older host checks GENLAB_STRUCT_HAS(run_op) first. */
-  genlab_error* (*run_op)(void* context, const char* op, const genlab_tensor_map* inputs,
-                          genlab_tensor_map** outputs);
+  genlab_error* (*run_op)(void* context, const char* op, const genlab_tensor_map* inputs, genlab_tensor_map** outputs);
 
   /* Since 1.4. Data-parallel training: one run trained by `world_size` processes, each on its
    * shard of every batch (rank r gets the r-th contiguous 1/world_size of the global batch).
@@ -310,12 +304,12 @@ typedef enum genlab_plugin_kind {
 } genlab_plugin_kind;
 
 /* Capability bits of a model or metric. */
-#define GENLAB_CAPABILITY_TRAIN UINT64_C(1)         /* model: train_step works */
-#define GENLAB_CAPABILITY_GENERATE UINT64_C(2)      /* model: generate works */
-#define GENLAB_CAPABILITY_SCORE UINT64_C(4)         /* model: score (a likelihood) works */
-#define GENLAB_CAPABILITY_STATE UINT64_C(8)         /* model: export/import state work */
-#define GENLAB_CAPABILITY_NEEDS_SCORES UINT64_C(16) /* metric: needs a model's scores */
-#define GENLAB_CAPABILITY_NEEDS_REAL UINT64_C(32)   /* metric: needs real data */
+#define GENLAB_CAPABILITY_TRAIN UINT64_C(1)            /* model: train_step works */
+#define GENLAB_CAPABILITY_GENERATE UINT64_C(2)         /* model: generate works */
+#define GENLAB_CAPABILITY_SCORE UINT64_C(4)            /* model: score (a likelihood) works */
+#define GENLAB_CAPABILITY_STATE UINT64_C(8)            /* model: export/import state work */
+#define GENLAB_CAPABILITY_NEEDS_SCORES UINT64_C(16)    /* metric: needs a model's scores */
+#define GENLAB_CAPABILITY_NEEDS_REAL UINT64_C(32)      /* metric: needs real data */
 #define GENLAB_CAPABILITY_NEEDS_GENERATED UINT64_C(64) /* metric: needs generated outputs */
 /* metric: reads "features" [N, D] and "logits" [N, K] that the host appends to the real and
  * generated maps of image data from a feature network (a classifier it trains per dataset). */
@@ -353,10 +347,10 @@ typedef struct genlab_param_spec {
 typedef struct genlab_plugin_description {
   size_t struct_size;
   genlab_plugin_kind kind;
-  const char* name;     /* unique plugin name, [a-z0-9_-]+ ("vae", "idx-images") */
-  const char* version;  /* the plugin's own version, semver ("1.2.0") */
-  const char* family;   /* model family ("vae", "gan", ...) or a kind-specific group */
-  const char* summary;  /* one line for `genlab plugins list` */
+  const char* name;    /* unique plugin name, [a-z0-9_-]+ ("vae", "idx-images") */
+  const char* version; /* the plugin's own version, semver ("1.2.0") */
+  const char* family;  /* model family ("vae", "gan", ...) or a kind-specific group */
+  const char* summary; /* one line for `genlab plugins list` */
   /* Modalities the plugin consumes or produces: "image", "tokens", "rays", "points". */
   const char* const* modalities;
   size_t modality_count;
@@ -375,8 +369,7 @@ typedef struct genlab_plugin_description {
   const genlab_param_spec* generate_params;
   size_t generate_param_count;
 } genlab_plugin_description;
-#define GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_plugin_description, generate_param_count)
+#define GENLAB_PLUGIN_DESCRIPTION_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_plugin_description, generate_param_count)
 
 typedef struct genlab_describe_args {
   size_t struct_size;
@@ -385,10 +378,10 @@ typedef struct genlab_describe_args {
 #define GENLAB_DESCRIBE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_describe_args, description)
 
 /* The four kinds of plugin, each its own file of this header. */
-#include "genlab/abi/model.h"    /* IWYU pragma: export */
-#include "genlab/abi/dataset.h"  /* IWYU pragma: export */
-#include "genlab/abi/metric.h"   /* IWYU pragma: export */
-#include "genlab/abi/backend.h"  /* IWYU pragma: export */
+#include "genlab/abi/model.h"   /* IWYU pragma: export */
+#include "genlab/abi/dataset.h" /* IWYU pragma: export */
+#include "genlab/abi/metric.h"  /* IWYU pragma: export */
+#include "genlab/abi/backend.h" /* IWYU pragma: export */
 
 /* ========================================================================================
  * The plugin table and its entry symbol
@@ -415,8 +408,7 @@ typedef struct genlab_plugin_api {
 } genlab_plugin_api;
 #define GENLAB_PLUGIN_API_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_plugin_api, backend)
 
-typedef const genlab_plugin_api* (*genlab_plugin_entry_fn)(uint32_t host_abi_major,
-                                                           uint32_t host_abi_minor);
+typedef const genlab_plugin_api* (*genlab_plugin_entry_fn)(uint32_t host_abi_major, uint32_t host_abi_minor);
 
 #define GENLAB_PLUGIN_ENTRY_SYMBOL "genlab_plugin_entry"
 

@@ -29,8 +29,7 @@ static inline void genlab_util_error_destroy(genlab_error* error) {
 }
 
 /* A new error with a printf-formatted message. Returns NULL only if out of memory. */
-static inline genlab_error* genlab_util_error_vnew(genlab_error_code code, const char* format,
-                                            va_list args) {
+static inline genlab_error* genlab_util_error_vnew(genlab_error_code code, const char* format, va_list args) {
   genlab_error* error = (genlab_error*)calloc(1, sizeof(genlab_error));
   if (error == NULL) return NULL;
   va_list copy;
@@ -57,7 +56,8 @@ static inline genlab_error* genlab_util_error_vnew(genlab_error_code code, const
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static inline genlab_error* genlab_util_error_new(genlab_error_code code, const char* format, ...) {
+static inline genlab_error*
+genlab_util_error_new(genlab_error_code code, const char* format, ...) {
   va_list args;
   va_start(args, format);
   genlab_error* error = genlab_util_error_vnew(code, format, args);
@@ -88,8 +88,7 @@ static inline void genlab_util_tensor_map_destroy(genlab_tensor_map* map) {
 
 /* A new owned map with `count` empty slots; fill them with genlab_util_tensor_map_set. */
 static inline genlab_tensor_map* genlab_util_tensor_map_new(size_t count) {
-  genlab_util_tensor_map* self =
-      (genlab_util_tensor_map*)calloc(1, sizeof(genlab_util_tensor_map));
+  genlab_util_tensor_map* self = (genlab_util_tensor_map*)calloc(1, sizeof(genlab_util_tensor_map));
   if (self == NULL) return NULL;
   self->owned_names = (char**)calloc(count ? count : 1, sizeof(char*));
   self->map.tensors = (DLManagedTensor**)calloc(count ? count : 1, sizeof(DLManagedTensor*));
@@ -110,7 +109,7 @@ static inline genlab_tensor_map* genlab_util_tensor_map_new(size_t count) {
  * map made by genlab_util_tensor_map_new. Returns 0 on success, -1 if out of memory (then
  * the tensor is deleted). */
 static inline int genlab_util_tensor_map_set(genlab_tensor_map* map, size_t index, const char* name,
-                                      DLManagedTensor* tensor) {
+                                             DLManagedTensor* tensor) {
   genlab_util_tensor_map* self = (genlab_util_tensor_map*)map;
   size_t length = strlen(name);
   char* copy = (char*)malloc(length + 1);
@@ -155,11 +154,9 @@ static inline int64_t genlab_util_numel(const DLTensor* tensor) {
 }
 
 /* A new compact CPU tensor of `ndim` (<= 8) dims, zero-filled, freed by its deleter. */
-static inline DLManagedTensor* genlab_util_cpu_tensor_new(DLDataType dtype, int32_t ndim,
-                                                   const int64_t* shape) {
+static inline DLManagedTensor* genlab_util_cpu_tensor_new(DLDataType dtype, int32_t ndim, const int64_t* shape) {
   if (ndim < 0 || ndim > 8) return NULL;
-  genlab_util_cpu_tensor* self =
-      (genlab_util_cpu_tensor*)calloc(1, sizeof(genlab_util_cpu_tensor));
+  genlab_util_cpu_tensor* self = (genlab_util_cpu_tensor*)calloc(1, sizeof(genlab_util_cpu_tensor));
   if (self == NULL) return NULL;
   int64_t count = 1;
   for (int32_t i = 0; i < ndim; ++i) {

@@ -80,7 +80,8 @@ Vec3 read_position(const Line& line, size_t first, const std::string& what, cons
   for (size_t axis = 0; axis < 3; ++axis)
     if (!parse_double(line.tokens[first + axis], p[axis]))
       fail(what, line.number,
-           "expected a finite number for " + vertex + "'s " + kAxes[axis] + ", found " + quoted(line.tokens[first + axis]));
+           "expected a finite number for " + vertex + "'s " + kAxes[axis] + ", found " +
+               quoted(line.tokens[first + axis]));
   return p;
 }
 
@@ -164,8 +165,9 @@ Mesh parse_off(const std::string& text, const std::string& what) {
   if (vertex_count > std::numeric_limits<uint32_t>::max())
     fail(what, counts.number, "too many vertices (" + std::to_string(vertex_count) + ") for 32-bit indices");
   if (vertex_count == 0 || face_count == 0)
-    fail(what, counts.number, "an empty mesh (" + std::to_string(vertex_count) + " vertices, " +
-                                  std::to_string(face_count) + " faces); expected at least one face");
+    fail(what, counts.number,
+         "an empty mesh (" + std::to_string(vertex_count) + " vertices, " + std::to_string(face_count) +
+             " faces); expected at least one face");
 
   const size_t available = lines.size() - next;
   if (static_cast<uint64_t>(vertex_count) + static_cast<uint64_t>(face_count) > available)
@@ -271,20 +273,19 @@ void add_box(Mesh& mesh, const Vec3& centre, const Vec3& half, const std::array<
   // Each face as a quad of corner numbers, wound counter-clockwise seen from outside.
   static const uint32_t kQuads[6][4] = {{0, 4, 6, 2}, {1, 3, 7, 5}, {0, 1, 5, 4},
                                         {2, 6, 7, 3}, {0, 2, 3, 1}, {4, 5, 7, 6}};
-  for (const auto& q : kQuads)
-    add_polygon(mesh, {base + q[0], base + q[1], base + q[2], base + q[3]}, colour);
+  for (const auto& q : kQuads) add_polygon(mesh, {base + q[0], base + q[1], base + q[2], base + q[3]}, colour);
 }
 
 // An icosahedron subdivided once (80 faces) on a sphere; its faces take kNoColour so that
 // they are coloured by position, as a file's mesh would be.
 void add_icosphere(Mesh& mesh, const Vec3& centre, double radius) {
   const double t = (1.0 + std::sqrt(5.0)) / 2.0;
-  std::vector<Vec3> points = {{-1, t, 0}, {1, t, 0}, {-1, -t, 0}, {1, -t, 0}, {0, -1, t}, {0, 1, t},
-                              {0, -1, -t}, {0, 1, -t}, {t, 0, -1}, {t, 0, 1}, {-t, 0, -1}, {-t, 0, 1}};
-  const std::vector<std::array<uint32_t, 3>> faces = {
-      {0, 11, 5}, {0, 5, 1},  {0, 1, 7},   {0, 7, 10}, {0, 10, 11}, {1, 5, 9}, {5, 11, 4},
-      {11, 10, 2}, {10, 7, 6}, {7, 1, 8},  {3, 9, 4},  {3, 4, 2},   {3, 2, 6}, {3, 6, 8},
-      {3, 8, 9},  {4, 9, 5},  {2, 4, 11}, {6, 2, 10}, {8, 6, 7},   {9, 8, 1}};
+  std::vector<Vec3> points = {{-1, t, 0},  {1, t, 0},  {-1, -t, 0}, {1, -t, 0}, {0, -1, t},  {0, 1, t},
+                              {0, -1, -t}, {0, 1, -t}, {t, 0, -1},  {t, 0, 1},  {-t, 0, -1}, {-t, 0, 1}};
+  const std::vector<std::array<uint32_t, 3>> faces = {{0, 11, 5}, {0, 5, 1},  {0, 1, 7},   {0, 7, 10}, {0, 10, 11},
+                                                      {1, 5, 9},  {5, 11, 4}, {11, 10, 2}, {10, 7, 6}, {7, 1, 8},
+                                                      {3, 9, 4},  {3, 4, 2},  {3, 2, 6},   {3, 6, 8},  {3, 8, 9},
+                                                      {4, 9, 5},  {2, 4, 11}, {6, 2, 10},  {8, 6, 7},  {9, 8, 1}};
   std::vector<std::array<uint32_t, 3>> split;
   for (const auto& f : faces) {
     uint32_t mid[3];
@@ -302,8 +303,8 @@ void add_icosphere(Mesh& mesh, const Vec3& centre, double radius) {
   const auto base = static_cast<uint32_t>(mesh.vertices.size());
   for (const Vec3& p : points) {
     const double norm = std::sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
-    mesh.vertices.push_back({centre[0] + radius * p[0] / norm, centre[1] + radius * p[1] / norm,
-                             centre[2] + radius * p[2] / norm});
+    mesh.vertices.push_back(
+        {centre[0] + radius * p[0] / norm, centre[1] + radius * p[1] / norm, centre[2] + radius * p[2] / norm});
   }
   for (const auto& f : split) {
     mesh.triangles.push_back({base + f[0], base + f[1], base + f[2]});
@@ -321,18 +322,19 @@ Mesh procedural_scene(const std::string& name) {
   // Laid out so that the bounding box is centred on the sphere's centre: normalised, the
   // sphere sits at the origin, so every view's centre ray meets something.
   add_icosphere(mesh, {0.0, 0.0, 0.0}, 0.55);
-  add_box(mesh, {1.0, 0.0, -0.3}, {0.3, 0.3, 0.3}, {0.85f, 0.2f, 0.15f});     // x up to 1.3
-  add_box(mesh, {-1.0, 0.4, 0.0}, {0.3, 0.2, 0.6}, {0.2f, 0.7f, 0.25f});     // x down to -1.3, z +-0.6
-  add_box(mesh, {0.1, -0.95, -0.45}, {0.45, 0.2, 0.15}, {0.2f, 0.35f, 0.9f}); // y down to -1.15
-  add_box(mesh, {-0.2, 0.97, 0.42}, {0.18, 0.18, 0.18}, {0.95f, 0.8f, 0.1f}); // y up to 1.15
+  add_box(mesh, {1.0, 0.0, -0.3}, {0.3, 0.3, 0.3}, {0.85f, 0.2f, 0.15f});      // x up to 1.3
+  add_box(mesh, {-1.0, 0.4, 0.0}, {0.3, 0.2, 0.6}, {0.2f, 0.7f, 0.25f});       // x down to -1.3, z +-0.6
+  add_box(mesh, {0.1, -0.95, -0.45}, {0.45, 0.2, 0.15}, {0.2f, 0.35f, 0.9f});  // y down to -1.15
+  add_box(mesh, {-0.2, 0.97, 0.42}, {0.18, 0.18, 0.18}, {0.95f, 0.8f, 0.1f});  // y up to 1.15
   return mesh;
 }
 
 void turn_up_axis_to_z(Mesh& mesh, char up_axis) {
   if (up_axis == 'z') return;
-  if (up_axis != 'x' && up_axis != 'y') throw HostError(std::string("unknown up axis '") + up_axis + "' (expected x, y or z)");
+  if (up_axis != 'x' && up_axis != 'y')
+    throw HostError(std::string("unknown up axis '") + up_axis + "' (expected x, y or z)");
   for (Vec3& p : mesh.vertices)
-    p = up_axis == 'y' ? Vec3{p[0], -p[2], p[1]}    // +90 degrees about x
+    p = up_axis == 'y' ? Vec3{p[0], -p[2], p[1]}   // +90 degrees about x
                        : Vec3{-p[2], p[1], p[0]};  // -90 degrees about y
 }
 

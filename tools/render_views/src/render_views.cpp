@@ -183,7 +183,8 @@ Image Rasteriser::render(const Pose& pose, double focal, int width, int height, 
         const double wb = sign * ((a.x - c.x) * (py - c.y) - (a.y - c.y) * (px - c.x));
         const double wc = sign * ((b.x - a.x) * (py - a.y) - (b.y - a.y) * (px - a.x));
         if (wa < 0 || wb < 0 || wc < 0) continue;  // on an edge counts: shared edges leave no crack
-        const double inverse_depth = (wa * a.inverse_depth + wb * b.inverse_depth + wc * c.inverse_depth) / (sign * area);
+        const double inverse_depth =
+            (wa * a.inverse_depth + wb * b.inverse_depth + wc * c.inverse_depth) / (sign * area);
         const size_t k = static_cast<size_t>(j) * samples_x + i;
         if (inverse_depth > nearest[k]) {
           nearest[k] = inverse_depth;
@@ -236,7 +237,8 @@ std::string settings_problem(const RenderSettings& s) {
       return std::string(name) + " must be 1 to 100000 views (the dataset reader wants every split), got " +
              std::to_string(count);
   if (!(std::isfinite(s.radius) && s.radius > 1.0 && s.radius <= 1e6))
-    return "radius must be more than 1 (the mesh fills the unit sphere) and at most 1e6, got " + std::to_string(s.radius);
+    return "radius must be more than 1 (the mesh fills the unit sphere) and at most 1e6, got " +
+           std::to_string(s.radius);
   if (!(s.camera_angle_x > 0 && s.camera_angle_x < kPi))
     return "camera_angle_x must be in (0, pi) radians, got " + std::to_string(s.camera_angle_x);
   if (!in(s.test_elevation_degrees, -90.0, 90.0))
@@ -279,8 +281,8 @@ std::string vec3_json(const Vec3& v) { return "[" + number(v[0]) + ", " + number
 std::string transforms_json(const std::string& split, const std::vector<Pose>& poses, double camera_angle_x) {
   std::string out = "{\n    \"camera_angle_x\": " + number(camera_angle_x) + ",\n    \"frames\": [";
   for (size_t i = 0; i < poses.size(); ++i) {
-    out += std::string(i ? "," : "") + "\n        {\n            \"file_path\": " +
-           json_quote("./" + split + "/r_" + std::to_string(i)) +
+    out += std::string(i ? "," : "") +
+           "\n        {\n            \"file_path\": " + json_quote("./" + split + "/r_" + std::to_string(i)) +
            ",\n            \"rotation\": 0.0,\n            \"transform_matrix\": [";
     for (int r = 0; r < 4; ++r) {
       out += std::string(r ? "," : "") + "\n                [";
@@ -337,11 +339,10 @@ RenderSummary render_views(Mesh mesh, const MeshSource& source, const RenderSett
     std::string name;
     std::vector<Pose> poses;
   };
-  const std::vector<Split> splits = {
-      {"train", {random.begin(), random.begin() + settings.train}},
-      {"val", {random.begin() + settings.train, random.end()}},
-      {"test", turntable_poses(static_cast<size_t>(settings.test), settings.radius,
-                               settings.test_elevation_degrees * kPi / 180.0)}};
+  const std::vector<Split> splits = {{"train", {random.begin(), random.begin() + settings.train}},
+                                     {"val", {random.begin() + settings.train, random.end()}},
+                                     {"test", turntable_poses(static_cast<size_t>(settings.test), settings.radius,
+                                                              settings.test_elevation_degrees * kPi / 180.0)}};
   std::vector<std::pair<size_t, size_t>> views;  // (split, frame)
   for (size_t sp = 0; sp < splits.size(); ++sp) {
     std::error_code ec;
@@ -362,8 +363,8 @@ RenderSummary render_views(Mesh mesh, const MeshSource& source, const RenderSett
       const auto [sp, i] = views[k];
       const fs::path file = out / splits[sp].name / ("r_" + std::to_string(i) + ".png");
       try {
-        const Image image = rasteriser.render(splits[sp].poses[i], focal, settings.size, settings.size,
-                                              settings.supersample);
+        const Image image =
+            rasteriser.render(splits[sp].poses[i], focal, settings.size, settings.size, settings.supersample);
         std::string png;
         if (!stbi_write_png_to_func(append_bytes, &png, image.width, image.height, 4, image.rgba.data(),
                                     image.width * 4))

@@ -56,7 +56,7 @@ double chi_square_975(size_t df);
 struct Cell {
   std::string model, dataset;
   toml::table params;
-  std::string position;  // file:line:column, for errors
+  std::string position;       // file:line:column, for errors
   std::string label() const;  // "vae on digits (subset=100)"
 };
 

@@ -16,8 +16,7 @@ std::filesystem::path builtin_plugin_dir();
 
 // The directories searched, first wins on a name clash: `extra` (from a manifest or the
 // command line), then each entry of GENLAB_PLUGIN_PATH (':'-separated), then the built-in.
-std::vector<std::filesystem::path> plugin_search_path(
-    const std::vector<std::filesystem::path>& extra = {});
+std::vector<std::filesystem::path> plugin_search_path(const std::vector<std::filesystem::path>& extra = {});
 
 struct Discovery {
   std::vector<PluginManifest> plugins;  // sorted by kind, then name
@@ -31,7 +30,6 @@ Discovery discover_plugins(const std::vector<std::filesystem::path>& roots);
 const PluginManifest& find_plugin(const Discovery& found, const std::string& name);
 
 // The candidates within a small edit distance of `word`, best first ("did you mean").
-std::vector<std::string> close_matches(const std::string& word,
-                                       const std::vector<std::string>& candidates);
+std::vector<std::string> close_matches(const std::string& word, const std::vector<std::string>& candidates);
 
 }  // namespace genlab

@@ -45,21 +45,21 @@ struct Budget {
 struct RunSettings {
   Budget budget;
   int64_t batch_size = 64;
-  int64_t checkpoint_every = 0;  // steps; 0: only at the end
-  std::string device = "cpu";    // "cpu", "cuda", "cuda:1"
+  int64_t checkpoint_every = 0;    // steps; 0: only at the end
+  std::string device = "cpu";      // "cpu", "cuda", "cuda:1"
   std::string precision = "fp32";  // "fp32", "bf16" or "fp16" (genlab_precision): the model's compute
-  int32_t threads = 1;           // CPU threads the run may use (LibTorch and BLAS pools)
-  double timeout = 0;            // seconds a node may run before it is killed; 0: none
-  int64_t memory_limit_mb = 0;   // address-space limit of the worker; 0: none
-  int32_t processes = 1;         // data-parallel training processes (c10d); batch_size is global
-  int64_t eval_samples = 1024;   // real and generated examples given to the metrics
+  int32_t threads = 1;             // CPU threads the run may use (LibTorch and BLAS pools)
+  double timeout = 0;              // seconds a node may run before it is killed; 0: none
+  int64_t memory_limit_mb = 0;     // address-space limit of the worker; 0: none
+  int32_t processes = 1;           // data-parallel training processes (c10d); batch_size is global
+  int64_t eval_samples = 1024;     // real and generated examples given to the metrics
   std::string eval_split = "test";
-  toml::table eval_generate;     // options given to the model's generate at evaluation
+  toml::table eval_generate;  // options given to the model's generate at evaluation
 };
 
 struct RunPlan {
-  std::string name;   // readable: <model>-<dataset>-s<seed>[-<key>=<value>...]
-  std::string id;     // hex sha256 of the identity (see identity())
+  std::string name;        // readable: <model>-<dataset>-s<seed>[-<key>=<value>...]
+  std::string id;          // hex sha256 of the identity (see identity())
   std::string samples_id;  // the evaluation's samples and scores: the training, eval split, count, generate options
   std::string eval_id;     // the whole evaluation: the samples and every metric's id
   Component model, dataset;
@@ -94,13 +94,13 @@ struct ExecutorSettings {
   // Slurm only (empty or 0: Slurm's default, or as said).
   std::string partition;
   std::string account;
-  std::string time_limit;         // sbatch --time, e.g. "01:30:00"; empty: the node's timeout if set
-  int64_t cpus_per_run = 0;       // cpus per task; 0: the run's threads
-  int64_t gpus_per_run = 0;       // --gpus-per-task
-  int64_t memory_mb_per_run = 0;  // --mem; 0: the run's memory_limit_mb if set
+  std::string time_limit;                   // sbatch --time, e.g. "01:30:00"; empty: the node's timeout if set
+  int64_t cpus_per_run = 0;                 // cpus per task; 0: the run's threads
+  int64_t gpus_per_run = 0;                 // --gpus-per-task
+  int64_t memory_mb_per_run = 0;            // --mem; 0: the run's memory_limit_mb if set
   std::vector<std::string> sbatch_options;  // added to every job's #SBATCH lines, verbatim
-  double poll_seconds = 5;        // how often squeue is asked
-  std::string genlab;             // the genlab binary on the nodes; empty: this one's path
+  double poll_seconds = 5;                  // how often squeue is asked
+  std::string genlab;                       // the genlab binary on the nodes; empty: this one's path
 };
 
 struct Experiment {
@@ -137,7 +137,8 @@ std::string manifest_position(const toml::source_region& region, const std::file
 // A manifest value of type T (a number also takes an integer), or a HostError
 // "file:line:column: expected 'KEY' to be EXPECTED".
 template <class T>
-T manifest_value(const toml::node& node, const std::filesystem::path& file, const std::string& key, const char* expected) {
+T manifest_value(const toml::node& node, const std::filesystem::path& file, const std::string& key,
+                 const char* expected) {
   if constexpr (std::is_same_v<T, double>) {
     if (node.is_integer()) return static_cast<double>(node.as_integer()->get());
   }

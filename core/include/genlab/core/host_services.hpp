@@ -32,10 +32,10 @@ class ConfigHandle {
 };
 
 struct HostSettings {
-  std::string plugin_name;                    // log lines are attributed to it
+  std::string plugin_name;  // log lines are attributed to it
   uint64_t seed = 0;
   int32_t num_threads = 1;
-  std::shared_ptr<std::atomic<bool>> cancel;  // shared with whoever may cancel; may be null
+  std::shared_ptr<std::atomic<bool>> cancel;             // shared with whoever may cancel; may be null
   std::function<void(double, const char*)> on_progress;  // may be empty
   // Serves genlab_host_api::run_op; null means OpDispatcher::default_instance().
   std::shared_ptr<OpDispatcher> ops;
@@ -43,7 +43,7 @@ struct HostSettings {
   // model of a train node with experiment.processes > 1, else one process.
   int32_t rank = 0;
   int32_t world_size = 1;
-  std::string rendezvous = {};  // the file where the processes meet; empty with one process
+  std::string rendezvous = {};                // the file where the processes meet; empty with one process
   int32_t precision = GENLAB_PRECISION_FP32;  // genlab_host_api::precision: the model's compute
 };
 

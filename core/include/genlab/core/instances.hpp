@@ -36,8 +36,7 @@ struct NamedScalar {
 };
 
 // Copies and frees a returned scalar list; a malformed one throws naming the plugin.
-std::vector<NamedScalar> take_scalars(const Plugin& plugin, genlab_scalar_list* list,
-                                      const char* call);
+std::vector<NamedScalar> take_scalars(const Plugin& plugin, genlab_scalar_list* list, const char* call);
 // Checks a returned tensor map's struct and names; throws naming the plugin and call.
 TensorMapPtr take_tensor_map(const Plugin& plugin, genlab_tensor_map* map, const char* call);
 
@@ -53,35 +52,35 @@ long find_tensor(const genlab_tensor_map& map, const std::string& name);
 
 class ModelInstance {
  public:
-  ModelInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings,
-                const toml::table& config, DLDevice device, const genlab_dataset_info* data_info);
+  ModelInstance(std::shared_ptr<const Plugin> plugin, HostSettings settings, const toml::table& config, DLDevice device,
+                const genlab_dataset_info* data_info);
   ~ModelInstance();
   ModelInstance(const ModelInstance&) = delete;
   ModelInstance& operator=(const ModelInstance&) = delete;
 
-  std::vector<NamedScalar> train_step(const genlab_tensor_map& batch, int64_t step);   // train_step
+  std::vector<NamedScalar> train_step(const genlab_tensor_map& batch, int64_t step);  // train_step
   // The same, for a run trained by several processes: `stop` is this process's wish to stop
   // after the step and `*stop_agreed` what all of them agreed (genlab_model_train_step_args).
   std::vector<NamedScalar> train_step(const genlab_tensor_map& batch, int64_t step, int32_t stop,
-                                      int32_t* stop_agreed);                         // train_step
+                                      int32_t* stop_agreed);  // train_step
   // Checked after the call (ContractError): the first output has `count` rows; unless the
   // model declares GENERATE_NEEDS_INPUTS, for data of modality "points" or "image" it is
   // [count, <the shape of the dataset's first element>], for "tokens" [count, L], for "rays"
   // rendered views [count, C, H, W].
   TensorMapPtr generate(int64_t count, const toml::table* options,
-                        const genlab_tensor_map* inputs);                            // generate
+                        const genlab_tensor_map* inputs);  // generate
   bool can_score() const;
   // Checked after the call (ContractError): per-example scores, each tensor floating point
   // with one row per example of `batch` (the rows of its first tensor), the first [N].
-  TensorMapPtr score(const genlab_tensor_map& batch);                                // score
+  TensorMapPtr score(const genlab_tensor_map& batch);  // score
   // What the last score's values measure (genlab_model_score_args::convention); empty when
   // the plugin did not say (an older plugin, or one that leaves it NULL).
   const std::string& score_convention() const { return score_convention_; }
-  TensorMapPtr export_state();                                                       // export_state
+  TensorMapPtr export_state();  // export_state
   // How many scalar values training updates, as the model stated at its last export_state
   // (ABI 1.6); -1 when it did not (an older plugin, or one that leaves it unset).
   int64_t trainable_parameters() const { return trainable_parameters_; }
-  void import_state(const genlab_tensor_map& state);                                 // import_state
+  void import_state(const genlab_tensor_map& state);  // import_state
   const Plugin& plugin() const { return *plugin_; }
 
  private:
@@ -108,7 +107,7 @@ class DatasetInstance {
   const genlab_dataset_info& info() const { return *info_; }
   int64_t split_size(const std::string& split) const;  // throws naming the splits there are
   TensorMapPtr get_batch(const std::string& split, const std::vector<int64_t>& indices,
-                         uint64_t seed);                                             // get_batch
+                         uint64_t seed);  // get_batch
   const Plugin& plugin() const { return *plugin_; }
 
  private:
@@ -127,13 +126,13 @@ class MetricInstance {
   MetricInstance& operator=(const MetricInstance&) = delete;
 
   void update(const genlab_tensor_map* real, const genlab_tensor_map* generated,
-              const genlab_tensor_map* scores);                                      // update
+              const genlab_tensor_map* scores);  // update
   // Checked after the call (ContractError): every name non-empty and unique, no value
   // infinite. NaN is allowed (genlab_scalar_list: "not a number") and returned as it is;
   // nan_names() lists the values of a result that are NaN.
-  std::vector<NamedScalar> compute();                                                // compute
+  std::vector<NamedScalar> compute();  // compute
   static std::vector<std::string> nan_names(const std::vector<NamedScalar>& values);
-  void reset();                                                                      // reset
+  void reset();  // reset
   const Plugin& plugin() const { return *plugin_; }
 
  private:
@@ -152,7 +151,7 @@ class BackendInstance {
   const std::vector<int32_t>& device_types() const { return device_types_; }  // info
   const std::vector<std::string>& op_names() const { return op_names_; }      // info
   TensorMapPtr run_op(const std::string& op, const genlab_tensor_map& inputs,
-                      const toml::table* options);                            // run_op
+                      const toml::table* options);  // run_op
   const Plugin& plugin() const { return *plugin_; }
 
  private:

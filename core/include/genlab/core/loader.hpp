@@ -81,8 +81,8 @@ class Plugin {
   void check(genlab_error* error, const char* call) const;
 
  private:
-  friend std::shared_ptr<const Plugin> load_plugin_library_as(
-      const std::filesystem::path&, const std::optional<PluginManifest>&);
+  friend std::shared_ptr<const Plugin> load_plugin_library_as(const std::filesystem::path&,
+                                                              const std::optional<PluginManifest>&);
   // The library's checked entry table, loading it on first use.
   const genlab_plugin_api* loaded() const;
   std::filesystem::path library_;
@@ -111,8 +111,8 @@ std::shared_ptr<const Plugin> load_plugin(const PluginManifest& manifest);
 // plugin.toml beside the library, if it names that library, is its manifest: a worker that
 // loads a plugin by its path checks it against its plugin.toml as the host would. The
 // plugin of a path is returned from a cache; each library is loaded once per process.
-std::shared_ptr<const Plugin> load_plugin_library(
-    const std::filesystem::path& library, const std::optional<PluginManifest>& manifest = {});
+std::shared_ptr<const Plugin> load_plugin_library(const std::filesystem::path& library,
+                                                  const std::optional<PluginManifest>& manifest = {});
 // The library alone, loaded now and compared with no plugin.toml: for genlab-describe, which
 // writes the plugin.toml, and `plugins check`, which compares each field itself.
 std::shared_ptr<const Plugin> load_plugin_library_unchecked(const std::filesystem::path& library);
@@ -122,8 +122,7 @@ std::shared_ptr<const Plugin> load_plugin_library_as(const std::filesystem::path
                                                      const std::optional<PluginManifest>& manifest);
 
 // The ABI negotiation rule: majors equal; any minor. Returns a refusal reason, or empty.
-std::string negotiate_abi(uint32_t host_major, uint32_t host_minor, uint32_t plugin_major,
-                          uint32_t plugin_minor);
+std::string negotiate_abi(uint32_t host_major, uint32_t host_minor, uint32_t plugin_major, uint32_t plugin_minor);
 
 const char* error_code_name(genlab_error_code code);
 

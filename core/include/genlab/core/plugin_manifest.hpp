@@ -41,8 +41,8 @@ struct PluginDescription {
 };
 
 struct PluginManifest {
-  std::filesystem::path folder;        // the plugin's folder
-  std::filesystem::path manifest_path; // folder/plugin.toml
+  std::filesystem::path folder;         // the plugin's folder
+  std::filesystem::path manifest_path;  // folder/plugin.toml
   std::string name;
   genlab_plugin_kind kind = GENLAB_PLUGIN_KIND_MODEL;
   std::string version;
@@ -52,16 +52,14 @@ struct PluginManifest {
   std::string summary;
   std::vector<std::string> modalities;
   // The rest of the description (written by genlab-describe; absent from older files).
-  uint64_t capabilities = 0;           // "capabilities": names (genlab.h's, or "bit_N")
-  std::vector<int32_t> device_types;   // "devices": names ("cpu", "cuda", ..., "device_type_N")
-  std::vector<ParamSpec> params;       // "params": [{name, type, default, doc}, ...]
+  uint64_t capabilities = 0;               // "capabilities": names (genlab.h's, or "bit_N")
+  std::vector<int32_t> device_types;       // "devices": names ("cpu", "cuda", ..., "device_type_N")
+  std::vector<ParamSpec> params;           // "params": [{name, type, default, doc}, ...]
   std::vector<ParamSpec> generate_params;  // "generate_params"; absent: not declared (ABI < 1.5)
-  std::filesystem::path library;       // absolute path of the shared library
-  std::vector<std::string> keys;       // the keys the file gives, in its order
+  std::filesystem::path library;           // absolute path of the shared library
+  std::vector<std::string> keys;           // the keys the file gives, in its order
 
-  std::string abi_version() const {
-    return std::to_string(abi_major) + "." + std::to_string(abi_minor);
-  }
+  std::string abi_version() const { return std::to_string(abi_major) + "." + std::to_string(abi_minor); }
   // Whether the file gives `key` (the optional family, summary and modalities may be absent).
   bool gives(const std::string& key) const {
     for (const auto& k : keys)

@@ -17,10 +17,10 @@ namespace genlab {
 
 // One metric over the seeds of a group. NaN values are counted apart, never averaged.
 struct Stats {
-  size_t n = 0;            // finite values
-  size_t not_finite = 0;   // NaN or infinite values
+  size_t n = 0;           // finite values
+  size_t not_finite = 0;  // NaN or infinite values
   double mean = 0, std = 0;
-  double half_width = 0;   // of the 95% t-interval: mean +- half_width (0 when n < 2)
+  double half_width = 0;  // of the 95% t-interval: mean +- half_width (0 when n < 2)
 };
 Stats summarize(const std::vector<double>& values);
 // The 0.975 quantile of Student's t with `df` degrees of freedom (df >= 1).
@@ -38,7 +38,7 @@ struct RunOutcome {
   // convention, the feature network); values of different conventions are never ranked
   // together. Absent: none recorded (host-measured costs, evaluations older than this).
   std::map<std::string, std::string> conventions;
-  std::vector<std::string> warnings;               // what the evaluation warned of (too few samples...)
+  std::vector<std::string> warnings;  // what the evaluation warned of (too few samples...)
 };
 
 // The runs that differ only in their seed.

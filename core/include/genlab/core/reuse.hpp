@@ -25,8 +25,8 @@ struct EarlierEvaluation {
 // identity `samples_id` and kept them (samples.safetensors, and scores.safetensors when it
 // scored). nullopt: none.
 std::optional<EarlierEvaluation> find_earlier_evaluation(const std::filesystem::path& run_dir,
-                                                          const std::filesystem::path& self,
-                                                          const std::string& samples_id);
+                                                         const std::filesystem::path& self,
+                                                         const std::string& samples_id);
 
 // One node's fate: "reuse", "resume", "train", "evaluate", ..., and why, in words.
 struct NodeFate {

@@ -16,13 +16,13 @@
 namespace genlab {
 
 struct SchedulerOptions {
-  int jobs = 1;              // worker processes at once (Slurm: jobs submitted at once; 0: no cap)
-  std::string executor;      // "local" or "slurm"; empty: the manifest's [executor] kind
-  int thread_budget = 0;     // CPU threads shared by running nodes; 0: the machine's cores
-  bool resume = false;       // continue interrupted training from its checkpoint
-  bool restart = false;      // train interrupted runs again from step 0 (their checkpoints are deleted)
-  bool fail_fast = false;    // stop at the first failure (default: keep going)
-  bool quiet = false;        // plain periodic lines instead of live progress bars
+  int jobs = 1;                      // worker processes at once (Slurm: jobs submitted at once; 0: no cap)
+  std::string executor;              // "local" or "slurm"; empty: the manifest's [executor] kind
+  int thread_budget = 0;             // CPU threads shared by running nodes; 0: the machine's cores
+  bool resume = false;               // continue interrupted training from its checkpoint
+  bool restart = false;              // train interrupted runs again from step 0 (their checkpoints are deleted)
+  bool fail_fast = false;            // stop at the first failure (default: keep going)
+  bool quiet = false;                // plain periodic lines instead of live progress bars
   std::filesystem::path executable;  // the genlab binary that runs `genlab worker`
 };
 

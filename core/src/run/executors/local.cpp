@@ -43,8 +43,8 @@ constexpr bool kSanitizedBuild = false;
 class LocalExecutor final : public Executor {
  public:
   explicit LocalExecutor(const SchedulerOptions& o) : o_(o) {
-    budget_ = o.thread_budget > 0 ? o.thread_budget
-                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    budget_ =
+        o.thread_budget > 0 ? o.thread_budget : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
 
   bool has_room(size_t running, int running_threads, int threads) const override {
@@ -89,7 +89,8 @@ class LocalExecutor final : public Executor {
       ::unsetenv("SLURM_NTASKS");
       ::unsetenv("SLURM_PROCID");
       if (job.memory_limit_mb > 0 && !kSanitizedBuild) {
-        const rlimit limit{static_cast<rlim_t>(job.memory_limit_mb) << 20, static_cast<rlim_t>(job.memory_limit_mb) << 20};
+        const rlimit limit{static_cast<rlim_t>(job.memory_limit_mb) << 20, static_cast<rlim_t>(job.memory_limit_mb)
+                                                                               << 20};
         ::setrlimit(RLIMIT_AS, &limit);
       }
       std::vector<char*> argv;
@@ -191,8 +192,9 @@ class LocalExecutor final : public Executor {
         out.kind = NodeOutcome::Kind::Finished;
       } else if (w.timed_out) {
         // Its own timeout, whether it then saved a checkpoint (exit 130) or had to be killed.
-        out.reason = "timed out after " + format_duration(w.job.timeout) +
-                     (WIFEXITED(status) && WEXITSTATUS(status) == 130 ? " (a checkpoint was saved)" : " and was killed");
+        out.reason =
+            "timed out after " + format_duration(w.job.timeout) +
+            (WIFEXITED(status) && WEXITSTATUS(status) == 130 ? " (a checkpoint was saved)" : " and was killed");
       } else if (WIFEXITED(status) && WEXITSTATUS(status) == 130) {
         out.kind = NodeOutcome::Kind::Cancelled;
         out.reason = "interrupted after a checkpoint; resume with --resume";

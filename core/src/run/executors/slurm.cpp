@@ -169,19 +169,23 @@ class SlurmExecutor final : public Executor {
     fs::remove(out, ignored);
     std::string name = "genlab:" + job.label;  // "genlab:train:gmm-ring-s1"
     std::replace(name.begin(), name.end(), ' ', ':');
-    std::vector<std::string> args = {"sbatch", "--parsable", "--job-name=" + name,
-                                     "--output=" + out.string(),
-                                     "--error=" + log_file(job.dir, job.kind).string(),
-                                     std::string("--open-mode=") + (job.resume ? "append" : "truncate"),
-                                     "--ntasks=" + std::to_string(job.processes),
-                                     "--cpus-per-task=" + std::to_string(x_.cpus_per_run > 0 ? x_.cpus_per_run : job.threads)};
+    std::vector<std::string> args = {
+        "sbatch",
+        "--parsable",
+        "--job-name=" + name,
+        "--output=" + out.string(),
+        "--error=" + log_file(job.dir, job.kind).string(),
+        std::string("--open-mode=") + (job.resume ? "append" : "truncate"),
+        "--ntasks=" + std::to_string(job.processes),
+        "--cpus-per-task=" + std::to_string(x_.cpus_per_run > 0 ? x_.cpus_per_run : job.threads)};
     if (!x_.partition.empty()) args.push_back("--partition=" + x_.partition);
     if (!x_.account.empty()) args.push_back("--account=" + x_.account);
     if (x_.gpus_per_run > 0) args.push_back("--gpus-per-task=" + std::to_string(x_.gpus_per_run));
     const int64_t memory = x_.memory_mb_per_run > 0 ? x_.memory_mb_per_run : job.memory_limit_mb;
     if (memory > 0) args.push_back("--mem=" + std::to_string(memory * job.processes) + "M");
     if (!x_.time_limit.empty()) args.push_back("--time=" + x_.time_limit);
-    else if (job.timeout > 0) args.push_back("--time=" + std::to_string(static_cast<int64_t>(std::ceil(job.timeout / 60))));
+    else if (job.timeout > 0)
+      args.push_back("--time=" + std::to_string(static_cast<int64_t>(std::ceil(job.timeout / 60))));
     for (const auto& extra : x_.sbatch_options) args.push_back(extra);
     const fs::path script = job.dir / (kind + ".sbatch");
     args.push_back(script.string());
@@ -191,8 +195,9 @@ class SlurmExecutor final : public Executor {
     const CommandResult r = run_command(args);
     const std::string id_text = trimmed(r.out.substr(0, r.out.find(';')));  // "123" or "123;cluster"
     if (r.exit_code != 0 || id_text.empty() || id_text.find_first_not_of("0123456789_") != std::string::npos)
-      throw HostError("sbatch refused the job (exit " + std::to_string(r.exit_code) + "): " +
-                      (trimmed(r.err).empty() ? trimmed(r.out) : trimmed(r.err)) + "; the command: " + command_text(args));
+      throw HostError("sbatch refused the job (exit " + std::to_string(r.exit_code) +
+                      "): " + (trimmed(r.err).empty() ? trimmed(r.out) : trimmed(r.err)) +
+                      "; the command: " + command_text(args));
     progress.status = "submitted as Slurm job " + id_text;
     jobs_[id] = Job{job, &progress, id_text, out, 0, Clock::now()};
     next_query_ = Clock::now();  // learn the new job's state soon
@@ -244,9 +249,9 @@ class SlurmExecutor final : public Executor {
       const SlurmPhase phase = slurm_phase(state.state);
       if (phase == SlurmPhase::Queued || phase == SlurmPhase::Running) {
         if (phase == SlurmPhase::Queued)
-          j.progress->status = "queued as Slurm job " + j.slurm_id + (state.reason.empty() ? "" : " (" + state.reason + ")");
-        else if (j.progress->step == 0)
-          j.progress->status = "running as Slurm job " + j.slurm_id;
+          j.progress->status =
+              "queued as Slurm job " + j.slurm_id + (state.reason.empty() ? "" : " (" + state.reason + ")");
+        else if (j.progress->step == 0) j.progress->status = "running as Slurm job " + j.slurm_id;
         ++it;
         continue;
       }
@@ -264,10 +269,11 @@ class SlurmExecutor final : public Executor {
       if (state.state.empty()) {
         outcome.kind = done ? NodeOutcome::Kind::Finished : NodeOutcome::Kind::Failed;
         if (!done)
-          outcome.reason = "Slurm no longer knows job " + j.slurm_id + " and the node wrote no done file: " +
-                           failure_line(log_file(j.job.dir, j.job.kind));
+          outcome.reason = "Slurm no longer knows job " + j.slurm_id +
+                           " and the node wrote no done file: " + failure_line(log_file(j.job.dir, j.job.kind));
       } else {
-        const std::string why = j.progress->error.empty() ? failure_line(log_file(j.job.dir, j.job.kind)) : j.progress->error;
+        const std::string why =
+            j.progress->error.empty() ? failure_line(log_file(j.job.dir, j.job.kind)) : j.progress->error;
         outcome = slurm_outcome(state.state, done, state.exit_code, why);
         if (outcome.kind != NodeOutcome::Kind::Finished) outcome.reason += " [Slurm job " + j.slurm_id + "]";
       }
@@ -298,7 +304,7 @@ class SlurmExecutor final : public Executor {
     NodeJob job;
     NodeProgress* progress = nullptr;
     std::string slurm_id;
-    fs::path out;        // the worker's stdout on the shared workspace
+    fs::path out;         // the worker's stdout on the shared workspace
     uint64_t offset = 0;  // how much of it was read
     Clock::time_point submitted;
   };
@@ -349,12 +355,12 @@ class SlurmExecutor final : public Executor {
 }  // namespace
 
 SlurmPhase slurm_phase(const std::string& state) {
-  static const std::vector<std::string> queued = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-                                                  "RESIZING", "SUSPENDED"};
+  static const std::vector<std::string> queued = {"PENDING",     "CONFIGURING", "REQUEUED", "REQUEUE_HOLD",
+                                                  "REQUEUE_FED", "RESIZING",    "SUSPENDED"};
   static const std::vector<std::string> running = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "STOPPED"};
-  static const std::vector<std::string> ended = {"COMPLETED", "FAILED",   "TIMEOUT", "CANCELLED", "NODE_FAIL",
-                                                 "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "REVOKED",
-                                                 "SPECIAL_EXIT"};
+  static const std::vector<std::string> ended = {"COMPLETED", "FAILED",        "TIMEOUT",     "CANCELLED",
+                                                 "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",   "BOOT_FAIL",
+                                                 "DEADLINE",  "REVOKED",       "SPECIAL_EXIT"};
   // sacct writes "CANCELLED by 0"; the first word is the state.
   const std::string word = state.substr(0, state.find(' '));
   auto in = [&](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), word) != v.end(); };
@@ -376,8 +382,9 @@ NodeOutcome slurm_outcome(const std::string& state, bool done, const std::string
   } else if (word == "FAILED") {
     out.reason = failure + " (Slurm: FAILED, exit code " + exit_code + ")";
   } else if (word == "TIMEOUT") {
-    out.reason = "reached Slurm's time limit (executor.time_limit or the node's timeout); `genlab run --resume` "
-                 "continues from its last checkpoint";
+    out.reason =
+        "reached Slurm's time limit (executor.time_limit or the node's timeout); `genlab run --resume` "
+        "continues from its last checkpoint";
   } else if (word == "CANCELLED") {
     out.reason = "cancelled on Slurm (scancel); `genlab run --resume` continues from its last checkpoint";
   } else if (word == "OUT_OF_MEMORY") {
@@ -403,7 +410,8 @@ std::vector<std::string> cancel_experiment(const Experiment& e) {
   auto add_tree = [&](const fs::path& root) {
     std::error_code ec;
     if (!fs::is_directory(root, ec)) return;
-    for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
+    for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
+         it.increment(ec))
       if (it->is_directory(ec)) dirs.push_back(it->path());
   };
   add_tree(e.folder());

@@ -31,7 +31,8 @@ inline DigitsRows parse_digits_csv(const std::string& text, const std::string& p
     const size_t line_offset = offset;
     offset += line.size() + 1;
     if (line.empty() || line == "\r") continue;
-    const std::string where = path + ": line " + std::to_string(row) + " (byte offset " + std::to_string(line_offset) + ")";
+    const std::string where =
+        path + ": line " + std::to_string(row) + " (byte offset " + std::to_string(line_offset) + ")";
     std::istringstream cells(line);
     std::string cell;
     std::vector<long> values;

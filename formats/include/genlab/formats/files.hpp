@@ -51,11 +51,12 @@ class MaybeGzipped {
         // Z_BUF_ERROR ("unexpected end of file") rather than returning -1.
         int error = Z_OK;
         const char* message = gzerror(file_.get(), &error);
-        GENLAB_CHECK(got == 0 && error == Z_OK, GENLAB_ERROR_IO,
-                     path_ + ": read failed at (decompressed) byte offset " + std::to_string(offset_) + ": " +
-                         (error == Z_BUF_ERROR ? std::string("unexpected end of the compressed stream (a gzip file cut short?)")
-                          : message && *message ? std::string(message)
-                                                : std::string("unknown zlib error")));
+        GENLAB_CHECK(
+            got == 0 && error == Z_OK, GENLAB_ERROR_IO,
+            path_ + ": read failed at (decompressed) byte offset " + std::to_string(offset_) + ": " +
+                (error == Z_BUF_ERROR  ? std::string("unexpected end of the compressed stream (a gzip file cut short?)")
+                 : message && *message ? std::string(message)
+                                       : std::string("unknown zlib error")));
         return;
       }
       try {
@@ -96,8 +97,8 @@ inline std::string read_maybe_gzipped(const std::string& path, uint64_t max_byte
   std::string out;
   file.read(out, max_bytes);
   GENLAB_CHECK(out.size() < max_bytes || !file.more(), GENLAB_ERROR_INVALID_ARGUMENT,
-               path + (file.gzipped() ? ": decompresses to more than " : ": holds more than ") + format_bytes(max_bytes) +
-                   " (reading stopped there): expected at most that, " + why);
+               path + (file.gzipped() ? ": decompresses to more than " : ": holds more than ") +
+                   format_bytes(max_bytes) + " (reading stopped there): expected at most that, " + why);
   return out;
 }
 
@@ -119,9 +120,10 @@ decltype(auto) reading(const std::string& what, Body&& body) {
   } catch (const std::logic_error&) {
     // std::out_of_range, std::invalid_argument ("stoll", "basic_string::substr"): a check the
     // reader lacks. Said as such, without the library's text.
-    throw sdk::Error(GENLAB_ERROR_INTERNAL, what + ": failed while loading it: a value out of range, or not a number "
-                                                   "where the reader expected one, that the reader did not check "
-                                                   "(a bug: please report it with this file)");
+    throw sdk::Error(GENLAB_ERROR_INTERNAL, what +
+                                                ": failed while loading it: a value out of range, or not a number "
+                                                "where the reader expected one, that the reader did not check "
+                                                "(a bug: please report it with this file)");
   } catch (const std::exception& e) {
     // LibTorch's allocator throws c10::Error "...: you tried to allocate N bytes..."; its
     // what() goes on with a backtrace, so only the first line is kept.
@@ -130,8 +132,8 @@ decltype(auto) reading(const std::string& what, Body&& body) {
     const auto tried = reason.find("you tried to allocate ");
     if (tried != std::string::npos) {
       const std::string bytes = reason.substr(tried + 22, reason.find(' ', tried + 22) - (tried + 22));
-      throw sdk::Error(GENLAB_ERROR_OUT_OF_MEMORY, what + ": out of memory while loading it (" + bytes +
-                                                       " bytes more were asked for)");
+      throw sdk::Error(GENLAB_ERROR_OUT_OF_MEMORY,
+                       what + ": out of memory while loading it (" + bytes + " bytes more were asked for)");
     }
     throw sdk::Error(GENLAB_ERROR_INTERNAL, what + ": failed while loading it: " + reason);
   }

@@ -50,7 +50,8 @@ inline std::vector<int64_t> idx_header(const std::string& bytes, const std::stri
   std::vector<int64_t> dims;
   for (int d = 0; d < ndim; ++d) {
     const unsigned char* p = b + 4 + 4 * d;
-    dims.push_back(static_cast<int64_t>((uint64_t(p[0]) << 24) | (uint64_t(p[1]) << 16) | (uint64_t(p[2]) << 8) | p[3]));
+    dims.push_back(
+        static_cast<int64_t>((uint64_t(p[0]) << 24) | (uint64_t(p[1]) << 16) | (uint64_t(p[2]) << 8) | p[3]));
   }
   // An empty file of examples is a mistake, not a dataset: say so here rather than let an
   // empty split or a 0x0 image fail later, far from the file.

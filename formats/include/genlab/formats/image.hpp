@@ -136,12 +136,11 @@ inline std::string stb_reason() {
 inline std::string sides(uint64_t w, uint64_t h) { return std::to_string(w) + "x" + std::to_string(h); }
 
 inline void check_sides(uint64_t w, uint64_t h, const std::string& path, const char* source) {
-  GENLAB_CHECK(w >= 1 && h >= 1 && w <= uint64_t(kMaxImageSide) && h <= uint64_t(kMaxImageSide) &&
-                   w * h <= kMaxImagePixels,
-               GENLAB_ERROR_INVALID_ARGUMENT,
-               path + ": " + sides(w, h) + " pixels (" + source + "); expected sides of 1.." +
-                   std::to_string(kMaxImageSide) + " (images are refused before decoding above " +
-                   sides(kMaxImageSide, kMaxImageSide) + ")");
+  GENLAB_CHECK(
+      w >= 1 && h >= 1 && w <= uint64_t(kMaxImageSide) && h <= uint64_t(kMaxImageSide) && w * h <= kMaxImagePixels,
+      GENLAB_ERROR_INVALID_ARGUMENT,
+      path + ": " + sides(w, h) + " pixels (" + source + "); expected sides of 1.." + std::to_string(kMaxImageSide) +
+          " (images are refused before decoding above " + sides(kMaxImageSide, kMaxImageSide) + ")");
 }
 
 // A chunk type as messages show it: 'IDAT', or its bytes in hex when they are not letters.
@@ -162,8 +161,9 @@ inline void check_png(const std::string& bytes, const std::string& path) {
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t size = bytes.size();
   const auto truncated = [&](size_t chunk, const std::string& inside) {
-    return path + ": truncated PNG: the file ends at byte offset " + std::to_string(size) + ", inside the chunk at byte offset " +
-           std::to_string(chunk) + " (" + inside + "); expected the whole file (was it cut short by a download or a copy?)";
+    return path + ": truncated PNG: the file ends at byte offset " + std::to_string(size) +
+           ", inside the chunk at byte offset " + std::to_string(chunk) + " (" + inside +
+           "); expected the whole file (was it cut short by a download or a copy?)";
   };
   bool header = false, data = false;
   for (size_t at = 8;;) {
@@ -171,15 +171,17 @@ inline void check_png(const std::string& bytes, const std::string& path) {
                  path + ": truncated PNG: the file ends at byte offset " + std::to_string(size) +
                      (header ? ", before the IEND chunk" : ", before the IHDR chunk") +
                      "; expected the whole file (was it cut short by a download or a copy?)");
-    GENLAB_CHECK(size - at >= 8, GENLAB_ERROR_INVALID_ARGUMENT, truncated(at, "its 8 bytes of length and type are cut"));
+    GENLAB_CHECK(size - at >= 8, GENLAB_ERROR_INVALID_ARGUMENT,
+                 truncated(at, "its 8 bytes of length and type are cut"));
     const uint32_t length = be32(b + at);
     const unsigned char* type = b + at + 4;
     const std::string name = chunk_name(type);
     GENLAB_CHECK(length <= 0x7fffffffu, GENLAB_ERROR_INVALID_ARGUMENT,
                  path + ": the PNG chunk " + name + " at byte offset " + std::to_string(at) + " declares " +
                      std::to_string(length) + " bytes; PNG allows at most 2^31 - 1");
-    GENLAB_CHECK(uint64_t(size - at) >= 12 + uint64_t(length), GENLAB_ERROR_INVALID_ARGUMENT,
-                 truncated(at, name + ", which declares " + std::to_string(length) + " bytes of data and a 4-byte CRC"));
+    GENLAB_CHECK(
+        uint64_t(size - at) >= 12 + uint64_t(length), GENLAB_ERROR_INVALID_ARGUMENT,
+        truncated(at, name + ", which declares " + std::to_string(length) + " bytes of data and a 4-byte CRC"));
     const unsigned char* content = b + at + 8;
     if (!header && std::memcmp(type, "CgBI", 4) != 0) {  // CgBI: Apple's variant, before IHDR (stb reads it)
       GENLAB_CHECK(std::memcmp(type, "IHDR", 4) == 0, GENLAB_ERROR_INVALID_ARGUMENT,
@@ -194,7 +196,8 @@ inline void check_png(const std::string& bytes, const std::string& path) {
                          ((colour == 2 || colour == 4 || colour == 6) && (depth == 8 || depth == 16));
       GENLAB_CHECK(valid, GENLAB_ERROR_INVALID_ARGUMENT,
                    path + ": the PNG header's bit depth " + std::to_string(depth) + " and colour type " +
-                       std::to_string(colour) + " are no valid pair (expected colour type 0, 2, 3, 4 or 6 and a depth it allows)");
+                       std::to_string(colour) +
+                       " are no valid pair (expected colour type 0, 2, 3, 4 or 6 and a depth it allows)");
       header = true;
     } else if (std::memcmp(type, "IDAT", 4) == 0) {
       data = true;
@@ -203,7 +206,8 @@ inline void check_png(const std::string& bytes, const std::string& path) {
     }
     at += 12 + size_t(length);
   }
-  GENLAB_CHECK(data, GENLAB_ERROR_INVALID_ARGUMENT, path + ": the PNG has no IDAT chunk (no image data) before its IEND chunk");
+  GENLAB_CHECK(data, GENLAB_ERROR_INVALID_ARGUMENT,
+               path + ": the PNG has no IDAT chunk (no image data) before its IEND chunk");
 }
 
 // The memory budget of decoding a w x h image from a file of `file_bytes`: what stb_image
@@ -258,8 +262,8 @@ inline uint64_t jpeg_blocks(const unsigned char* b, size_t size, uint64_t w, uin
       }
       return blocks;
     }
-    const bool segment = marker == 0xdb || marker == 0xc4 || marker == 0xdd || (marker >= 0xe0 && marker <= 0xef) ||
-                         marker == 0xfe;
+    const bool segment =
+        marker == 0xdb || marker == 0xc4 || marker == 0xdd || (marker >= 0xe0 && marker <= 0xef) || marker == 0xfe;
     if (!segment || length < 2) return 0;  // a scan before the frame, or a marker stb_image refuses
     at += 1 + length;
   }
@@ -292,7 +296,7 @@ inline void check_jpeg_tables(const std::string& bytes, const std::string& path)
     if (at >= size) return;
     const unsigned marker = b[at++];
     if (marker == 0x00 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) continue;  // no length
-    if (marker == 0xd9) return;                                                              // EOI
+    if (marker == 0xd9) return;                                                            // EOI
     const size_t length = (byte(at) << 8) | byte(at + 1);
     if (marker == 0xc4) {
       for (size_t table = at + 2, end = at + length; table < end;) {  // as stb_image: while (L > 0)
@@ -300,8 +304,8 @@ inline void check_jpeg_tables(const std::string& bytes, const std::string& path)
         unsigned codes = 0;
         for (size_t i = 1; i <= 16; ++i) codes += byte(table + i);
         GENLAB_CHECK(codes <= 256, GENLAB_ERROR_INVALID_ARGUMENT,
-                     path + ": the JPEG's Huffman table at byte offset " + std::to_string(table) + " (in the DHT segment at " +
-                         std::to_string(start) + ") declares " + std::to_string(codes) +
+                     path + ": the JPEG's Huffman table at byte offset " + std::to_string(table) +
+                         " (in the DHT segment at " + std::to_string(start) + ") declares " + std::to_string(codes) +
                          " codes, more than the 256 a table holds: refused before decoding (stb_image 2.27 would write "
                          "past its table)");
         table += 17 + codes;
@@ -309,7 +313,8 @@ inline void check_jpeg_tables(const std::string& bytes, const std::string& path)
     }
     at += length;
     if (marker == 0xda)  // the scan's coded data: up to a 0xff that is no stuffing (0xff00), restart or fill byte
-      while (at + 1 < size && !(b[at] == 0xff && b[at + 1] != 0 && b[at + 1] != 0xff && (b[at + 1] & 0xf8) != 0xd0)) ++at;
+      while (at + 1 < size && !(b[at] == 0xff && b[at + 1] != 0 && b[at + 1] != 0xff && (b[at + 1] & 0xf8) != 0xd0))
+        ++at;
   }
 }
 
@@ -317,7 +322,8 @@ inline void check_jpeg_tables(const std::string& bytes, const std::string& path)
 // code asks stb_image about a file's header.
 inline bool stb_info(const std::string& bytes, const std::string& path, int* w, int* h, int* n) {
   check_jpeg_tables(bytes, path);
-  return stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), w, h, n) != 0;
+  return stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), w, h,
+                               n) != 0;
 }
 
 // What a header promises must fit in the file. stb_image decodes a file cut short to the size
@@ -338,7 +344,8 @@ inline void check_data_fits(const std::string& bytes, uint64_t w, uint64_t h, co
   unsigned char head[32] = {};
   std::memcpy(head, b, size < sizeof head ? size : sizeof head);
   if (head[0] == 'B' && head[1] == 'M') {
-    const uint32_t offset = le32(head + 10), at = le32(head + 14) == 12 ? 24 : 28;  // the bit count (BITMAPCOREHEADER: 24)
+    const uint32_t offset = le32(head + 10),
+                   at = le32(head + 14) == 12 ? 24 : 28;  // the bit count (BITMAPCOREHEADER: 24)
     const uint64_t bits = le16(head + at);
     if (bits != 1 && bits != 4 && bits != 8 && bits != 16 && bits != 24 && bits != 32) return;  // stb_image refuses
     const uint64_t stride = (w * bits + 31) / 32 * 4, need = stride * (h - 1) + (w * bits + 7) / 8;
@@ -355,8 +362,10 @@ inline void check_data_fits(const std::string& bytes, uint64_t w, uint64_t h, co
                         (found ? "" : " at the fewest") + ", at least one bit each",
                     "");
   } else {  // stb_image tries TGA last, on what no other format claimed
-    const uint64_t id = head[0], indexed = head[1] == 1, rle = head[2] >= 8, entries = le16(head + 5), entry_bits = head[7];
-    const uint64_t pixel = (uint64_t{head[16]} + 7) / 8, start = 18 + id + (indexed ? entries * ((entry_bits + 7) / 8) : 0);
+    const uint64_t id = head[0], indexed = head[1] == 1, rle = head[2] >= 8, entries = le16(head + 5),
+                   entry_bits = head[7];
+    const uint64_t pixel = (uint64_t{head[16]} + 7) / 8,
+                   start = 18 + id + (indexed ? entries * ((entry_bits + 7) / 8) : 0);
     const uint64_t need = rle ? (w * h + 127) / 128 * (1 + pixel) : w * h * pixel;
     check_data_fits(need, size > start ? size - start : 0, path,
                     "a TGA of " + image + " pixels, " + (rle ? "run-length coded" : "uncompressed") + " at " +
@@ -377,7 +386,8 @@ inline Image decode_image(const std::string& bytes, const std::string& path, int
                path + ": " + std::to_string(bytes.size()) + " bytes, more than an image file of at most " +
                    image_detail::sides(kMaxImageSide, kMaxImageSide) + " pixels needs (" +
                    std::to_string(kMaxImageFileBytes >> 20) + " MiB)");
-  GENLAB_CHECK(!bytes.empty(), GENLAB_ERROR_INVALID_ARGUMENT, path + ": an empty file, expected an image (PNG, JPEG, BMP, TGA)");
+  GENLAB_CHECK(!bytes.empty(), GENLAB_ERROR_INVALID_ARGUMENT,
+               path + ": an empty file, expected an image (PNG, JPEG, BMP, TGA)");
   static const char signature[8] = {'\x89', 'P', 'N', 'G', '\r', '\n', '\x1a', '\n'};
   if (std::memcmp(bytes.data(), signature, bytes.size() < 8 ? bytes.size() : 8) == 0) {
     GENLAB_CHECK(bytes.size() >= 8, GENLAB_ERROR_INVALID_ARGUMENT,
@@ -388,8 +398,9 @@ inline Image decode_image(const std::string& bytes, const std::string& path, int
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int size = static_cast<int>(bytes.size());
   int w = 0, h = 0, n = 0;
-  GENLAB_CHECK(image_detail::stb_info(bytes, path, &w, &h, &n), GENLAB_ERROR_INVALID_ARGUMENT,
-               path + ": not a readable image: " + image_detail::stb_reason() + " (expected a PNG, JPEG, BMP or TGA file)");
+  GENLAB_CHECK(
+      image_detail::stb_info(bytes, path, &w, &h, &n), GENLAB_ERROR_INVALID_ARGUMENT,
+      path + ": not a readable image: " + image_detail::stb_reason() + " (expected a PNG, JPEG, BMP or TGA file)");
   image_detail::check_sides(static_cast<uint64_t>(w < 0 ? 0 : w), static_cast<uint64_t>(h < 0 ? 0 : h), path,
                             "the image's header");
   image_detail::check_data_fits(bytes, static_cast<uint64_t>(w), static_cast<uint64_t>(h), path);
@@ -402,11 +413,14 @@ inline Image decode_image(const std::string& bytes, const std::string& path, int
   image_detail::budget = nullptr;
   std::unique_ptr<unsigned char, void (*)(void*)> owned(decoded, [](void* p) { stbi_image_free(p); });
   GENLAB_CHECK(decoded != nullptr || !budget.exceeded, GENLAB_ERROR_INVALID_ARGUMENT,
-               path + ": decoding it takes more than " + std::to_string(budget.limit) + " bytes of memory (decoding stopped there), "
-                   "more than an image of " + image_detail::sides(w, h) + " pixels in a file of " +
-                   std::to_string(bytes.size()) + " bytes needs: refused (a decompression bomb, or a corrupt file?)");
-  GENLAB_CHECK(decoded != nullptr, GENLAB_ERROR_INVALID_ARGUMENT,
-               path + ": not a readable image: " + image_detail::stb_reason() + " (expected a PNG, JPEG, BMP or TGA file)");
+               path + ": decoding it takes more than " + std::to_string(budget.limit) +
+                   " bytes of memory (decoding stopped there), "
+                   "more than an image of " +
+                   image_detail::sides(w, h) + " pixels in a file of " + std::to_string(bytes.size()) +
+                   " bytes needs: refused (a decompression bomb, or a corrupt file?)");
+  GENLAB_CHECK(
+      decoded != nullptr, GENLAB_ERROR_INVALID_ARGUMENT,
+      path + ": not a readable image: " + image_detail::stb_reason() + " (expected a PNG, JPEG, BMP or TGA file)");
   // stb decodes what its header said; the header was checked, the result is checked again.
   GENLAB_CHECK(out.width == w && out.height == h, GENLAB_ERROR_INVALID_ARGUMENT,
                path + ": decoded as " + image_detail::sides(out.width, out.height) + " pixels, its header says " +

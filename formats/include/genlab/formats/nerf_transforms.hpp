@@ -20,14 +20,14 @@
 namespace genlab::data::formats {
 
 struct NerfFrame {
-  std::string file_path;           // as written, e.g. "./train/r_0"
-  std::string image_path;          // file_path with ".png" appended when it has no extension
-  std::array<double, 16> c2w{};    // transform_matrix, row-major, camera-to-world
+  std::string file_path;         // as written, e.g. "./train/r_0"
+  std::string image_path;        // file_path with ".png" appended when it has no extension
+  std::array<double, 16> c2w{};  // transform_matrix, row-major, camera-to-world
 };
 
 struct NerfTransforms {
-  double camera_angle_x = 0;       // radians, in (0, pi)
-  std::vector<NerfFrame> frames;   // in file order, at least one
+  double camera_angle_x = 0;      // radians, in (0, pi)
+  std::vector<NerfFrame> frames;  // in file order, at least one
 };
 
 namespace nerf_detail {
@@ -157,8 +157,9 @@ inline std::vector<std::filesystem::path> nerf_image_files(const NerfTransforms&
     const std::filesystem::path file = folder / transforms.frames[i].image_path;
     std::error_code ec;
     GENLAB_CHECK(std::filesystem::is_regular_file(file, ec), GENLAB_ERROR_NOT_FOUND,
-                 path + ": frame " + std::to_string(i) + ": image " + nerf_detail::quoted(transforms.frames[i].image_path) +
-                     " not found (looked for " + file.lexically_normal().string() + ")");
+                 path + ": frame " + std::to_string(i) + ": image " +
+                     nerf_detail::quoted(transforms.frames[i].image_path) + " not found (looked for " +
+                     file.lexically_normal().string() + ")");
     files.push_back(file);
   }
   return files;

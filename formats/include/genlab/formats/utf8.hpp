@@ -29,7 +29,11 @@ inline bool decode(const std::string& text, std::vector<uint32_t>& out, size_t& 
   out.reserve(out.size() + n);
   for (size_t i = 0; i < n;) {
     const unsigned char first = b[i];
-    const size_t length = first < 0x80 ? 1 : (first & 0xE0) == 0xC0 ? 2 : (first & 0xF0) == 0xE0 ? 3 : (first & 0xF8) == 0xF0 ? 4 : 0;
+    const size_t length = first < 0x80             ? 1
+                          : (first & 0xE0) == 0xC0 ? 2
+                          : (first & 0xF0) == 0xE0 ? 3
+                          : (first & 0xF8) == 0xF0 ? 4
+                                                   : 0;
     static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
     bool ok = length > 0 && i + length <= n;
     uint32_t c = length == 1 ? first : first & (0x7Fu >> length);

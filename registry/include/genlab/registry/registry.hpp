@@ -37,8 +37,8 @@ class UnknownNameError : public RegistryError {
   // `subject`: "no model 'x' in ..."; `listing`: "the registry holds a, b" ("" for none).
   UnknownNameError(const std::string& subject, std::string name, std::vector<std::string> known,
                    const std::string& listing)
-      : RegistryError(subject + (listing.empty() ? "" : "; " + listing)),
-        subject_(subject), listing_(listing), name_(std::move(name)), known_(std::move(known)) {}
+      : RegistryError(subject + (listing.empty() ? "" : "; " + listing)), subject_(subject), listing_(listing),
+        name_(std::move(name)), known_(std::move(known)) {}
   const std::string& name() const { return name_; }
   const std::vector<std::string>& known() const { return known_; }
   // The message with `suggestion` (" (did you mean 'y'?)") after the subject.
@@ -66,40 +66,40 @@ struct PluginBuild {
 };
 
 struct RunRecord {
-  std::string id;             // the run's identity (sha256)
+  std::string id;  // the run's identity (sha256)
   std::string experiment;
-  std::string manifest;       // path of the manifest it came from
-  std::string resolved;       // the run's resolved manifest (TOML text)
+  std::string manifest;  // path of the manifest it came from
+  std::string resolved;  // the run's resolved manifest (TOML text)
   int64_t seed = 0;
-  std::string state;          // "finished", ...
-  double seconds = 0;         // training wall seconds
-  std::string host;           // host name, OS, CPU count
-  int64_t created = 0;        // unix seconds
+  std::string state;    // "finished", ...
+  double seconds = 0;   // training wall seconds
+  std::string host;     // host name, OS, CPU count
+  int64_t created = 0;  // unix seconds
 };
 
 struct Metric {
   std::string name;
-  double value = 0;           // NaN is kept as NaN, never as a number
-  std::string direction;      // "lower", "higher", "none"
-  std::string split;          // the data the metric was computed on ("test")
+  double value = 0;       // NaN is kept as NaN, never as a number
+  std::string direction;  // "lower", "higher", "none"
+  std::string split;      // the data the metric was computed on ("test")
 };
 
 struct Artifact {
-  std::string path;           // relative to the registry's root
+  std::string path;  // relative to the registry's root
   std::string sha256;
   int64_t size = 0;
-  std::string kind;           // "checkpoint", "samples", "log", "report"
+  std::string kind;  // "checkpoint", "samples", "log", "report"
 };
 
 // What a new model version is made from. The files are copied into the registry.
 struct NewVersion {
-  std::string model;          // the model's registry name
+  std::string model;  // the model's registry name
   RunRecord run;
-  std::string eval_id;        // with run.id and model: the key that makes registering idempotent
+  std::string eval_id;  // with run.id and model: the key that makes registering idempotent
   PluginBuild model_plugin;
   std::vector<PluginBuild> other_plugins;  // dataset, metrics
   std::string dataset_plugin, dataset_params, dataset_hash;
-  std::string config;         // the model's resolved parameters (TOML text)
+  std::string config;  // the model's resolved parameters (TOML text)
   std::vector<Metric> metrics;
   struct File {
     std::filesystem::path source;
@@ -120,7 +120,7 @@ struct Version {
   std::vector<Metric> metrics;
   std::vector<Artifact> artifacts;
   std::vector<std::string> aliases;
-  int64_t replaces = 0;       // the deleted version whose run this registers again (0: none)
+  int64_t replaces = 0;  // the deleted version whose run this registers again (0: none)
   std::string ref() const { return model + ":" + std::to_string(version); }
 };
 
@@ -129,14 +129,14 @@ struct DeletedVersion {
   std::string model;
   int64_t version = 0;
   std::string run_id, eval_id;
-  int64_t deleted_at = 0;     // unix seconds
-  bool restored = false;      // its run and evaluation may be registered again, as a new version
+  int64_t deleted_at = 0;  // unix seconds
+  bool restored = false;   // its run and evaluation may be registered again, as a new version
   std::string ref() const { return model + ":" + std::to_string(version); }
 };
 
 struct AliasEvent {
   std::string alias;
-  int64_t version = 0;        // 0: removed
+  int64_t version = 0;  // 0: removed
   int64_t at = 0;
 };
 

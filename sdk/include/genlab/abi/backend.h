@@ -19,16 +19,15 @@ typedef struct genlab_backend genlab_backend; /* opaque, the plugin's */
 
 typedef struct genlab_backend_create_args {
   size_t struct_size;
-  const genlab_host_api* host;  /* [in] outlives the backend */
-  const genlab_config* config;  /* [in] valid for the call; may be NULL */
-  genlab_backend* backend;      /* [out] owned by the host; freed with destroy */
+  const genlab_host_api* host; /* [in] outlives the backend */
+  const genlab_config* config; /* [in] valid for the call; may be NULL */
+  genlab_backend* backend;     /* [out] owned by the host; freed with destroy */
 } genlab_backend_create_args;
-#define GENLAB_BACKEND_CREATE_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_backend_create_args, backend)
+#define GENLAB_BACKEND_CREATE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_backend_create_args, backend)
 
 typedef struct genlab_backend_info_args {
   size_t struct_size;
-  genlab_backend* backend;      /* [in] */
+  genlab_backend* backend; /* [in] */
   /* [out] the device types served right now (a CUDA backend with no GPU serves none) and
    * the names of the ops implemented; both live as long as the backend. */
   const int32_t* device_types;
@@ -46,15 +45,14 @@ typedef struct genlab_backend_run_op_args {
   const genlab_config* options;    /* [in] may be NULL; valid for the call */
   genlab_tensor_map* outputs;      /* [out] on the inputs' device; host-owned */
 } genlab_backend_run_op_args;
-#define GENLAB_BACKEND_RUN_OP_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_backend_run_op_args, outputs)
+#define GENLAB_BACKEND_RUN_OP_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_backend_run_op_args, outputs)
 
 typedef struct genlab_backend_api {
   size_t struct_size;
-  genlab_error* (*create)(genlab_backend_create_args* args);   /* Required. */
-  void (*destroy)(genlab_backend* backend);                    /* Required. Accepts NULL. */
-  genlab_error* (*info)(genlab_backend_info_args* args);       /* Required. */
-  genlab_error* (*run_op)(genlab_backend_run_op_args* args);   /* Required. */
+  genlab_error* (*create)(genlab_backend_create_args* args); /* Required. */
+  void (*destroy)(genlab_backend* backend);                  /* Required. Accepts NULL. */
+  genlab_error* (*info)(genlab_backend_info_args* args);     /* Required. */
+  genlab_error* (*run_op)(genlab_backend_run_op_args* args); /* Required. */
 } genlab_backend_api;
 #define GENLAB_BACKEND_API_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_backend_api, run_op)
 

@@ -35,15 +35,15 @@ typedef struct genlab_element_spec {
  * pixels). The info lists the elements of both; a batch holds those of its kind. */
 typedef struct genlab_dataset_info {
   size_t struct_size;
-  const char* modality;            /* "image", "tokens", "rays", "points" */
+  const char* modality; /* "image", "tokens", "rays", "points" */
   size_t split_count;
-  const char* const* split_names;  /* "train", "test", ... */
-  const int64_t* split_sizes;      /* examples per split */
+  const char* const* split_names; /* "train", "test", ... */
+  const int64_t* split_sizes;     /* examples per split */
   size_t element_count;
   const genlab_element_spec* elements;
-  int64_t num_classes;             /* 0 when unlabelled */
-  int64_t vocab_size;              /* tokens: the vocabulary size; else 0 */
-  const char* value_range;         /* e.g. "[0, 1]" for images; may be NULL */
+  int64_t num_classes;     /* 0 when unlabelled */
+  int64_t vocab_size;      /* tokens: the vocabulary size; else 0 */
+  const char* value_range; /* e.g. "[0, 1]" for images; may be NULL */
   /* Since 1.1. tokens: the symbols of the vocabulary as one UTF-8 string, token i being its
    * i-th code point (vocab_size code points); NULL when tokens are bytes (vocab_size 256)
    * or have no text form. A model keeps it to encode prompts and decode what it writes. */
@@ -53,12 +53,11 @@ typedef struct genlab_dataset_info {
 
 typedef struct genlab_dataset_create_args {
   size_t struct_size;
-  const genlab_host_api* host;   /* [in] outlives the dataset */
-  const genlab_config* config;   /* [in] valid for the call */
-  genlab_dataset* dataset;       /* [out] owned by the host; freed with destroy */
+  const genlab_host_api* host; /* [in] outlives the dataset */
+  const genlab_config* config; /* [in] valid for the call */
+  genlab_dataset* dataset;     /* [out] owned by the host; freed with destroy */
 } genlab_dataset_create_args;
-#define GENLAB_DATASET_CREATE_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_dataset_create_args, dataset)
+#define GENLAB_DATASET_CREATE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_dataset_create_args, dataset)
 
 typedef struct genlab_dataset_info_args {
   size_t struct_size;
@@ -77,8 +76,7 @@ typedef struct genlab_dataset_get_batch_args {
   genlab_tensor_map* batch; /* [out] one tensor per element, batch dimension first;
                                host-owned */
 } genlab_dataset_get_batch_args;
-#define GENLAB_DATASET_GET_BATCH_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_dataset_get_batch_args, batch)
+#define GENLAB_DATASET_GET_BATCH_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_dataset_get_batch_args, batch)
 
 typedef struct genlab_dataset_api {
   size_t struct_size;

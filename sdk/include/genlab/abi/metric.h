@@ -18,30 +18,27 @@ typedef struct genlab_metric genlab_metric; /* opaque, the plugin's */
 
 typedef struct genlab_metric_create_args {
   size_t struct_size;
-  const genlab_host_api* host;  /* [in] outlives the metric */
-  const genlab_config* config;  /* [in] valid for the call */
-  genlab_metric* metric;        /* [out] owned by the host; freed with destroy */
+  const genlab_host_api* host; /* [in] outlives the metric */
+  const genlab_config* config; /* [in] valid for the call */
+  genlab_metric* metric;       /* [out] owned by the host; freed with destroy */
 } genlab_metric_create_args;
-#define GENLAB_METRIC_CREATE_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_metric_create_args, metric)
+#define GENLAB_METRIC_CREATE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_metric_create_args, metric)
 
 typedef struct genlab_metric_update_args {
   size_t struct_size;
-  genlab_metric* metric;               /* [in] */
-  const genlab_tensor_map* real;       /* [in] borrowed; a dataset batch, or NULL */
-  const genlab_tensor_map* generated;  /* [in] borrowed; a model's outputs, or NULL */
-  const genlab_tensor_map* scores;     /* [in] borrowed; a model's scores, or NULL */
+  genlab_metric* metric;              /* [in] */
+  const genlab_tensor_map* real;      /* [in] borrowed; a dataset batch, or NULL */
+  const genlab_tensor_map* generated; /* [in] borrowed; a model's outputs, or NULL */
+  const genlab_tensor_map* scores;    /* [in] borrowed; a model's scores, or NULL */
 } genlab_metric_update_args;
-#define GENLAB_METRIC_UPDATE_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_metric_update_args, scores)
+#define GENLAB_METRIC_UPDATE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_metric_update_args, scores)
 
 typedef struct genlab_metric_compute_args {
   size_t struct_size;
-  genlab_metric* metric;        /* [in] */
-  genlab_scalar_list* results;  /* [out] host-owned */
+  genlab_metric* metric;       /* [in] */
+  genlab_scalar_list* results; /* [out] host-owned */
 } genlab_metric_compute_args;
-#define GENLAB_METRIC_COMPUTE_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_metric_compute_args, results)
+#define GENLAB_METRIC_COMPUTE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_metric_compute_args, results)
 
 typedef struct genlab_metric_api {
   size_t struct_size;

@@ -18,13 +18,13 @@ typedef struct genlab_model genlab_model; /* opaque, the plugin's */
 
 typedef struct genlab_model_create_args {
   size_t struct_size;
-  const genlab_host_api* host;  /* [in] outlives the model */
-  const genlab_config* config;  /* [in] the model's manifest section; valid for the call */
-  DLDevice device;              /* [in] where the model lives */
+  const genlab_host_api* host; /* [in] outlives the model */
+  const genlab_config* config; /* [in] the model's manifest section; valid for the call */
+  DLDevice device;             /* [in] where the model lives */
   /* [in] what the data looks like, from the dataset's info (see genlab_dataset_info);
    * borrowed for the call; may be NULL when no dataset is attached (e.g. sampling). */
   const struct genlab_dataset_info* data_info;
-  genlab_model* model;          /* [out] owned by the host; freed with destroy */
+  genlab_model* model; /* [out] owned by the host; freed with destroy */
 } genlab_model_create_args;
 #define GENLAB_MODEL_CREATE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_model_create_args, model)
 
@@ -46,8 +46,7 @@ typedef struct genlab_model_train_step_args {
    * acts on. The host sets it to `stop` before the call, so a single process may ignore it. */
   int32_t stop_agreed;
 } genlab_model_train_step_args;
-#define GENLAB_MODEL_TRAIN_STEP_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_model_train_step_args, stop_agreed)
+#define GENLAB_MODEL_TRAIN_STEP_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_model_train_step_args, stop_agreed)
 
 typedef struct genlab_model_generate_args {
   size_t struct_size;
@@ -57,8 +56,7 @@ typedef struct genlab_model_generate_args {
   const genlab_tensor_map* inputs; /* [in] conditioning (prompts, poses); may be NULL */
   genlab_tensor_map* outputs;      /* [out] named outputs ("samples", ...); host-owned */
 } genlab_model_generate_args;
-#define GENLAB_MODEL_GENERATE_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_model_generate_args, outputs)
+#define GENLAB_MODEL_GENERATE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_model_generate_args, outputs)
 
 typedef struct genlab_model_score_args {
   size_t struct_size;
@@ -96,8 +94,7 @@ typedef struct genlab_model_import_state_args {
   genlab_model* model;            /* [in] */
   const genlab_tensor_map* state; /* [in] borrowed; a map made by export_state */
 } genlab_model_import_state_args;
-#define GENLAB_MODEL_IMPORT_STATE_ARGS_STRUCT_SIZE \
-  GENLAB_STRUCT_SIZE(genlab_model_import_state_args, state)
+#define GENLAB_MODEL_IMPORT_STATE_ARGS_STRUCT_SIZE GENLAB_STRUCT_SIZE(genlab_model_import_state_args, state)
 
 typedef struct genlab_model_api {
   size_t struct_size;

@@ -137,8 +137,9 @@ class Adam {
 
  private:
   static void copy_checked(at::Tensor& into, const at::Tensor& from, const std::string& name) {
-    GENLAB_CHECK(from.sizes() == into.sizes(), GENLAB_ERROR_INVALID_ARGUMENT,
-                 "state tensor '" + name + "' has shape " + c10::str(from.sizes()) + ", expected " + c10::str(into.sizes()));
+    GENLAB_CHECK(
+        from.sizes() == into.sizes(), GENLAB_ERROR_INVALID_ARGUMENT,
+        "state tensor '" + name + "' has shape " + c10::str(from.sizes()) + ", expected " + c10::str(into.sizes()));
     into.detach().copy_(from);
   }
 

@@ -96,18 +96,21 @@ class ProcessGroup {
         std::string list = names;
         for (size_t from = 0; from <= list.size();) {
           const size_t comma = std::min(list.find(',', from), list.size());
-          if (comma > from) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(list.substr(from, comma - from)));
+          if (comma > from)
+            options->devices.push_back(
+                c10d::ProcessGroupGloo::createDeviceForInterface(list.substr(from, comma - from)));
           from = comma + 1;
         }
       }
       if (options->devices.empty()) options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-      gloo_ = c10::make_intrusive<c10d::ProcessGroupGloo>(
-          c10::make_intrusive<c10d::PrefixStore>("gloo", store_), rank_, size_, options);
+      gloo_ = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo", store_), rank_,
+                                                          size_, options);
     } catch (const c10::Error& e) {
-      throw Error(GENLAB_ERROR_IO, "rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
-                                       " could not meet the others at " + rendezvous + " (Gloo over " +
-                                       (std::getenv("GLOO_SOCKET_IFNAME") ? "GLOO_SOCKET_IFNAME" : "the host name's interface") +
-                                       "): " + e.what_without_backtrace());
+      throw Error(GENLAB_ERROR_IO,
+                  "rank " + std::to_string(rank_) + " of " + std::to_string(size_) + " could not meet the others at " +
+                      rendezvous + " (Gloo over " +
+                      (std::getenv("GLOO_SOCKET_IFNAME") ? "GLOO_SOCKET_IFNAME" : "the host name's interface") +
+                      "): " + e.what_without_backtrace());
     }
     host.info("rank " + std::to_string(rank_) + " of " + std::to_string(size_) + " joined the process group at " +
               rendezvous);
@@ -122,8 +125,8 @@ class ProcessGroup {
 #if defined(GENLAB_SDK_HAS_NCCL)
   c10::intrusive_ptr<c10d::ProcessGroupNCCL>& nccl() {
     if (!nccl_)
-      nccl_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store_),
-                                                           rank_, size_);
+      nccl_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store_), rank_,
+                                                          size_);
     return nccl_;
   }
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl_;
@@ -241,7 +244,8 @@ inline void average_gradients(const std::vector<at::Tensor>& /*params*/) {
   const Host* host = detail::current_host();
   GENLAB_CHECK(host == nullptr || host->world_size() <= 1, GENLAB_ERROR_UNIMPLEMENTED,
                "this plugin was built without LibTorch's c10d with Gloo (USE_C10D_GLOO and the gloo headers; "
-               "Debian: libgloo-dev) and cannot train over " + std::to_string(host->world_size()) +
+               "Debian: libgloo-dev) and cannot train over " +
+                   std::to_string(host->world_size()) +
                    " processes; rebuild it where they are, or set experiment.processes = 1");
 }
 

@@ -20,9 +20,9 @@ namespace genlab::sdk {
 class Ema {
  public:
   struct Pair {
-    std::string name;   // in the state: "<prefix>.<name>"
-    at::Tensor average; // updated in place (e.g. the parameters of a copy of the network)
-    at::Tensor trained; // read only
+    std::string name;    // in the state: "<prefix>.<name>"
+    at::Tensor average;  // updated in place (e.g. the parameters of a copy of the network)
+    at::Tensor trained;  // read only
   };
 
   Ema(std::vector<Pair> pairs, double decay, std::string prefix = "ema")

@@ -13,8 +13,7 @@ namespace genlab::sdk {
 // exception becomes GENLAB_ERROR_INTERNAL (c10::Error: its message without the backtrace).
 class Error : public std::runtime_error {
  public:
-  Error(genlab_error_code code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  Error(genlab_error_code code, const std::string& message) : std::runtime_error(message), code_(code) {}
   genlab_error_code code() const noexcept { return code_; }
 
  private:
@@ -26,7 +25,7 @@ class Error : public std::runtime_error {
 // Throws genlab::sdk::Error(code, message) unless `condition` holds. A macro so that the
 // message (often built with string concatenation) is only built when the check fails: checks
 // sit on every call's path.
-#define GENLAB_CHECK(condition, code, message)                      \
-  do {                                                              \
+#define GENLAB_CHECK(condition, code, message)                       \
+  do {                                                               \
     if (!(condition)) throw ::genlab::sdk::Error((code), (message)); \
   } while (0)

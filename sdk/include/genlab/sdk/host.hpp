@@ -55,17 +55,13 @@ class Host {
 
   const genlab_host_api* api() const { return api_; }
   // genlab_host_api::seed (0 without a host).
-  uint64_t seed() const {
-    return api_ && GENLAB_STRUCT_HAS(genlab_host_api, api_->struct_size, seed) ? api_->seed : 0;
-  }
+  uint64_t seed() const { return api_ && GENLAB_STRUCT_HAS(genlab_host_api, api_->struct_size, seed) ? api_->seed : 0; }
   // genlab_host_api::num_threads (0 when the host did not say).
   int32_t num_threads() const {
     return api_ && GENLAB_STRUCT_HAS(genlab_host_api, api_->struct_size, num_threads) ? api_->num_threads : 0;
   }
   // genlab_host_api::is_cancelled.
-  bool cancelled() const {
-    return api_ && api_->is_cancelled && api_->is_cancelled(api_->context) != 0;
-  }
+  bool cancelled() const { return api_ && api_->is_cancelled && api_->is_cancelled(api_->context) != 0; }
   // genlab_host_api::report_progress.
   void progress(double fraction, const std::string& message = {}) const {
     if (api_ && api_->report_progress)
@@ -118,12 +114,12 @@ class Config {
     return lookup<double>(key, fallback, host_.api() ? host_.api()->config_get_double : nullptr, "a number");
   }
   bool get(const char* key, bool fallback) const {
-    return lookup<int32_t>(key, fallback ? 1 : 0,
-                           host_.api() ? host_.api()->config_get_bool : nullptr, "a boolean") != 0;
+    return lookup<int32_t>(key, fallback ? 1 : 0, host_.api() ? host_.api()->config_get_bool : nullptr, "a boolean") !=
+           0;
   }
   std::string get(const char* key, const char* fallback) const {
-    const char* value = lookup<const char*>(key, fallback,
-                                host_.api() ? host_.api()->config_get_string : nullptr, "a string");
+    const char* value =
+        lookup<const char*>(key, fallback, host_.api() ? host_.api()->config_get_string : nullptr, "a string");
     return value ? std::string(value) : std::string();
   }
 
@@ -139,7 +135,7 @@ class Config {
   int64_t get_positive(const char* key, int64_t fallback) const {
     const int64_t value = get(key, fallback);
     GENLAB_CHECK(value > 0, GENLAB_ERROR_INVALID_ARGUMENT,
-          std::string("expected ") + key + " > 0, got " + std::to_string(value));
+                 std::string("expected ") + key + " > 0, got " + std::to_string(value));
     return value;
   }
 
@@ -149,13 +145,10 @@ class Config {
     if (config_ == nullptr || fn == nullptr) return fallback;
     T out = fallback;
     switch (fn(host_.api()->context, config_, key, &out)) {
-      case GENLAB_CONFIG_FOUND:
-        return out;
+      case GENLAB_CONFIG_FOUND: return out;
       case GENLAB_CONFIG_WRONG_TYPE:
-        throw Error(GENLAB_ERROR_INVALID_ARGUMENT,
-                    std::string("expected ") + expected + " for key '" + key + "'");
-      default:
-        return fallback;
+        throw Error(GENLAB_ERROR_INVALID_ARGUMENT, std::string("expected ") + expected + " for key '" + key + "'");
+      default: return fallback;
     }
   }
   Host host_;

@@ -220,8 +220,8 @@ inline void apply_host_settings(const Host& host) {
 // What every plugin object's constructor receives.
 struct Context {
   Host host;
-  Config config;                                 // valid only during the constructor
-  at::Device device = at::Device(at::kCPU);      // models: where the model lives
+  Config config;                                   // valid only during the constructor
+  at::Device device = at::Device(at::kCPU);        // models: where the model lives
   const genlab_dataset_info* data_info = nullptr;  // models: the training data, may be null
 
   // The data's vocabulary (ABI 1.1; see genlab_dataset_info), or null: none, or a 1.0 host.
@@ -277,8 +277,7 @@ class Dataset : public Object {
   static constexpr genlab_plugin_kind kind = GENLAB_PLUGIN_KIND_DATASET;
   using Object::Object;
   virtual const genlab_dataset_info& data_info() const = 0;
-  virtual Tensors get_batch(const std::string& split, const std::vector<int64_t>& indices,
-                            uint64_t seed) = 0;
+  virtual Tensors get_batch(const std::string& split, const std::vector<int64_t>& indices, uint64_t seed) = 0;
 };
 
 // A metric: update() over batches, compute() at the end, reset() to start again.

@@ -97,7 +97,8 @@ class Params {
   // The member `field` is the parameter `name`.
   template <class T>
   Params& add(const char* name, T Options::*field, const char* doc) {
-    return add(name, [field](Options& o) -> T& { return o.*field; }, doc);
+    return add(
+        name, [field](Options& o) -> T& { return o.*field; }, doc);
   }
   // `access(options)` returns a reference to the parameter's member (nested structs).
   template <class Access, class = std::enable_if_t<std::is_invocable_v<Access, Options&>>>
@@ -123,8 +124,12 @@ class Params {
 
   // Checks on the parameter added last. Each names it in its error:
   // "expected latent > 0, got -3".
-  Params& positive() { return number_check([](double v) { return v > 0; }, " > 0"); }
-  Params& non_negative() { return number_check([](double v) { return v >= 0; }, " >= 0"); }
+  Params& positive() {
+    return number_check([](double v) { return v > 0; }, " > 0");
+  }
+  Params& non_negative() {
+    return number_check([](double v) { return v >= 0; }, " >= 0");
+  }
   Params& at_least(double low) {
     return number_check([low](double v) { return v >= low; }, " >= " + shortest(low));
   }
@@ -133,11 +138,9 @@ class Params {
   Params& between(double lo, double hi, Ends ends = Ends::closed) {
     const bool lower_open = ends == Ends::open || ends == Ends::lower_open;
     const bool upper_open = ends == Ends::open || ends == Ends::upper_open;
-    return number_check(
-        [lo, hi, lower_open, upper_open](double v) {
-          return (lower_open ? v > lo : v >= lo) && (upper_open ? v < hi : v <= hi);
-        },
-        "", shortest(lo) + (lower_open ? " < " : " <= "), (upper_open ? " < " : " <= ") + shortest(hi));
+    return number_check([lo, hi, lower_open, upper_open](
+                            double v) { return (lower_open ? v > lo : v >= lo) && (upper_open ? v < hi : v <= hi); },
+                        "", shortest(lo) + (lower_open ? " < " : " <= "), (upper_open ? " < " : " <= ") + shortest(hi));
   }
   Params& one_of(std::initializer_list<const char*> allowed) {
     Entry& e = last("one_of");
@@ -225,9 +228,11 @@ class Params {
   Params& number_check(std::function<bool(double)> ok, const std::string& suffix, const std::string& prefix = "",
                        const std::string& tail = "") {
     Entry& e = last("a number check");
-    GENLAB_CHECK(e.number, GENLAB_ERROR_INTERNAL, "a number check on parameter '" + e.param.name + "', which is not a number");
+    GENLAB_CHECK(e.number, GENLAB_ERROR_INTERNAL,
+                 "a number check on parameter '" + e.param.name + "', which is not a number");
     auto number = e.number;
-    e.checks.push_back({[number, ok](const Options& o) { return ok(number(o)); }, prefix + e.param.name + suffix + tail});
+    e.checks.push_back(
+        {[number, ok](const Options& o) { return ok(number(o)); }, prefix + e.param.name + suffix + tail});
     return *this;
   }
 

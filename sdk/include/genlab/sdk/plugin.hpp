@@ -22,9 +22,7 @@
 #include "genlab/sdk/params.hpp"  // Params<Options>: each parameter declared once
 
 // Exports the entry symbol for PluginClass. Use once per library, at namespace scope.
-#define GENLAB_PLUGIN(PluginClass)                                                     \
-  extern "C" GENLAB_EXPORT const genlab_plugin_api* genlab_plugin_entry(uint32_t major, \
-                                                                       uint32_t minor) { \
-    return ::genlab::sdk::detail::plugin_api<PluginClass>(major, minor);                \
+#define GENLAB_PLUGIN(PluginClass)                                                                        \
+  extern "C" GENLAB_EXPORT const genlab_plugin_api* genlab_plugin_entry(uint32_t major, uint32_t minor) { \
+    return ::genlab::sdk::detail::plugin_api<PluginClass>(major, minor);                                  \
   }
-

@@ -11,11 +11,9 @@ namespace genlab::sdk {
 
 inline at::Device to_device(DLDevice device) {
   switch (device.device_type) {
-    case kDLCPU:
-      return at::Device(at::kCPU);
+    case kDLCPU: return at::Device(at::kCPU);
     case kDLCUDA:
-    case kDLCUDAManaged:
-      return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device.device_id));
+    case kDLCUDAManaged: return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device.device_id));
     case kDLROCM:  // LibTorch's ROCm builds present HIP devices as CUDA
       return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device.device_id));
     default:
@@ -37,7 +35,7 @@ inline DLDevice to_dl_device(const at::Device& device) {
 // without a deleter allocates no deleter context: this is on every call's path.)
 inline at::Tensor borrow(const DLTensor& t) {
   GENLAB_CHECK(t.ndim >= 0 && t.ndim <= 64, GENLAB_ERROR_INVALID_ARGUMENT,
-        "tensor with ndim " + std::to_string(t.ndim));
+               "tensor with ndim " + std::to_string(t.ndim));
   const at::IntArrayRef sizes(t.shape, static_cast<size_t>(t.ndim));
   auto options = at::TensorOptions().dtype(at::toScalarType(t.dtype)).device(to_device(t.device));
   void* data = static_cast<char*>(t.data) + t.byte_offset;
@@ -58,8 +56,7 @@ class Tensors {
     if (const at::Tensor* t = find(name)) return *t;
     std::string have;
     for (const auto& e : entries_) have += (have.empty() ? "" : ", ") + e.first;
-    throw Error(GENLAB_ERROR_NOT_FOUND,
-                "expected a tensor named '" + name + "', got [" + have + "]");
+    throw Error(GENLAB_ERROR_NOT_FOUND, "expected a tensor named '" + name + "', got [" + have + "]");
   }
   const at::Tensor* find(const std::string& name) const {
     for (const auto& e : entries_)
@@ -82,7 +79,7 @@ inline Tensors borrow(const genlab_tensor_map* map) {
   out.entries().reserve(map->count);
   for (size_t i = 0; i < map->count; ++i) {
     GENLAB_CHECK(map->tensors[i] != nullptr, GENLAB_ERROR_INVALID_ARGUMENT,
-          std::string("tensor map slot '") + map->names[i] + "' is empty");
+                 std::string("tensor map slot '") + map->names[i] + "' is empty");
     out.add(map->names[i], borrow(map->tensors[i]->dl_tensor));
   }
   return out;

@@ -118,10 +118,14 @@ struct ModelTable {
     });
   }
   static const genlab_model_api* table() {
-    static const genlab_model_api api = {
-        GENLAB_MODEL_API_STRUCT_SIZE, create, destroy, train_step, generate,
-        (T::info().capabilities & GENLAB_CAPABILITY_SCORE) ? score : nullptr,
-        export_state, import_state};
+    static const genlab_model_api api = {GENLAB_MODEL_API_STRUCT_SIZE,
+                                         create,
+                                         destroy,
+                                         train_step,
+                                         generate,
+                                         (T::info().capabilities & GENLAB_CAPABILITY_SCORE) ? score : nullptr,
+                                         export_state,
+                                         import_state};
     return &api;
   }
 };
@@ -148,8 +152,7 @@ struct DatasetTable {
     });
   }
   static const genlab_dataset_api* table() {
-    static const genlab_dataset_api api = {GENLAB_DATASET_API_STRUCT_SIZE, create, destroy, info,
-                                           get_batch};
+    static const genlab_dataset_api api = {GENLAB_DATASET_API_STRUCT_SIZE, create, destroy, info, get_batch};
     return &api;
   }
 };
@@ -166,10 +169,8 @@ struct MetricTable {
   }
   static void destroy(genlab_metric* metric) { delete reinterpret_cast<T*>(metric); }
   static genlab_error* update(genlab_metric_update_args* args) {
-    return guard([&] {
-      self<T>(args->metric)->update(borrow(args->real), borrow(args->generated),
-                                    borrow(args->scores));
-    });
+    return guard(
+        [&] { self<T>(args->metric)->update(borrow(args->real), borrow(args->generated), borrow(args->scores)); });
   }
   static genlab_error* compute(genlab_metric_compute_args* args) {
     return guard([&] { args->results = release(self<T>(args->metric)->compute()); });
@@ -178,8 +179,7 @@ struct MetricTable {
     return guard([&] { self<T>(metric)->reset(); });
   }
   static const genlab_metric_api* table() {
-    static const genlab_metric_api api = {GENLAB_METRIC_API_STRUCT_SIZE, create, destroy, update,
-                                          compute, reset};
+    static const genlab_metric_api api = {GENLAB_METRIC_API_STRUCT_SIZE, create, destroy, update, compute, reset};
     return &api;
   }
 };
@@ -212,8 +212,7 @@ struct BackendTable {
     });
   }
   static const genlab_backend_api* table() {
-    static const genlab_backend_api api = {GENLAB_BACKEND_API_STRUCT_SIZE, create, destroy, info,
-                                           run_op};
+    static const genlab_backend_api api = {GENLAB_BACKEND_API_STRUCT_SIZE, create, destroy, info, run_op};
     return &api;
   }
 };

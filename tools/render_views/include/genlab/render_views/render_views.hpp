@@ -2,7 +2,7 @@
 // LibTorch: transforms_{train,val,test}.json and RGBA PNGs, so the NeRF dataset plugin reads
 // a rendered mesh as it reads the public scenes (lego, ...).
 //
-// Cameras follow plugins/common/rays.hpp exactly: camera-to-world poses in OpenGL's
+// Cameras follow rendering/include/genlab/rendering/rays.hpp exactly: camera-to-world poses in OpenGL's
 // convention (the camera looks down its -z axis, x right, y up), pixel (column u, row v) seen
 // through its centre, direction (u + 0.5 - W/2, -(v + 0.5 - H/2), -focal) in the camera frame,
 // focal = 0.5 W / tan(0.5 camera_angle_x). The world's up is +z, as in the Blender scenes.
@@ -60,7 +60,7 @@ class Rasteriser {
 
  private:
   Mesh mesh_;
-  std::vector<Vec3> normals_;                   // unit, per triangle (zero for a degenerate one)
+  std::vector<Vec3> normals_;  // unit, per triangle (zero for a degenerate one)
   std::vector<Vec3> centroids_;
   std::vector<std::array<float, 3>> albedos_;  // per triangle, in [0, 1]
 };
@@ -70,14 +70,14 @@ struct RenderSettings {
   int train = 100;
   int val = 10;
   int test = 20;
-  bool hemisphere = false;  // train and val cameras above the equator (z >= 0) only
-  double radius = 4.0;      // camera distance from the origin; the mesh fits the unit sphere
+  bool hemisphere = false;                     // train and val cameras above the equator (z >= 0) only
+  double radius = 4.0;                         // camera distance from the origin; the mesh fits the unit sphere
   double camera_angle_x = 0.6911112070083618;  // the Blender scenes' field of view
   uint64_t seed = 0;
   int supersample = 3;
   double test_elevation_degrees = 30;
   char up_axis = 'z';  // the mesh's up, turned to the world's +z
-  int threads = 0;  // 0: one per core
+  int threads = 0;     // 0: one per core
 };
 
 // What is wrong with `settings` (naming the setting and its allowed range), or "".

@@ -31,7 +31,7 @@ inline int64_t frequency_encoding_size(int64_t dims, int64_t freqs) { return dim
 inline at::Tensor frequency_encoding(const at::Tensor& x, int64_t freqs) {
   if (freqs == 0) return x;
   const at::Tensor scales = at::pow(2.0, at::arange(freqs, x.options())).mul_(M_PI);  // [F]
-  const at::Tensor scaled = (x.unsqueeze(-2) * scales.unsqueeze(-1)).flatten(-2);   // [N, F D]
+  const at::Tensor scaled = (x.unsqueeze(-2) * scales.unsqueeze(-1)).flatten(-2);     // [N, F D]
   return at::cat({x, at::sin(scaled), at::cos(scaled)}, -1);
 }
 
@@ -44,15 +44,15 @@ constexpr int64_t kShCoefficients = 16;  // degrees 0 to 3 (l < 4), "degree 4" i
 inline at::Tensor spherical_harmonics(const at::Tensor& dirs) {
   const at::Tensor x = dirs.select(-1, 0), y = dirs.select(-1, 1), z = dirs.select(-1, 2);
   const at::Tensor xx = x * x, yy = y * y, zz = z * z, xy = x * y, yz = y * z, xz = x * z;
-  return at::stack({at::full_like(x, 0.28209479177387814),  // l = 0
-                    -0.4886025119029199 * y, 0.4886025119029199 * z, -0.4886025119029199 * x,  // l = 1
-                    1.0925484305920792 * xy, -1.0925484305920792 * yz, 0.31539156525252005 * (3 * zz - 1),
-                    -1.0925484305920792 * xz, 0.5462742152960396 * (xx - yy),  // l = 2
-                    -0.5900435899266435 * y * (3 * xx - yy), 2.890611442640554 * xy * z,
-                    -0.4570457994644658 * y * (5 * zz - 1), 0.3731763325901154 * z * (5 * zz - 3),
-                    -0.4570457994644658 * x * (5 * zz - 1), 1.445305721320277 * z * (xx - yy),
-                    -0.5900435899266435 * x * (xx - 3 * yy)},  // l = 3
-                   -1);
+  return at::stack(
+      {at::full_like(x, 0.28209479177387814),                                     // l = 0
+       -0.4886025119029199 * y, 0.4886025119029199 * z, -0.4886025119029199 * x,  // l = 1
+       1.0925484305920792 * xy, -1.0925484305920792 * yz, 0.31539156525252005 * (3 * zz - 1), -1.0925484305920792 * xz,
+       0.5462742152960396 * (xx - yy),  // l = 2
+       -0.5900435899266435 * y * (3 * xx - yy), 2.890611442640554 * xy * z, -0.4570457994644658 * y * (5 * zz - 1),
+       0.3731763325901154 * z * (5 * zz - 3), -0.4570457994644658 * x * (5 * zz - 1), 1.445305721320277 * z * (xx - yy),
+       -0.5900435899266435 * x * (xx - 3 * yy)},  // l = 3
+      -1);
 }
 
 // ------------------------------------------------------------------ hash encoding
@@ -187,10 +187,11 @@ class HashEncodeCpu : public torch::autograd::Function<HashEncodeCpu> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& table, const at::Tensor& positions,
                             const at::Tensor& levels) {
-    TORCH_CHECK(table.device().is_cpu() && table.scalar_type() == at::kFloat && table.is_contiguous() &&
-                    positions.device().is_cpu() && positions.scalar_type() == at::kFloat && positions.dim() == 2 &&
-                    positions.size(1) == 3 && levels.scalar_type() == at::kLong && levels.dim() == 2 && levels.size(1) == 2,
-                "HashEncodeCpu expects a contiguous float32 CPU table, float32 CPU positions [N, 3] and int64 levels [L, 2]");
+    TORCH_CHECK(
+        table.device().is_cpu() && table.scalar_type() == at::kFloat && table.is_contiguous() &&
+            positions.device().is_cpu() && positions.scalar_type() == at::kFloat && positions.dim() == 2 &&
+            positions.size(1) == 3 && levels.scalar_type() == at::kLong && levels.dim() == 2 && levels.size(1) == 2,
+        "HashEncodeCpu expects a contiguous float32 CPU table, float32 CPU positions [N, 3] and int64 levels [L, 2]");
     const at::Tensor points = positions.contiguous();
     ctx->save_for_backward({points, levels});
     ctx->saved_data["table_rows"] = table.size(0);
@@ -210,13 +211,16 @@ class HashEncodeCpu : public torch::autograd::Function<HashEncodeCpu> {
     const at::Tensor& points = saved[0];
     const at::Tensor& levels = saved[1];
     const at::Tensor grad = grads[0].contiguous();
-    const int64_t N = points.size(0), L = levels.size(0), F = grad.size(2), rows = ctx->saved_data["table_rows"].toInt();
+    const int64_t N = points.size(0), L = levels.size(0), F = grad.size(2),
+                  rows = ctx->saved_data["table_rows"].toInt();
     at::Tensor grad_table = at::zeros({rows, F}, grad.options());
     const auto lattice = lattices(levels, rows / L);
     if (F == 2)
-      hash_encode_backward<2>(grad.data_ptr<float>(), points.data_ptr<float>(), lattice, F, N, grad_table.data_ptr<float>());
+      hash_encode_backward<2>(grad.data_ptr<float>(), points.data_ptr<float>(), lattice, F, N,
+                              grad_table.data_ptr<float>());
     else
-      hash_encode_backward<0>(grad.data_ptr<float>(), points.data_ptr<float>(), lattice, F, N, grad_table.data_ptr<float>());
+      hash_encode_backward<0>(grad.data_ptr<float>(), points.data_ptr<float>(), lattice, F, N,
+                              grad_table.data_ptr<float>());
     return {grad_table, at::Tensor(), at::Tensor()};
   }
 
@@ -225,7 +229,8 @@ class HashEncodeCpu : public torch::autograd::Function<HashEncodeCpu> {
     std::vector<LevelLattice> out;
     const int64_t* data = levels.data_ptr<int64_t>();
     for (int64_t l = 0; l < levels.size(0); ++l)
-      out.push_back({static_cast<float>(data[2 * l]), data[2 * l] + 1, data[2 * l + 1] != 0, l * table_size, table_size - 1});
+      out.push_back(
+          {static_cast<float>(data[2 * l]), data[2 * l] + 1, data[2 * l + 1] != 0, l * table_size, table_size - 1});
     return out;
   }
 };
@@ -257,8 +262,8 @@ struct HashGridImpl : torch::nn::Module {
     std::vector<int64_t> multipliers, level_rows;
     for (int64_t l = 0; l < o.levels; ++l) {
       // The small epsilon keeps floor(16 * b^l) from landing one below an exact integer.
-      const int64_t r = static_cast<int64_t>(std::floor(static_cast<double>(o.base_resolution) *
-                                                        std::pow(growth, static_cast<double>(l)) + 1e-6));
+      const int64_t r = static_cast<int64_t>(
+          std::floor(static_cast<double>(o.base_resolution) * std::pow(growth, static_cast<double>(l)) + 1e-6));
       res.push_back(static_cast<float>(r));
       const int64_t side = r + 1;
       const bool dense = side * side * side <= table_size;
@@ -276,7 +281,8 @@ struct HashGridImpl : torch::nn::Module {
     // they are not trained nor exported).
     resolution = register_buffer("resolution", torch::tensor(res).view({1, o.levels, 1}));
     multiplier = register_buffer("multiplier", torch::tensor(multipliers, torch::kLong).view({1, o.levels, 3}));
-    level_offset = register_buffer("level_offset", (torch::arange(o.levels, torch::kLong) * table_size).view({1, o.levels, 1}));
+    level_offset =
+        register_buffer("level_offset", (torch::arange(o.levels, torch::kLong) * table_size).view({1, o.levels, 1}));
   }
 
   int64_t output_size() const { return options.levels * options.features; }
@@ -284,18 +290,19 @@ struct HashGridImpl : torch::nn::Module {
   // [N, 3] in [0, 1]^3 (values outside are clamped) -> [N, L F].
   at::Tensor forward(const at::Tensor& unit_positions) {
     const int64_t N = unit_positions.size(0);
-    if (options.fused && table.device().is_cpu() && table.scalar_type() == at::kFloat && unit_positions.scalar_type() == at::kFloat)
+    if (options.fused && table.device().is_cpu() && table.scalar_type() == at::kFloat &&
+        unit_positions.scalar_type() == at::kFloat)
       return HashEncodeCpu::apply(table, unit_positions, levels).view({N, output_size()});
     return forward_aten(unit_positions);
   }
 
   at::Tensor forward_aten(const at::Tensor& unit_positions) {
     const int64_t points = unit_positions.size(0), L = options.levels;
-    const at::Tensor scaled = unit_positions.clamp(0, 1).unsqueeze(1) * resolution;   // [N, L, 3]
-    const at::Tensor lower = at::minimum(scaled.floor(), resolution - 1);              // the cell's lowest vertex
-    const at::Tensor frac = scaled - lower;                                            // in [0, 1]
-    const at::Tensor low = lower.to(at::kLong) * multiplier;                           // [N, L, 3]
-    const at::Tensor high = low + multiplier;                                          // the vertex + 1 on each axis
+    const at::Tensor scaled = unit_positions.clamp(0, 1).unsqueeze(1) * resolution;  // [N, L, 3]
+    const at::Tensor lower = at::minimum(scaled.floor(), resolution - 1);            // the cell's lowest vertex
+    const at::Tensor frac = scaled - lower;                                          // in [0, 1]
+    const at::Tensor low = lower.to(at::kLong) * multiplier;                         // [N, L, 3]
+    const at::Tensor high = low + multiplier;                                        // the vertex + 1 on each axis
     // Per axis the two vertex terms [N, L, 2], then all 8 corners [N, L, 2, 2, 2] by
     // broadcasting: corner (i, j, k) combines x's i-th, y's j-th and z's k-th term.
     auto axis = [&](const at::Tensor& t, int64_t d) { return t.select(2, d); };
@@ -311,7 +318,8 @@ struct HashGridImpl : torch::nn::Module {
       auto lv = [&](const at::Tensor& t) { return t.slice(1, dense_levels, L); };
       parts.push_back(at::bitwise_xor(at::bitwise_xor(lv(px), lv(py)), lv(pz)).bitwise_and_(table_size - 1));
     }
-    const at::Tensor rows = ((parts.size() == 1 ? parts[0] : at::cat(parts, 1)).view({points, L, 8}) + level_offset).contiguous();
+    const at::Tensor rows =
+        ((parts.size() == 1 ? parts[0] : at::cat(parts, 1)).view({points, L, 8}) + level_offset).contiguous();
     // The trilinear weights the same way: (1 - f, f) per axis, multiplied out.
     const at::Tensor one_minus = 1 - frac;
     auto weight_pair = [&](int64_t d) { return at::stack({axis(one_minus, d), axis(frac, d)}, -1); };

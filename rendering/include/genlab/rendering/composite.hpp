@@ -33,9 +33,10 @@ struct Composite {
 inline Composite composite_autograd(const at::Tensor& sigmas, const at::Tensor& rgbs, const at::Tensor& deltas,
                                     const at::Tensor& ts) {
   const int64_t samples = sigmas.size(-1);
-  const at::Tensor optical = sigmas * deltas;                                 // sigma_i delta_i
+  const at::Tensor optical = sigmas * deltas;                                  // sigma_i delta_i
   const at::Tensor before = at::cat({at::zeros_like(optical.slice(-1, 0, 1)),  // sum_{j<i}
-                                     at::cumsum(optical, -1).slice(-1, 0, samples - 1)}, -1);
+                                     at::cumsum(optical, -1).slice(-1, 0, samples - 1)},
+                                    -1);
   const at::Tensor weights = at::exp(-before) * (1 - at::exp(-optical));
   return {(weights.unsqueeze(-1) * rgbs).sum(-2), (weights * ts).sum(-1), weights.sum(-1), weights};
 }
@@ -60,8 +61,8 @@ class CompositeFunction : public torch::autograd::Function<CompositeFunction> {
     sdk::Tensors out = sdk::run_op(sdk::Host(host), "volume_composite", inputs);
     const at::Tensor color = out.at("color"), depth = out.at("depth"), opacity = out.at("opacity"),
                      weights = out.at("weights");
-    ctx->save_for_backward({inputs.at("sigmas"), inputs.at("rgbs"), inputs.at("deltas"), inputs.at("ts"), color,
-                            depth, opacity});
+    ctx->save_for_backward(
+        {inputs.at("sigmas"), inputs.at("rgbs"), inputs.at("deltas"), inputs.at("ts"), color, depth, opacity});
     ctx->saved_data["host"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(host));
     ctx->mark_non_differentiable({weights});  // used detached: importance sampling only
     return {color, depth, opacity, weights};

@@ -16,7 +16,8 @@ namespace genlab::nerf {
 // (rendering: the same view renders the same twice). `generator` may be undefined: then the
 // global CPU generator (or the device's) draws.
 inline at::Tensor stratified_samples(int64_t rays, int64_t samples, double near, double far, bool perturb,
-                                     const at::TensorOptions& options, c10::optional<at::Generator> generator = c10::nullopt) {
+                                     const at::TensorOptions& options,
+                                     c10::optional<at::Generator> generator = c10::nullopt) {
   const at::Tensor lower = at::linspace(near, far, samples + 1, options).slice(0, 0, samples);  // [S]
   const double width = (far - near) / static_cast<double>(samples);
   if (!perturb) return (lower + 0.5 * width).unsqueeze(0).expand({rays, samples}).contiguous();
@@ -32,9 +33,9 @@ inline at::Tensor stratified_samples(int64_t rays, int64_t samples, double near,
 // The samples come back sorted along each ray.
 inline at::Tensor sample_pdf(const at::Tensor& bins, const at::Tensor& weights, int64_t n, bool deterministic,
                              c10::optional<at::Generator> generator = c10::nullopt) {
-  TORCH_CHECK(bins.dim() == 2 && weights.dim() == 2 && bins.size(0) == weights.size(0) &&
-                  bins.size(1) == weights.size(1) + 1,
-              "sample_pdf expects bins [R, B + 1] and weights [R, B], got ", bins.sizes(), " and ", weights.sizes());
+  TORCH_CHECK(
+      bins.dim() == 2 && weights.dim() == 2 && bins.size(0) == weights.size(0) && bins.size(1) == weights.size(1) + 1,
+      "sample_pdf expects bins [R, B + 1] and weights [R, B], got ", bins.sizes(), " and ", weights.sizes());
   const int64_t rays = weights.size(0), count = weights.size(1);
   const at::Tensor w = weights.detach() + 1e-5;
   const at::Tensor pdf = w / w.sum(-1, true);
@@ -42,8 +43,9 @@ inline at::Tensor sample_pdf(const at::Tensor& bins, const at::Tensor& weights, 
   at::Tensor cdf = at::cat({at::zeros({rays, 1}, pdf.options()), at::cumsum(pdf, -1)}, -1);
   cdf.select(1, count).fill_(1.0);
   // Sorted u give sorted samples (the inverse CDF is monotone).
-  const at::Tensor u = deterministic ? at::linspace(0.0, 1.0, n, pdf.options()).unsqueeze(0).expand({rays, n}).contiguous()
-                                     : std::get<0>(at::rand({rays, n}, generator, pdf.options()).sort(-1));
+  const at::Tensor u = deterministic
+                           ? at::linspace(0.0, 1.0, n, pdf.options()).unsqueeze(0).expand({rays, n}).contiguous()
+                           : std::get<0>(at::rand({rays, n}, generator, pdf.options()).sort(-1));
   // The bin of each u: the last edge whose CDF is <= u.
   const at::Tensor above = at::searchsorted(cdf, u, /*out_int32=*/false, /*right=*/true).clamp(1, count);
   const at::Tensor below = above - 1;
