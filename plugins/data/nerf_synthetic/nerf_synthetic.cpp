@@ -72,6 +72,42 @@ const auto kNerfSyntheticParams =
         .add("max_views", &Options::max_views, "keep at most the first N views of val and test; 0 for all")
         .non_negative();
 
+// Every split's transforms, read and trimmed to the views asked for (val is optional).
+std::vector<ParsedSplit> parse_splits(const fs::path& root, const Options& options) {
+  std::error_code ec;
+  std::vector<ParsedSplit> pending;
+  for (const char* split : {"train", "val", "test"}) {
+    const fs::path json = root / ("transforms_" + std::string(split) + ".json");
+    if (std::string(split) == "val" && !fs::exists(json, ec)) continue;  // the one optional split
+    GENLAB_CHECK(fs::is_regular_file(json, ec), GENLAB_ERROR_NOT_FOUND,
+                 json.string() +
+                     ": not found (the NeRF-synthetic layout needs transforms_train.json and "
+                     "transforms_test.json; transforms_val.json is optional)");
+    ParsedSplit p{split, json.string(), {}, {}};
+    p.transforms = genlab::data::reading(p.json, [&] {
+      return genlab::data::formats::parse_nerf_transforms(
+          genlab::data::read_maybe_gzipped(p.json, kMaxTransformsBytes,
+                                           "the cap on a transforms file (" +
+                                               genlab::data::format_bytes(kMaxTransformsBytes) +
+                                               ", some 10,000 frames as Blender writes them)"),
+          p.json);
+    });
+    auto& frames = p.transforms.frames;
+    const int64_t available = static_cast<int64_t>(frames.size());
+    if (p.split == "train") {
+      GENLAB_CHECK(options.train_views <= available, GENLAB_ERROR_INVALID_ARGUMENT,
+                   "train_views is " + std::to_string(options.train_views) + ", but " + p.json + " has " +
+                       std::to_string(available) + " frames");
+      if (options.train_views > 0) frames.resize(static_cast<size_t>(options.train_views));
+    } else if (options.max_views > 0 && options.max_views < available) {
+      frames.resize(static_cast<size_t>(options.max_views));
+    }
+    p.files = genlab::data::formats::nerf_image_files(p.transforms, p.json);
+    pending.push_back(std::move(p));
+  }
+  return pending;
+}
+
 class NerfSynthetic final : public genlab::sdk::Dataset {
  public:
   static genlab::sdk::Info info() {
@@ -96,40 +132,19 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
                      "transforms_test.json; scripts/fetch-data.sh nerf-bunny renders one)");
 
     // Parse every split first, so that a broken JSON fails before minutes of decoding.
-    std::vector<ParsedSplit> pending;
-    for (const char* split : {"train", "val", "test"}) {
-      const fs::path json = root / ("transforms_" + std::string(split) + ".json");
-      if (std::string(split) == "val" && !fs::exists(json, ec)) continue;  // the one optional split
-      GENLAB_CHECK(fs::is_regular_file(json, ec), GENLAB_ERROR_NOT_FOUND,
-                   json.string() +
-                       ": not found (the NeRF-synthetic layout needs transforms_train.json and "
-                       "transforms_test.json; transforms_val.json is optional)");
-      ParsedSplit p{split, json.string(), {}, {}};
-      p.transforms = genlab::data::reading(p.json, [&] {
-        return genlab::data::formats::parse_nerf_transforms(
-            genlab::data::read_maybe_gzipped(p.json, kMaxTransformsBytes,
-                                             "the cap on a transforms file (" +
-                                                 genlab::data::format_bytes(kMaxTransformsBytes) +
-                                                 ", some 10,000 frames as Blender writes them)"),
-            p.json);
-      });
-      auto& frames = p.transforms.frames;
-      const int64_t available = static_cast<int64_t>(frames.size());
-      if (p.split == "train") {
-        GENLAB_CHECK(options.train_views <= available, GENLAB_ERROR_INVALID_ARGUMENT,
-                     "train_views is " + std::to_string(options.train_views) + ", but " + p.json + " has " +
-                         std::to_string(available) + " frames");
-        if (options.train_views > 0) frames.resize(static_cast<size_t>(options.train_views));
-      } else if (options.max_views > 0 && options.max_views < available) {
-        frames.resize(static_cast<size_t>(options.max_views));
-      }
-      p.files = genlab::data::formats::nerf_image_files(p.transforms, p.json);
-      pending.push_back(std::move(p));
-    }
+    const std::vector<ParsedSplit> pending = parse_splits(root, options);
+    ViewSize size;
+    decode_splits(pending, options, size);
+    keep_train_cameras();
+    describe();
+    log_summary(root, options, size);
+  }
 
+  // Decodes every view of every split (reporting progress, stopping when cancelled); "train"
+  // is served twice: as rays, and as whole views ("train-views").
+  void decode_splits(const std::vector<ParsedSplit>& pending, const Options& options, ViewSize& size) {
     size_t total = 0, done = 0;
     for (const auto& p : pending) total += p.files.size();
-    ViewSize size;
     for (const auto& p : pending) {
       Views views{p.split, {}, {}, {}, 0};
       const int64_t n = static_cast<int64_t>(p.files.size());
@@ -155,8 +170,9 @@ class NerfSynthetic final : public genlab::sdk::Dataset {
       }
       splits_.push_back(std::move(views));
     }
-    keep_train_cameras();
-    describe();
+  }
+
+  void log_summary(const fs::path& root, const Options& options, const ViewSize& size) {
     const Views& train = splits_[0];
     std::ostringstream summary;
     summary << root.string() << ": " << train.images.size(0) << " training view"

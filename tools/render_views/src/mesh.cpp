@@ -127,13 +127,8 @@ void check_not_empty(const Mesh& mesh, const std::string& what, const std::strin
   if (mesh.triangles.empty()) throw HostError(what + ": an empty mesh (" + expected + ")");
 }
 
-}  // namespace
-
-Mesh parse_off(const std::string& text, const std::string& what) {
-  const std::vector<Line> lines = tokenised_lines(text);
-  if (lines.empty()) throw HostError(what + ": an empty file (expected an OFF header)");
-  size_t next = 0;
-  const Line& header = lines[next++];
+// The OFF header keyword: [ST][C][N]OFF, 3-D and ASCII.
+void check_off_keyword(const Line& header, const std::string& what) {
   const std::string_view keyword = header.tokens[0];
   // [ST][C][N][4][n]OFF: the prefixes say what follows x y z on a vertex line.
   const bool is_off = keyword.size() >= 3 && keyword.substr(keyword.size() - 3) == "OFF";
@@ -145,8 +140,16 @@ Mesh parse_off(const std::string& text, const std::string& what) {
     fail(what, header.number, "unknown OFF variant " + quoted(keyword));
   if (header.tokens.size() > 1 && header.tokens[1] == "BINARY")
     fail(what, header.number, "binary OFF is not supported (expected ASCII)");
+}
 
-  // The counts may share the header's line.
+struct OffCounts {
+  int64_t vertices = 0, faces = 0, edges = 0;
+  size_t line = 0;
+};
+
+// 'vertices faces edges', on the header's line or the next; `next` moves past them.
+OffCounts read_off_counts(const std::vector<Line>& lines, size_t& next, const std::string& what) {
+  const Line& header = lines[next - 1];
   Line counts{header.number, {header.tokens.begin() + 1, header.tokens.end()}};
   if (counts.tokens.empty()) {
     if (next == lines.size()) throw HostError(what + ": ends after the header (expected 'vertices faces edges')");
@@ -155,59 +158,73 @@ Mesh parse_off(const std::string& text, const std::string& what) {
   if (counts.tokens.size() < 2 || counts.tokens.size() > 3)
     fail(what, counts.number,
          "expected the counts 'vertices faces edges', found " + std::to_string(counts.tokens.size()) + " value(s)");
-  int64_t vertex_count = 0, face_count = 0, edge_count = 0;
+  OffCounts out;
+  out.line = counts.number;
   const char* const names[] = {"vertex", "face", "edge"};
-  int64_t* const targets[] = {&vertex_count, &face_count, &edge_count};
+  int64_t* const targets[] = {&out.vertices, &out.faces, &out.edges};
   for (size_t i = 0; i < counts.tokens.size(); ++i)
     if (!parse_integer(counts.tokens[i], *targets[i]) || *targets[i] < 0)
       fail(what, counts.number,
            std::string("expected a non-negative integer ") + names[i] + " count, found " + quoted(counts.tokens[i]));
-  if (vertex_count > std::numeric_limits<uint32_t>::max())
-    fail(what, counts.number, "too many vertices (" + std::to_string(vertex_count) + ") for 32-bit indices");
-  if (vertex_count == 0 || face_count == 0)
+  if (out.vertices > std::numeric_limits<uint32_t>::max())
+    fail(what, counts.number, "too many vertices (" + std::to_string(out.vertices) + ") for 32-bit indices");
+  if (out.vertices == 0 || out.faces == 0)
     fail(what, counts.number,
-         "an empty mesh (" + std::to_string(vertex_count) + " vertices, " + std::to_string(face_count) +
+         "an empty mesh (" + std::to_string(out.vertices) + " vertices, " + std::to_string(out.faces) +
              " faces); expected at least one face");
+  return out;
+}
 
+// One face line: its vertex count, that many indices below `vertex_count`, then an optional
+// colour; added to `mesh` as a fan of triangles.
+void read_off_face(const Line& line, int64_t f, int64_t vertex_count, Mesh& mesh, std::vector<uint32_t>& corners,
+                   const std::string& what) {
+  const std::string face = "face " + std::to_string(f);
+  int64_t n = 0;
+  if (!parse_integer(line.tokens[0], n))
+    fail(what, line.number, "expected " + face + "'s vertex count, found " + quoted(line.tokens[0]));
+  if (n < 3) fail(what, line.number, face + " has " + std::to_string(n) + " vertices, expected at least 3");
+  if (line.tokens.size() < static_cast<size_t>(n) + 1)
+    fail(what, line.number,
+         face + " declares " + std::to_string(n) + " vertices but lists " + std::to_string(line.tokens.size() - 1));
+  corners.clear();
+  for (int64_t c = 0; c < n; ++c) {
+    const std::string_view token = line.tokens[static_cast<size_t>(c) + 1];
+    int64_t index = 0;
+    if (!parse_integer(token, index))
+      fail(what, line.number, "expected an integer vertex index in " + face + ", found " + quoted(token));
+    if (index < 0 || index >= vertex_count)
+      fail(what, line.number,
+           face + "'s vertex index " + std::to_string(index) + " is out of range (expected 0.." +
+               std::to_string(vertex_count - 1) + ")");
+    corners.push_back(static_cast<uint32_t>(index));
+  }
+  add_polygon(mesh, corners, read_off_colour(line, static_cast<size_t>(n) + 1, what, face));
+}
+
+}  // namespace
+
+Mesh parse_off(const std::string& text, const std::string& what) {
+  const std::vector<Line> lines = tokenised_lines(text);
+  if (lines.empty()) throw HostError(what + ": an empty file (expected an OFF header)");
+  check_off_keyword(lines[0], what);
+  size_t next = 1;
+  const OffCounts counts = read_off_counts(lines, next, what);
   const size_t available = lines.size() - next;
-  if (static_cast<uint64_t>(vertex_count) + static_cast<uint64_t>(face_count) > available)
-    throw HostError(what + ": declares " + std::to_string(vertex_count) + " vertices and " +
-                    std::to_string(face_count) + " faces (line " + std::to_string(counts.number) + ") but has only " +
+  if (static_cast<uint64_t>(counts.vertices) + static_cast<uint64_t>(counts.faces) > available)
+    throw HostError(what + ": declares " + std::to_string(counts.vertices) + " vertices and " +
+                    std::to_string(counts.faces) + " faces (line " + std::to_string(counts.line) + ") but has only " +
                     std::to_string(available) + " line(s) after the counts");
   Mesh mesh;
-  mesh.vertices.reserve(static_cast<size_t>(vertex_count));
-  for (int64_t i = 0; i < vertex_count; ++i)
+  mesh.vertices.reserve(static_cast<size_t>(counts.vertices));
+  for (int64_t i = 0; i < counts.vertices; ++i)
     mesh.vertices.push_back(read_position(lines[next++], 0, what, "vertex " + std::to_string(i)));
-
-  mesh.triangles.reserve(static_cast<size_t>(face_count));
+  mesh.triangles.reserve(static_cast<size_t>(counts.faces));
   std::vector<uint32_t> corners;
-  for (int64_t f = 0; f < face_count; ++f) {
-    const Line& line = lines[next++];
-    const std::string face = "face " + std::to_string(f);
-    int64_t n = 0;
-    if (!parse_integer(line.tokens[0], n))
-      fail(what, line.number, "expected " + face + "'s vertex count, found " + quoted(line.tokens[0]));
-    if (n < 3) fail(what, line.number, face + " has " + std::to_string(n) + " vertices, expected at least 3");
-    if (line.tokens.size() < static_cast<size_t>(n) + 1)
-      fail(what, line.number,
-           face + " declares " + std::to_string(n) + " vertices but lists " + std::to_string(line.tokens.size() - 1));
-    corners.clear();
-    for (int64_t c = 0; c < n; ++c) {
-      const std::string_view token = line.tokens[static_cast<size_t>(c) + 1];
-      int64_t index = 0;
-      if (!parse_integer(token, index))
-        fail(what, line.number, "expected an integer vertex index in " + face + ", found " + quoted(token));
-      if (index < 0 || index >= vertex_count)
-        fail(what, line.number,
-             face + "'s vertex index " + std::to_string(index) + " is out of range (expected 0.." +
-                 std::to_string(vertex_count - 1) + ")");
-      corners.push_back(static_cast<uint32_t>(index));
-    }
-    add_polygon(mesh, corners, read_off_colour(line, static_cast<size_t>(n) + 1, what, face));
-  }
+  for (int64_t f = 0; f < counts.faces; ++f) read_off_face(lines[next++], f, counts.vertices, mesh, corners, what);
   if (next < lines.size())
     fail(what, lines[next].number,
-         "unexpected content after the " + std::to_string(face_count) + " declared faces, starting " +
+         "unexpected content after the " + std::to_string(counts.faces) + " declared faces, starting " +
              quoted(lines[next].tokens[0]) + " (is the face count right?)");
   drop_unused_colours(mesh);
   return mesh;

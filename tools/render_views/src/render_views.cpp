@@ -130,25 +130,20 @@ Rasteriser::Rasteriser(Mesh mesh) : mesh_(std::move(mesh)) {
   }
 }
 
-Image Rasteriser::render(const Pose& pose, double focal, int width, int height, int supersample) const {
-  if (width < 1 || height < 1 || supersample < 1)
-    throw HostError("cannot render a " + std::to_string(width) + "x" + std::to_string(height) + " view with " +
-                    std::to_string(supersample) + "x" + std::to_string(supersample) + " samples a pixel");
-  const int s = supersample;
-  const int samples_x = width * s, samples_y = height * s;
-  const Vec3 position = {pose[0][3], pose[1][3], pose[2][3]};
-  Vec3 axes[3];  // the camera's x, y, z in world coordinates: the pose's rotation columns
-  for (int c = 0; c < 3; ++c) axes[c] = {pose[0][c], pose[1][c], pose[2][c]};
+namespace {
 
-  // Each vertex in sample coordinates, where sample (i, j) is centred at (i + 0.5, j + 0.5)
-  // and pixel u spans samples [u s, (u + 1) s), with its inverse depth (interpolates
-  // linearly on screen, so the z-test is exact). Depth 0 marks a vertex not in front.
-  struct Projected {
-    double x, y, inverse_depth;
-  };
-  std::vector<Projected> projected(mesh_.vertices.size());
-  for (size_t i = 0; i < mesh_.vertices.size(); ++i) {
-    const Vec3 d = minus(mesh_.vertices[i], position);
+// A vertex in sample coordinates, where sample (i, j) is centred at (i + 0.5, j + 0.5) and
+// pixel u spans samples [u s, (u + 1) s), with its inverse depth (interpolates linearly on
+// screen, so the z-test is exact). Depth 0 marks a vertex not in front.
+struct Projected {
+  double x, y, inverse_depth;
+};
+
+std::vector<Projected> project(const std::vector<Vec3>& vertices, const Vec3& position, const Vec3 (&axes)[3],
+                               double focal, int width, int height, int s) {
+  std::vector<Projected> projected(vertices.size());
+  for (size_t i = 0; i < vertices.size(); ++i) {
+    const Vec3 d = minus(vertices[i], position);
     const double depth = -dot(axes[2], d);
     if (depth < kNearestDepth) {
       projected[i] = {0, 0, 0};
@@ -158,11 +153,16 @@ Image Rasteriser::render(const Pose& pose, double focal, int width, int height, 
     projected[i] = {s * (focal * dot(axes[0], d) / depth + 0.5 * width),
                     s * (0.5 * height - focal * dot(axes[1], d) / depth), 1.0 / depth};
   }
+  return projected;
+}
 
+// The z-buffer: for each sample, the nearest face covering it (-1: none).
+std::vector<int32_t> nearest_faces(const std::vector<std::array<uint32_t, 3>>& triangles,
+                                   const std::vector<Projected>& projected, int samples_x, int samples_y) {
   std::vector<double> nearest(static_cast<size_t>(samples_x) * samples_y, 0.0);  // inverse depth
   std::vector<int32_t> face_at(nearest.size(), -1);
-  for (size_t f = 0; f < mesh_.triangles.size(); ++f) {
-    const auto& t = mesh_.triangles[f];
+  for (size_t f = 0; f < triangles.size(); ++f) {
+    const auto& t = triangles[f];
     const Projected& a = projected[t[0]];
     const Projected& b = projected[t[1]];
     const Projected& c = projected[t[2]];
@@ -193,6 +193,22 @@ Image Rasteriser::render(const Pose& pose, double focal, int width, int height, 
       }
     }
   }
+  return face_at;
+}
+
+}  // namespace
+
+Image Rasteriser::render(const Pose& pose, double focal, int width, int height, int supersample) const {
+  if (width < 1 || height < 1 || supersample < 1)
+    throw HostError("cannot render a " + std::to_string(width) + "x" + std::to_string(height) + " view with " +
+                    std::to_string(supersample) + "x" + std::to_string(supersample) + " samples a pixel");
+  const int s = supersample;
+  const int samples_x = width * s;
+  const Vec3 position = {pose[0][3], pose[1][3], pose[2][3]};
+  Vec3 axes[3];  // the camera's x, y, z in world coordinates: the pose's rotation columns
+  for (int c = 0; c < 3; ++c) axes[c] = {pose[0][c], pose[1][c], pose[2][c]};
+  const std::vector<int32_t> face_at = nearest_faces(
+      mesh_.triangles, project(mesh_.vertices, position, axes, focal, width, height, s), samples_x, height * s);
 
   Image image;
   image.width = width;
