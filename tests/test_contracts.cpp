@@ -12,6 +12,7 @@
 #include "genlab/core/loader.hpp"
 #include "genlab/core/plugin_manifest.hpp"
 #include "genlab/genlab_util.h"
+#include "manifest_builder.hpp"
 #include "support.hpp"
 
 using namespace genlab;
@@ -248,19 +249,16 @@ TEST_CASE("plugins check fails a metric that returns an infinite value", "[contr
 TEST_CASE("a run whose model breaks the score or generate contract fails its evaluation, naming the model",
           "[contracts][run]") {
   genlab::test::TempDir dir;
-  const auto manifest = dir.write("e2e.toml",
-                                  "[experiment]\nname = \"e2e\"\nsteps = 5\nbatch_size = 16\n"
-                                  "workspace = \"" +
-                                      (dir.path() / "ws").string() +
-                                      "\"\n"
-                                      "plugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR
-                                      "\"]\n"
-                                      "[evaluation]\nsamples = 32\n"
-                                      "[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                                      "[models.short]\nplugin = \"fault-model-scoring\"\nfault = \"short_score\"\n"
-                                      "[models.wide]\nplugin = \"fault-model\"\nfault = \"wide_samples\"\n"
-                                      "[metrics.mmd]\nplugin = \"example-mmd\"\n"
-                                      "[metrics.nll]\nplugin = \"likelihood\"\nmodels = [\"short\"]\n");
+  const auto manifest = genlab::test::ManifestBuilder(dir, "e2e")
+                            .set("experiment.steps", 5)
+                            .set("experiment.batch_size", 16)
+                            .set("evaluation.samples", 32)
+                            .dataset("ring", "example-toy2d")
+                            .model("short", "fault-model-scoring", toml::table{{"fault", "short_score"}})
+                            .model("wide", "fault-model", toml::table{{"fault", "wide_samples"}})
+                            .metric("mmd", "example-mmd")
+                            .metric("nll", "likelihood", toml::table{{"models", toml::array{"short"}}})
+                            .write("e2e.toml");
   const auto r = run_genlab("run --quiet " + manifest.string());
   INFO(r.output);
   CHECK(r.exit_code == 1);

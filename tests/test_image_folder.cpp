@@ -2,9 +2,6 @@
 // stb_image, and broken or oversize images (a PNG bomb among them) refused by name.
 #include "catch.hpp"
 
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <chrono>
@@ -21,17 +18,6 @@
 #include "model_support.hpp"
 // The dataset plugins' file reading, tested directly where a plugin cannot show it.
 #include <genlab/formats/files.hpp>
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define GENLAB_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define GENLAB_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef GENLAB_TEST_SANITIZED
-#define GENLAB_TEST_SANITIZED 0
-#endif
 
 using namespace genlab;
 using namespace genlab::test;

@@ -9,12 +9,14 @@
 #include "genlab/core/loader.hpp"
 #include "genlab/core/plugin_manifest.hpp"
 #include "genlab/genlab_util.h"
+#include "manifest_builder.hpp"
 #include "support.hpp"
 
 using namespace genlab;
 using genlab::test::builtin_plugin;
 using genlab::test::Contains;
 using genlab::test::library_of;
+using genlab::test::ManifestBuilder;
 using genlab::test::run_genlab;
 using genlab::test::TempDir;
 using genlab::test::test_plugin;
@@ -365,17 +367,14 @@ TEST_CASE("genlab validate and plugins list read plugin.toml only; run, info and
   TempDir dir;
   const auto probe = dir.path() / "constructor-ran";
   const std::string env = "GENLAB_CONSTRUCTOR_PROBE='" + probe.string() + "'";
-  const auto manifest = dir.write("probe.toml",
-                                  "[experiment]\nname = \"probe\"\nsteps = 5\nbatch_size = 16\n"
-                                  "workspace = \"" +
-                                      (dir.path() / "ws").string() +
-                                      "\"\n"
-                                      "plugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR
-                                      "\"]\n"
-                                      "[evaluation]\nsamples = 32\n"
-                                      "[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                                      "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n"
-                                      "[metrics.probe]\nplugin = \"constructor-probe\"\n");
+  const auto manifest = ManifestBuilder(dir, "probe")
+                            .set("experiment.steps", 5)
+                            .set("experiment.batch_size", 16)
+                            .set("evaluation.samples", 32)
+                            .dataset("ring", "example-toy2d")
+                            .model("gmm", "example-gmm", toml::table{{"components", 2}})
+                            .metric("probe", "constructor-probe")
+                            .write("probe.toml");
   const auto validate = run_genlab("validate " + manifest.string(), env);
   INFO(validate.output);
   CHECK(validate.exit_code == 0);
@@ -403,18 +402,17 @@ TEST_CASE("genlab run refuses a plugin whose complete plugin.toml disagrees with
   CHECK(load_plugin_library_unchecked(library)->description().summary.rfind("breaks", 0) == 0);
 
   TempDir dir;
-  const auto manifest = dir.write("edited.toml",
-                                  "[experiment]\nname = \"edited\"\nsteps = 5\nbatch_size = 16\n"
-                                  "workspace = \"" +
-                                      (dir.path() / "ws").string() +
-                                      "\"\n"
-                                      "plugin_paths = [\"" +
-                                      edited.dir.path().string() +
-                                      "\"]\n"
-                                      "[evaluation]\nsamples = 32\n"
-                                      "[datasets.ring]\nplugin = \"example-toy2d\"\n"
-                                      "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 2\n"
-                                      "[metrics.m]\nplugin = \"fault-metric\"\n");
+  toml::array plugin_paths;
+  plugin_paths.push_back(edited.dir.path().string());
+  const auto manifest = ManifestBuilder(dir, "edited")
+                            .set("experiment.steps", 5)
+                            .set("experiment.batch_size", 16)
+                            .set("experiment.plugin_paths", std::move(plugin_paths))
+                            .set("evaluation.samples", 32)
+                            .dataset("ring", "example-toy2d")
+                            .model("gmm", "example-gmm", toml::table{{"components", 2}})
+                            .metric("m", "fault-metric")
+                            .write("edited.toml");
   CHECK(run_genlab("validate " + manifest.string()).exit_code == 0);  // the plugin.toml alone is fine
   const auto run = run_genlab("run --quiet " + manifest.string());
   INFO(run.output);

@@ -7,6 +7,7 @@
 #include "genlab/core/discovery.hpp"
 #include "genlab/core/json.hpp"
 #include "genlab/core/loader.hpp"
+#include "genlab/core/plugin_manifest.hpp"
 
 namespace genlab::cli {
 namespace {
@@ -50,35 +51,6 @@ int plugins_list(const std::vector<std::string>& args) {
   return kOk;
 }
 
-const char* type_name(genlab_param_type t) {
-  switch (t) {
-    case GENLAB_PARAM_INT: return "int";
-    case GENLAB_PARAM_DOUBLE: return "double";
-    case GENLAB_PARAM_BOOL: return "bool";
-    case GENLAB_PARAM_STRING: return "string";
-  }
-  return "?";
-}
-
-std::vector<std::string> capability_names(uint64_t caps) {
-  static const std::pair<uint64_t, const char*> names[] = {
-      {GENLAB_CAPABILITY_TRAIN, "train"},
-      {GENLAB_CAPABILITY_GENERATE, "generate"},
-      {GENLAB_CAPABILITY_SCORE, "score"},
-      {GENLAB_CAPABILITY_STATE, "state"},
-      {GENLAB_CAPABILITY_NEEDS_SCORES, "needs_scores"},
-      {GENLAB_CAPABILITY_NEEDS_REAL, "needs_real"},
-      {GENLAB_CAPABILITY_NEEDS_GENERATED, "needs_generated"},
-      {GENLAB_CAPABILITY_READS_FEATURES, "reads_features"},
-      {GENLAB_CAPABILITY_GENERATE_NEEDS_INPUTS, "generate_needs_inputs"},
-      {GENLAB_CAPABILITY_DATA_PARALLEL, "data_parallel"},
-      {GENLAB_CAPABILITY_MIXED_PRECISION, "mixed_precision"}};
-  std::vector<std::string> out;
-  for (const auto& [bit, name] : names)
-    if (caps & bit) out.push_back(name);
-  return out;
-}
-
 int plugins_info(const std::vector<std::string>& args) {
   po::options_description options("plugins info");
   options.add_options()("name", po::value<std::string>()->required(), "plugin name")("json", "print JSON");
@@ -97,7 +69,7 @@ int plugins_info(const std::vector<std::string>& args) {
     auto specs = [](const std::vector<ParamSpec>& list) {
       toml::array out;
       for (const auto& p : list) {
-        toml::table t{{"name", p.name}, {"type", type_name(p.type)}, {"doc", p.doc}};
+        toml::table t{{"name", p.name}, {"type", param_type_name(p.type)}, {"doc", p.doc}};
         if (p.default_value) t.insert("default", *p.default_value);
         out.push_back(std::move(t));
       }
@@ -110,7 +82,7 @@ int plugins_info(const std::vector<std::string>& args) {
                      {"family", d.family},
                      {"summary", d.summary},
                      {"modalities", to_array(d.modalities)},
-                     {"capabilities", to_array(capability_names(d.capabilities))},
+                     {"capabilities", to_array(capability_flag_names(d.capabilities))},
                      {"devices", to_array(devices)},
                      {"params", specs(d.params)},
                      {"library", plugin->library().string()}};
@@ -123,14 +95,15 @@ int plugins_info(const std::vector<std::string>& args) {
             << "  family:       " << d.family << "\n"
             << "  abi:          " << plugin->api().abi_major << "." << plugin->api().abi_minor << "\n"
             << "  modalities:   " << join(d.modalities) << "\n"
-            << "  capabilities: " << join(capability_names(d.capabilities)) << "\n"
+            << "  capabilities: " << join(capability_flag_names(d.capabilities)) << "\n"
             << "  devices:      " << join(devices) << "\n"
             << "  library:      " << plugin->library().string() << "\n";
   auto list = [](const char* heading, const std::vector<ParamSpec>& specs) {
     std::cout << heading;
     for (const auto& p : specs)
-      std::cout << "    " << std::left << std::setw(18) << p.name << std::setw(8) << type_name(p.type) << std::setw(12)
-                << (p.default_value ? "= " + *p.default_value : std::string("(required)")) + " " << p.doc << "\n";
+      std::cout << "    " << std::left << std::setw(18) << p.name << std::setw(8) << param_type_name(p.type)
+                << std::setw(12) << (p.default_value ? "= " + *p.default_value : std::string("(required)")) + " "
+                << p.doc << "\n";
   };
   if (!d.params.empty()) list("  parameters:\n", d.params);
   if (d.kind == GENLAB_PLUGIN_KIND_MODEL) {

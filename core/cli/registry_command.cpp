@@ -11,18 +11,11 @@
 namespace genlab::cli {
 namespace {
 
-std::string metric_value(double v) {
-  if (std::isnan(v)) return "NaN";
-  std::ostringstream out;
-  out << std::setprecision(6) << v;
-  return out.str();
-}
-
 toml::table version_table(const registry::Version& v) {
   toml::table metrics;
   for (const auto& m : v.metrics) {
     if (std::isfinite(m.value)) metrics.insert(m.name, m.value);
-    else metrics.insert(m.name, metric_value(m.value));
+    else metrics.insert(m.name, registry::number_text(m.value));
   }
   toml::array artifacts;
   for (const auto& a : v.artifacts)
@@ -119,7 +112,7 @@ int show(const std::vector<std::string>& args) {
     std::cout << "  manifest: " << run->manifest << " (experiment " << run->experiment << ")\n";
   std::cout << "  metrics:\n";
   for (const auto& m : v.metrics)
-    std::cout << "    " << std::left << std::setw(28) << m.name << std::setw(14) << metric_value(m.value)
+    std::cout << "    " << std::left << std::setw(28) << m.name << std::setw(14) << registry::number_text(m.value)
               << (m.direction == "none" ? std::string("informational") : m.direction + " is better") << ", " << m.split
               << "\n";
   std::cout << "  artifacts:\n";

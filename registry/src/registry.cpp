@@ -234,14 +234,14 @@ std::vector<fs::path> Registry::gc(bool dry_run) {
   return orphans;
 }
 
-namespace {
-
 std::string number_text(double v) {
   if (std::isnan(v)) return "NaN";
   std::ostringstream out;
   out << std::setprecision(6) << v;
   return out.str();
 }
+
+namespace {
 
 // "key = value" lines of a TOML text, as a map (the configs are flat parameter tables).
 std::map<std::string, std::string> config_lines(const std::string& text) {

@@ -226,5 +226,8 @@ void check_name(const std::string& name, const char* what);
 // "model:N was deleted (...)": what registering a deleted version's run again says, and how
 // to allow it.
 std::string deleted_version_message(const DeletedVersion& deleted);
+// A metric value as the registry prints it (compare, model cards, the CLI): six significant
+// digits, NaN as "NaN".
+std::string number_text(double value);
 
 }  // namespace genlab::registry
