@@ -3,8 +3,9 @@
 # 500 lines a file, 80 a function). Functions are measured twice: by pmccabe (fifth column;
 # apt-get install pmccabe), on a copy where a plugin's closing `GENLAB_PLUGIN(X)` gets the
 # semicolon pmccabe needs to read past it, and by matching braces, for the member functions
-# defined inside their class, which pmccabe does not list (and Catch2 test cases, which a raw
-# string can make it misread: it gives one in tests/test_params.cpp 133 lines, the case is 19).
+# defined inside their class and the functions of a file that opens `namespace a::b {`, which
+# pmccabe does not list, and Catch2 test cases, which a raw string can make it misread (it
+# gives one in tests/test_params.cpp 133 lines; the case is 19).
 # Usage: scripts/sizes.sh [N]   (N rows each, default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
