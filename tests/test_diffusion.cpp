@@ -106,7 +106,7 @@ TEST_CASE("diffusion: the loss halves in 200 steps on the digits", "[diffusion]"
   CHECK(last < 0.5 * first);
 }
 
-TEST_CASE("diffusion: DDIM with eta = 0 is deterministic given the noise; state round-trips", "[diffusion]") {
+TEST_CASE("diffusion: DDIM with eta = 0 is deterministic given the noise, state round-trips", "[diffusion]") {
   DigitsDiffusion d;
   auto model = d.make(3);
   d.train(*model, 20);

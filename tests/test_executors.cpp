@@ -84,7 +84,7 @@ TEST_CASE("[executor] errors name the line and what was expected", "[executor]")
   CHECK_THAT(error_of(cpus.path), Contains("expected executor.cpus_per_run >= 0"));
 }
 
-TEST_CASE("processes > 1 is part of a run's identity; 1 keeps the single-process id", "[executor]") {
+TEST_CASE("processes > 1 is part of a run's identity, 1 keeps the single-process id", "[executor]") {
   Manifest one("steps = 5\nbatch_size = 8\n"), explicit_one("steps = 5\nbatch_size = 8\nprocesses = 1\n"),
       two("steps = 5\nbatch_size = 8\nprocesses = 2\n");
   const std::string id1 = load_experiment(one.path).runs.at(0).id;

@@ -134,7 +134,7 @@ TEST_CASE("the same seed gives the GAN the same losses bit for bit, and its stat
   for (float x : first) CHECK((x >= 0.0f && x <= 1.0f));
 }
 
-TEST_CASE("the GAN's options: hinge loss and spectral norm train; a reference arch on 8x8 data is refused", "[gan]") {
+TEST_CASE("the GAN's options: hinge loss and spectral norm train, a reference arch on 8x8 data is refused", "[gan]") {
   DigitsGan g;
   g.config.insert("loss", "hinge");
   g.config.insert("spectral_norm", true);

@@ -362,7 +362,7 @@ TEST_CASE("a complete plugin.toml that disagrees with its library on any field i
   }
 }
 
-TEST_CASE("genlab validate and plugins list read plugin.toml only; run, info and check load the library",
+TEST_CASE("genlab validate and plugins list read plugin.toml only, run, info and check load the library",
           "[loader][cli]") {
   TempDir dir;
   const auto probe = dir.path() / "constructor-ran";

@@ -244,7 +244,7 @@ TEST_CASE("a run's identity changes with what changes its result, and only with 
   CHECK(other_metric.eval_id != base.eval_id);
 }
 
-TEST_CASE("evaluation.generate options change the evaluation's identity; other values are refused", "[manifest]") {
+TEST_CASE("evaluation.generate options change the evaluation's identity, other values are refused", "[manifest]") {
   // A diffusion model reads sampler and steps; the mixture beside it reads none.
   const std::string models = std::string(kTinyExperiment) + "[models.ddpm]\nplugin = \"diffusion\"\ntimesteps = 10\n";
   auto ddpm = [](const Experiment& e) {

@@ -171,7 +171,7 @@ TEST_CASE("fid: accumulates over updates and warns when N < 2 D", "[metrics]") {
              Contains("too few samples for a stable FID: N=10, feature dimension D=8; use at least 16 (2 x D)"));
 }
 
-TEST_CASE("fid: features = auto reads the feature network's features; pixels the data", "[metrics]") {
+TEST_CASE("fid: features = auto reads the feature network's features, pixels the data", "[metrics]") {
   const int64_t n = 300, d = 4;
   const auto real_features = gaussian(n, d, 11), generated_features = gaussian(n, d, 12);
   const auto real_images = uniform(n, 16, 13), generated_images = std::vector<float>(n * 16, 0.5f);

@@ -153,7 +153,7 @@ TEST_CASE("nerf-synthetic: train serves one ray per pixel, the other splits whol
   CHECK(find_tensor(*views, "origins") < 0);
 }
 
-TEST_CASE("nerf-synthetic composites alpha onto the background; images without alpha are opaque", "[nerf-data]") {
+TEST_CASE("nerf-synthetic composites alpha onto the background, images without alpha are opaque", "[nerf-data]") {
   Scene scene;
   for (const double background : {1.0, 0.0}) {
     DatasetInstance data(builtin("nerf-synthetic"), settings(),
@@ -312,7 +312,7 @@ TEST_CASE("nerf-synthetic's view batches hold image, pose and focal", "[nerf-dat
   for (size_t i = 0; i < 16; ++i) CHECK(train_pose[i] == Approx(kTurned[i]));
 }
 
-TEST_CASE("nerf-synthetic's train_views and max_views keep the first views; val is optional", "[nerf-data]") {
+TEST_CASE("nerf-synthetic's train_views and max_views keep the first views, val is optional", "[nerf-data]") {
   Scene scene;
   {
     DatasetInstance data(builtin("nerf-synthetic"), settings(),

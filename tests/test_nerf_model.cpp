@@ -281,7 +281,7 @@ TEST_CASE("nerf: exported state renders bit for bit the same in another model", 
   }
 }
 
-TEST_CASE("nerf: the fused hash encoding and micro-batches train as the plain paths do; no backend: autograd",
+TEST_CASE("nerf: the fused hash encoding and micro-batches train as the plain paths do, no backend: autograd",
           "[nerf]") {
   auto losses = [](toml::table config, HostSettings host = settings(7)) {
     ModelInstance model(builtin("nerf"), std::move(host), config, DLDevice{kDLCPU, 0}, nullptr);

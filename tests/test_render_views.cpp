@@ -357,7 +357,7 @@ TEST_CASE("The blocks scene renders into the NeRF-synthetic layout that reads ba
   CHECK(files.size() == 3 + 9 + 4);  // the split folders, the PNGs, 3 transforms + scene.json
 }
 
-TEST_CASE("scene.json records the source and the depth range; a second render replaces only its own files",
+TEST_CASE("scene.json records the source and the depth range, a second render replaces only its own files",
           "[render]") {
   TempDir dir;
   const std::filesystem::path out = dir.path() / "blocks";

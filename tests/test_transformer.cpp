@@ -163,7 +163,7 @@ TEST_CASE("transformer: the loss falls on a small text, the same seed repeats it
   CHECK(int64s(*restored->generate(1, &greedy, nullptr)) == int64s(*model->generate(1, &greedy, nullptr)));
 }
 
-TEST_CASE("transformer: a prompt outside the vocabulary is refused (char) or works (byte); a foreign state is refused",
+TEST_CASE("transformer: a prompt outside the vocabulary is refused (char) or works (byte), a foreign state is refused",
           "[transformer][bad-input]") {
   TinyGpt g;
   auto model = g.make();
