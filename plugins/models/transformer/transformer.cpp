@@ -322,13 +322,16 @@ class Transformer final : public genlab::sdk::Model {
       longest = std::max(longest, texts[n].size());
     }
     torch::Tensor out = torch::zeros({tokens.size(0), static_cast<int64_t>(longest)}, torch::kUInt8);
-    for (size_t n = 0; n < texts.size(); ++n) std::memcpy(out[n].data_ptr(), texts[n].data(), texts[n].size());
+    for (size_t n = 0; n < texts.size(); ++n) {
+      if (!texts[n].empty()) std::memcpy(out[n].data_ptr(), texts[n].data(), texts[n].size());
+    }
     return out;
   }
 
   torch::Tensor vocabulary_bytes() const {
     torch::Tensor out = torch::empty({static_cast<int64_t>(vocabulary_.size())}, torch::kUInt8);
-    std::memcpy(out.data_ptr(), vocabulary_.data(), vocabulary_.size());
+    // An empty tensor has no storage (data_ptr() is null), and memcpy's pointers may not be null.
+    if (!vocabulary_.empty()) std::memcpy(out.data_ptr(), vocabulary_.data(), vocabulary_.size());
     return out;
   }
 
