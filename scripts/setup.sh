@@ -11,7 +11,7 @@ packages=(
   libtorch-dev libgloo-dev libopenblas0-pthread
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libtomlplusplus-dev libspdlog-dev catch2 libdlpack-dev
-  libsqlite3-dev libssl-dev libstb-dev zlib1g-dev nlohmann-json3-dev python3
+  libsqlite3-dev libssl-dev libstb-dev zlib1g-dev nlohmann-json3-dev libcpp-httplib-dev python3
   ${GENLAB_EXTRA_PACKAGES:-}
 )
 missing=()

@@ -27,7 +27,7 @@ say() { echo "debian13 [$mode, $(( $(date +%s) - start )) s]: $*"; }
 
 packages=(cmake ninja-build g++ ccache pkg-config git libtorch-dev libgloo-dev libopenblas0-pthread
   libboost-dev libboost-program-options-dev libboost-filesystem-dev libtomlplusplus-dev libspdlog-dev
-  catch2 libdlpack-dev libsqlite3-dev libssl-dev libstb-dev zlib1g-dev nlohmann-json3-dev python3 chromium procps)
+  catch2 libdlpack-dev libsqlite3-dev libssl-dev libstb-dev zlib1g-dev nlohmann-json3-dev libcpp-httplib-dev python3 chromium procps)
 
 mounted=()
 cleanup() {

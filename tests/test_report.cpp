@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 #include <string>
 
 #include "genlab/core/experiment.hpp"
@@ -61,8 +62,9 @@ std::string tiny_manifest(const fs::path& workspace) {
          "[metrics.fid]\nplugin = \"fid\"\ndatasets = [\"digits\"]\n"
          "[metrics.kid]\nplugin = \"kid\"\ndatasets = [\"digits\"]\nsubset_size = 500\nsubsets = 10\n"
          "[metrics.classes]\nplugin = \"class-coverage\"\ndatasets = [\"digits\"]\n"
-         "[metrics.nll]\nplugin = \"likelihood\"\n"
-         "[report]\nquality = \"fid.fid\"\n";
+         "[metrics.nll]\nplugin = \"likelihood\"\nmodels = [\"vae\"]\n"
+         "[metrics.text]\nplugin = \"likelihood\"\nmodels = [\"gpt\"]\nscore_key = \"nll_per_token\"\n"
+         "[report]\nquality = \"fid.fid\"\nheadline = [\"fid.fid\", \"kid.kid\", \"nll.bits_per_dim\"]\n";
 }
 
 }  // namespace
@@ -82,8 +84,26 @@ TEST_CASE("a tiny experiment's report holds every table, image and chart, render
   // One table per dataset, a row per group over its two seeds, with intervals.
   CHECK_THAT(md, Contains("## digits") && Contains("## moby"));
   CHECK_THAT(md, Contains("| vae-digits (vae) | 2/2 |") && Contains("| gpt-moby (transformer) | 2/2 |"));
-  CHECK_THAT(md, Contains("fid.fid ↓") && Contains("classes.classifier_accuracy ↑") && Contains("nll.bits_per_dim ↓") &&
-                     Contains("cost.samples_per_second ↑") && Contains(" ± "));
+  CHECK_THAT(md, Contains("fid.fid ↓") && Contains("classes.class_kl ↓") && Contains("nll.bits_per_dim ↓") &&
+                     Contains("text.bits_per_token ↓") && Contains("cost.samples_per_second ↑") && Contains(" ± "));
+  // The feature network's accuracy is stated with the network, not as a value of a model.
+  CHECK_THAT(md, !Contains("classifier_accuracy"));
+  // Each dataset opens with its headline by short names, the full table below it: on the
+  // digits report.headline's metrics; on Moby-Dick, which has none of them, the main value
+  // of each metric (the likelihood in bits per token), and samples/s and train seconds.
+  CHECK_THAT(md, Contains("| model | seeds | fid ↓ | kid ↓ | bits/dim ↓ | samples/s ↑ | train s ↓ |") &&
+                     Contains("| model | seeds | bits/token ↓ | samples/s ↑ | train s ↓ |") &&
+                     Contains("### All values, digits"));
+  // The terminal gets the headlines alone, in at most 120 characters a line.
+  CHECK_THAT(r.output, Contains("fid ↓") && Contains("bits/token ↓") && Contains("vae-digits (2/2)") &&
+                           !Contains("cost.sample_latency_ms"));
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) {
+    size_t width = 0;
+    for (unsigned char c : line) width += (c & 0xC0) != 0x80;
+    INFO(line);
+    CHECK(width <= 120);
+  }
   CHECK_THAT(md, Contains("![vae-digits](report-assets/vae-digits.png)"));
   CHECK(fs::file_size(folder / "report-assets" / "vae-digits.png") > 100);
   CHECK_THAT(md, Contains("text samples of seed 1") && Contains("Call me"));

@@ -12,48 +12,19 @@
 
 #include "genlab/core/workspace.hpp"
 #include "genlab/registry/registry.hpp"
+#include "experiment_dir.hpp"
 #include "support.hpp"
 
 using genlab::test::Contains;
+using genlab::test::count_lines;
+using genlab::test::ExperimentDir;
+using genlab::test::metric_lines;
 using genlab::test::run_genlab;
 using genlab::test::spawn_genlab;
 using genlab::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A manifest in a fresh folder whose workspace is inside it.
-struct Experiment {
-  TempDir dir;
-  fs::path manifest;
-  explicit Experiment(const std::string& body, const std::string& name = "exp") {
-    manifest =
-        dir.write("m.toml", "[experiment]\nname = \"" + name + "\"\nworkspace = \"" + (dir.path() / "ws").string() +
-                                "\"\nplugin_paths = [\"" GENLAB_TEST_PLUGIN_DIR "\"]\n" + body);
-  }
-  fs::path folder() const { return dir.path() / "ws" / "exp"; }
-  // The only run folder whose name starts with `run`.
-  fs::path run(const std::string& run) const {
-    for (const auto& e : fs::directory_iterator(folder() / "runs"))
-      if (e.path().filename().string().rfind(run + "--", 0) == 0) return e.path();
-    FAIL("no run folder for " << run);
-    return {};
-  }
-  std::string state(const std::string& run_name, genlab::NodeKind kind) const {
-    fs::path dir = run(run_name);
-    if (kind == genlab::NodeKind::Evaluate)
-      for (const auto& e : fs::directory_iterator(dir))
-        if (e.is_directory() && e.path().filename().string().rfind("eval-", 0) == 0) dir = e.path();
-    auto t = genlab::read_toml(genlab::state_file(dir, kind));
-    return t ? (*t)["state"].value_or(std::string("?")) + ": " + (*t)["reason"].value_or(std::string()) : "no state";
-  }
-  std::string results(const std::string& run_name) const {
-    for (const auto& e : fs::directory_iterator(run(run_name)))
-      if (e.is_directory() && fs::exists(e.path() / "results.json"))
-        return genlab::test::read_text(e.path() / "results.json");
-    return {};
-  }
-};
 
 const char* kRing = R"(
 [datasets.ring]
@@ -67,29 +38,10 @@ plugin = "example-mmd"
 bandwidth = 0.3
 )";
 
-// The metric values of a results.json, without the cost.* timings (which differ run to run).
-std::string metric_lines(const std::string& results) {
-  std::string out;
-  std::istringstream in(results);
-  std::string line;
-  bool in_metrics = false;
-  while (std::getline(in, line)) {
-    if (line.find("\"metrics\"") != std::string::npos) in_metrics = true;
-    else if (in_metrics && line.find('}') != std::string::npos) in_metrics = false;
-    else if (in_metrics && line.find("cost.") == std::string::npos) out += line + "\n";
-  }
-  return out;
-}
-
-size_t count_lines(const fs::path& file) {
-  std::ifstream in(file);
-  return static_cast<size_t>(std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
-}
-
 }  // namespace
 
 TEST_CASE("each injected fault fails only its own run, with the reason recorded", "[scheduler][faults]") {
-  Experiment e(std::string("steps = 6\nbatch_size = 16\ntimeout = 6\n") + kRing + R"(
+  ExperimentDir e(std::string("steps = 6\nbatch_size = 16\ntimeout = 6\n") + kRing + R"(
 [models.healthy]
 plugin = "fault-model"
 [models.segfault]
@@ -145,7 +97,7 @@ fault = "bad_shape"
 
 TEST_CASE("with --fail-fast the scheduler stops at the first failure and leaves the rest not started",
           "[scheduler][faults]") {
-  Experiment e(std::string("steps = 6\nbatch_size = 16\n") + kRing + R"(
+  ExperimentDir e(std::string("steps = 6\nbatch_size = 16\n") + kRing + R"(
 [models.a_throw]
 plugin = "fault-model"
 fault = "throw"
@@ -160,7 +112,7 @@ plugin = "fault-model"
 TEST_CASE("parallel runs with --jobs 2 give the same results as --jobs 1", "[scheduler][parallel]") {
   const std::string body = std::string("steps = 200\nbatch_size = 64\nseeds = [1, 2]\n") + kRing +
                            "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 8\n";
-  Experiment one(body), two(body);
+  ExperimentDir one(body), two(body);
   REQUIRE(run_genlab("run --quiet --jobs 1 " + one.manifest.string()).exit_code == 0);
   const auto r = run_genlab("run --quiet --jobs 2 " + two.manifest.string());
   INFO(r.output);
@@ -175,7 +127,7 @@ TEST_CASE("parallel runs with --jobs 2 give the same results as --jobs 1", "[sch
 }
 
 TEST_CASE("a second run of a manifest skips what finished, and a changed config runs anew", "[scheduler][resume]") {
-  Experiment e(std::string("steps = 20\nbatch_size = 16\n") + kRing + "[models.gmm]\nplugin = \"example-gmm\"\n");
+  ExperimentDir e(std::string("steps = 20\nbatch_size = 16\n") + kRing + "[models.gmm]\nplugin = \"example-gmm\"\n");
   REQUIRE(run_genlab("run --quiet " + e.manifest.string()).exit_code == 0);
   const auto again = run_genlab("run --quiet " + e.manifest.string());
   CHECK(again.exit_code == 0);
@@ -189,19 +141,13 @@ TEST_CASE("a second run of a manifest skips what finished, and a changed config 
 TEST_CASE("after kill -9 of the host, --resume ends with the metrics of an uninterrupted run", "[scheduler][resume]") {
   const std::string body = std::string("steps = 4000\nbatch_size = 32\ncheckpoint_every = 100\nseeds = [7]\n") + kRing +
                            "[models.gmm]\nplugin = \"example-gmm\"\n";
-  Experiment interrupted(body), whole(body);
+  ExperimentDir interrupted(body), whole(body);
   const pid_t host =
       spawn_genlab({"run", "--quiet", interrupted.manifest.string()}, interrupted.dir.path() / "out.txt");
   REQUIRE(host > 0);
   // Wait until training is well under way (past a few checkpoints), then kill the host.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  fs::path losses;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fs::exists(interrupted.folder() / "runs"))
-      for (const auto& d : fs::directory_iterator(interrupted.folder() / "runs")) losses = d.path() / "losses.jsonl";
-    if (!losses.empty() && fs::exists(losses) && count_lines(losses) > 700) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const fs::path losses = genlab::test::wait_for_lines(interrupted, "losses.jsonl", 701);
   ::kill(host, SIGKILL);
   int status = 0;
   ::waitpid(host, &status, 0);
@@ -223,17 +169,10 @@ TEST_CASE("after kill -9 of the host, --resume ends with the metrics of an unint
 }
 
 TEST_CASE("Ctrl-C saves a checkpoint and a later --resume finishes the run", "[scheduler][resume]") {
-  Experiment e(std::string("steps = 6000\nbatch_size = 32\nseeds = [3]\n") + kRing +
-               "[models.gmm]\nplugin = \"example-gmm\"\n");
+  ExperimentDir e(std::string("steps = 6000\nbatch_size = 32\nseeds = [3]\n") + kRing +
+                  "[models.gmm]\nplugin = \"example-gmm\"\n");
   const pid_t host = spawn_genlab({"run", "--quiet", e.manifest.string()}, e.dir.path() / "out.txt");
-  fs::path losses;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fs::exists(e.folder() / "runs"))
-      for (const auto& d : fs::directory_iterator(e.folder() / "runs")) losses = d.path() / "losses.jsonl";
-    if (!losses.empty() && fs::exists(losses) && count_lines(losses) > 300) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const fs::path losses = genlab::test::wait_for_lines(e, "losses.jsonl", 301);
   ::kill(host, SIGINT);
   int status = 0;
   ::waitpid(host, &status, 0);
@@ -249,8 +188,8 @@ TEST_CASE("Ctrl-C saves a checkpoint and a later --resume finishes the run", "[s
 
 TEST_CASE("finished runs become registry versions that can be shown, aliased, compared and sampled",
           "[scheduler][registry]") {
-  Experiment e(std::string("steps = 300\nbatch_size = 64\nseeds = [1, 2]\n") + kRing +
-               "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 8\n");
+  ExperimentDir e(std::string("steps = 300\nbatch_size = 64\nseeds = [1, 2]\n") + kRing +
+                  "[models.gmm]\nplugin = \"example-gmm\"\ncomponents = 8\n");
   const auto r = run_genlab("run --quiet --jobs 2 " + e.manifest.string());
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
@@ -279,7 +218,7 @@ TEST_CASE("finished runs become registry versions that can be shown, aliased, co
 
 TEST_CASE("sampling a version whose plugin library changed since it was registered is refused",
           "[scheduler][registry]") {
-  Experiment e(std::string("steps = 20\nbatch_size = 16\n") + kRing + "[models.gmm]\nplugin = \"example-gmm\"\n");
+  ExperimentDir e(std::string("steps = 20\nbatch_size = 16\n") + kRing + "[models.gmm]\nplugin = \"example-gmm\"\n");
   REQUIRE(run_genlab("run --quiet " + e.manifest.string()).exit_code == 0);
   // Record the same run under another model name, as if trained by another build.
   genlab::registry::Registry reg(e.dir.path() / "ws");

@@ -68,6 +68,7 @@ int run_command(const std::vector<std::string>& args);
 int cancel_command(const std::vector<std::string>& args);
 int worker_command(const std::vector<std::string>& args);
 int status_command(const std::vector<std::string>& args);
+int serve_command(const std::vector<std::string>& args);  // serve_command.cpp
 int compare_command(const std::vector<std::string>& args);
 int report_command(const std::vector<std::string>& args);
 int sample_command(const std::vector<std::string>& args);

@@ -137,7 +137,10 @@ std::vector<std::string> register_evaluated_runs(const Experiment& e) {
 void print_outcome(const Experiment& e, const ScheduleResult& result, const std::vector<std::string>& registered) {
   size_t reused = 0;
   for (const auto& n : result.nodes) reused += n.reused;
-  std::cout << read_file(e.folder() / "summary.md");
+  std::cout << headline_text(e);
+  for (const auto& n : result.nodes)  // the full reasons are in summary.md and the report
+    if (!n.reason.empty() && n.state != NodeState::Finished)
+      std::cout << n.label << ": " << (n.reason.size() > 200 ? n.reason.substr(0, 200) + "..." : n.reason) << "\n";
   if (!e.claims.empty()) std::cout << "\n" << claims_text(e);
   std::cout << "\n"
             << result.nodes.size() << " node(s): " << (result.nodes.size() - result.failed()) << " ok (" << reused

@@ -37,6 +37,9 @@ Commands:
   cancel MANIFEST                  cancel what runs an experiment's nodes (Slurm jobs, local
                                    workers: they checkpoint and stop)
   status [WORKSPACE]               the runs of a workspace: state, progress, time, failures
+  serve [WORKSPACE] [--port 8080] [--host 127.0.0.1]
+                                   a live dashboard of a workspace in the browser (read-only):
+                                   runs, loss curves, samples during training, comparisons
   compare MANIFEST [--metric M]    per metric, the models ranked over their seeds (mean, 95% CI)
   report MANIFEST                  write report.html and report.md again from the runs' results,
                                    and print the verdicts of the manifest's [[claims]]
@@ -65,10 +68,10 @@ struct Command {
   bool offered = true;
 };
 const Command kCommands[] = {
-    {"plugins", plugins_command}, {"validate", validate_command},   {"run", run_command},
-    {"cancel", cancel_command},   {"status", status_command},       {"compare", compare_command},
-    {"report", report_command},   {"registry", registry_command},   {"sample", sample_command},
-    {"data", data_command},       {"worker", worker_command, false}};
+    {"plugins", plugins_command}, {"validate", validate_command}, {"run", run_command},
+    {"cancel", cancel_command},   {"status", status_command},     {"serve", serve_command},
+    {"compare", compare_command}, {"report", report_command},     {"registry", registry_command},
+    {"sample", sample_command},   {"data", data_command},         {"worker", worker_command, false}};
 
 int dispatch(const std::vector<std::string>& words) {
   if (words.empty()) throw UsageError("no command given");

@@ -320,9 +320,7 @@ std::string Registry::compare(const std::vector<std::string>& refs) {
   return out.str();
 }
 
-void Registry::export_version(const std::string& ref, const fs::path& dir) {
-  const Version v = resolve(ref);
-  fs::create_directories(dir);
+std::string Registry::model_card(const Version& v) {
   // A dataset with no parameters of its own (digits-csv with its defaults) gets no empty ``.
   const std::string params = one_line(v.dataset_params);
   const std::string dataset_params = params.empty() ? "" : " `" + params + "`";
@@ -340,13 +338,19 @@ void Registry::export_version(const std::string& ref, const fs::path& dir) {
   card
       << "\n## Files\n\n- `checkpoint.safetensors`: the model's state (open it with the Python `safetensors` package)\n"
       << "- `config.toml`: the model's parameters\n";
+  return card.str();
+}
+
+void Registry::export_version(const std::string& ref, const fs::path& dir) {
+  const Version v = resolve(ref);
+  fs::create_directories(dir);
   for (const auto& a : v.artifacts) {
     if (a.kind != "checkpoint") continue;
     const fs::path source = verified_artifact(a);
     fs::copy_file(source, dir / "checkpoint.safetensors", fs::copy_options::overwrite_existing);
   }
   write_file_atomic(dir / "config.toml", v.config);
-  write_file_atomic(dir / "MODEL_CARD.md", card.str());
+  write_file_atomic(dir / "MODEL_CARD.md", model_card(v));
 }
 
 }  // namespace genlab::registry

@@ -139,5 +139,19 @@ void check_evaluation_metrics_defined(const std::vector<std::string>& eval_metri
                       "] defines");
 }
 
+void check_during_metrics(const RunSettings& base, const std::vector<ScopedMetric>& metrics, const fs::path& file) {
+  if (!base.eval_during.empty() && base.eval_every == 0)
+    throw HostError(file.string() +
+                    ": evaluation.during names metrics, but evaluation.every is not set; set it to "
+                    "the steps between evaluations during training");
+  std::vector<std::string> evaluated;
+  for (const auto& m : metrics) evaluated.push_back(m.metric.name);
+  for (const auto& name : base.eval_during)
+    if (std::find(evaluated.begin(), evaluated.end(), name) == evaluated.end())
+      throw HostError(file.string() + ": evaluation.during names '" + name +
+                      "', which is not a metric of the evaluation" + did_you_mean(name, evaluated) +
+                      "; expected one of " + join_names(evaluated));
+}
+
 }  // namespace manifest
 }  // namespace genlab

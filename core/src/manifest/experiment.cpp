@@ -99,6 +99,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   const std::vector<ScopedMetric> metrics = scope_metrics(components, eval_metrics, file);
   const FeatureSettings features = read_features(file, root, found);
   check_evaluation_metrics_defined(eval_metrics, components.metrics, file);
+  check_during_metrics(experiment.base, metrics, file);
   const RunRules rules = read_run_rules(root, file, components);
 
   const GenerateKeysRead generate_keys_read =

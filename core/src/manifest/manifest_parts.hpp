@@ -124,6 +124,8 @@ struct ScopedMetric {
 std::vector<ScopedMetric> scope_metrics(const ComponentSpecs& specs, const std::vector<std::string>& eval_metrics,
                                         const fs::path& file);
 // Every name of evaluation.metrics has its [metrics.NAME].
+// evaluation.during: metrics the evaluation computes, and evaluation.every set with them.
+void check_during_metrics(const RunSettings& base, const std::vector<ScopedMetric>& metrics, const fs::path& file);
 void check_evaluation_metrics_defined(const std::vector<std::string>& eval_metrics,
                                       const std::vector<ComponentSpec>& metric_specs, const fs::path& file);
 

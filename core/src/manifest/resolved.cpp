@@ -9,6 +9,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+toml::array names_array(const std::vector<std::string>& names) {
+  toml::array out;
+  for (const auto& n : names) out.push_back(n);
+  return out;
+}
+
 toml::table settings_table(const RunSettings& s) {
   return toml::table{{"steps", s.budget.steps},
                      {"epochs", s.budget.epochs},
@@ -23,7 +29,10 @@ toml::table settings_table(const RunSettings& s) {
                      {"processes", s.processes},
                      {"eval_samples", s.eval_samples},
                      {"eval_split", s.eval_split},
-                     {"eval_generate", s.eval_generate}};
+                     {"eval_generate", s.eval_generate},
+                     {"eval_every", s.eval_every},
+                     {"eval_during", names_array(s.eval_during)},
+                     {"eval_during_samples", s.eval_during_samples}};
 }
 
 toml::table component_table(const Component& c) {
@@ -33,7 +42,7 @@ toml::table component_table(const Component& c) {
   return t;
 }
 
-Component component_from(const toml::table& t, const fs::path& file) {
+Component component_from(const toml::table& t, const fs::path& file, Plugins plugins) {
   Component c;
   c.name = t["name"].value_or(std::string());
   c.plugin_name = t["plugin"].value_or(std::string());
@@ -41,7 +50,7 @@ Component component_from(const toml::table& t, const fs::path& file) {
   if (c.name.empty() || library.empty()) throw HostError(file.string() + ": a component lacks its name or library");
   if (const toml::table* p = t["params"].as_table()) c.params = *p;
   c.id = t["id"].value_or(std::string());
-  c.plugin = load_plugin_library(library);
+  if (plugins == Plugins::Load) c.plugin = load_plugin_library(library);
   return c;
 }
 
@@ -61,6 +70,10 @@ RunSettings settings_from(const toml::table& s) {
   rs.eval_samples = s["eval_samples"].value_or(int64_t{1024});
   rs.eval_split = s["eval_split"].value_or(std::string("test"));
   if (const toml::table* generate = s["eval_generate"].as_table()) rs.eval_generate = *generate;
+  rs.eval_every = s["eval_every"].value_or(int64_t{0});
+  if (const toml::array* during = s["eval_during"].as_array())
+    for (const auto& name : *during) rs.eval_during.push_back(name.value_or(std::string()));
+  rs.eval_during_samples = s["eval_during_samples"].value_or(int64_t{32});
   return rs;
 }
 
@@ -83,7 +96,7 @@ toml::table RunPlan::resolved() const {
   return t;
 }
 
-RunPlan run_from_resolved(const toml::table& t, const fs::path& file) {
+RunPlan run_from_resolved(const toml::table& t, const fs::path& file, Plugins plugins) {
   RunPlan r;
   r.id = t["id"].value_or(std::string());
   r.samples_id = t["samples_id"].value_or(std::string());
@@ -96,14 +109,14 @@ RunPlan run_from_resolved(const toml::table& t, const fs::path& file) {
   if (r.id.empty() || s == nullptr || model == nullptr || dataset == nullptr)
     throw HostError(file.string() + ": not a resolved run (id, settings, model or dataset missing)");
   r.settings = settings_from(*s);
-  r.model = component_from(*model, file);
-  r.dataset = component_from(*dataset, file);
+  r.model = component_from(*model, file, plugins);
+  r.dataset = component_from(*dataset, file, plugins);
   r.features_id = t["features"]["id"].value_or(std::string());
   r.features_dir = t["features"]["dir"].value_or(std::string());
   r.is_feature_net = t["role"].value_or(std::string()) == "features";
   if (const toml::array* metrics = t["metrics"].as_array())
     for (const auto& m : *metrics)
-      if (const toml::table* mt = m.as_table()) r.metrics.push_back(component_from(*mt, file));
+      if (const toml::table* mt = m.as_table()) r.metrics.push_back(component_from(*mt, file, plugins));
   return r;
 }
 

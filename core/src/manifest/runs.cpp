@@ -145,6 +145,23 @@ std::string device_names(const std::vector<int32_t>& devices) {
   return join_names(names);
 }
 
+// Evaluation during training: at least once within a step budget, and only metrics that
+// need nothing the training lacks (the feature network trains beside the runs).
+void check_during_training(const RunPlan& r, const fs::path& file) {
+  const RunSettings& s = r.settings;
+  if (s.eval_every > 0 && s.budget.steps > 0 && s.eval_every > s.budget.steps)
+    throw HostError(file.string() + ": run '" + r.model.name + "' on '" + r.dataset.name + "': evaluation.every = " +
+                    std::to_string(s.eval_every) + " is larger than its " + std::to_string(s.budget.steps) +
+                    " steps, so no evaluation would run during training; expected at most " +
+                    std::to_string(s.budget.steps));
+  for (const auto& m : r.metrics)
+    if (std::find(s.eval_during.begin(), s.eval_during.end(), m.name) != s.eval_during.end() &&
+        m.plugin->has(GENLAB_CAPABILITY_READS_FEATURES))
+      throw HostError(file.string() + ": evaluation.during names '" + m.name + "' (plugin '" + m.plugin_name +
+                      "'), which reads the feature network's outputs: those come with the final evaluation only; "
+                      "keep it in evaluation.metrics and name cheaper metrics in evaluation.during");
+}
+
 // What a run's settings ask of its model and data, after its overrides: a budget, an
 // evaluation split of whole views, a batch that splits over the processes, a device and a
 // precision the model runs on. (Overrides change parameters and settings, never names.)
@@ -166,6 +183,7 @@ void check_run(const RunPlan& r, const fs::path& file) {
     throw HostError(file.string() + ": run '" + model.name + "' on '" + data.name + "': batch_size " +
                     std::to_string(r.settings.batch_size) + " does not split evenly over " +
                     std::to_string(r.settings.processes) + " processes; expected a multiple of experiment.processes");
+  check_during_training(r, file);
   const int32_t device = device_type_of(r.settings.device);
   const auto& devices = r.model.plugin->description().device_types;
   if (std::find(devices.begin(), devices.end(), device) == devices.end())

@@ -157,6 +157,23 @@ bool apply_eval_setting(RunSettings& s, const std::string& key, const toml::node
         throw HostError(where(ov.source(), file) + ": expected evaluation.generate." + std::string(ok.str()) +
                         " to be a string, number or boolean");
     s.eval_generate = *options;
+  } else if (key == "every") {
+    s.eval_every = manifest_value<int64_t>(v, file, "evaluation.every", "an integer (steps)");
+    if (s.eval_every < 0)
+      throw HostError(where(v.source(), file) + ": expected evaluation.every >= 0 (steps; 0: never), got " +
+                      std::to_string(s.eval_every));
+  } else if (key == "during") {
+    const toml::array* names = v.as_array();
+    if (names == nullptr)
+      throw HostError(where(v.source(), file) + ": expected evaluation.during to be an array of metric names");
+    s.eval_during.clear();
+    for (const auto& m : *names)
+      s.eval_during.push_back(manifest_value<std::string>(m, file, "evaluation.during", "names"));
+  } else if (key == "during_samples") {
+    s.eval_during_samples = manifest_value<int64_t>(v, file, "evaluation.during_samples", "an integer");
+    if (s.eval_during_samples <= 0 || s.eval_during_samples > 4096)
+      throw HostError(where(v.source(), file) + ": expected evaluation.during_samples in [1, 4096], got " +
+                      std::to_string(s.eval_during_samples));
   } else {
     return false;
   }
@@ -183,7 +200,8 @@ std::vector<std::string> read_evaluation_section(const toml::table& root, const 
   if (node == nullptr) return eval_metrics;
   const toml::table* table = node->as_table();
   if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [evaluation] to be a table");
-  static const std::vector<std::string> known = {"samples", "split", "metrics", "generate"};
+  static const std::vector<std::string> known = {"samples", "split",  "metrics",       "generate",
+                                                 "every",   "during", "during_samples"};
   for (const auto& [k, v] : *table) {
     const std::string key(k.str());
     if (key == "metrics") {
@@ -205,14 +223,22 @@ Report read_report_section(const toml::table& root, const fs::path& file, const 
   if (const toml::node* node = root.get("report")) {
     const toml::table* table = node->as_table();
     if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [report] to be a table");
-    static const std::vector<std::string> known = {"title", "sort_by", "quality"};
+    static const std::vector<std::string> known = {"title", "sort_by", "quality", "headline"};
     for (const auto& [k, v] : *table) {
       const std::string key(k.str());
       if (key == "title") report.title = manifest_value<std::string>(v, file, "report.title", "a string");
       else if (key == "sort_by") report.sort_by = manifest_value<std::string>(v, file, "report.sort_by", "a string");
       else if (key == "quality")
         report.quality = manifest_value<std::string>(v, file, "report.quality", "a metric name");
-      else
+      else if (key == "headline") {
+        const toml::array* names = v.as_array();
+        if (names == nullptr || names->size() > 5)
+          throw HostError(where(v.source(), file) +
+                          ": expected report.headline to be an array of at most 5 metric values "
+                          "(e.g. [\"fid.fid\", \"precision_recall.recall\"]; samples/s and train seconds follow)");
+        for (const auto& n : *names)
+          report.headline.push_back(manifest_value<std::string>(n, file, "report.headline", "metric value names"));
+      } else
         throw HostError(where(k.source(), file) + ": unknown key 'report." + key + "'" + did_you_mean(key, known) +
                         "; expected one of " + join_names(known));
     }

@@ -1,4 +1,5 @@
 #include "genlab/core/registration.hpp"
+#include "genlab/core/samples.hpp"
 
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -108,7 +109,7 @@ registry::Version register_run(registry::Registry& reg, const Experiment& e, con
   return reg.register_version(v);
 }
 
-void write_samples_png(const genlab_tensor_map& outputs, const fs::path& png) {
+std::string samples_png(const genlab_tensor_map& outputs) {
   if (outputs.count == 0) throw HostError("the model generated nothing to draw");
   const DLTensor& t = outputs.tensors[0]->dl_tensor;
   if (!genlab_util_is_cpu_compact(&t, genlab_util_dtype_float32()))
@@ -155,8 +156,17 @@ void write_samples_png(const genlab_tensor_map& outputs, const fs::path& png) {
     throw HostError(std::string("cannot draw output '") + outputs.names[0] +
                     "': expected images [N, 1 or 3, H, W] or points [N, 2] (for a text model, --out FILE.txt)");
   }
-  if (!stbi_write_png(png.c_str(), width, height, channels, pixels.data(), width * channels))
-    throw HostError(png.string() + ": cannot write the PNG");
+  std::string bytes;
+  const auto append = [](void* out, void* data, int size) {
+    static_cast<std::string*>(out)->append(static_cast<const char*>(data), static_cast<size_t>(size));
+  };
+  if (!stbi_write_png_to_func(append, &bytes, width, height, channels, pixels.data(), width * channels))
+    throw HostError("cannot encode the samples as a PNG");
+  return bytes;
+}
+
+void write_samples_png(const genlab_tensor_map& outputs, const fs::path& png) {
+  write_file_atomic(png, samples_png(outputs), Durability::AtomicOnly);
 }
 
 void write_samples_text(const genlab_tensor_map& outputs, const fs::path& file) {

@@ -118,49 +118,21 @@ void add_feature_networks(doc::Document& d, const Experiment& e) {
 
 // ------------------------------------------------------------------------ per dataset
 
-// The groups of one dataset and their metrics.
-struct DatasetGroups {
-  std::string dataset;
-  std::vector<const RunGroup*> groups;
-  std::vector<std::string> columns;
-  std::map<std::string, std::map<std::string, int>> mixed;  // mixed_conventions
-
-  std::string direction(const std::string& column) const {
-    for (const auto* g : groups)
-      if (auto it = g->directions.find(column); it != g->directions.end()) return it->second;
-    return "none";
-  }
-  // Whether `g` has the best mean of a column, among the rows of its convention only.
-  bool best(const RunGroup& g, const std::string& column) const {
-    const auto it = g.stats.find(column);
-    const std::string d = direction(column);
-    size_t peers = 0;
-    for (const auto* other : groups)
-      peers += other->convention(column) == g.convention(column) && other->stats.count(column);
-    bool best = it != g.stats.end() && it->second.n > 0 && d != "none" && peers > 1;
-    for (const auto* other : groups) {
-      const auto o = other->stats.find(column);
-      if (best && other->convention(column) == g.convention(column) && o != other->stats.end() && o->second.n > 0 &&
-          better(d, o->second.mean, it->second.mean))
-        best = false;
-    }
-    return best;
-  }
-};
-
-doc::Table metrics_table(const DatasetGroups& ds) {
+// A row per model over its seeds, mean ± 95% interval in each of `columns`, the best bold.
+// The full table (`wide`, every value by its full name) or the headline (short titles).
+doc::Table metrics_table(const DatasetGroups& ds, const std::vector<std::string>& columns, bool wide) {
   doc::Table t{{"model", "seeds"}};
-  t.wide = true;
-  for (const auto& c : ds.columns) {
+  t.wide = wide;
+  for (const auto& c : columns) {
     const std::string d = ds.direction(c);
-    t.header.push_back(c + (d == "lower" ? " ↓" : d == "higher" ? " ↑" : ""));
+    t.header.push_back(wide ? c + (d == "lower" ? " ↓" : d == "higher" ? " ↑" : "") : headline_title(ds, c));
   }
   for (const auto* g : ds.groups) {
     size_t finished = 0;
     for (const auto& r : g->runs) finished += r.state == "finished";
     std::vector<doc::Cell> row{doc::Inline{text(g->label + " "), small("(" + g->model_plugin + ")")},
                                std::to_string(finished) + "/" + std::to_string(g->runs.size())};
-    for (const auto& c : ds.columns) {
+    for (const auto& c : columns) {
       const auto it = g->stats.find(c);
       std::string figure = it == g->stats.end() ? "" : stats_text(it->second);
       if (!figure.empty() && ds.mixed.count(c)) figure += " †" + std::to_string(ds.mixed.at(c).at(g->convention(c)));
@@ -201,7 +173,11 @@ void add_samples(doc::Document& d, const RunGroup& g, const fs::path& folder) {
   const std::string seed = std::to_string(run->plan->seed);
   std::string bytes;
   try {
-    bytes = sample_png(samples, png, 64);
+    bytes = samples_file_png(samples, 64);
+    if (!bytes.empty()) {
+      fs::create_directories(png.parent_path());
+      write_file_atomic(png, bytes, Durability::AtomicOnly);
+    }
   } catch (const HostError& err) {
     d.add(doc::Format::markdown,
           {doc::Paragraph{{text("(samples of " + g.label + " not drawn: " + err.what() + ")")}}});
@@ -278,11 +254,11 @@ void add_quality_chart(doc::Document& d, const Experiment& e, const DatasetGroup
 
 void add_dataset(doc::Document& d, const Experiment& e, const std::vector<RunGroup>& groups,
                  const std::string& dataset) {
-  DatasetGroups ds{dataset, groups_of(groups, dataset), {}, {}};
-  ds.columns = metric_columns(ds.groups);
-  ds.mixed = mixed_conventions(ds.groups, ds.columns);
+  const DatasetGroups ds(groups, dataset);
   d.add({doc::Heading{2, {text(dataset)}}});
-  d.add({metrics_table(ds)});
+  d.add({metrics_table(ds, headline_columns(e, ds), false)});
+  d.add({doc::Heading{3, {text("All values, " + dataset)}}});
+  d.add({metrics_table(ds, ds.columns, true)});
   add_convention_notes(d, ds);
   for (const auto* g : ds.groups) add_samples(d, *g, e.folder());
   add_loss_chart(d, ds);

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "genlab/core/registration.hpp"
+#include "genlab/core/samples.hpp"
 #include "genlab/core/safetensors.hpp"
 #include "genlab/core/workspace.hpp"
 #include "genlab/genlab_util.h"
@@ -42,6 +43,8 @@ RunOutcome read_outcome(const Experiment& e, const RunPlan& r) {
       for (const auto& [k, v] : *metrics) o.metrics[std::string(k.str())] = v.is_number() ? v.value_or(0.0) : NAN;
     if (const toml::table* directions = (*done)["directions"].as_table())
       for (const auto& [k, v] : *directions) o.directions[std::string(k.str())] = v.value_or(std::string("none"));
+    if (const toml::array* order = (*done)["value_order"].as_array())
+      for (const auto& k : *order) o.order.push_back(k.value_or(std::string()));
     if (const toml::table* conventions = (*done)["conventions"].as_table())
       for (const auto& [k, v] : *conventions) o.conventions[std::string(k.str())] = v.value_or(std::string());
     std::ifstream log(log_file(o.eval_dir, NodeKind::Evaluate));
@@ -76,8 +79,10 @@ RunGroup& group_of(std::vector<RunGroup>& groups, const RunPlan& r) {
   g.model = r.model.name;
   g.model_plugin = r.model.plugin_name;
   g.dataset = r.dataset.name;
-  const auto& modalities = r.dataset.plugin->description().modalities;
-  g.modality = modalities.empty() ? "" : modalities.front();
+  if (r.dataset.plugin != nullptr) {  // null where plans were read without plugins (the dashboard)
+    const auto& modalities = r.dataset.plugin->description().modalities;
+    g.modality = modalities.empty() ? "" : modalities.front();
+  }
   groups.push_back(std::move(g));
   return groups.back();
 }
@@ -136,12 +141,20 @@ constexpr size_t run_metrics_limit = 1u << 20;
 
 std::vector<std::string> metric_columns(const std::vector<const RunGroup*>& groups) {
   std::vector<std::string> columns;
+  auto add = [&](const std::string& key) {
+    if (key.find(".recall_class_") == std::string::npos && key.find(".share_class_") == std::string::npos &&
+        std::find(columns.begin(), columns.end(), key) == columns.end())
+      columns.push_back(key);
+  };
+  // Within a metric, its values in the order the plugin gave them (its main value first),
+  // where the evaluation kept that order; else by name.
   for (const auto* g : groups)
     for (const auto& run : g->runs)
-      for (const auto& [key, value] : run.metrics)
-        if (key.find(".recall_class_") == std::string::npos && key.find(".share_class_") == std::string::npos &&
-            std::find(columns.begin(), columns.end(), key) == columns.end())
-          columns.push_back(key);
+      for (const auto& key : run.order)
+        if (run.metrics.count(key)) add(key);
+  for (const auto* g : groups)
+    for (const auto& run : g->runs)
+      for (const auto& [key, value] : run.metrics) add(key);
   // In the manifest's order of metrics, then the host's costs.
   auto rank = [&](const std::string& key) {
     const std::string metric = key.substr(0, key.find('.'));
@@ -187,7 +200,7 @@ std::string quality_metric(const Experiment& e, const std::vector<const RunGroup
   return "";
 }
 
-std::string sample_png(const fs::path& samples, const fs::path& png, int64_t limit) {
+std::string samples_file_png(const fs::path& samples, int64_t limit) {
   if (!fs::exists(samples)) return "";
   SafetensorsContents contents = read_safetensors(samples);
   if (contents.tensors->count == 0) return "";
@@ -206,9 +219,7 @@ std::string sample_png(const fs::path& samples, const fs::path& png, int64_t lim
   DLManagedTensor* views[] = {&view};
   const char* names[] = {contents.tensors->names[0]};
   const genlab_tensor_map map{GENLAB_TENSOR_MAP_STRUCT_SIZE, 1, names, views, nullptr};
-  fs::create_directories(png.parent_path());
-  write_samples_png(map, png);
-  return read_file(png);
+  return samples_png(map);
 }
 
 std::vector<std::string> sample_texts(const fs::path& samples, size_t limit) {

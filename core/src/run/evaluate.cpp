@@ -4,6 +4,7 @@
 // one reads them from its folder and copies the values of the metrics whose identity it
 // shares, so adding a metric computes that metric alone. results.json says which values
 // were computed and which reused, and from where.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -127,8 +128,12 @@ struct Values {
   // What a value means beyond its name (experiment.hpp's Convention): values whose
   // conventions differ are never ranked together. Host-measured costs have none.
   toml::table conventions;
+  // The keys in the order the metrics gave their values (a metric lists its main value
+  // first; the tables above are sorted by name): the report's headline reads it.
+  toml::array order;
 
   void put(const std::string& key, double value, genlab_direction direction) {
+    if (!metrics.contains(key)) order.push_back(key);
     put_metric(metrics, key, value);
     directions.insert_or_assign(key, direction == GENLAB_DIRECTION_LOWER    ? "lower"
                                      : direction == GENLAB_DIRECTION_HIGHER ? "higher"
@@ -139,10 +144,16 @@ struct Values {
     const toml::table* m = result["metrics"].as_table();
     const toml::table* d = result["directions"].as_table();
     if (m == nullptr) return;
-    for (const auto& [k, v] : *m) {
-      const std::string key(k.str());
-      if (key.rfind(prefix, 0) != 0) continue;
-      metrics.insert_or_assign(key, v);
+    std::vector<std::string> keys;  // the donor's order where it kept one, else by name
+    if (const toml::array* o = result["value_order"].as_array())
+      for (const auto& k : *o) keys.push_back(k.value_or(std::string()));
+    for (const auto& [k, v] : *m)
+      if (std::find(keys.begin(), keys.end(), std::string(k.str())) == keys.end()) keys.emplace_back(k.str());
+    for (const auto& key : keys) {
+      const toml::node* v = m->get(key);
+      if (v == nullptr || key.rfind(prefix, 0) != 0) continue;
+      if (!metrics.contains(key)) order.push_back(key);
+      metrics.insert_or_assign(key, *v);
       directions.insert_or_assign(key, d ? (*d)[key].value_or(std::string("none")) : std::string("none"));
       if (auto c = result["conventions"][key].value<std::string>()) conventions.insert_or_assign(key, *c);
     }
@@ -340,7 +351,8 @@ int evaluate(const fs::path& dir) {
                      {"metric_ids", metrics.metric_ids},
                      {"metrics", values.metrics},
                      {"directions", values.directions},
-                     {"conventions", values.conventions}};
+                     {"conventions", values.conventions},
+                     {"value_order", values.order}};
   write_file_atomic(dir / "results.json", to_json(result) + "\n", Durability::AtomicOnly);
   write_toml(done_file(dir, NodeKind::Evaluate), result);
   return 0;

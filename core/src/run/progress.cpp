@@ -32,7 +32,7 @@ std::string loss_line(int64_t step, const std::vector<NamedScalar>& losses) {
   return line + "}\n";
 }
 
-void truncate_losses(const std::filesystem::path& file, int64_t step) {
+void keep_lines_before(const std::filesystem::path& file, int64_t step) {
   std::ifstream in(file);
   std::string kept, line;
   const std::string prefix = "{\"step\":";

@@ -17,7 +17,8 @@ void report_progress(int64_t step, int64_t total, const std::vector<NamedScalar>
 // One line of losses.jsonl: {"step":12,"loss":0.5,...}; a non-finite loss is a string.
 std::string loss_line(int64_t step, const std::vector<NamedScalar>& losses);
 
-// Keeps the loss lines of the steps before `step` (those the checkpoint covers).
-void truncate_losses(const std::filesystem::path& file, int64_t step);
+// Keeps the lines of a step series (losses.jsonl, during/evaluations.jsonl) whose "step" is
+// before `step`: those a checkpoint at `step` covers.
+void keep_lines_before(const std::filesystem::path& file, int64_t step);
 
 }  // namespace genlab

@@ -6,6 +6,7 @@
 // data-parallel ranks it calls are modules of their own.
 #include "checkpoint.hpp"
 #include "data_parallel.hpp"
+#include "during.hpp"
 #include "progress.hpp"
 #include "worker_parts.hpp"
 
@@ -172,17 +173,18 @@ DLDevice training_device(const RunSettings& rs, const Ranks& ranks) {
 // budget, the checkpoints and the loss log. Only rank 0 (the writer) writes the run's files.
 class TrainingLoop {
  public:
+  // `during`: the evaluation during training (rank 0's; null on the others).
   TrainingLoop(const fs::path& dir, const RunPlan& r, const Ranks& ranks, LocalRanks* others, DatasetInstance& data,
-               ModelInstance& model, const StepPlan& plan)
+               ModelInstance& model, const StepPlan& plan, DuringTraining* during)
       : dir_(dir), r_(r), rs_(r.settings), ranks_(ranks), others_(others), writer_(ranks.rank == 0),
         world_(ranks.world_size), data_(data), model_(model), plan_(plan), checkpoint_(checkpoint_file(dir)),
-        losses_path_(dir / "losses.jsonl") {}
+        losses_path_(dir / "losses.jsonl"), during_(during) {}
 
   // The loop state from the checkpoint (resuming) or a fresh one; opens the loss log.
   void start(bool resume) {
     if (resume && fs::exists(checkpoint_)) {
       s_ = load_checkpoint_state(model_, r_, checkpoint_, plan_.train_size, plan_.total);
-      if (writer_) truncate_losses(losses_path_, s_.step);
+      if (writer_) keep_lines_before(losses_path_, s_.step);
       spdlog::info("resumed {} from its checkpoint at step {}", r_.name, s_.step);
     } else {
       s_.rng.seed(static_cast<uint64_t>(r_.seed));
@@ -191,6 +193,7 @@ class TrainingLoop {
       if (writer_) write_file_atomic(losses_path_, "", Durability::AtomicOnly);
     }
     if (writer_) losses_log_.open(losses_path_, std::ios::app);
+    if (during_ != nullptr) during_->start_at(s_.step);
     started_ = Clock::now();
   }
 
@@ -241,6 +244,7 @@ class TrainingLoop {
 
   std::vector<NamedScalar> train_step(const genlab_tensor_map& batch, int64_t step, int32_t& stop);
   void record_step(int64_t step);
+  void evaluate_during();
   void checkpoint_between_steps();
   void checkpoint_now();
   int cancelled();
@@ -264,6 +268,7 @@ class TrainingLoop {
   LoopState before_draw_;
   std::vector<NamedScalar> losses_;
   std::ofstream losses_log_;
+  DuringTraining* const during_;
   Clock::time_point started_;
   Clock::time_point last_report_;
 };
@@ -287,6 +292,7 @@ std::optional<int> TrainingLoop::run_steps() {
     losses_ = train_step(*batch, step, stop);
     s_.step = step + 1;
     if (writer_) record_step(step);
+    if (during_ != nullptr && during_->due(s_.step)) evaluate_during();
     if (rs_.checkpoint_every > 0 && s_.step % rs_.checkpoint_every == 0 && budget_left() && stop == 0)
       checkpoint_between_steps();
     if (stop == 2) {
@@ -326,6 +332,15 @@ void TrainingLoop::record_step(int64_t step) {
   }
 }
 
+// The evaluation during training after this step. Its time is not training time: the
+// clock of the time budget (and cost.train_seconds) moves past it.
+void TrainingLoop::evaluate_during() {
+  const double before = during_->cost().seconds;
+  during_->evaluate(model_, s_.step);
+  started_ +=
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(during_->cost().seconds - before));
+}
+
 // A checkpoint every rs.checkpoint_every steps, with the drawing state from before the
 // prefetch's draw of the next step's indices.
 void TrainingLoop::checkpoint_between_steps() {
@@ -358,12 +373,17 @@ void TrainingLoop::write_done() const {
   for (const auto& l : losses_) final_losses.insert(l.name, l.value);
   // A local rank 0 has reaped the other ranks: their CPU time counts too.
   const double cpu = cpu_seconds() + (others_ != nullptr ? cpu_seconds(RUSAGE_CHILDREN) : 0.0);
+  const DuringCost during = during_ != nullptr ? during_->cost() : DuringCost{};
   toml::table done{{"steps", s_.step},
                    {"seconds", elapsed()},
-                   {"cpu_seconds", cpu},
+                   {"cpu_seconds", cpu - during.cpu_seconds},
                    {"peak_rss_mb", peak_rss_mb()},
                    {"final_losses", std::move(final_losses)}};
   if (world_ > 1) done.insert("processes", world_);
+  if (during.evaluations > 0)  // this process's: apart from the training's seconds above
+    done.insert("during", toml::table{{"evaluations", during.evaluations},
+                                      {"seconds", during.seconds},
+                                      {"cpu_seconds", during.cpu_seconds}});
   write_toml(done_file(dir_, NodeKind::Train), done);
 }
 
@@ -374,7 +394,10 @@ int train_as(const fs::path& dir, bool resume, const RunPlan& r, const Ranks& ra
   HostSettings model_settings = model_settings_for(r, ranks);
   const DLDevice device = training_device(r.settings, ranks);
   ModelInstance model(r.model.plugin, std::move(model_settings), r.model.params, device, &data.info());
-  TrainingLoop loop(dir, r, ranks, others, data, model, plan_steps(r, data.split_size("train"), ranks.world_size));
+  std::optional<DuringTraining> during;
+  if (ranks.rank == 0) during.emplace(dir, r, data);
+  TrainingLoop loop(dir, r, ranks, others, data, model, plan_steps(r, data.split_size("train"), ranks.world_size),
+                    during ? &*during : nullptr);
   loop.start(resume);
   if (const std::optional<int> cancelled = loop.run_steps()) return *cancelled;
   loop.save_final_checkpoint();

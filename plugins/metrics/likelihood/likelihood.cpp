@@ -3,8 +3,8 @@
 //   bits/dim = NLL / (D ln 2), D the number of values per example.
 // A score with one value per example ([B]) is a total over the example's D values; one with
 // more ([B, T], a language model's per-token NLL) is already per value: then nll_nats is per
-// token, bits_per_dim is bits per token (bits/char for characters) and perplexity is
-// exp(nll_nats).
+// token, bits_per_token is bits per token (bits/char for a character model) and perplexity
+// is exp(nll_nats).
 // It needs a model that scores (capability "score"); the host refuses it for one that
 // does not, before anything runs.
 #include <cmath>
@@ -60,7 +60,7 @@ class Likelihood final : public genlab::sdk::Metric {
     const double nll = sum_ / static_cast<double>(count_);
     if (per_value_)
       return {{"nll_nats", nll, GENLAB_DIRECTION_LOWER},
-              {"bits_per_dim", nll / std::log(2.0), GENLAB_DIRECTION_LOWER},
+              {"bits_per_token", nll / std::log(2.0), GENLAB_DIRECTION_LOWER},
               {"perplexity", std::exp(nll), GENLAB_DIRECTION_LOWER}};
     const double bits = dims_ > 0 ? nll / (static_cast<double>(dims_) * std::log(2.0)) : std::nan("");
     return {{"nll_nats", nll, GENLAB_DIRECTION_LOWER}, {"bits_per_dim", bits, GENLAB_DIRECTION_LOWER}};

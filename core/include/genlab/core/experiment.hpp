@@ -55,6 +55,11 @@ struct RunSettings {
   int64_t eval_samples = 1024;     // real and generated examples given to the metrics
   std::string eval_split = "test";
   toml::table eval_generate;  // options given to the model's generate at evaluation
+  // Evaluation during training (evaluation.every, .during, .during_samples): every that many
+  // steps (0: never) a few samples and the named metrics, kept in the run's during/ folder.
+  int64_t eval_every = 0;
+  std::vector<std::string> eval_during;
+  int64_t eval_during_samples = 32;
 };
 
 struct RunPlan {
@@ -84,6 +89,9 @@ struct Report {
   std::string title;
   std::string sort_by;  // a metric ("mmd.mmd2") to rank runs by; empty: manifest order
   std::string quality;  // the metric of the quality-vs-speed chart; empty: the first with a direction
+  // The metrics of each dataset's headline table (at most 5; samples/s and train seconds
+  // follow); empty: the first value with a direction of each metric.
+  std::vector<std::string> headline;
 };
 
 // Where the nodes of an experiment execute: [executor] of the manifest, or
@@ -164,6 +172,10 @@ void check_generate_options(const Plugin& plugin, const toml::table& options, co
 std::string library_sha256(const std::filesystem::path& library);
 
 // A RunPlan read back from the run.toml that resolved() wrote (in a worker process).
-RunPlan run_from_resolved(const toml::table& resolved, const std::filesystem::path& where);
+// Plugins::Skip leaves each component's plugin null: for readers of a workspace (the
+// dashboard) that must not load code.
+enum class Plugins { Load, Skip };
+RunPlan run_from_resolved(const toml::table& resolved, const std::filesystem::path& where,
+                          Plugins plugins = Plugins::Load);
 
 }  // namespace genlab

@@ -39,6 +39,7 @@ struct RunOutcome {
   // together. Absent: none recorded (host-measured costs, evaluations older than this).
   std::map<std::string, std::string> conventions;
   std::vector<std::string> warnings;  // what the evaluation warned of (too few samples...)
+  std::vector<std::string> order;     // the metrics' keys in the order the plugins gave them
 };
 
 // The runs that differ only in their seed.
@@ -67,6 +68,28 @@ std::filesystem::path write_report(const Experiment& e);
 // `genlab compare`: per metric, the groups ranked best first (by direction), with means,
 // intervals and seeds. `only` limits it to metrics whose name contains it.
 std::string compare_text(const Experiment& e, const std::string& only);
+
+// A dataset's comparison as the report shows it: a row per group, mean ± 95% interval per
+// column; the first `headline` columns are the headline's (see headline_text), by short
+// titles, then every value by its full name.
+struct ComparisonTable {
+  struct Row {
+    std::string label, model_plugin;
+    size_t finished = 0, seeds = 0;
+    std::vector<std::string> cells;
+    std::vector<bool> best;  // the best mean of its column, among rows of its convention
+  };
+  std::string dataset;
+  std::vector<std::string> columns, titles;
+  size_t headline = 0;
+  std::vector<Row> rows;
+};
+std::vector<ComparisonTable> comparison_tables(const Experiment& e, const std::vector<RunGroup>& groups);
+
+// Per dataset, a row per model and at most 8 columns (the main quality metrics, the
+// likelihood, samples/s, train seconds: report.headline or chosen), each mean±95% interval,
+// in at most `width` characters: what `genlab run` prints at its end.
+std::string headline_text(const Experiment& e, size_t width = 120);
 
 // The verdicts of the experiment's [[claims]], one line each ("" when it has none).
 std::string claims_text(const Experiment& e);

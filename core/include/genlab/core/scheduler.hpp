@@ -50,6 +50,22 @@ ScheduleResult run_scheduler(const Experiment& experiment, const SchedulerOption
 // Writes summary.json and summary.md into the experiment's folder (the report node).
 void write_summary(const Experiment& experiment, const ScheduleResult& result);
 
+// The experiment folders of a workspace (those with a runs/ folder), sorted; throws
+// HostError when `workspace` is no folder.
+std::vector<std::filesystem::path> experiment_folders(const std::filesystem::path& workspace);
+
+// A run as its folder tells it: the states of its train and evaluate nodes ("finished",
+// "running", "interrupted", "failed", "pending", "slurm <job>"...), the steps done (-1:
+// none logged), seconds, when its train state was last written (unix seconds), and why it
+// failed, with the end of its log.
+struct RunStatus {
+  std::string name, train, evaluate, reason, log_tail;
+  int64_t step = -1;
+  double seconds = 0;
+  int64_t updated = 0;
+};
+RunStatus run_status(const std::filesystem::path& run_dir);
+
 // `genlab status`: every run of every experiment under `workspace`, as a table.
 std::string workspace_status(const std::filesystem::path& workspace);
 

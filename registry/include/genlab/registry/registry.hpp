@@ -210,6 +210,8 @@ class Registry {
   // Metrics side by side and only the config keys that differ, as a Markdown table.
   std::string compare(const std::vector<std::string>& refs);
 
+  // A version's MODEL_CARD.md: what it is, its lineage, its metrics, its files.
+  std::string model_card(const Version& v);
   // The checkpoint, config.toml and MODEL_CARD.md of a version into `dir`.
   void export_version(const std::string& ref, const std::filesystem::path& dir);
 

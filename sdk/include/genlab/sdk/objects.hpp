@@ -96,6 +96,79 @@ class RankRandomStream {
   at::Tensor shared_;  // the shared stream's state after this step's draw
 };
 
+// generate and score draw from a stream of their own: LibTorch's default generators (the
+// CPU's and the model's GPU's) are saved before the call and put back after it, so that
+// sampling between training steps (evaluation during training) leaves the training exactly
+// as it would be without it. The call's stream is seeded from a draw of the training
+// stream (which the model's state holds) and the model's count of calls since its last
+// train_step or import_state: the same state gives the same samples, and calls in a row
+// differ from each other.
+class CallRandomStream {
+ public:
+  CallRandomStream(const at::Device& device, uint64_t call) {
+    at::Generator cpu = at::detail::getDefaultCPUGenerator();  // a handle: shares the state
+    uint64_t z;
+    {
+      std::lock_guard<std::mutex> lock(cpu.mutex());
+      cpu_state_ = cpu.get_state();
+      z = cpu.get<at::CPUGeneratorImpl>()->random64();  // undone by the restore
+    }
+    if (device.is_cuda()) {
+      cuda_ = at::globalContext().defaultGenerator(device);
+      cuda_state_ = state_of(cuda_);
+    }
+    z += 0xD1B54A32D192ED03ULL * (call + 1);  // splitmix64, as above
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    at::manual_seed(z ^ (z >> 31));
+  }
+  ~CallRandomStream() {
+    restore(at::detail::getDefaultCPUGenerator(), cpu_state_);
+    if (cuda_.defined()) restore(cuda_, cuda_state_);
+  }
+  CallRandomStream(const CallRandomStream&) = delete;
+  CallRandomStream& operator=(const CallRandomStream&) = delete;
+
+ private:
+  static at::Tensor state_of(at::Generator generator) {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    return generator.get_state();
+  }
+  static void restore(at::Generator generator, const at::Tensor& state) {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(state);
+  }
+  at::Tensor cpu_state_, cuda_state_;
+  at::Generator cuda_;
+};
+
+// A metric draws from a stream of its own (its `random_state`, seeded from the host's seed
+// when it is made): while the scope lives, LibTorch's CPU generator holds the metric's
+// state, and after it the state it had before. So a metric made and computed in a training
+// process (evaluation during training) moves nothing of the training's stream, and its
+// values do not depend on what else ran in the process.
+class OwnRandomStream {
+ public:
+  explicit OwnRandomStream(at::Tensor& own) : own_(own) {
+    at::Generator cpu = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(cpu.mutex());
+    outer_ = cpu.get_state();
+    if (own_.defined()) cpu.set_state(own_);
+  }
+  ~OwnRandomStream() {
+    at::Generator cpu = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(cpu.mutex());
+    own_ = cpu.get_state();
+    cpu.set_state(outer_);
+  }
+  OwnRandomStream(const OwnRandomStream&) = delete;
+  OwnRandomStream& operator=(const OwnRandomStream&) = delete;
+
+ private:
+  at::Tensor& own_;
+  at::Tensor outer_;
+};
+
 // LibTorch's autocast for the host's precision on `device`, while the object lives (a model's
 // train_step, generate and score): matmuls and convolutions in bf16 / fp16, reductions and
 // the weights in fp32. Nothing with FP32. LibTorch 2.4 made autocast's switches per device
@@ -250,6 +323,10 @@ class Model : public Object {
   static constexpr genlab_plugin_kind kind = GENLAB_PLUGIN_KIND_MODEL;
   explicit Model(const Context& context) : Object(context), device_(context.device) {}
   const at::Device& device() const { return device_; }
+  // The SDK's count of this model's generate and score calls since its last train_step or
+  // import_state (CallRandomStream).
+  uint64_t next_random_call() { return random_calls_++; }
+  void restart_random_calls() { random_calls_ = 0; }
 
   virtual Scalars train_step(const Tensors& batch, int64_t step) = 0;
   virtual Tensors generate(int64_t count, const Config& options, const Tensors& inputs) = 0;
@@ -268,6 +345,7 @@ class Model : public Object {
 
  private:
   at::Device device_;
+  uint64_t random_calls_ = 0;
 };
 
 // A dataset. data_info() must return a struct that lives as long as the object. (Not
@@ -288,6 +366,11 @@ class Metric : public Object {
   virtual void update(const Tensors& real, const Tensors& generated, const Tensors& scores) = 0;
   virtual Scalars compute() = 0;
   virtual void reset() = 0;
+  // The SDK's: the metric's own random stream (OwnRandomStream).
+  at::Tensor& random_state() { return random_state_; }
+
+ private:
+  at::Tensor random_state_;
 };
 
 // A backend: the device types it serves now and its named ops.

@@ -3,6 +3,8 @@
 // genlab/sdk/plugin.hpp.
 #pragma once
 
+#include <memory>
+
 #include "genlab/sdk/objects.hpp"
 
 namespace genlab::sdk {
@@ -42,6 +44,7 @@ struct ModelTable {
         RankRandomStream stream(host);
         AutocastScope autocast(host, model->device());
         losses = model->train_step(borrow(args->batch), args->step);
+        model->restart_random_calls();
       }
       int32_t agreed = stop;
       if (host.world_size() > 1) {
@@ -60,6 +63,7 @@ struct ModelTable {
       Config options(model->host(), args->options);
       Tensors outputs;
       {
+        CallRandomStream stream(model->device(), model->next_random_call());
         AutocastScope autocast(model->host(), model->device());
         outputs = model->generate(args->count, options, borrow(args->inputs));
       }
@@ -71,6 +75,7 @@ struct ModelTable {
       T* model = self<T>(args->model);
       Tensors scores;
       {
+        CallRandomStream stream(model->device(), model->next_random_call());
         AutocastScope autocast(model->host(), model->device());
         scores = model->score(borrow(args->batch));
       }
@@ -115,6 +120,7 @@ struct ModelTable {
         std::lock_guard<std::mutex> lock(generator.mutex());
         generator.set_state(rng->clone());
       }
+      model->restart_random_calls();
     });
   }
   static const genlab_model_api* table() {
@@ -162,18 +168,32 @@ struct MetricTable {
   static genlab_error* create(genlab_metric_create_args* args) {
     return guard([&] {
       Host host(args->host);
-      apply_host_settings(host);
       Context context{host, Config(host, args->config)};
-      args->metric = reinterpret_cast<genlab_metric*>(new T(context));
+      at::Tensor stream;
+      std::unique_ptr<T> metric;
+      {
+        OwnRandomStream own(stream);  // seeded from the host's seed, apart from the process's stream
+        apply_host_settings(host);
+        metric = std::make_unique<T>(context);
+      }
+      metric->random_state() = stream;
+      args->metric = reinterpret_cast<genlab_metric*>(metric.release());
     });
   }
   static void destroy(genlab_metric* metric) { delete reinterpret_cast<T*>(metric); }
   static genlab_error* update(genlab_metric_update_args* args) {
-    return guard(
-        [&] { self<T>(args->metric)->update(borrow(args->real), borrow(args->generated), borrow(args->scores)); });
+    return guard([&] {
+      T* metric = self<T>(args->metric);
+      OwnRandomStream own(metric->random_state());
+      metric->update(borrow(args->real), borrow(args->generated), borrow(args->scores));
+    });
   }
   static genlab_error* compute(genlab_metric_compute_args* args) {
-    return guard([&] { args->results = release(self<T>(args->metric)->compute()); });
+    return guard([&] {
+      T* metric = self<T>(args->metric);
+      OwnRandomStream own(metric->random_state());
+      args->results = release(metric->compute());
+    });
   }
   static genlab_error* reset(genlab_metric* metric) {
     return guard([&] { self<T>(metric)->reset(); });
