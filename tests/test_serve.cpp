@@ -87,7 +87,8 @@ TEST_CASE("serve: a name is served only when it is one plain component inside th
 
 TEST_CASE("serve: the routes give runs, curves, samples per step, comparisons and the registry, and write nothing",
           "[serve]") {
-  ExperimentDir e(std::string("steps = 60\nbatch_size = 32\nseeds = [1, 2]\n") + kWatched + "every = 20\n");
+  ExperimentDir e(std::string("steps = 60\nbatch_size = 32\nseeds = [1, 2]\n") + kWatched +
+                  "every = 20\n[report]\nheadline = [\"mmd.mean_distance\"]\n");
   const auto r = run_genlab("run --quiet " + e.manifest.string());
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
@@ -148,7 +149,10 @@ TEST_CASE("serve: the routes give runs, curves, samples per step, comparisons an
   REQUIRE(comparison->status == 200);
   const genlab::Json c = genlab::parse_json(comparison->body, "comparison");
   REQUIRE(c["datasets"].size() == 1);
-  CHECK(c["datasets"][0]["titles"][0] == "mmd2 ↓");
+  // The headline the manifest chose (report.headline, kept in report.json), then the rest.
+  CHECK(c["datasets"][0]["titles"][0] == "mean_distance ↓");
+  CHECK(c["datasets"][0]["titles"][1] == "samples/s ↑");
+  CHECK(c["datasets"][0]["headline"] == 3);
   CHECK(c["datasets"][0]["rows"][0]["label"] == "gmm-ring");
   CHECK(c["datasets"][0]["rows"][0]["finished"] == 2);
   CHECK_THAT(c["datasets"][0]["rows"][0]["cells"][0].get<std::string>(), Contains(" ± "));

@@ -179,6 +179,18 @@ Json experiment_json(const fs::path& workspace, const std::string& name) {
       problems.push_back("runs/" + run_dir.filename().string() + ": " + err.what());
     }
   }
+  // The manifest's report.headline and the claims' verdicts, as the last report wrote them.
+  Json claims = Json::array();
+  try {
+    if (fs::exists(e.folder() / "report.json")) {
+      const Json report = parse_json(read_file(e.folder() / "report.json"), "report.json");
+      if (report.contains("claims")) claims = report["claims"];
+      if (report.contains("headline"))
+        for (const auto& c : report["headline"]) e.report.headline.push_back(c.get<std::string>());
+    }
+  } catch (const std::exception& err) {
+    problems.push_back(std::string("report.json: ") + err.what());
+  }
   const std::vector<RunGroup> groups = group_runs(e);
   Json datasets = Json::array();
   for (const auto& t : comparison_tables(e, groups)) {
@@ -203,15 +215,6 @@ Json experiment_json(const fs::path& workspace, const std::string& name) {
         const RunStatus s = run_status(r.run_dir);
         failed.push_back({{"run", r.plan->name}, {"state", r.state}, {"reason", r.reason}, {"log_tail", s.log_tail}});
       }
-  Json claims = Json::array();
-  try {
-    if (fs::exists(e.folder() / "report.json")) {
-      const Json report = parse_json(read_file(e.folder() / "report.json"), "report.json");
-      if (report.contains("claims")) claims = report["claims"];
-    }
-  } catch (const HostError& err) {
-    problems.push_back(std::string("report.json: ") + err.what());
-  }
   return {{"name", name},
           {"datasets", std::move(datasets)},
           {"failed", std::move(failed)},

@@ -371,6 +371,12 @@ toml::table group_table(const RunGroup& g) {
                      {"dataset", g.dataset}, {"runs", std::move(seeds)}, {"metrics", std::move(metrics)}};
 }
 
+toml::array to_array(const std::vector<std::string>& names) {
+  toml::array out;
+  for (const auto& n : names) out.push_back(n);
+  return out;
+}
+
 toml::table claim_table(const ClaimResult& c) {
   toml::array checks;
   for (size_t i = 0; i < c.checks.size(); ++i) {
@@ -404,6 +410,7 @@ void write_report_json(const Experiment& e, const std::vector<RunGroup>& groups,
   write_file_atomic(e.folder() / "report.json",
                     to_json(toml::table{{"experiment", e.name},
                                         {"interval", "95% Student-t: mean +- t(0.975, n-1) * std / sqrt(n)"},
+                                        {"headline", to_array(e.report.headline)},
                                         {"groups", std::move(groups_out)},
                                         {"claims", std::move(claims_out)}}) +
                         "\n",
