@@ -68,6 +68,41 @@ std::map<std::string, std::pair<uintmax_t, fs::file_time_type>> snapshot(const f
   return out;
 }
 
+// A finished run's curve, its evaluations during training and their sample grids.
+void check_run_routes(httplib::Client& client, const std::string& folder) {
+  const auto run = client.Get("/api/runs/exp/" + folder);
+  REQUIRE(run);
+  REQUIRE(run->status == 200);
+  const genlab::Json detail = genlab::parse_json(run->body, "run");
+  CHECK(detail["losses"].size() == 60);
+  CHECK(detail["losses"][59]["step"] == 59);
+  REQUIRE(detail["during"].size() == 3);
+  CHECK(detail["during"][2]["step"] == 60);
+  CHECK(detail["during"][2]["metrics"].contains("mmd.mmd2"));
+
+  const auto png = client.Get("/api/runs/exp/" + folder + "/samples/40.png");
+  REQUIRE(png);
+  CHECK(png->status == 200);
+  CHECK(png->get_header_value("Content-Type") == "image/png");
+  CHECK(png->body.rfind("\x89PNG", 0) == 0);
+  const auto none = client.Get("/api/runs/exp/" + folder + "/samples/30.png");
+  REQUIRE(none);
+  CHECK(none->status == 404);
+}
+
+void check_refusals(httplib::Client& client) {
+  // Nothing outside the workspace: "..", encoded or not, a symlink out, an unknown name.
+  for (const std::string path :
+       {"/api/runs/exp/..", "/api/runs/exp/%2e%2e", "/api/runs/..%2f..%2f..%2fetc/passwd", "/api/runs/exp/escape",
+        "/api/experiments/..", "/api/experiments/nope", "/../../../../etc/passwd", "/assets/../../etc/passwd"}) {
+    const auto refused = client.Get(path);
+    INFO(path);
+    REQUIRE(refused);
+    CHECK((refused->status == 404 || refused->status == 400));  // 400: cpp-httplib's own refusal of ".."
+    CHECK_THAT(refused->body, !Contains("root:"));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("serve: a name is served only when it is one plain component inside the workspace", "[serve]") {
@@ -125,25 +160,7 @@ TEST_CASE("serve: the routes give runs, curves, samples per step, comparisons an
   CHECK_THAT(w["problems"].dump(),
              Contains("broken--000000000000/run.toml") && Contains("escape: leads out of the workspace"));
 
-  const auto run = client.Get("/api/runs/exp/" + folder);
-  REQUIRE(run);
-  REQUIRE(run->status == 200);
-  const genlab::Json detail = genlab::parse_json(run->body, "run");
-  CHECK(detail["losses"].size() == 60);
-  CHECK(detail["losses"][59]["step"] == 59);
-  REQUIRE(detail["during"].size() == 3);
-  CHECK(detail["during"][2]["step"] == 60);
-  CHECK(detail["during"][2]["metrics"].contains("mmd.mmd2"));
-
-  const auto png = client.Get("/api/runs/exp/" + folder + "/samples/40.png");
-  REQUIRE(png);
-  CHECK(png->status == 200);
-  CHECK(png->get_header_value("Content-Type") == "image/png");
-  CHECK(png->body.rfind("\x89PNG", 0) == 0);
-  const auto none = client.Get("/api/runs/exp/" + folder + "/samples/30.png");
-  REQUIRE(none);
-  CHECK(none->status == 404);
-
+  check_run_routes(client, folder);
   const auto comparison = client.Get("/api/experiments/exp");
   REQUIRE(comparison);
   REQUIRE(comparison->status == 200);
@@ -165,16 +182,7 @@ TEST_CASE("serve: the routes give runs, curves, samples per step, comparisons an
   CHECK(reg["versions"][0]["lineage"]["experiment"] == "exp");
   CHECK_THAT(reg["versions"][0]["card"].get<std::string>(), Contains("## Lineage"));
 
-  // Nothing outside the workspace: "..", encoded or not, a symlink out, an unknown name.
-  for (const std::string path :
-       {"/api/runs/exp/..", "/api/runs/exp/%2e%2e", "/api/runs/..%2f..%2f..%2fetc/passwd", "/api/runs/exp/escape",
-        "/api/experiments/..", "/api/experiments/nope", "/../../../../etc/passwd", "/assets/../../etc/passwd"}) {
-    const auto refused = client.Get(path);
-    INFO(path);
-    REQUIRE(refused);
-    CHECK((refused->status == 404 || refused->status == 400));  // 400: cpp-httplib's own refusal of ".."
-    CHECK_THAT(refused->body, !Contains("root:"));
-  }
+  check_refusals(client);
   CHECK(server.stop() == 0);
   // Read-only: every file as it was (SQLite's WAL index files come and go with a reader).
   auto after = snapshot(ws);

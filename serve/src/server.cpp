@@ -65,6 +65,58 @@ httplib::Server::Handler guarded(F f) {
   };
 }
 
+// The socket options and the routes: the page, the charting libraries, the workspace's JSON.
+void add_routes(httplib::Server& server, const fs::path& workspace, const fs::path& vega_dir) {
+  // cpp-httplib's default is SO_REUSEPORT, with which a second dashboard on a taken port
+  // would share it silently; SO_REUSEADDR alone refuses it (and still rebinds at once
+  // after a restart).
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kDashboardPage, "text/html; charset=utf-8");
+  });
+  // The charting libraries, from the data folder (bash scripts/fetch-data.sh vega).
+  server.Get(R"(/assets/(vega|vega-lite|vega-embed)\.min\.js)",
+             guarded([vega_dir](const httplib::Request& req, httplib::Response& res) {
+               const fs::path file = vega_dir / (req.matches[1].str() + ".min.js");
+               if (!fs::is_regular_file(file))
+                 return send_error(res, 404, file.string() + " is missing: bash scripts/fetch-data.sh vega");
+               res.set_header("Cache-Control", "max-age=3600");
+               res.set_content(read_file(file), "text/javascript");
+             }));
+  server.Get("/api/workspace", guarded([workspace](const httplib::Request&, httplib::Response& res) {
+               send_json(res, workspace_json(workspace));
+             }));
+  server.Get(R"(/api/experiments/([^/]+))", guarded([workspace](const httplib::Request& req, httplib::Response& res) {
+               const std::string name = req.matches[1];
+               if (!inside(workspace, {name, "runs"}))
+                 return send_error(res, 404, "no experiment '" + name + "' in the workspace");
+               send_json(res, experiment_json(workspace, name));
+             }));
+  server.Get(R"(/api/runs/([^/]+)/([^/]+))", guarded([workspace](const httplib::Request& req, httplib::Response& res) {
+               const auto run = inside(workspace, {req.matches[1], "runs", req.matches[2]});
+               if (!run) return send_error(res, 404, "no such run in the workspace");
+               send_json(res, run_json(*run));
+             }));
+  server.Get(R"(/api/runs/([^/]+)/([^/]+)/samples/(\d{1,12})\.png)",
+             guarded([workspace](const httplib::Request& req, httplib::Response& res) {
+               const auto run = inside(workspace, {req.matches[1], "runs", req.matches[2]});
+               if (!run) return send_error(res, 404, "no such run in the workspace");
+               const std::string png = during_png(*run, std::stoll(req.matches[3]));
+               if (png.empty()) return send_error(res, 404, "no samples to draw at step " + req.matches[3].str());
+               res.set_content(png, "image/png");
+             }));
+  server.Get("/api/registry", guarded([workspace](const httplib::Request&, httplib::Response& res) {
+               send_json(res, registry_json(workspace));
+             }));
+  // Anything else, a path with ".." among it: nothing here.
+  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) res.set_content(Json{{"error", "not found"}}.dump(), "application/json");
+  });
+}
+
 }  // namespace
 
 int serve(const ServeOptions& o) {
@@ -79,54 +131,7 @@ int serve(const ServeOptions& o) {
               << " holds no experiment yet; the page shows them as `genlab run` makes them\n";
 
   httplib::Server server;
-  // cpp-httplib's default is SO_REUSEPORT, with which a second dashboard on a taken port
-  // would share it silently; SO_REUSEADDR alone refuses it (and still rebinds at once
-  // after a restart).
-  server.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(kDashboardPage, "text/html; charset=utf-8");
-  });
-  // The charting libraries, from the data folder (bash scripts/fetch-data.sh vega).
-  server.Get(R"(/assets/(vega|vega-lite|vega-embed)\.min\.js)",
-             guarded([&o](const httplib::Request& req, httplib::Response& res) {
-               const fs::path file = o.vega_dir / (req.matches[1].str() + ".min.js");
-               if (!fs::is_regular_file(file))
-                 return send_error(res, 404, file.string() + " is missing: bash scripts/fetch-data.sh vega");
-               res.set_header("Cache-Control", "max-age=3600");
-               res.set_content(read_file(file), "text/javascript");
-             }));
-  server.Get("/api/workspace", guarded([&](const httplib::Request&, httplib::Response& res) {
-               send_json(res, workspace_json(workspace));
-             }));
-  server.Get(R"(/api/experiments/([^/]+))", guarded([&](const httplib::Request& req, httplib::Response& res) {
-               const std::string name = req.matches[1];
-               if (!inside(workspace, {name, "runs"}))
-                 return send_error(res, 404, "no experiment '" + name + "' in the workspace");
-               send_json(res, experiment_json(workspace, name));
-             }));
-  server.Get(R"(/api/runs/([^/]+)/([^/]+))", guarded([&](const httplib::Request& req, httplib::Response& res) {
-               const auto run = inside(workspace, {req.matches[1], "runs", req.matches[2]});
-               if (!run) return send_error(res, 404, "no such run in the workspace");
-               send_json(res, run_json(*run));
-             }));
-  server.Get(R"(/api/runs/([^/]+)/([^/]+)/samples/(\d{1,12})\.png)",
-             guarded([&](const httplib::Request& req, httplib::Response& res) {
-               const auto run = inside(workspace, {req.matches[1], "runs", req.matches[2]});
-               if (!run) return send_error(res, 404, "no such run in the workspace");
-               const std::string png = during_png(*run, std::stoll(req.matches[3]));
-               if (png.empty()) return send_error(res, 404, "no samples to draw at step " + req.matches[3].str());
-               res.set_content(png, "image/png");
-             }));
-  server.Get("/api/registry", guarded([&](const httplib::Request&, httplib::Response& res) {
-               send_json(res, registry_json(workspace));
-             }));
-  // Anything else, a path with ".." among it: nothing here.
-  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.body.empty()) res.set_content(Json{{"error", "not found"}}.dump(), "application/json");
-  });
+  add_routes(server, workspace, o.vega_dir);
 
   int port = o.port;
   if (port == 0) {

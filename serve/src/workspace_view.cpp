@@ -12,6 +12,7 @@
 #include "genlab/core/report.hpp"
 #include "genlab/core/samples.hpp"
 #include "genlab/core/scheduler.hpp"
+#include "genlab/core/workspace.hpp"
 #include "genlab/registry/registry.hpp"
 #include "genlab/serve/serve.hpp"
 #include "genlab/util/error.hpp"
@@ -58,7 +59,7 @@ std::vector<fs::path> run_folders(const fs::path& workspace, const fs::path& exp
 
 std::vector<int64_t> during_steps(const fs::path& run_dir) {
   std::vector<int64_t> steps;
-  for (const auto& line : series_lines(run_dir / "during" / "evaluations.jsonl")) steps.push_back(line["step"]);
+  for (const auto& line : series_lines(during_series_file(run_dir))) steps.push_back(line["step"]);
   return steps;
 }
 
@@ -138,17 +139,15 @@ Json run_json(const fs::path& run_dir, size_t points) {
       }
   }
   Json during = Json::array();
-  for (const auto& line : series_lines(run_dir / "during" / "evaluations.jsonl")) {
+  for (const auto& line : series_lines(during_series_file(run_dir))) {
     const int64_t step = line["step"];
     Json metrics = Json::object();
     for (const auto& [k, v] : line.items())
       if (k.find('.') != std::string::npos) metrics[k] = number_or_null(v);
     Json entry = {
         {"step", step}, {"seconds", number_or_null(line.value("seconds", Json()))}, {"metrics", std::move(metrics)}};
-    char name[48];
-    std::snprintf(name, sizeof name, "step-%08lld.safetensors", static_cast<long long>(step));
     try {
-      const auto texts = sample_texts(run_dir / "during" / name, 2);
+      const auto texts = sample_texts(during_samples_file(run_dir, step), 2);
       if (!texts.empty()) entry["texts"] = texts;
     } catch (const HostError&) {
     }
@@ -161,9 +160,7 @@ Json run_json(const fs::path& run_dir, size_t points) {
 }
 
 std::string during_png(const fs::path& run_dir, int64_t step, int64_t limit) {
-  char name[48];
-  std::snprintf(name, sizeof name, "step-%08lld.safetensors", static_cast<long long>(step));
-  return samples_file_png(run_dir / "during" / name, limit);
+  return samples_file_png(during_samples_file(run_dir, step), limit);
 }
 
 Json experiment_json(const fs::path& workspace, const std::string& name) {

@@ -20,14 +20,6 @@
 namespace genlab {
 namespace fs = std::filesystem;
 
-fs::path during_folder(const fs::path& run_dir) { return run_dir / "during"; }
-fs::path during_series_file(const fs::path& run_dir) { return during_folder(run_dir) / "evaluations.jsonl"; }
-fs::path during_samples_file(const fs::path& run_dir, int64_t step) {
-  char name[48];
-  std::snprintf(name, sizeof name, "step-%08lld.safetensors", static_cast<long long>(step));
-  return during_folder(run_dir) / name;
-}
-
 namespace {
 
 double process_cpu_seconds() {

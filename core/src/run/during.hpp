@@ -12,13 +12,9 @@
 
 #include "genlab/core/experiment.hpp"
 #include "genlab/core/instances.hpp"
+#include "genlab/core/workspace.hpp"
 
 namespace genlab {
-
-// The during/ folder of a run folder, its series, and the samples file of one step.
-std::filesystem::path during_folder(const std::filesystem::path& run_dir);
-std::filesystem::path during_series_file(const std::filesystem::path& run_dir);
-std::filesystem::path during_samples_file(const std::filesystem::path& run_dir, int64_t step);
 
 // What evaluations during training cost: wall and CPU seconds, apart from the training's.
 struct DuringCost {

@@ -18,6 +18,7 @@
 // as a node's last act, so a kill -9 at any moment leaves a node finished or not, never half.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -43,6 +44,17 @@ inline std::filesystem::path log_file(const std::filesystem::path& dir, NodeKind
 }
 inline std::filesystem::path checkpoint_file(const std::filesystem::path& run_dir) {
   return run_dir / "checkpoint.safetensors";
+}
+// Evaluation during training (core/src/run/during.cpp): a run's during/ folder, its series
+// (a JSON line per evaluation) and the samples of the evaluation after `step` steps.
+inline std::filesystem::path during_folder(const std::filesystem::path& run_dir) { return run_dir / "during"; }
+inline std::filesystem::path during_series_file(const std::filesystem::path& run_dir) {
+  return during_folder(run_dir) / "evaluations.jsonl";
+}
+inline std::filesystem::path during_samples_file(const std::filesystem::path& run_dir, int64_t step) {
+  std::string digits = std::to_string(step);
+  if (digits.size() < 8) digits.insert(0, 8 - digits.size(), '0');
+  return during_folder(run_dir) / ("step-" + digits + ".safetensors");
 }
 
 // A TOML file read whole; nullopt if it is missing or does not parse.
