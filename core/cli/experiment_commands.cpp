@@ -12,6 +12,7 @@
 #include "genlab/core/report.hpp"
 #include "genlab/core/reuse.hpp"
 #include "genlab/core/scheduler.hpp"
+#include "genlab/core/search.hpp"
 #include "genlab/core/worker.hpp"
 #include "genlab/util/files.hpp"
 
@@ -135,16 +136,21 @@ std::vector<std::string> register_evaluated_runs(const Experiment& e) {
 }
 
 void print_outcome(const Experiment& e, const ScheduleResult& result, const std::vector<std::string>& registered) {
-  size_t reused = 0;
-  for (const auto& n : result.nodes) reused += n.reused;
+  size_t reused = 0, pruned = 0;
+  for (const auto& n : result.nodes) {
+    reused += n.reused;
+    pruned += n.state == NodeState::Pruned;
+  }
   std::cout << headline_text(e);
+  std::cout << search_text(e);
   for (const auto& n : result.nodes)  // the full reasons are in summary.md and the report
-    if (!n.reason.empty() && n.state != NodeState::Finished)
+    if (!n.reason.empty() && n.state != NodeState::Finished && n.state != NodeState::Pruned)
       std::cout << n.label << ": " << (n.reason.size() > 200 ? n.reason.substr(0, 200) + "..." : n.reason) << "\n";
   if (!e.claims.empty()) std::cout << "\n" << claims_text(e);
   std::cout << "\n"
             << result.nodes.size() << " node(s): " << (result.nodes.size() - result.failed()) << " ok (" << reused
-            << " already done), " << result.failed() << " failed or skipped\n";
+            << " already done" << (pruned > 0 ? ", " + std::to_string(pruned) + " stopped by the search" : "")
+            << "), " << result.failed() << " failed or skipped\n";
   if (!registered.empty()) std::cout << "registered: " << join(registered) << "\n";
   std::cout << "summary: " << (e.folder() / "summary.md").string() << "\n"
             << "report: " << (e.folder() / "report.html").string() << "\n";

@@ -62,11 +62,19 @@ void check_param(const fs::path& file, const std::string& section, const Compone
   if (it == declared.end())
     throw HostError(where(key_source, file) + ": unknown key '" + path + "' for plugin '" + c.plugin_name + "'" +
                     did_you_mean(key, names) + "; it reads " + join_names(names));
-  for (const auto& value : sweep_values(node, file, path)) {
+  const bool distribution = is_distribution(node);
+  if (distribution && it->type == GENLAB_PARAM_INT && !node.as_table()->contains("int_uniform") &&
+      !node.as_table()->contains("choice"))
+    throw HostError(where(node.source(), file) + ": '" + path + "' is an integer; " +
+                    std::string(node.as_table()->begin()->first.str()) +
+                    " draws real numbers: use {int_uniform = [a, b]} or {choice = [...]}");
+  for (const auto& value : distribution ? distribution_values(node, file, path) : sweep_values(node, file, path)) {
     const toml::node& v = *value.get("v");
     if (!has_type(v, it->type))
       throw HostError(where(node.source(), file) + ": expected '" + path + "' to be " + type_name(it->type) +
-                      (is_sweep(node) ? " in every point of its sweep" : std::string()));
+                      (is_sweep(node)    ? " in every point of its sweep"
+                       : distribution ? " in every value of its distribution"
+                                      : ""));
     if (v.is_floating_point() && !std::isfinite(v.as_floating_point()->get()))
       throw HostError(where(node.source(), file) + ": expected '" + path + "' to be a finite number, got " +
                       short_text(v));
@@ -121,11 +129,11 @@ std::vector<ScopedMetric> scope_metrics(const ComponentSpecs& specs, const std::
   for (const auto& spec : specs.metrics) {
     if (!eval_metrics.empty() && std::find(eval_metrics.begin(), eval_metrics.end(), spec.name) == eval_metrics.end())
       continue;
-    auto points = expand(spec, file, "metrics");
+    auto points = expand(spec, file, "metrics", SearchSettings{});
     if (points.size() != 1)
       throw HostError(file.string() + ": metric '" + spec.name +
                       "' has a sweep; sweep models and datasets, not metrics");
-    metrics.push_back({points[0].first, names_in(spec, "models", specs.models, file),
+    metrics.push_back({points[0].component, names_in(spec, "models", specs.models, file),
                        names_in(spec, "datasets", specs.datasets, file)});
   }
   return metrics;

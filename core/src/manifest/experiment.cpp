@@ -19,7 +19,7 @@ namespace {
 void check_top_level_keys(const toml::table& root, const fs::path& file) {
   static const std::vector<std::string> sections = {"experiment", "datasets",   "models", "metrics",
                                                     "features",   "evaluation", "report", "overrides",
-                                                    "exclude",    "executor",   "claims"};
+                                                    "exclude",    "executor",   "claims", "search"};
   for (const auto& [k, node] : root) {
     const std::string key(k.str());
     if (std::find(sections.begin(), sections.end(), key) == sections.end())
@@ -101,10 +101,13 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
   check_evaluation_metrics_defined(eval_metrics, components.metrics, file);
   check_during_metrics(experiment.base, metrics, file);
   const RunRules rules = read_run_rules(root, file, components);
+  e.search = read_search_section(root, file);
 
   const GenerateKeysRead generate_keys_read =
-      plan_runs({components, metrics, experiment.base, experiment.seeds, rules, features}, e);
+      plan_runs({components, metrics, experiment.base, experiment.seeds, rules, features, e.search}, e);
   check_plan(e, generate_keys_read, root);
+  check_search(e.search, root, experiment.base, file,
+               std::any_of(e.runs.begin(), e.runs.end(), [](const RunPlan& r) { return r.trial >= 0; }));
   return e;
 }
 

@@ -135,9 +135,35 @@ bool is_sweep(const toml::node& node);
 // A parameter's values (copies), each a one-entry table {"v": value}.
 std::vector<toml::table> sweep_values(const toml::node& node, const fs::path& file, const std::string& key);
 
-// The points of a component's sweeps: each a resolved Component and its label.
-std::vector<std::pair<Component, std::string>> expand(const ComponentSpec& spec, const fs::path& file,
-                                                      const std::string& section);
+// A point of a component's sweeps (and, for a model with distributions, one trial of it).
+struct Point {
+  Component component;
+  std::string label;  // "latent=16-lr=0.001": the swept values
+  int64_t trial = -1;
+  std::string trial_label;  // "t3-lr=0.00123": the trial and the values it drew
+  toml::table searched;     // "models.vae.lr" -> the value drawn
+};
+// The points of a component's sweeps, times the trials of [search] where its parameters
+// hold distributions (models only).
+std::vector<Point> expand(const ComponentSpec& spec, const fs::path& file, const std::string& section,
+                          const SearchSettings& search);
+
+// ------------------------------------------------------------------- search.cpp
+
+// {uniform = [a, b]}, {log_uniform = [a, b]}, {int_uniform = [a, b]} or {choice = [...]}.
+bool is_distribution(const toml::node& node);
+// The values that bound a distribution (its bounds, or its choices), each {"v": value}, to
+// check against a parameter's type; throws naming the position when malformed.
+std::vector<toml::table> distribution_values(const toml::node& node, const fs::path& file, const std::string& key);
+// Trial `trial`'s value of a distribution ({"v": value}): a function of the search's seed,
+// the parameter's path and the trial only; real numbers rounded to 4 significant digits.
+toml::table draw(const toml::node& node, int64_t seed, const std::string& key, int64_t trial);
+// [search]; trials == 0 when absent.
+SearchSettings read_search_section(const toml::table& root, const fs::path& file);
+// What ASHA needs of the runs: a metric of the evaluation during training, a step budget
+// and a first rung below it. `any_distribution`: some model searches a parameter.
+void check_search(const SearchSettings& s, const toml::table& root, const RunSettings& base, const fs::path& file,
+                  bool any_distribution);
 
 // ------------------------------------------------------------------- identity.cpp
 
@@ -218,6 +244,7 @@ struct RunInputs {
   const std::vector<int64_t>& seeds;
   const RunRules& rules;
   const FeatureSettings& features;
+  const SearchSettings& search;
 };
 // Appends the runs of the matrix to e.runs (and their feature networks to e.feature_runs),
 // checking each; returns the evaluation.generate options their models read.

@@ -93,6 +93,8 @@ toml::table RunPlan::resolved() const {
                 {"metrics", std::move(metrics_out)}};
   if (!features_id.empty()) t.insert("features", toml::table{{"id", features_id}, {"dir", features_dir.string()}});
   if (is_feature_net) t.insert("role", "features");
+  if (trial >= 0)
+    t.insert("search", toml::table{{"trial", trial}, {"group", search_group}, {"searched", searched}});
   return t;
 }
 
@@ -114,6 +116,9 @@ RunPlan run_from_resolved(const toml::table& t, const fs::path& file, Plugins pl
   r.features_id = t["features"]["id"].value_or(std::string());
   r.features_dir = t["features"]["dir"].value_or(std::string());
   r.is_feature_net = t["role"].value_or(std::string()) == "features";
+  r.trial = t["search"]["trial"].value_or(int64_t{-1});
+  r.search_group = t["search"]["group"].value_or(std::string());
+  if (const toml::table* searched = t["search"]["searched"].as_table()) r.searched = *searched;
   if (const toml::array* metrics = t["metrics"].as_array())
     for (const auto& m : *metrics)
       if (const toml::table* mt = m.as_table()) r.metrics.push_back(component_from(*mt, file, plugins));

@@ -112,6 +112,9 @@ RunFate run_fate(const RunPlan& r, const fs::path& run_dir) {
   const auto state = read_toml(state_file(run_dir, NodeKind::Train));
   if (trained) {
     fate.train = {"reuse", "finished earlier"};
+  } else if (const std::string s = state ? (*state)["state"].value_or(std::string()) : ""; s == "paused" || s == "pruned") {
+    fate.train = {"search", (s == "paused" ? "paused at a rung of the search (ASHA), " : "") +
+                                (*state)["reason"].value_or(std::string())};
   } else if (state && (*state)["state"].value_or(std::string()) == "running") {
     fate.train = {"attach",
                   "an earlier genlab run left it running (re-attached if it still runs, else resumed with --resume)"};
@@ -127,6 +130,10 @@ RunFate run_fate(const RunPlan& r, const fs::path& run_dir) {
   const fs::path eval_dir = run_dir / r.eval_folder_name();
   if (fs::exists(done_file(eval_dir, NodeKind::Evaluate))) {
     fate.evaluate = {"reuse", "finished earlier"};
+    return fate;
+  }
+  if (fate.train.action == "search") {
+    fate.evaluate = {"search", "when the search trains it to the end"};
     return fate;
   }
   if (!trained) {

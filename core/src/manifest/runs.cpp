@@ -126,6 +126,10 @@ void apply_override_key(RunPlan& r, const toml::key& k, const toml::node& v, con
                     "'; expected experiment.<setting>, evaluation.samples|split|generate or models.<name>.<key> / "
                     "datasets.<name>.<key> of "
                     "the runs it matches");
+  if (is_sweep(v) || is_distribution(v))
+    throw HostError(where(k.source(), file) + ": an override sets '" + key +
+                    "' to a sweep or a distribution; expected one value (sweeps and [search] distributions belong "
+                    "in the [" + head + "." + name + "] table)");
   ComponentSpec spec{target->name, target->plugin_name, target->plugin, nullptr};
   check_param(file, head, spec, param, v, k.source());
   target->params.insert_or_assign(param, v);
@@ -201,11 +205,12 @@ void check_run(const RunPlan& r, const fs::path& file) {
                     "or device = \"cuda\"");
 }
 
-// <model>-<dataset>-s<seed>[-<key>=<value>...], with '/', ' ' and '"' made '_'.
-std::string run_name(const RunPlan& r, const std::string& model_label, const std::string& data_label) {
+// <model>-<dataset>-s<seed>[-<key>=<value>...][-t<trial>-<key>=<value>...], with '/', ' ' and '"' made '_'.
+std::string run_name(const RunPlan& r, const std::string& model_label, const std::string& data_label,
+                     const std::string& trial_label = "") {
   std::string name = r.model.name + "-" + r.dataset.name + "-s" + std::to_string(r.seed);
-  if (!model_label.empty()) name += "-" + model_label;
-  if (!data_label.empty()) name += "-" + data_label;
+  for (const std::string* label : {&model_label, &data_label, &trial_label})
+    if (!label->empty()) name += "-" + *label;
   for (char& c : name)
     if (c == '/' || c == ' ' || c == '"') c = '_';
   return name;
@@ -217,14 +222,14 @@ GenerateKeysRead plan_pair_runs(const RunInputs& in, const ComponentSpec& model_
                                 const std::vector<Component>& run_metrics, Experiment& e) {
   const fs::path& file = e.file;
   GenerateKeysRead read;
-  const auto model_points = expand(model_spec, file, "models");
-  const auto data_points = expand(data_spec, file, "datasets");
+  const auto model_points = expand(model_spec, file, "models", in.search);
+  const auto data_points = expand(data_spec, file, "datasets", in.search);
   for (int64_t seed : in.seeds) {
-    for (const auto& [model, model_label] : model_points) {
-      for (const auto& [data, data_label] : data_points) {
+    for (const auto& model_point : model_points) {
+      for (const auto& data_point : data_points) {
         RunPlan r;
-        r.model = model;
-        r.dataset = data;
+        r.model = model_point.component;
+        r.dataset = data_point.component;
         r.metrics = run_metrics;
         r.seed = seed;
         r.settings = in.base;
@@ -232,7 +237,13 @@ GenerateKeysRead plan_pair_runs(const RunInputs& in, const ComponentSpec& model_
         if (std::any_of(excludes.begin(), excludes.end(), [&](const Match& m) { return m.matches(r); })) continue;
         apply_run_overrides(r, in.rules.overrides, file);
         check_run(r, file);
-        r.name = run_name(r, model_label, data_label);
+        r.name = run_name(r, model_point.label, data_point.label);
+        if (model_point.trial >= 0) {
+          r.trial = model_point.trial;
+          r.searched = model_point.searched;
+          r.search_group = r.name;
+          r.name = run_name(r, model_point.label, data_point.label, model_point.trial_label);
+        }
         if (in.features.enabled && needs_features(r)) {
           const RunPlan& net = feature_run_for(e, in.features, r);
           r.features_id = net.id;

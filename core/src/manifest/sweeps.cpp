@@ -77,30 +77,57 @@ std::vector<toml::table> sweep_values(const toml::node& node, const fs::path& fi
   return range_values(spec.get("range"), file, key);
 }
 
-// The points of a component's sweeps: each a resolved Component and its label.
-std::vector<std::pair<Component, std::string>> expand(const ComponentSpec& spec, const fs::path& file,
-                                                      const std::string& section) {
-  std::vector<std::pair<Component, std::string>> points(1);
-  points[0].first.name = spec.name;
-  points[0].first.plugin_name = spec.plugin_name;
-  points[0].first.plugin = spec.plugin;
+std::vector<Point> expand(const ComponentSpec& spec, const fs::path& file, const std::string& section,
+                          const SearchSettings& search) {
+  std::vector<Point> points(1);
+  points[0].component.name = spec.name;
+  points[0].component.plugin_name = spec.plugin_name;
+  points[0].component.plugin = spec.plugin;
+  std::vector<std::pair<std::string, const toml::node*>> distributions;
   for (const auto& [k, v] : *spec.body) {
     const std::string key(k.str());
     if (is_host_key(section, key)) continue;
+    if (is_distribution(v)) {
+      if (section != "models")
+        throw HostError(where(v.source(), file) + ": " + section + "." + spec.name + "." + key +
+                        " is a distribution; [search] draws the parameters of models only");
+      if (search.trials == 0)
+        throw HostError(where(v.source(), file) + ": models." + spec.name + "." + key +
+                        " is a distribution: add [search] with trials = N (each trial draws its value)");
+      distributions.emplace_back(key, &v);
+      continue;
+    }
     const auto values = sweep_values(v, file, section + "." + spec.name + "." + key);
-    std::vector<std::pair<Component, std::string>> next;
+    std::vector<Point> next;
     for (const auto& point : points) {
       for (const auto& value : values) {
-        auto copy = point;
-        copy.first.params.insert_or_assign(key, *value.get("v"));
+        Point copy = point;
+        copy.component.params.insert_or_assign(key, *value.get("v"));
         if (values.size() > 1 || is_sweep(v))
-          copy.second += (copy.second.empty() ? "" : "-") + key + "=" + short_text(*value.get("v"));
+          copy.label += (copy.label.empty() ? "" : "-") + key + "=" + short_text(*value.get("v"));
         next.push_back(std::move(copy));
       }
     }
     points = std::move(next);
   }
-  return points;
+  if (distributions.empty()) return points;
+  // Each sweep point gets the trials; trial t draws the same values at every point.
+  std::vector<Point> trials;
+  for (const auto& point : points)
+    for (int64_t t = 0; t < search.trials; ++t) {
+      Point trial = point;
+      trial.trial = t;
+      trial.trial_label = "t" + std::to_string(t);
+      for (const auto& [key, node] : distributions) {
+        const std::string path = section + "." + spec.name + "." + key;
+        const toml::table value = draw(*node, search.seed, path, t);
+        trial.component.params.insert_or_assign(key, *value.get("v"));
+        trial.searched.insert_or_assign(path, *value.get("v"));
+        trial.trial_label += "-" + key + "=" + short_text(*value.get("v"));
+      }
+      trials.push_back(std::move(trial));
+    }
+  return trials;
 }
 
 }  // namespace manifest

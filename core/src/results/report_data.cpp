@@ -59,7 +59,7 @@ RunOutcome read_outcome(const Experiment& e, const RunPlan& r) {
     const fs::path dir = kind == NodeKind::Train ? o.run_dir : o.eval_dir;
     if (const auto state = read_toml(state_file(dir, kind))) {
       const std::string s = (*state)["state"].value_or(std::string());
-      if (s == "failed" || s == "cancelled" || s == "running") {
+      if (s == "failed" || s == "cancelled" || s == "running" || s == "pruned") {
         o.state = std::string(node_kind_name(kind)) + " " + s;
         o.reason = (*state)["reason"].value_or(std::string());
         break;
@@ -93,6 +93,9 @@ std::vector<RunGroup> group_runs(const Experiment& e) {
   std::vector<RunGroup> groups;
   for (const auto& r : e.runs) {
     RunOutcome o = read_outcome(e, r);
+    // A trial the search stopped early is no result to compare: the search's summary
+    // (search.hpp) accounts for it.
+    if (o.state == "train pruned") continue;
     RunGroup& g = group_of(groups, r);
     for (const auto& [k, d] : o.directions) g.directions[k] = d;
     for (const auto& [k, c] : o.conventions) {

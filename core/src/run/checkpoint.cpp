@@ -71,6 +71,7 @@ LoopState loop_state_from_metadata(const fs::path& file, const SafetensorsConten
   s.step = checkpoint_number<int64_t>(file, "step", meta("step"));
   s.cursor = checkpoint_number<size_t>(file, "cursor", meta("cursor"));
   s.elapsed = checkpoint_number<double>(file, "elapsed_seconds", meta("elapsed_seconds"));
+  if (contents.metadata.count("cpu_seconds")) s.cpu_seconds = checkpoint_number<double>(file, "cpu_seconds", meta("cpu_seconds"));
   std::istringstream rng(meta("host_rng"));
   if (!(rng >> s.rng)) throw HostError(file.string() + ": checkpoint metadata 'host_rng' is not a generator state");
   if (s.step < 0 || (total_steps > 0 && s.step > total_steps))
@@ -78,6 +79,8 @@ LoopState loop_state_from_metadata(const fs::path& file, const SafetensorsConten
                     ", outside the run's budget [0, " + std::to_string(total_steps) + "]");
   if (!std::isfinite(s.elapsed) || s.elapsed < 0)
     throw HostError(file.string() + ": checkpoint metadata 'elapsed_seconds' is " + meta("elapsed_seconds"));
+  if (!std::isfinite(s.cpu_seconds) || s.cpu_seconds < 0)
+    throw HostError(file.string() + ": checkpoint metadata 'cpu_seconds' is " + meta("cpu_seconds"));
   return s;
 }
 
@@ -174,7 +177,8 @@ void save_checkpoint(ModelInstance& model, const RunPlan& r, const LoopState& s,
                        {"step", std::to_string(s.step)},
                        {"cursor", std::to_string(s.cursor)},
                        {"host_rng", rng.str()},
-                       {"elapsed_seconds", std::to_string(s.elapsed)}};
+                       {"elapsed_seconds", std::to_string(s.elapsed)},
+                       {"cpu_seconds", std::to_string(s.cpu_seconds)}};
   // The model's own count (ABI 1.6), read back by evaluation as cost.parameters.
   if (model.trainable_parameters() >= 0)
     metadata[kTrainableParametersKey] = std::to_string(model.trainable_parameters());

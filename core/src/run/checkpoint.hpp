@@ -21,6 +21,7 @@ struct LoopState {
   std::vector<int64_t> order;  // the current epoch's permutation of the train split
   size_t cursor = 0;           // next position in `order`
   double elapsed = 0;          // training seconds before this process
+  double cpu_seconds = 0;      // training CPU seconds before this process (0 in checkpoints older than it)
 };
 
 // The checkpoint metadata key of the model's trainable-parameter count (ABI 1.6); absent

@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <spdlog/spdlog.h>
 
 #include "genlab/core/safetensors.hpp"
 #include "genlab/util/error.hpp"
@@ -96,6 +95,8 @@ void DuringTraining::evaluate(ModelInstance& model, int64_t step) {
   series << loss_line(step, values);
   series.flush();
   if (!series) throw HostError("cannot append to " + during_series_file(run_dir_).string());
+  last_values_ = std::move(values);
+  last_step_ = step;
   ++cost_.evaluations;
   cost_.seconds += seconds;
   cost_.cpu_seconds += cpu_seconds;

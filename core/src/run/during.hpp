@@ -37,6 +37,9 @@ class DuringTraining {
   // SDK gives generate and score a random stream of their own).
   void evaluate(ModelInstance& model, int64_t step);
   const DuringCost& cost() const { return cost_; }
+  // The values of the latest evaluation, and the step it followed (-1: none yet).
+  const std::vector<NamedScalar>& last_values() const { return last_values_; }
+  int64_t last_step() const { return last_step_; }
 
  private:
   const std::filesystem::path run_dir_;
@@ -47,6 +50,8 @@ class DuringTraining {
   bool render_views_ = false;
   bool wants_scores_ = false;
   DuringCost cost_;
+  std::vector<NamedScalar> last_values_;
+  int64_t last_step_ = -1;
 };
 
 }  // namespace genlab

@@ -135,9 +135,7 @@ struct Values {
   void put(const std::string& key, double value, genlab_direction direction) {
     if (!metrics.contains(key)) order.push_back(key);
     put_metric(metrics, key, value);
-    directions.insert_or_assign(key, direction == GENLAB_DIRECTION_LOWER    ? "lower"
-                                     : direction == GENLAB_DIRECTION_HIGHER ? "higher"
-                                                                            : "none");
+    directions.insert_or_assign(key, direction_name(direction));
   }
   // Copies from `result` (a done file) every value whose key is `prefix` or starts with it.
   void copy(const toml::table& result, const std::string& prefix) {

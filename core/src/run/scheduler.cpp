@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <sstream>
 #include <thread>
 
@@ -21,6 +22,7 @@
 #include "genlab/core/executor.hpp"
 #include "genlab/core/json.hpp"
 #include "genlab/core/report.hpp"
+#include "genlab/core/search.hpp"
 #include "genlab/util/files.hpp"
 #include "genlab/util/sha256.hpp"
 
@@ -35,6 +37,8 @@ const char* node_state_name(NodeState state) {
     case NodeState::Failed: return "failed";
     case NodeState::Skipped: return "skipped";
     case NodeState::Cancelled: return "cancelled";
+    case NodeState::Paused: return "paused";
+    case NodeState::Pruned: return "pruned";
   }
   return "?";
 }
@@ -110,6 +114,15 @@ struct Node {
   NodeJob job;
   NodeProgress progress;
   Clock::time_point last_plain_line;
+  bool promoted = false;  // a trial of ASHA sent on from a rung: resumes its checkpoint, starts first
+};
+
+// A trial of ASHA: its train node, the rungs of its run and the metric at those it reached.
+struct AshaTrial {
+  size_t train = 0;
+  std::vector<int64_t> rungs;  // below the end, then the run's steps
+  std::vector<double> values;
+  std::string direction;
 };
 
 // Live progress on a terminal; plain periodic lines otherwise or with --quiet.
@@ -204,9 +217,11 @@ class Scheduler {
     sigaction(SIGINT, &action, &old_int);
     sigaction(SIGTERM, &action, &old_term);
     reattach();
+    promote();
     loop();
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
+    if (!stopping_) prune();
     display_.finish();
 
     ScheduleResult out;
@@ -270,7 +285,83 @@ class Scheduler {
     for (const auto& r : e_.runs) {
       std::vector<size_t> eval_deps;
       if (!r.features_id.empty()) eval_deps.push_back(feature_nets.at(r.features_id));
-      add_run(r, folder / "runs" / r.folder_name(), std::move(eval_deps));
+      const size_t train = add_run(r, folder / "runs" / r.folder_name(), std::move(eval_deps));
+      if (e_.search.asha() && r.trial >= 0) add_trial(r, train);
+    }
+  }
+
+  // A trial of ASHA, where its folder says it is: finished, stopped at its last rung
+  // (paused until the search promotes it), or to start towards its first rung.
+  void add_trial(const RunPlan& r, size_t train) {
+    Node& n = nodes_[train];
+    AshaTrial t;
+    t.train = train;
+    t.rungs = e_.search.rungs(r.settings.budget.steps);
+    const TrialRungs reached = read_trial_rungs(n.result.dir, {t.rungs.begin(), t.rungs.end() - 1}, e_.search.metric);
+    t.values = reached.values;
+    t.direction = reached.direction;
+    if (n.result.state == NodeState::Pending) {
+      if (!reached.problem.empty()) {
+        n.result.state = NodeState::Failed;
+        n.result.reason = reached.problem;
+      } else if (!t.values.empty()) {
+        n.result.state = NodeState::Paused;
+        n.result.reason = rung_text(t, t.values.size() - 1);
+      } else {
+        n.job.until = t.rungs.size() > 1 ? t.rungs.front() : 0;
+      }
+    }
+    groups_[r.search_group].push_back(trials_.size());
+    trials_.push_back(std::move(t));
+  }
+
+  std::string rung_text(const AshaTrial& t, size_t rung) const {
+    std::ostringstream out;
+    out << "rung " << rung + 1 << " of " << t.rungs.size() - 1 << " (step " << t.rungs[rung]
+        << "): " << e_.search.metric << " = " << t.values[rung];
+    return out.str();
+  }
+
+  bool lower_is_better(const std::vector<size_t>& group) const {
+    if (!e_.search.goal.empty()) return e_.search.goal == "min";
+    for (size_t t : group)
+      if (!trials_[t].direction.empty() && trials_[t].direction != "none") return trials_[t].direction == "lower";
+    return true;
+  }
+
+  // ASHA's promotions of every group: paused trials sent on to their next rung.
+  void promote() {
+    for (const auto& [group, members] : groups_) {
+      std::vector<TrialProgress> progress;
+      for (size_t t : members)
+        progress.push_back({trials_[t].values, nodes_[trials_[t].train].result.state != NodeState::Paused});
+      const size_t rungs = trials_[members.front()].rungs.size() - 1;
+      for (size_t k : asha_promotions(progress, rungs, e_.search.eta, lower_is_better(members))) {
+        AshaTrial& t = trials_[members[k]];
+        Node& n = nodes_[t.train];
+        const size_t next = t.values.size();
+        n.job.until = next + 1 < t.rungs.size() ? t.rungs[next] : 0;
+        n.result.state = NodeState::Pending;
+        n.promoted = true;
+        display_.event("promote " + n.result.label + " to step " + std::to_string(t.rungs[next]) + " (" +
+                       rung_text(t, next - 1) + ", among the best 1/" + std::to_string(e_.search.eta) + ")");
+      }
+    }
+  }
+
+  // The trials still paused when nothing more can be promoted: the search stops them there.
+  void prune() {
+    for (const auto& t : trials_) {
+      Node& train = nodes_[t.train];
+      if (train.result.state != NodeState::Paused) continue;
+      train.result.state = NodeState::Pruned;
+      train.result.reason = "stopped by ASHA at " + rung_text(t, t.values.size() - 1) + ": not among the best 1/" +
+                            std::to_string(e_.search.eta) + " there";
+      write_state(t.train);
+      Node& evaluate = nodes_[t.train + 1];  // add_run adds a run's evaluation right after its training
+      evaluate.result.state = NodeState::Pruned;
+      evaluate.result.reason = "its training was " + train.result.reason;
+      write_state(t.train + 1);
     }
   }
 
@@ -346,10 +437,14 @@ class Scheduler {
   }
 
   void launch_ready() {
+    // ASHA sends promoted trials on before it begins new ones.
+    std::vector<size_t> order(nodes_.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_partition(order.begin(), order.end(), [&](size_t i) { return nodes_[i].promoted; });
     bool progress = true;
     while (progress) {
       progress = false;
-      for (size_t i = 0; i < nodes_.size(); ++i) {
+      for (size_t i : order) {
         Node& n = nodes_[i];
         if (n.result.state != NodeState::Pending) continue;
         bool ready = true;
@@ -375,7 +470,10 @@ class Scheduler {
 
   void start(size_t i) {
     Node& n = nodes_[i];
-    const bool interrupted = n.result.kind == NodeKind::Train && fs::exists(checkpoint_file(n.result.dir));
+    if (n.result.kind == NodeKind::Train && !set_rung_target(i)) return;
+    // A promoted trial goes on from the checkpoint of its rung.
+    const bool interrupted =
+        !n.promoted && n.result.kind == NodeKind::Train && fs::exists(checkpoint_file(n.result.dir));
     // A checkpoint is never thrown away by accident: resumed, deleted when asked, or refused.
     if (interrupted && !o_.resume && !o_.restart) {
       n.result.state = NodeState::Failed;
@@ -389,7 +487,7 @@ class Scheduler {
       std::error_code ec;
       fs::remove(checkpoint_file(n.result.dir), ec);
     }
-    n.job.resume = interrupted && o_.resume;
+    n.job.resume = (interrupted && o_.resume) || n.promoted;
     n.progress = NodeProgress{};
     n.progress.started = n.last_plain_line = Clock::now();
     try {
@@ -407,8 +505,57 @@ class Scheduler {
                    (where_text(i) == "?" ? "" : " [" + where_text(i) + "]"));
   }
 
+  // The step a train node stops at, in its folder for the worker: ASHA's next rung, or none.
+  bool set_rung_target(size_t i) {
+    Node& n = nodes_[i];
+    try {
+      if (n.job.until > 0) {
+        write_toml(rung_target_file(n.result.dir), toml::table{{"until", n.job.until}});
+      } else if (fs::exists(rung_target_file(n.result.dir))) {
+        fs::remove(rung_target_file(n.result.dir));
+      }
+    } catch (const std::exception& err) {
+      n.result.state = NodeState::Failed;
+      n.result.reason = std::string("cannot set the step its training stops at: ") + err.what();
+      write_state(i);
+      display_.event("FAILED " + n.result.label + ": " + n.result.reason);
+      return false;
+    }
+    return true;
+  }
+
+  // A trial that reached a rung: paused there with its value, and the group's promotions.
+  void reached_rung(size_t i) {
+    Node& n = nodes_[i];
+    auto it = std::find_if(trials_.begin(), trials_.end(), [&](const AshaTrial& t) { return t.train == i; });
+    const TrialRungs reached =
+        read_trial_rungs(n.result.dir, {it->rungs.begin(), it->rungs.end() - 1}, e_.search.metric);
+    it->values = reached.values;
+    it->direction = reached.direction;
+    n.promoted = false;
+    n.job.until = 0;
+    if (!reached.problem.empty() || reached.values.empty()) {
+      n.result.state = NodeState::Failed;
+      n.result.reason = reached.problem.empty() ? "its rung's file was not written" : reached.problem;
+      write_state(i);
+      display_.event("FAILED " + n.result.label + ": " + n.result.reason);
+      return;
+    }
+    n.result.state = NodeState::Paused;
+    n.result.reason = rung_text(*it, it->values.size() - 1);
+    write_state(i);
+    display_.event("rung   " + n.result.label + ": " + n.result.reason);
+    promote();
+  }
+
   void ended(Node& n, const NodeOutcome& outcome) {
     const size_t i = static_cast<size_t>(&n - nodes_.data());
+    if (outcome.kind == NodeOutcome::Kind::Finished && n.job.until > 0) {
+      n.result.seconds += outcome.seconds;
+      reached_rung(i);
+      return;
+    }
+    n.promoted = false;
     n.result.seconds = outcome.seconds;
     n.result.reason = outcome.reason;
     switch (outcome.kind) {
@@ -464,6 +611,8 @@ class Scheduler {
   Display display_;
   std::unique_ptr<Executor> executor_;
   std::vector<Node> nodes_;
+  std::vector<AshaTrial> trials_;                     // [search] strategy = "asha": its trials
+  std::map<std::string, std::vector<size_t>> groups_;  // search group -> its trials (in trials_)
   bool stopping_ = false;
   bool interrupted_ = false;
   int signal_ = 0;  // the signal that interrupted this run (SIGINT or SIGTERM); 0: none

@@ -174,11 +174,13 @@ DLDevice training_device(const RunSettings& rs, const Ranks& ranks) {
 class TrainingLoop {
  public:
   // `during`: the evaluation during training (rank 0's; null on the others).
+  // `until` (> 0): stop after that step, below the budget: a rung of ASHA.
   TrainingLoop(const fs::path& dir, const RunPlan& r, const Ranks& ranks, LocalRanks* others, DatasetInstance& data,
-               ModelInstance& model, const StepPlan& plan, DuringTraining* during)
+               ModelInstance& model, const StepPlan& plan, DuringTraining* during, int64_t until)
       : dir_(dir), r_(r), rs_(r.settings), ranks_(ranks), others_(others), writer_(ranks.rank == 0),
-        world_(ranks.world_size), data_(data), model_(model), plan_(plan), checkpoint_(checkpoint_file(dir)),
-        losses_path_(dir / "losses.jsonl"), during_(during) {}
+        world_(ranks.world_size), data_(data), model_(model), plan_(plan),
+        stop_at_(until > 0 && (plan.total == 0 || until < plan.total) ? until : plan.total),
+        checkpoint_(checkpoint_file(dir)), losses_path_(dir / "losses.jsonl"), during_(during) {}
 
   // The loop state from the checkpoint (resuming) or a fresh one; opens the loss log.
   void start(bool resume) {
@@ -211,6 +213,10 @@ class TrainingLoop {
 
   // Rank 0's done file: steps, time, CPU time, peak memory and the final losses.
   void write_done() const;
+  // Stopped at a rung below the budget (ASHA): rank 0 makes sure the evaluation during
+  // training ran at this step and writes the rung's file with its values.
+  bool at_rung() const { return stop_at_ != plan_.total && s_.step == stop_at_; }
+  void write_rung();
 
   int64_t step() const { return s_.step; }
 
@@ -236,7 +242,14 @@ class TrainingLoop {
   }
 
   double elapsed() const { return s_.elapsed + std::chrono::duration<double>(Clock::now() - started_).count(); }
-  bool steps_left() const { return plan_.total == 0 || s_.step < plan_.total; }
+  // The training's CPU seconds: earlier processes' (from the checkpoint) and this one's, less
+  // its evaluations during training. A local rank 0 has reaped the other ranks by the end:
+  // their CPU time counts then.
+  double train_cpu_seconds() const {
+    const double others = others_ != nullptr ? cpu_seconds(RUSAGE_CHILDREN) : 0.0;
+    return s_.cpu_seconds + cpu_seconds() + others - (during_ != nullptr ? during_->cost().cpu_seconds : 0.0);
+  }
+  bool steps_left() const { return stop_at_ == 0 || s_.step < stop_at_; }
   bool time_spent() const { return rs_.budget.seconds > 0 && elapsed() >= rs_.budget.seconds; }
   // With several processes, the clock and the signals only vote (see train_step): every
   // process must stop after the same step.
@@ -259,6 +272,7 @@ class TrainingLoop {
   DatasetInstance& data_;
   ModelInstance& model_;
   const StepPlan plan_;
+  const int64_t stop_at_;  // the last step of this process's training: the budget's, or a rung's
   const fs::path checkpoint_;
   const fs::path losses_path_;
   LoopState s_;
@@ -287,7 +301,7 @@ std::optional<int> TrainingLoop::run_steps() {
     TensorMapPtr batch = prefetch.take();
     const int64_t step = s_.step;
     before_draw_ = s_;
-    if (plan_.total == 0 || step + 1 < plan_.total) prefetch.request(next_indices(), batch_seed(step + 1));
+    if (stop_at_ == 0 || step + 1 < stop_at_) prefetch.request(next_indices(), batch_seed(step + 1));
     int32_t stop = 0;
     losses_ = train_step(*batch, step, stop);
     s_.step = step + 1;
@@ -356,6 +370,7 @@ void TrainingLoop::checkpoint_now() {
   losses_log_.flush();
   LoopState saved = s_;
   saved.elapsed = elapsed();
+  saved.cpu_seconds = train_cpu_seconds();
   save_checkpoint(model_, r_, saved, checkpoint_);
 }
 
@@ -371,12 +386,10 @@ int TrainingLoop::cancelled() {
 void TrainingLoop::write_done() const {
   toml::table final_losses;
   for (const auto& l : losses_) final_losses.insert(l.name, l.value);
-  // A local rank 0 has reaped the other ranks: their CPU time counts too.
-  const double cpu = cpu_seconds() + (others_ != nullptr ? cpu_seconds(RUSAGE_CHILDREN) : 0.0);
   const DuringCost during = during_ != nullptr ? during_->cost() : DuringCost{};
   toml::table done{{"steps", s_.step},
                    {"seconds", elapsed()},
-                   {"cpu_seconds", cpu - during.cpu_seconds},
+                   {"cpu_seconds", train_cpu_seconds()},
                    {"peak_rss_mb", peak_rss_mb()},
                    {"final_losses", std::move(final_losses)}};
   if (world_ > 1) done.insert("processes", world_);
@@ -385,6 +398,32 @@ void TrainingLoop::write_done() const {
                                       {"seconds", during.seconds},
                                       {"cpu_seconds", during.cpu_seconds}});
   write_toml(done_file(dir_, NodeKind::Train), done);
+}
+
+void TrainingLoop::write_rung() {
+  if (!writer_) return;
+  if (during_ == nullptr || during_->last_step() != s_.step) evaluate_during();
+  toml::table values, directions;
+  for (const auto& v : during_->last_values()) {
+    values.insert_or_assign(v.name, v.value);
+    directions.insert_or_assign(v.name, direction_name(v.direction));
+  }
+  write_toml(rung_file(dir_, s_.step), toml::table{{"step", s_.step},
+                                                   {"seconds", elapsed()},
+                                                   {"cpu_seconds", train_cpu_seconds()},
+                                                   {"values", std::move(values)},
+                                                   {"directions", std::move(directions)}});
+  spdlog::info("stopped at step {}, a rung of the search: checkpoint and {} written", s_.step,
+               rung_file(dir_, s_.step).filename().string());
+}
+
+// The step a trial of ASHA stops at (train.until.toml, written by the scheduler); 0: none.
+int64_t rung_target(const fs::path& dir) {
+  const auto target = read_toml(rung_target_file(dir));
+  if (!target) return 0;
+  const int64_t until = (*target)["until"].value_or(int64_t{0});
+  if (until <= 0) throw HostError(rung_target_file(dir).string() + ": expected until = a positive step count");
+  return until;
 }
 
 // The training of one process; `ranks` says which of the run's processes it is (one,
@@ -397,10 +436,14 @@ int train_as(const fs::path& dir, bool resume, const RunPlan& r, const Ranks& ra
   std::optional<DuringTraining> during;
   if (ranks.rank == 0) during.emplace(dir, r, data);
   TrainingLoop loop(dir, r, ranks, others, data, model, plan_steps(r, data.split_size("train"), ranks.world_size),
-                    during ? &*during : nullptr);
+                    during ? &*during : nullptr, rung_target(dir));
   loop.start(resume);
   if (const std::optional<int> cancelled = loop.run_steps()) return *cancelled;
   loop.save_final_checkpoint();
+  if (loop.at_rung()) {
+    loop.write_rung();
+    return 0;
+  }
 
   // The ranks must end with the same trained state: each logs its digests, and a local
   // rank 0 compares the others' with its own, tensor by tensor.

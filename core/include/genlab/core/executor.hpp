@@ -32,7 +32,14 @@ struct NodeJob {
   double timeout = 0;
   int64_t memory_limit_mb = 0;
   bool resume = false;  // continue from the node's checkpoint
+  int64_t until = 0;    // a train node of ASHA stopping at a rung: that step (0: the budget's end)
 };
+
+// The file whose presence says a node did what it was started for: its done file, or the
+// rung's file of a trial that stops at a rung.
+inline std::filesystem::path finished_file(const NodeJob& job) {
+  return job.until > 0 ? rung_file(job.dir, job.until) : done_file(job.dir, job.kind);
+}
 
 // The worker's progress lines ("progress <step> <total> <loss name> <loss>", "error <text>"),
 // parsed from its stdout, wherever that goes (a pipe, or a file on shared storage).

@@ -62,6 +62,21 @@ struct RunSettings {
   int64_t eval_during_samples = 32;
 };
 
+// [search]: trials of the parameters given as distributions ({uniform = [a, b]}, ...),
+// each trial a run with its own identity. docs/search.md documents the keys.
+struct SearchSettings {
+  int64_t trials = 0;               // trials per search group; 0: no [search]
+  int64_t seed = 0;                 // draws the trials' values (with the trial's index and the key)
+  std::string strategy = "random";  // "random": every trial to the end; "asha": successive halving
+  std::string metric;               // "mmd.mmd2": a value of the evaluation during training
+  std::string goal;                 // "min" or "max"; empty: the metric's own direction
+  int64_t min_steps = 0;            // ASHA's first rung r; the rungs are r, r*eta, ... below the steps
+  int64_t eta = 3;                  // ASHA: the top 1/eta of a rung go on to the next
+  bool asha() const { return strategy == "asha"; }
+  // ASHA's rungs for a run of `steps` steps: r, r*eta, ... (each below `steps`), then `steps`.
+  std::vector<int64_t> rungs(int64_t steps) const;
+};
+
 struct RunPlan {
   std::string name;        // readable: <model>-<dataset>-s<seed>[-<key>=<value>...]
   std::string id;          // hex sha256 of the identity (see identity())
@@ -76,6 +91,12 @@ struct RunPlan {
   std::string features_id;
   std::filesystem::path features_dir;
   bool is_feature_net = false;  // this run trains a feature network (evaluated by accuracy)
+  // A trial of [search]: its index (-1: not a trial), the group its trials compete in (the
+  // run's name without the trial: model, dataset, seed and sweep point) and the values
+  // drawn ("models.vae.lr" -> 0.0013).
+  int64_t trial = -1;
+  std::string search_group;
+  toml::table searched;
 
   // The run's resolved manifest: what the worker runs, and what its folder keeps.
   toml::table resolved() const;
@@ -124,6 +145,7 @@ struct Experiment {
   Report report;
   ExecutorSettings executor;
   std::vector<Claim> claims;  // [[claims]]: judged in the report (claims.hpp)
+  SearchSettings search;      // [search]; trials == 0: none
 
   std::filesystem::path folder() const { return workspace / name; }
   std::filesystem::path feature_folder(const RunPlan& feature_run) const {

@@ -35,6 +35,11 @@ struct NamedScalar {
   genlab_direction direction = GENLAB_DIRECTION_NONE;
 };
 
+// "lower", "higher" or "none": a direction as results files write it.
+inline const char* direction_name(genlab_direction direction) {
+  return direction == GENLAB_DIRECTION_LOWER ? "lower" : direction == GENLAB_DIRECTION_HIGHER ? "higher" : "none";
+}
+
 // Copies and frees a returned scalar list; a malformed one throws naming the plugin.
 std::vector<NamedScalar> take_scalars(const Plugin& plugin, genlab_scalar_list* list, const char* call);
 // Checks a returned tensor map's struct and names; throws naming the plugin and call.

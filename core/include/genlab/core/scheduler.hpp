@@ -26,7 +26,9 @@ struct SchedulerOptions {
   std::filesystem::path executable;  // the genlab binary that runs `genlab worker`
 };
 
-enum class NodeState { Pending, Running, Finished, Failed, Skipped, Cancelled };
+// Paused: a trial of ASHA stopped at a rung, waiting for the search to promote it; Pruned:
+// one the search stopped there for good (and its evaluation), which is no failure.
+enum class NodeState { Pending, Running, Finished, Failed, Skipped, Cancelled, Paused, Pruned };
 const char* node_state_name(NodeState state);
 
 struct NodeResult {

@@ -5,7 +5,9 @@
 //     summary.json, summary.md           the report node's output
 //     data/<dataset>--<id>/              prepare: node.toml, prepare.{state,done}.toml, prepare.log
 //     runs/<run name>--<id>/             train:   run.toml, train.{state,done}.toml, train.log,
-//                                                 losses.jsonl, checkpoint.safetensors
+//                                                 losses.jsonl, checkpoint.safetensors,
+//                                                 during/ (evaluations during training),
+//                                                 train.until.toml, rung-<step>.toml (ASHA)
 //       eval-<eval id>/                  evaluate: run.toml (the run as this evaluation sees
 //                                                 it: its metrics), evaluate.{state,done}.toml,
 //                                                 evaluate.log, results.json,
@@ -45,6 +47,12 @@ inline std::filesystem::path log_file(const std::filesystem::path& dir, NodeKind
 inline std::filesystem::path checkpoint_file(const std::filesystem::path& run_dir) {
   return run_dir / "checkpoint.safetensors";
 }
+// A step count as file names hold it: at least 8 digits, so that names sort by step.
+inline std::string padded_step(int64_t step) {
+  std::string digits = std::to_string(step);
+  if (digits.size() < 8) digits.insert(0, 8 - digits.size(), '0');
+  return digits;
+}
 // Evaluation during training (core/src/run/during.cpp): a run's during/ folder, its series
 // (a JSON line per evaluation) and the samples of the evaluation after `step` steps.
 inline std::filesystem::path during_folder(const std::filesystem::path& run_dir) { return run_dir / "during"; }
@@ -52,9 +60,18 @@ inline std::filesystem::path during_series_file(const std::filesystem::path& run
   return during_folder(run_dir) / "evaluations.jsonl";
 }
 inline std::filesystem::path during_samples_file(const std::filesystem::path& run_dir, int64_t step) {
-  std::string digits = std::to_string(step);
-  if (digits.size() < 8) digits.insert(0, 8 - digits.size(), '0');
-  return during_folder(run_dir) / ("step-" + digits + ".safetensors");
+  return during_folder(run_dir) / ("step-" + padded_step(step) + ".safetensors");
+}
+
+// ASHA's rungs ([search] strategy = "asha"): the scheduler writes the step a trial's
+// training stops at (`until`) before it starts it; the training, stopped there, saves its
+// checkpoint and writes the rung's file (step, cost, the evaluation's values) instead of
+// its done file.
+inline std::filesystem::path rung_target_file(const std::filesystem::path& run_dir) {
+  return run_dir / "train.until.toml";
+}
+inline std::filesystem::path rung_file(const std::filesystem::path& run_dir, int64_t step) {
+  return run_dir / ("rung-" + padded_step(step) + ".toml");
 }
 
 // A TOML file read whole; nullopt if it is missing or does not parse.

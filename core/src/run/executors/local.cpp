@@ -188,7 +188,7 @@ class LocalExecutor final : public Executor {
       NodeOutcome out;
       out.seconds = std::chrono::duration<double>(Clock::now() - w.progress->started).count();
       const fs::path log = log_file(w.job.dir, w.job.kind);
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(done_file(w.job.dir, w.job.kind))) {
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(finished_file(w.job))) {
         out.kind = NodeOutcome::Kind::Finished;
       } else if (w.timed_out) {
         // Its own timeout, whether it then saved a checkpoint (exit 130) or had to be killed.

@@ -264,7 +264,7 @@ class SlurmExecutor final : public Executor {
         continue;
       }
       read_progress(j);
-      const bool done = fs::exists(done_file(j.job.dir, j.job.kind));
+      const bool done = fs::exists(finished_file(j.job));
       NodeOutcome outcome;
       if (state.state.empty()) {
         outcome.kind = done ? NodeOutcome::Kind::Finished : NodeOutcome::Kind::Failed;
