@@ -49,7 +49,8 @@ std::vector<std::string> run_names(const genlab::Experiment& e) {
 std::set<std::string> trials_with(const ExperimentDir& e, const std::string& file) {
   std::set<std::string> out;
   for (const auto& d : fs::directory_iterator(e.folder() / "runs"))
-    if (fs::exists(d.path() / file)) out.insert(d.path().filename().string().substr(0, d.path().filename().string().find("--")));
+    if (fs::exists(d.path() / file))
+      out.insert(d.path().filename().string().substr(0, d.path().filename().string().find("--")));
   return out;
 }
 

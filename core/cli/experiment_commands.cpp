@@ -149,8 +149,8 @@ void print_outcome(const Experiment& e, const ScheduleResult& result, const std:
   if (!e.claims.empty()) std::cout << "\n" << claims_text(e);
   std::cout << "\n"
             << result.nodes.size() << " node(s): " << (result.nodes.size() - result.failed()) << " ok (" << reused
-            << " already done" << (pruned > 0 ? ", " + std::to_string(pruned) + " stopped by the search" : "")
-            << "), " << result.failed() << " failed or skipped\n";
+            << " already done" << (pruned > 0 ? ", " + std::to_string(pruned) + " stopped by the search" : "") << "), "
+            << result.failed() << " failed or skipped\n";
   if (!registered.empty()) std::cout << "registered: " << join(registered) << "\n";
   std::cout << "summary: " << (e.folder() / "summary.md").string() << "\n"
             << "report: " << (e.folder() / "report.html").string() << "\n";

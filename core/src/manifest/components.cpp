@@ -72,7 +72,7 @@ void check_param(const fs::path& file, const std::string& section, const Compone
     const toml::node& v = *value.get("v");
     if (!has_type(v, it->type))
       throw HostError(where(node.source(), file) + ": expected '" + path + "' to be " + type_name(it->type) +
-                      (is_sweep(node)    ? " in every point of its sweep"
+                      (is_sweep(node) ? " in every point of its sweep"
                        : distribution ? " in every value of its distribution"
                                       : ""));
     if (v.is_floating_point() && !std::isfinite(v.as_floating_point()->get()))

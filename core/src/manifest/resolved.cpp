@@ -93,8 +93,7 @@ toml::table RunPlan::resolved() const {
                 {"metrics", std::move(metrics_out)}};
   if (!features_id.empty()) t.insert("features", toml::table{{"id", features_id}, {"dir", features_dir.string()}});
   if (is_feature_net) t.insert("role", "features");
-  if (trial >= 0)
-    t.insert("search", toml::table{{"trial", trial}, {"group", search_group}, {"searched", searched}});
+  if (trial >= 0) t.insert("search", toml::table{{"trial", trial}, {"group", search_group}, {"searched", searched}});
   return t;
 }
 

@@ -112,7 +112,8 @@ RunFate run_fate(const RunPlan& r, const fs::path& run_dir) {
   const auto state = read_toml(state_file(run_dir, NodeKind::Train));
   if (trained) {
     fate.train = {"reuse", "finished earlier"};
-  } else if (const std::string s = state ? (*state)["state"].value_or(std::string()) : ""; s == "paused" || s == "pruned") {
+  } else if (const std::string s = state ? (*state)["state"].value_or(std::string()) : "";
+             s == "paused" || s == "pruned") {
     fate.train = {"search", (s == "paused" ? "paused at a rung of the search (ASHA), " : "") +
                                 (*state)["reason"].value_or(std::string())};
   } else if (state && (*state)["state"].value_or(std::string()) == "running") {

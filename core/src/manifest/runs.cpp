@@ -129,7 +129,8 @@ void apply_override_key(RunPlan& r, const toml::key& k, const toml::node& v, con
   if (is_sweep(v) || is_distribution(v))
     throw HostError(where(k.source(), file) + ": an override sets '" + key +
                     "' to a sweep or a distribution; expected one value (sweeps and [search] distributions belong "
-                    "in the [" + head + "." + name + "] table)");
+                    "in the [" +
+                    head + "." + name + "] table)");
   ComponentSpec spec{target->name, target->plugin_name, target->plugin, nullptr};
   check_param(file, head, spec, param, v, k.source());
   target->params.insert_or_assign(param, v);

@@ -101,7 +101,8 @@ toml::table draw(const toml::node& node, int64_t seed, const std::string& key, i
     const auto span = static_cast<double>(high - low) + 1;
     return toml::table{{"v", low + std::min(high - low, static_cast<int64_t>(u * span))}};
   }
-  if (kind == "log_uniform") return toml::table{{"v", rounded(std::exp(std::log(lo) + u * (std::log(hi) - std::log(lo))))}};
+  if (kind == "log_uniform")
+    return toml::table{{"v", rounded(std::exp(std::log(lo) + u * (std::log(hi) - std::log(lo))))}};
   return toml::table{{"v", rounded(lo + u * (hi - lo))}};
 }
 
@@ -111,8 +112,8 @@ SearchSettings read_search_section(const toml::table& root, const fs::path& file
   if (node == nullptr) return s;
   const toml::table* table = node->as_table();
   if (table == nullptr) throw HostError(where(node->source(), file) + ": expected [search] to be a table");
-  static const std::vector<std::string> known = {"trials", "seed", "strategy", "metric",
-                                                 "goal",   "min_steps", "eta", "budget"};
+  static const std::vector<std::string> known = {"trials", "seed",      "strategy", "metric",
+                                                 "goal",   "min_steps", "eta",      "budget"};
   auto positive = [&](const toml::node& v, const std::string& what, int64_t at_least, int64_t at_most) {
     const int64_t n = manifest_value<int64_t>(v, file, what, "an integer");
     if (n < at_least || n > at_most)
@@ -167,12 +168,14 @@ void check_search(const SearchSettings& s, const toml::table& root, const RunSet
   if (node == nullptr) return;
   const std::string at = where(node->source(), file);
   if (!any_distribution)
-    throw HostError(at + ": [search] has nothing to search: give a model's or dataset's parameter as a "
-                         "distribution, e.g. lr = {log_uniform = [1e-4, 1e-2]}");
+    throw HostError(at +
+                    ": [search] has nothing to search: give a model's or dataset's parameter as a "
+                    "distribution, e.g. lr = {log_uniform = [1e-4, 1e-2]}");
   if (!s.asha()) return;
   if (s.metric.empty())
-    throw HostError(at + ": search.strategy = \"asha\" ranks the trials at each rung by a metric of the evaluation "
-                         "during training: set search.metric (e.g. \"mmd.mmd2\")");
+    throw HostError(at +
+                    ": search.strategy = \"asha\" ranks the trials at each rung by a metric of the evaluation "
+                    "during training: set search.metric (e.g. \"mmd.mmd2\")");
   const std::string metric = s.metric.substr(0, s.metric.find('.'));
   const auto& during = base.eval_during;
   if (s.metric.find('.') == std::string::npos || std::find(during.begin(), during.end(), metric) == during.end())
@@ -182,15 +185,18 @@ void check_search(const SearchSettings& s, const toml::table& root, const RunSet
                                     : " (evaluation.during = [" + join_names(during) + "])") +
                     "; expected \"METRIC.VALUE\" of a metric in evaluation.during, with evaluation.every set");
   if (base.budget.steps <= 0 || base.budget.epochs > 0 || base.budget.seconds > 0)
-    throw HostError(at + ": search.strategy = \"asha\" stops and continues trials at step counts: give "
-                         "experiment.steps, and neither epochs nor max_seconds");
+    throw HostError(at +
+                    ": search.strategy = \"asha\" stops and continues trials at step counts: give "
+                    "experiment.steps, and neither epochs nor max_seconds");
   if (s.min_steps == 0)
-    throw HostError(at + ": search.strategy = \"asha\" needs min_steps, the steps of its first rung (e.g. a tenth of "
-                         "experiment.steps)");
+    throw HostError(at +
+                    ": search.strategy = \"asha\" needs min_steps, the steps of its first rung (e.g. a tenth of "
+                    "experiment.steps)");
   if (s.min_steps >= base.budget.steps)
-    throw HostError(where((*node->as_table())["min_steps"].node()->source(), file) + ": search.min_steps = " +
-                    std::to_string(s.min_steps) + " leaves no rung below experiment.steps = " +
-                    std::to_string(base.budget.steps) + "; expected fewer steps than that");
+    throw HostError(where((*node->as_table())["min_steps"].node()->source(), file) +
+                    ": search.min_steps = " + std::to_string(s.min_steps) +
+                    " leaves no rung below experiment.steps = " + std::to_string(base.budget.steps) +
+                    "; expected fewer steps than that");
 }
 
 }  // namespace manifest

@@ -263,9 +263,9 @@ void add_search(doc::Document& d, const Experiment& e) {
                               ? "ASHA (min_steps " + std::to_string(e.search.min_steps) + ", eta " +
                                     std::to_string(e.search.eta) + ") on " + e.search.metric + " during training"
                               : std::string("random search, every trial trained to the end");
-  d.add({doc::Paragraph{{text(std::to_string(e.search.trials) + " trials per model, seed " +
-                              std::to_string(e.search.seed) + ", " + how +
-                              ". The same trials for every model: each family got the same tuning budget.")}}});
+  d.add({doc::Paragraph{
+      {text(std::to_string(e.search.trials) + " trials per model, seed " + std::to_string(e.search.seed) + ", " + how +
+            ". The same trials for every model: each family got the same tuning budget.")}}});
   doc::Table t{{"search", "trials", "to the end", "stopped", "steps spent", "train CPU s", "best trial",
                 e.search.metric.empty() ? "metric" : e.search.metric}};
   std::ostringstream points;

@@ -124,8 +124,8 @@ std::string search_text(const Experiment& e) {
     text << "; " << g.steps_spent << " of " << g.steps_if_all_finished << " steps, " << std::fixed
          << std::setprecision(1) << g.cpu_seconds << " CPU s";
     if (g.best != nullptr)
-      text << "; best " << g.best->name.substr(g.group.size() + 1) << " (" << g.metric << " "
-           << std::setprecision(4) << std::defaultfloat << g.best_value << ")";
+      text << "; best " << g.best->name.substr(g.group.size() + 1) << " (" << g.metric << " " << std::setprecision(4)
+           << std::defaultfloat << g.best_value << ")";
     text << "\n";
   }
   return text.str();

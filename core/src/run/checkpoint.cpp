@@ -71,7 +71,8 @@ LoopState loop_state_from_metadata(const fs::path& file, const SafetensorsConten
   s.step = checkpoint_number<int64_t>(file, "step", meta("step"));
   s.cursor = checkpoint_number<size_t>(file, "cursor", meta("cursor"));
   s.elapsed = checkpoint_number<double>(file, "elapsed_seconds", meta("elapsed_seconds"));
-  if (contents.metadata.count("cpu_seconds")) s.cpu_seconds = checkpoint_number<double>(file, "cpu_seconds", meta("cpu_seconds"));
+  if (contents.metadata.count("cpu_seconds"))
+    s.cpu_seconds = checkpoint_number<double>(file, "cpu_seconds", meta("cpu_seconds"));
   std::istringstream rng(meta("host_rng"));
   if (!(rng >> s.rng)) throw HostError(file.string() + ": checkpoint metadata 'host_rng' is not a generator state");
   if (s.step < 0 || (total_steps > 0 && s.step > total_steps))

@@ -611,7 +611,7 @@ class Scheduler {
   Display display_;
   std::unique_ptr<Executor> executor_;
   std::vector<Node> nodes_;
-  std::vector<AshaTrial> trials_;                     // [search] strategy = "asha": its trials
+  std::vector<AshaTrial> trials_;                      // [search] strategy = "asha": its trials
   std::map<std::string, std::vector<size_t>> groups_;  // search group -> its trials (in trials_)
   bool stopping_ = false;
   bool interrupted_ = false;

@@ -31,9 +31,9 @@ std::vector<size_t> asha_promotions(const std::vector<TrialProgress>& trials, si
 struct TrialRungs {
   std::vector<int64_t> steps;
   std::vector<double> values;
-  std::string direction;  // the metric's, as the evaluation gave it ("lower", "higher", "none")
+  std::string direction;   // the metric's, as the evaluation gave it ("lower", "higher", "none")
   double cpu_seconds = 0;  // training CPU seconds up to the last rung
-  std::string problem;    // why a rung's file does not serve (no such value): the trial fails
+  std::string problem;     // why a rung's file does not serve (no such value): the trial fails
 };
 TrialRungs read_trial_rungs(const std::filesystem::path& run_dir, const std::vector<int64_t>& rungs,
                             const std::string& metric);
