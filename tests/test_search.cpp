@@ -244,3 +244,71 @@ TEST_CASE("validate refuses a malformed search with its line and column", "[sear
                Contains("to a sweep or a distribution; expected one value"));
   }
 }
+
+TEST_CASE("--settle adds seeds to the cells of an open claim until it is decided; validate estimates how many",
+          "[search][claims][settle]") {
+  // Two seeds leave this claim open (t at 1 degree of freedom is 12.7); more decide it.
+  const std::string body = R"(steps = 60
+seeds = [0, 1]
+[datasets.ring]
+plugin = "example-toy2d"
+train_size = 512
+test_size = 128
+[metrics.mmd]
+plugin = "example-mmd"
+bandwidth = 0.3
+[models.gmm]
+plugin = "example-gmm"
+components = {sweep = [2, 8]}
+[evaluation]
+samples = 128
+[[claims]]
+id = 1
+text = "Eight components fit the ring better than two."
+experiment = "MMD of the GMM with 8 and with 2 components"
+[[claims.checks]]
+metric = "mmd.mmd2"
+a = { model = "gmm", dataset = "ring", components = 8 }
+expect = "lower"
+b = { model = "gmm", dataset = "ring", components = 2 }
+)";
+  ExperimentDir e(body);
+  const auto plain = run_genlab("run --quiet " + e.manifest.string());
+  REQUIRE(plain.exit_code == 0);
+  const auto validate = run_genlab("validate " + e.manifest.string());
+  CHECK_THAT(validate.output, Contains("inconclusive at 2 seed(s) so far; at the spread seen, about "));
+  CHECK_THAT(validate.output, Contains(" seeds per cell would decide it (genlab run --settle)"));
+
+  const auto settled = run_genlab("run --quiet --settle --max-seeds 8 " + e.manifest.string());
+  INFO(settled.output);
+  REQUIRE(settled.exit_code == 0);
+  CHECK_THAT(settled.output, Contains("settle: claim(s) 1 inconclusive after round 1; adding gmm-ring-components=8 s2, "
+                                      "gmm-ring-components=2 s2"));
+  CHECK_THAT(settled.output, Contains("settle: every claim decided after round"));
+  const auto added = genlab::read_toml(e.folder() / "settle.toml");
+  REQUIRE(added);
+  const size_t extra = (*added)["seeds"]["gmm-ring-components=8"].as_array()->size();
+  CHECK(extra >= 1);
+  CHECK(extra <= 6);
+  CHECK((*added)["seeds"]["gmm-ring-components=2"].as_array()->size() == extra);
+  // Every later plan holds the added seeds: a plain run reuses them all, validate says so.
+  const genlab::Experiment plan = genlab::load_experiment(e.manifest);
+  CHECK(plan.runs.size() == 4 + 2 * extra);
+  const auto again = run_genlab("run --quiet " + e.manifest.string());
+  CHECK_THAT(again.output, Contains(std::to_string(1 + 2 * (4 + 2 * extra)) + " already done"));
+  CHECK_THAT(again.output, Contains("supported"));
+  CHECK_THAT(run_genlab("validate " + e.manifest.string()).output,
+             Contains("supported at " + std::to_string(2 + extra) + " seed(s) so far"));
+
+  // The cap: a claim no seed decides (a cell against itself) stops --settle at --max-seeds.
+  std::string same = body;
+  same.replace(same.rfind("components = 2 }"), 16, "components = 8 }");
+  ExperimentDir capped(same);
+  const auto stopped = run_genlab("run --quiet --settle --max-seeds 3 " + capped.manifest.string());
+  INFO(stopped.output);
+  CHECK(stopped.exit_code == 0);
+  CHECK_THAT(stopped.output, Contains("adding gmm-ring-components=8 s2"));
+  CHECK_THAT(stopped.output, Contains("settle: claim(s) 1 still inconclusive, their cells at --max-seeds 3"));
+  CHECK_THAT(run_genlab("run --settle " + capped.manifest.string() + " --max-seeds 1").output,
+             Contains("--max-seeds must be in [2, 1000], got 1"));
+}

@@ -13,6 +13,7 @@
 #include "genlab/core/reuse.hpp"
 #include "genlab/core/scheduler.hpp"
 #include "genlab/core/search.hpp"
+#include "genlab/core/claims.hpp"
 #include "genlab/core/worker.hpp"
 #include "genlab/util/files.hpp"
 
@@ -63,8 +64,28 @@ int validate_command(const std::vector<std::string>& args) {
               << (metric_runs[key].size() == e.runs.size() ? std::string(": every run")
                                                            : ": " + std::to_string(metric_runs[key].size()) + " run(s)")
               << "\n";
-  for (const auto& c : e.claims)
-    std::cout << "  claim " << c.id << ": " << c.text << " (" << c.checks.size() << " check(s))\n";
+  // Claims with the runs' results so far: how many seeds would decide an open one.
+  const std::vector<ClaimResult> judged =
+      e.claims.empty() ? std::vector<ClaimResult>{} : judge_claims(e.claims, group_runs(e));
+  for (const auto& c : judged) {
+    std::cout << "  claim " << c.claim->id << ": " << c.claim->text << " (" << c.claim->checks.size() << " check(s))";
+    size_t needed = 0, seen = 0;
+    bool judged_any = false;
+    for (size_t i = 0; i < c.checks.size(); ++i) {
+      judged_any |= c.checks[i].a.n > 0;
+      seen = std::max(seen, std::max(c.checks[i].a.n, c.checks[i].b.n));
+      needed = std::max(needed, seeds_to_separate(c.claim->checks[i], c.checks[i]));
+    }
+    if (judged_any) std::cout << ": " << verdict_name(c.verdict) << " at " << seen << " seed(s) so far";
+    if (c.verdict == Verdict::inconclusive && needed > 0)
+      std::cout << "; at the spread seen, about " << needed << " seeds per cell would decide it (genlab run --settle)";
+    std::cout << "\n";
+  }
+  for (const auto& r : e.runs)
+    if (r.settled) {
+      std::cout << "  seeds added by genlab run --settle: " << settle_file(e).string() << "\n";
+      break;
+    }
   return kOk;
 }
 
@@ -156,6 +177,46 @@ void print_outcome(const Experiment& e, const ScheduleResult& result, const std:
             << "report: " << (e.folder() / "report.html").string() << "\n";
 }
 
+// One round of --settle: a seed more for every seed group of an open claim's cells that has
+// fewer than `max_seeds`, kept in settle.toml for every later plan. False when the claims
+// are decided, or the open ones are at the cap.
+bool add_settling_seeds(const Experiment& e, int round, int max_seeds) {
+  const std::vector<ClaimResult> judged = judge_claims(e.claims, group_runs(e));
+  const std::vector<std::string> open = unsettled_groups(judged, e.runs);
+  std::vector<std::string> open_claims;
+  for (const auto& c : judged)
+    if (c.verdict == Verdict::inconclusive) open_claims.push_back(c.claim->id);
+  if (open.empty()) {
+    std::cout << "settle: every claim decided after round " << round << "\n";
+    return false;
+  }
+  toml::table file = read_toml(settle_file(e)).value_or(toml::table{});
+  if (!file["seeds"].is_table()) file.insert_or_assign("seeds", toml::table{});
+  toml::table& seeds = *file["seeds"].as_table();
+  std::vector<std::string> added;
+  for (const auto& group : open) {
+    int64_t count = 0, next = 0;
+    for (const auto& r : e.runs)
+      if (seed_group(r) == group) {
+        ++count;
+        next = std::max(next, r.seed + 1);
+      }
+    if (count >= max_seeds) continue;
+    if (!seeds[group].is_array()) seeds.insert_or_assign(group, toml::array{});
+    seeds[group].as_array()->push_back(next);
+    added.push_back(group + " s" + std::to_string(next));
+  }
+  if (added.empty()) {
+    std::cout << "settle: claim(s) " << join(open_claims) << " still inconclusive, their cells at --max-seeds "
+              << max_seeds << "\n";
+    return false;
+  }
+  write_toml(settle_file(e), file);
+  std::cout << "settle: claim(s) " << join(open_claims) << " inconclusive after round " << round << "; adding "
+            << join(added) << " (" << settle_file(e).string() << ")\n";
+  return true;
+}
+
 }  // namespace
 
 int run_command(const std::vector<std::string>& args) {
@@ -169,23 +230,38 @@ int run_command(const std::vector<std::string>& args) {
       "resume", "continue interrupted training from its last checkpoint")(
       "restart", "train interrupted runs again from step 0, deleting their checkpoints")(
       "fail-fast", "stop at the first failure")("keep-going", "go on past failures (the default)")(
-      "quiet,q", "plain periodic progress lines instead of live bars");
+      "quiet,q", "plain periodic progress lines instead of live bars")(
+      "settle",
+      "then add a seed to the cells of claims still inconclusive, round after round, until each is "
+      "decided or --max-seeds is reached")("max-seeds", po::value<int>()->default_value(10),
+                                           "with --settle: the most seeds a cell gets (default 10)");
   po::variables_map vm;
   if (!parse(
           args, options, positional, vm,
           "genlab run MANIFEST [--jobs N] [--executor local|slurm] [--resume|--restart] [--fail-fast] [--set KEY=VALUE]... "
-          "[--quiet]"))
+          "[--quiet] [--settle [--max-seeds N]]"))
     return kOk;
-  const Experiment e = load_experiment(manifest_of(vm), overrides(vm));
-  const SchedulerOptions o = scheduler_options(vm, e);
-  refuse_to_drop_checkpoints(e, o);
-  const bool on_slurm = (o.executor.empty() ? e.executor.kind : o.executor) == "slurm";
-  spdlog::info("experiment '{}': {} run(s), {}, workspace {}", e.name, e.runs.size(),
-               on_slurm ? "on Slurm" : std::to_string(o.jobs) + " job(s)", e.folder().string());
-  const ScheduleResult result = run_scheduler(e, o);
-  print_outcome(e, result, register_evaluated_runs(e));
-  if (result.interrupted) return 130;
-  return result.failed() == 0 ? kOk : kFailure;
+  const bool settle = vm.count("settle") > 0;
+  const int max_seeds = vm["max-seeds"].as<int>();
+  if (vm.count("max-seeds") && !vm["max-seeds"].defaulted() && !settle)
+    throw UsageError("--max-seeds goes with --settle");
+  if (max_seeds < 2 || max_seeds > 1000)
+    throw UsageError("--max-seeds must be in [2, 1000], got " + std::to_string(max_seeds));
+  for (int round = 1;; ++round) {
+    const Experiment e = load_experiment(manifest_of(vm), overrides(vm));
+    if (settle && e.claims.empty())
+      throw UsageError(e.file.string() + ": --settle decides claims, and it has no [[claims]]");
+    const SchedulerOptions o = scheduler_options(vm, e);
+    refuse_to_drop_checkpoints(e, o);
+    const bool on_slurm = (o.executor.empty() ? e.executor.kind : o.executor) == "slurm";
+    spdlog::info("experiment '{}': {} run(s), {}, workspace {}", e.name, e.runs.size(),
+                 on_slurm ? "on Slurm" : std::to_string(o.jobs) + " job(s)", e.folder().string());
+    const ScheduleResult result = run_scheduler(e, o);
+    print_outcome(e, result, register_evaluated_runs(e));
+    if (result.interrupted) return 130;
+    if (!settle || result.failed() > 0) return result.failed() == 0 ? kOk : kFailure;
+    if (!add_settling_seeds(e, round, max_seeds)) return kOk;
+  }
 }
 
 int cancel_command(const std::vector<std::string>& args) {

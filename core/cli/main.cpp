@@ -29,11 +29,12 @@ Commands:
   plugins check PATH               conformance check of a plugin folder or library
   validate MANIFEST [--json]       resolve a manifest and print its run plan; runs nothing
   run MANIFEST [--jobs N] [--executor local|slurm] [--resume | --restart] [--threads N]
-      [--fail-fast | --keep-going]
+      [--fail-fast | --keep-going] [--settle [--max-seeds N]]
                                    run an experiment: each step in a worker process (or a
                                    Slurm job), finished runs skipped, interrupted ones resumed
                                    with --resume (or begun again with --restart), Slurm jobs
-                                   still running re-attached
+                                   still running re-attached; --settle adds seeds to the cells
+                                   of inconclusive claims until they are decided
   cancel MANIFEST                  cancel what runs an experiment's nodes (Slurm jobs, local
                                    workers: they checkpoint and stop)
   status [WORKSPACE]               the runs of a workspace: state, progress, time, failures

@@ -105,6 +105,7 @@ Experiment load_experiment(const fs::path& path, const std::vector<std::string>&
 
   const GenerateKeysRead generate_keys_read =
       plan_runs({components, metrics, experiment.base, experiment.seeds, rules, features, e.search}, e);
+  add_settled_seeds(e);
   check_plan(e, generate_keys_read, root);
   check_search(e.search, root, experiment.base, file,
                std::any_of(e.runs.begin(), e.runs.end(), [](const RunPlan& r) { return r.trial >= 0; }));

@@ -249,6 +249,10 @@ struct RunInputs {
 // Appends the runs of the matrix to e.runs (and their feature networks to e.feature_runs),
 // checking each; returns the evaluation.generate options their models read.
 GenerateKeysRead plan_runs(const RunInputs& in, Experiment& e);
+// The seeds settle.toml adds to the cells of open claims (genlab run --settle), as runs
+// like the first planned run of their seed group; a group the manifest no longer plans is
+// passed over.
+void add_settled_seeds(Experiment& e);
 
 }  // namespace manifest
 }  // namespace genlab

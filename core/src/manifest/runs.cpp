@@ -259,7 +259,57 @@ GenerateKeysRead plan_pair_runs(const RunInputs& in, const ComponentSpec& model_
   return read;
 }
 
+// The run `r` with another seed: renamed, its identity computed anew.
+RunPlan with_seed(const RunPlan& r, int64_t seed) {
+  RunPlan out = r;
+  const std::string group = seed_group(r);
+  const size_t prefix = r.model.name.size() + 1 + r.dataset.name.size();
+  out.seed = seed;
+  out.name = group.substr(0, prefix) + "-s" + std::to_string(seed) + group.substr(prefix);
+  if (!out.search_group.empty()) {
+    RunPlan plain = r;
+    plain.name = r.search_group;
+    const std::string search = seed_group(plain);
+    out.search_group = search.substr(0, prefix) + "-s" + std::to_string(seed) + search.substr(prefix);
+  }
+  out.settled = true;
+  assign_identity(out);
+  return out;
+}
+
 }  // namespace
+
+void add_settled_seeds(Experiment& e) {
+  const fs::path file = settle_file(e);
+  if (!fs::exists(file)) return;
+  toml::table added;
+  try {
+    added = toml::parse_file(file.string());
+  } catch (const toml::parse_error& err) {
+    throw HostError(file.string() + ": " + std::string(err.description()) + " (written by genlab run --settle; " +
+                    "delete it to plan the manifest's seeds only)");
+  }
+  const toml::table* groups = added["seeds"].as_table();
+  if (groups == nullptr) return;
+  const size_t planned = e.runs.size();
+  for (const auto& [group, seeds] : *groups) {
+    const toml::array* list = seeds.as_array();
+    auto first = std::find_if(e.runs.begin(), e.runs.begin() + static_cast<std::ptrdiff_t>(planned),
+                              [&](const RunPlan& r) { return seed_group(r) == group.str(); });
+    if (list == nullptr || first == e.runs.begin() + static_cast<std::ptrdiff_t>(planned))
+      continue;  // no longer planned
+    const RunPlan like = *first;
+    for (const auto& seed : *list) {
+      const auto value = seed.value<int64_t>();
+      if (!value)
+        throw HostError(file.string() + ": expected the seeds of '" + std::string(group.str()) + "' to be integers");
+      const bool planned_already = std::any_of(e.runs.begin(), e.runs.end(), [&](const RunPlan& r) {
+        return r.seed == *value && seed_group(r) == group.str();
+      });
+      if (!planned_already) e.runs.push_back(with_seed(like, *value));
+    }
+  }
+}
 
 RunRules read_run_rules(const toml::table& root, const fs::path& file, const ComponentSpecs& specs) {
   RunRules rules;
@@ -292,4 +342,17 @@ GenerateKeysRead plan_runs(const RunInputs& in, Experiment& e) {
 }
 
 }  // namespace manifest
+
+std::string seed_group(const RunPlan& r) {
+  const std::string seed = "-s" + std::to_string(r.seed);
+  const size_t prefix = r.model.name.size() + 1 + r.dataset.name.size();
+  if (r.name.compare(prefix, seed.size(), seed) == 0) {
+    const size_t end = prefix + seed.size();
+    if (end == r.name.size() || r.name[end] == '-') return r.name.substr(0, prefix) + r.name.substr(end);
+  }
+  return r.name;
+}
+
+std::filesystem::path settle_file(const Experiment& e) { return e.folder() / "settle.toml"; }
+
 }  // namespace genlab

@@ -206,7 +206,9 @@ bool same_value(const toml::node& want, const toml::node* have) {
   return value_text(want) == value_text(*have);
 }
 
-bool in_cell(const Cell& cell, const RunPlan& run) {
+}  // namespace
+
+bool cell_holds(const Cell& cell, const RunPlan& run) {
   if (run.model.name != cell.model || run.dataset.name != cell.dataset) return false;
   for (const auto& [k, v] : cell.params) {
     const toml::node* have = run.dataset.params.get(k.str());
@@ -215,6 +217,8 @@ bool in_cell(const Cell& cell, const RunPlan& run) {
   }
   return true;
 }
+
+namespace {
 
 std::string number(double v) { return number_text(v, 3); }
 
@@ -232,7 +236,7 @@ Estimate estimate(const Check& check, const Cell& cell, const std::vector<RunGro
   std::string convention;
   for (const auto& group : groups)
     for (const auto& run : group.runs) {
-      if (!in_cell(cell, *run.plan)) continue;
+      if (!cell_holds(cell, *run.plan)) continue;
       if (auto c = run.conventions.find(check.metric);
           c != run.conventions.end() && convention.find(c->second) == std::string::npos)
         convention += (convention.empty() ? "" : " | ") + c->second;
@@ -292,7 +296,7 @@ void check_claims_cover(const std::vector<Claim>& claims, const std::vector<RunP
         if (cell == nullptr) continue;
         std::vector<const RunPlan*> held;
         for (const auto& r : runs)
-          if (in_cell(*cell, r)) held.push_back(&r);
+          if (cell_holds(*cell, r)) held.push_back(&r);
         if (held.empty())
           throw HostError(
               cell->position + ": claim " + claim.id + ": the cell " + cell->label() +
@@ -360,6 +364,41 @@ std::vector<ClaimResult> judge_claims(const std::vector<Claim>& claims, const st
     results.push_back(std::move(result));
   }
   return results;
+}
+
+std::vector<std::string> unsettled_groups(const std::vector<ClaimResult>& results, const std::vector<RunPlan>& runs) {
+  std::vector<std::string> groups;
+  for (const auto& result : results) {
+    if (result.verdict != Verdict::inconclusive) continue;
+    for (size_t i = 0; i < result.checks.size(); ++i) {
+      if (result.checks[i].verdict != Verdict::inconclusive) continue;
+      const Check& check = result.claim->checks[i];
+      for (const Cell* cell : {&check.a, check.b ? &*check.b : nullptr})
+        for (const auto& r : runs)
+          if (cell != nullptr && cell_holds(*cell, r) &&
+              std::find(groups.begin(), groups.end(), seed_group(r)) == groups.end())
+            groups.push_back(seed_group(r));
+    }
+  }
+  return groups;
+}
+
+size_t seeds_to_separate(const Check& check, const CheckResult& result) {
+  if (check.statistic != Statistic::mean || result.verdict != Verdict::inconclusive) return 0;
+  // The sample standard deviation behind an interval of n runs: half = t(n-1) s / sqrt(n).
+  auto spread = [](const Estimate& e) {
+    if (e.n == 0) return 0.0;  // a bar
+    return (e.high - e.low) / 2 * std::sqrt(static_cast<double>(e.n)) / t_quantile_975(e.n - 1);
+  };
+  const Estimate& a = result.a;
+  const Estimate& b = result.b;
+  if (!a.valid() || !b.valid() || a.n < 2 || (check.b && b.n < 2)) return 0;
+  const double gap = std::abs(a.value - check.factor * b.value);
+  const double s = spread(a) + std::abs(check.factor) * spread(b);
+  if (!(gap > 0) || !std::isfinite(s)) return 0;
+  for (size_t n = std::max<size_t>(2, std::max(a.n, b.n)); n <= 1000; ++n)
+    if (t_quantile_975(n - 1) * s / std::sqrt(static_cast<double>(n)) < gap) return n;
+  return 0;
 }
 
 }  // namespace genlab

@@ -20,17 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The run's name without "-s<seed>": the label its seeds share.
-std::string group_label(const RunPlan& r) {
-  const std::string seed = "-s" + std::to_string(r.seed);
-  const size_t prefix = r.model.name.size() + 1 + r.dataset.name.size();
-  if (r.name.compare(prefix, seed.size(), seed) == 0) {
-    const size_t end = prefix + seed.size();
-    if (end == r.name.size() || r.name[end] == '-') return r.name.substr(0, prefix) + r.name.substr(end);
-  }
-  return r.name;
-}
-
 // One run as its folders hold it: finished with its metrics, or why not.
 RunOutcome read_outcome(const Experiment& e, const RunPlan& r) {
   RunOutcome o;
@@ -71,7 +60,7 @@ RunOutcome read_outcome(const Experiment& e, const RunPlan& r) {
 
 // The group of run `r` in `groups`, added when it is the first of its seeds.
 RunGroup& group_of(std::vector<RunGroup>& groups, const RunPlan& r) {
-  const std::string label = group_label(r);
+  const std::string label = seed_group(r);
   auto it = std::find_if(groups.begin(), groups.end(), [&](const RunGroup& g) { return g.label == label; });
   if (it != groups.end()) return *it;
   RunGroup g;

@@ -14,5 +14,7 @@ namespace genlab {
 // A number as the report and the claims write it: `digits` significant digits, NaN and
 // infinities by name.
 std::string number_text(double v, int digits = 4);
+// Student's t at 0.975 with `df` degrees of freedom (NaN for 0).
+double t_quantile_975(size_t df);
 
 }  // namespace genlab

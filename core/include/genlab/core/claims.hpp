@@ -112,6 +112,19 @@ struct ClaimResult {
 // Every claim judged on what the runs' folders hold.
 std::vector<ClaimResult> judge_claims(const std::vector<Claim>& claims, const std::vector<RunGroup>& groups);
 
+// Whether `run` is one of the runs of `cell`.
+bool cell_holds(const Cell& cell, const RunPlan& run);
+
+// The seed groups (seed_group: the report's rows) of the cells of the open checks of open
+// claims: where `genlab run --settle` adds seeds.
+std::vector<std::string> unsettled_groups(const std::vector<ClaimResult>& results, const std::vector<RunPlan>& runs);
+
+// The seeds per cell at which an open check of means would be decided, were the spread as
+// seen so far: the least n whose intervals t(0.975, n-1) s / sqrt(n) no longer overlap.
+// 0 when it cannot be told (another statistic, fewer than 2 runs a cell, equal means, or
+// more than 1000 seeds).
+size_t seeds_to_separate(const Check& check, const CheckResult& result);
+
 // The table of claims as Markdown: id, claim, verdict, reason.
 std::string claims_markdown(const std::vector<ClaimResult>& results);
 

@@ -97,6 +97,9 @@ struct RunPlan {
   int64_t trial = -1;
   std::string search_group;
   toml::table searched;
+  // A seed that `genlab run --settle` added to this run's cell (settle.toml), beyond the
+  // manifest's seeds.
+  bool settled = false;
 
   // The run's resolved manifest: what the worker runs, and what its folder keeps.
   toml::table resolved() const;
@@ -192,6 +195,14 @@ void check_generate_options(const Plugin& plugin, const toml::table& options, co
 
 // The sha256 of a plugin library, computed once per process.
 std::string library_sha256(const std::filesystem::path& library);
+
+// The run's name without "-s<seed>": the label its seeds share (a row of the report).
+std::string seed_group(const RunPlan& r);
+
+// The seeds `genlab run --settle` added to the cells of claims that stayed open, kept in
+// <experiment folder>/settle.toml (seed group -> seeds) and planned by every load_experiment
+// beside the manifest's seeds.
+std::filesystem::path settle_file(const Experiment& e);
 
 // A RunPlan read back from the run.toml that resolved() wrote (in a worker process).
 // Plugins::Skip leaves each component's plugin null: for readers of a workspace (the
