@@ -21,12 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double process_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
-}
-
 // The step of a during/step-<step>.safetensors file; -1 for any other name.
 int64_t step_of_samples_file(const fs::path& file) {
   long long step = -1;

@@ -19,6 +19,7 @@
 #include "genlab/core/workspace.hpp"
 #include "genlab/genlab_util.h"
 #include "checkpoint.hpp"
+#include "progress.hpp"
 #include "worker_parts.hpp"
 
 namespace genlab {
@@ -194,8 +195,10 @@ Drawn draw(const RunPlan& r, DatasetInstance& data, const genlab_tensor_map& rea
   model.generate(1, &rs.eval_generate, first_view.get());
   const double latency = std::chrono::duration<double>(Clock::now() - start).count();
   start = Clock::now();
+  const double cpu_started = process_cpu_seconds();
   out.generated = model.generate(n, &rs.eval_generate, render_views ? &real : nullptr);  // shape checked by the host
   const double sampling_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double sampling_cpu_seconds = process_cpu_seconds() - cpu_started;
   if (model.can_score()) {
     out.scores = model.score(real);
     out.score_convention = model.score_convention();
@@ -203,6 +206,10 @@ Drawn draw(const RunPlan& r, DatasetInstance& data, const genlab_tensor_map& rea
   values.put("cost.sampling_seconds", sampling_seconds, GENLAB_DIRECTION_LOWER);
   values.put("cost.samples_per_second", sampling_seconds > 0 ? n / sampling_seconds : NAN, GENLAB_DIRECTION_HIGHER);
   values.put("cost.sample_latency_ms", 1000 * latency, GENLAB_DIRECTION_LOWER);
+  // Per CPU second: what a core shared with another process changes least (the wall clock
+  // halves; docs/metrics.md).
+  values.put("cost.samples_per_cpu_second", sampling_cpu_seconds > 0 ? n / sampling_cpu_seconds : NAN,
+             GENLAB_DIRECTION_HIGHER);
   // Kept for later evaluations of this run (and the registry): a failure to save costs
   // only that reuse.
   try {

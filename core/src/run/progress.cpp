@@ -4,6 +4,8 @@
 // scheduler parses the progress lines, the report reads losses.jsonl.
 #include "progress.hpp"
 
+#include <time.h>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -42,6 +44,12 @@ void keep_lines_before(const std::filesystem::path& file, int64_t step) {
         at < step)
       kept += line + "\n";
   write_file_atomic(file, kept, Durability::AtomicOnly);
+}
+
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
 }
 
 }  // namespace genlab

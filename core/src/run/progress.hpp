@@ -1,5 +1,5 @@
-// What a training reports as it goes (progress.cpp): progress lines for the scheduler and
-// the loss lines of losses.jsonl. Internal to the core library.
+// What a training reports as it goes (progress.cpp): progress lines for the scheduler, the
+// loss lines of losses.jsonl, and the process's CPU time that its costs are measured in. Internal to the core library.
 #pragma once
 
 #include <cstdint>
@@ -20,5 +20,8 @@ std::string loss_line(int64_t step, const std::vector<NamedScalar>& losses);
 // Keeps the lines of a step series (losses.jsonl, during/evaluations.jsonl) whose "step" is
 // before `step`: those a checkpoint at `step` covers.
 void keep_lines_before(const std::filesystem::path& file, int64_t step);
+
+// This process's CPU seconds so far (every thread's), for the costs measured beside the work.
+double process_cpu_seconds();
 
 }  // namespace genlab

@@ -197,6 +197,19 @@ class Display {
   Clock::time_point last_draw_;
 };
 
+// The runs with each one's first seed first, then every one's second, ...: the families
+// of a comparison alternate, so that a slow spell of the machine falls on all of them
+// rather than on one family's seeds (costs are measured in seconds; docs/metrics.md).
+std::vector<const RunPlan*> seed_major(const std::vector<RunPlan>& runs) {
+  std::map<std::string, size_t> seen;  // seed group -> runs of it so far
+  std::vector<std::pair<size_t, const RunPlan*>> ranked;
+  for (const auto& r : runs) ranked.emplace_back(seen[seed_group(r)]++, &r);
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<const RunPlan*> out;
+  for (const auto& [rank, r] : ranked) out.push_back(r);
+  return out;
+}
+
 // The DAG of an experiment's nodes, driven through an executor.
 class Scheduler {
  public:
@@ -282,7 +295,8 @@ class Scheduler {
       return train;
     };
     for (const auto& net : e_.feature_runs) feature_nets[net.id] = add_run(net, e_.feature_folder(net), {});
-    for (const auto& r : e_.runs) {
+    for (const RunPlan* run : seed_major(e_.runs)) {
+      const RunPlan& r = *run;
       std::vector<size_t> eval_deps;
       if (!r.features_id.empty()) eval_deps.push_back(feature_nets.at(r.features_id));
       const size_t train = add_run(r, folder / "runs" / r.folder_name(), std::move(eval_deps));

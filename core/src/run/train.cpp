@@ -197,6 +197,7 @@ class TrainingLoop {
     if (writer_) losses_log_.open(losses_path_, std::ios::app);
     if (during_ != nullptr) during_->start_at(s_.step);
     started_ = Clock::now();
+    cpu_at_start_ = cpu_seconds();
   }
 
   // The steps, until the budget is spent or the processes agree to stop; kWorkerCancelled
@@ -242,12 +243,14 @@ class TrainingLoop {
   }
 
   double elapsed() const { return s_.elapsed + std::chrono::duration<double>(Clock::now() - started_).count(); }
-  // The training's CPU seconds: earlier processes' (from the checkpoint) and this one's, less
-  // its evaluations during training. A local rank 0 has reaped the other ranks by the end:
+  // The training's CPU seconds: earlier processes' (from the checkpoint) and this one's since
+  // its loop started (loading the plugins and the data is not training), less its
+  // evaluations during training. A local rank 0 has reaped the other ranks by the end:
   // their CPU time counts then.
   double train_cpu_seconds() const {
     const double others = others_ != nullptr ? cpu_seconds(RUSAGE_CHILDREN) : 0.0;
-    return s_.cpu_seconds + cpu_seconds() + others - (during_ != nullptr ? during_->cost().cpu_seconds : 0.0);
+    return s_.cpu_seconds + cpu_seconds() - cpu_at_start_ + others -
+           (during_ != nullptr ? during_->cost().cpu_seconds : 0.0);
   }
   bool steps_left() const { return stop_at_ == 0 || s_.step < stop_at_; }
   bool time_spent() const { return rs_.budget.seconds > 0 && elapsed() >= rs_.budget.seconds; }
@@ -273,6 +276,7 @@ class TrainingLoop {
   ModelInstance& model_;
   const StepPlan plan_;
   const int64_t stop_at_;  // the last step of this process's training: the budget's, or a rung's
+  double cpu_at_start_ = 0;
   const fs::path checkpoint_;
   const fs::path losses_path_;
   LoopState s_;
