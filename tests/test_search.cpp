@@ -312,3 +312,24 @@ b = { model = "gmm", dataset = "ring", components = 2 }
   CHECK_THAT(run_genlab("run --settle " + capped.manifest.string() + " --max-seeds 1").output,
              Contains("--max-seeds must be in [2, 1000], got 1"));
 }
+
+TEST_CASE("search.budget.cpu_seconds begins no trial once a group's training CPU seconds reach it",
+          "[search][scheduler]") {
+  std::string body = asha_manifest(6, "random");
+  body.replace(body.find("trials = 6"), 10, "trials = 6\nbudget = { cpu_seconds = 0.001 }");
+  ExperimentDir e(body);
+  const auto r = run_genlab("run --quiet " + e.manifest.string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // The first trial begins (nothing is spent yet); after it, the budget is spent.
+  CHECK(trials_with(e, "train.done.toml").size() == 1);
+  CHECK_THAT(r.output, Contains("search gmm-ring-s0: 6 trial(s), 1 trained to the end, 5 not begun"));
+  CHECK_THAT(r.output, Contains("not begun: its search spent its budget ("));
+  CHECK_THAT(read_text(e.folder() / "report.md"), Contains("| gmm-ring-s0 | 1 of 6 | 1 | 0 |"));
+  CHECK_THAT(run_genlab("validate " + e.manifest.string()).output,
+             Contains("train: search (not begun: its search spent"));
+
+  std::string zero = asha_manifest(6, "random");
+  zero.replace(zero.find("trials = 6"), 10, "budget = { cpu_seconds = 0 }");
+  CHECK_THAT(validate_error(zero), Contains("expected search.budget.cpu_seconds > 0, got 0"));
+}

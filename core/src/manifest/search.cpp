@@ -127,13 +127,26 @@ SearchSettings read_search_section(const toml::table& root, const fs::path& file
     if (key == "trials") {
       s.trials = positive(v, what, 1, 10000);
     } else if (key == "budget") {
-      // Each model of a comparison gets the same number of trials: its tuning effort.
+      // Each model of a comparison gets the same tuning effort: a number of trials, or the
+      // training CPU seconds after which no new trial begins (trials then caps them).
       const toml::table* b = v.as_table();
-      const toml::node* trials = b ? b->get("trials") : nullptr;
-      if (b == nullptr || b->size() != 1 || trials == nullptr)
+      if (b == nullptr || b->empty())
         throw HostError(where(v.source(), file) +
-                        ": expected search.budget = { trials = N }, the trials each model gets");
-      s.trials = positive(*trials, "search.budget.trials", 1, 10000);
+                        ": expected search.budget = { trials = N } or { cpu_seconds = S }, each model's tuning effort");
+      for (const auto& [bk, bv] : *b) {
+        const std::string budget_key(bk.str());
+        if (budget_key == "trials") {
+          s.trials = positive(bv, "search.budget.trials", 1, 10000);
+        } else if (budget_key == "cpu_seconds") {
+          s.cpu_seconds = manifest_value<double>(bv, file, "search.budget.cpu_seconds", "a number of seconds");
+          if (!(s.cpu_seconds > 0) || !std::isfinite(s.cpu_seconds))
+            throw HostError(where(bv.source(), file) + ": expected search.budget.cpu_seconds > 0, got " +
+                            short_number(s.cpu_seconds));
+        } else {
+          throw HostError(where(bk.source(), file) + ": unknown key 'search.budget." + budget_key +
+                          "'; expected trials or cpu_seconds");
+        }
+      }
     } else if (key == "seed") {
       s.seed = manifest_value<int64_t>(v, file, what, "an integer");
     } else if (key == "strategy") {
@@ -157,8 +170,10 @@ SearchSettings read_search_section(const toml::table& root, const fs::path& file
                       "; expected one of " + join_names(known));
     }
   }
+  if (s.trials == 0 && s.cpu_seconds > 0) s.trials = 100;  // a CPU budget: at most 100 trials unless said
   if (s.trials == 0)
-    throw HostError(where(node->source(), file) + ": [search] needs trials = N (or budget = { trials = N })");
+    throw HostError(where(node->source(), file) +
+                    ": [search] needs trials = N, or budget = { trials = N } or { cpu_seconds = S }");
   return s;
 }
 

@@ -263,15 +263,20 @@ void add_search(doc::Document& d, const Experiment& e) {
                               ? "ASHA (min_steps " + std::to_string(e.search.min_steps) + ", eta " +
                                     std::to_string(e.search.eta) + ") on " + e.search.metric + " during training"
                               : std::string("random search, every trial trained to the end");
+  const std::string budget = e.search.cpu_seconds > 0 ? "no new trial begun once a model's trials had spent " +
+                                                            number_text(e.search.cpu_seconds) +
+                                                            " training CPU seconds (those begun are finished)"
+                                                      : "the same trials for every model";
   d.add({doc::Paragraph{
-      {text(std::to_string(e.search.trials) + " trials per model, seed " + std::to_string(e.search.seed) + ", " + how +
-            ". The same trials for every model: each family got the same tuning budget.")}}});
-  doc::Table t{{"search", "trials", "to the end", "stopped", "steps spent", "train CPU s", "best trial",
+      {text("At most " + std::to_string(e.search.trials) + " trials per model, seed " + std::to_string(e.search.seed) +
+            ", " + how + "; " + budget + ": each family got the same tuning budget.")}}});
+  doc::Table t{{"search", "trials begun", "to the end", "stopped", "steps spent", "train CPU s", "best trial",
                 e.search.metric.empty() ? "metric" : e.search.metric}};
   std::ostringstream points;
   for (const auto& g : outcomes) {
     std::string best = g.best == nullptr ? "" : g.best->name.substr(g.group.size() + 1);
-    t.rows.push_back({g.group, std::to_string(g.trials.size()), std::to_string(g.finished), std::to_string(g.stopped),
+    t.rows.push_back({g.group, std::to_string(g.begun) + " of " + std::to_string(g.trials.size()),
+                      std::to_string(g.finished), std::to_string(g.stopped),
                       std::to_string(g.steps_spent) + " of " + std::to_string(g.steps_if_all_finished),
                       number_text(g.cpu_seconds), best, g.best == nullptr ? "" : number_text(g.best_value)});
     for (size_t i = 0; i < g.trials.size(); ++i)

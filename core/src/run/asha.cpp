@@ -121,6 +121,8 @@ std::string search_text(const Experiment& e) {
   for (const auto& g : search_outcomes(e)) {
     text << "search " << g.group << ": " << g.trials.size() << " trial(s), " << g.finished << " trained to the end";
     if (e.search.asha()) text << ", " << g.stopped << " stopped by ASHA";
+    if (g.begun < static_cast<int64_t>(g.trials.size()))
+      text << ", " << g.trials.size() - static_cast<size_t>(g.begun) << " not begun";
     text << "; " << g.steps_spent << " of " << g.steps_if_all_finished << " steps, " << std::fixed
          << std::setprecision(1) << g.cpu_seconds << " CPU s";
     if (g.best != nullptr)

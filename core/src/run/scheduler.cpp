@@ -117,9 +117,11 @@ struct Node {
   bool promoted = false;  // a trial of ASHA sent on from a rung: resumes its checkpoint, starts first
 };
 
-// A trial of ASHA: its train node, the rungs of its run and the metric at those it reached.
+// A trial of [search]: its train node, the rungs of its run (ASHA's, then its steps; the
+// steps alone otherwise) and the metric at those it reached.
 struct AshaTrial {
   size_t train = 0;
+  std::string group;           // its search group
   std::vector<int64_t> rungs;  // below the end, then the run's steps
   std::vector<double> values;
   std::string direction;
@@ -300,7 +302,7 @@ class Scheduler {
       std::vector<size_t> eval_deps;
       if (!r.features_id.empty()) eval_deps.push_back(feature_nets.at(r.features_id));
       const size_t train = add_run(r, folder / "runs" / r.folder_name(), std::move(eval_deps));
-      if (e_.search.asha() && r.trial >= 0) add_trial(r, train);
+      if (r.trial >= 0) add_trial(r, train);
     }
   }
 
@@ -310,6 +312,7 @@ class Scheduler {
     Node& n = nodes_[train];
     AshaTrial t;
     t.train = train;
+    t.group = r.search_group;
     t.rungs = e_.search.rungs(r.settings.budget.steps);
     const TrialRungs reached = read_trial_rungs(n.result.dir, {t.rungs.begin(), t.rungs.end() - 1}, e_.search.metric);
     t.values = reached.values;
@@ -326,7 +329,46 @@ class Scheduler {
       }
     }
     groups_[r.search_group].push_back(trials_.size());
+    trial_of_[train] = trials_.size();
     trials_.push_back(std::move(t));
+  }
+
+  // The training CPU seconds a group's trials spent so far, from their folders.
+  double group_cpu_seconds(const std::vector<size_t>& members) const {
+    double sum = 0;
+    for (size_t t : members) {
+      const fs::path& dir = nodes_[trials_[t].train].result.dir;
+      if (const auto done = read_toml(done_file(dir, NodeKind::Train))) {
+        sum += (*done)["cpu_seconds"].value_or(0.0);
+      } else {
+        const auto& rungs = trials_[t].rungs;
+        sum += read_trial_rungs(dir, {rungs.begin(), rungs.end() - 1}, e_.search.metric).cpu_seconds;
+      }
+    }
+    return sum;
+  }
+
+  // search.budget.cpu_seconds: a trial not begun when its group has spent the budget is
+  // not begun at all (it and its evaluation end "pruned", saying so).
+  bool over_budget(size_t i) {
+    const auto it = trial_of_.find(i);
+    if (e_.search.cpu_seconds <= 0 || it == trial_of_.end()) return false;
+    Node& n = nodes_[i];
+    const AshaTrial& t = trials_[it->second];
+    if (n.promoted || !t.values.empty() || fs::exists(checkpoint_file(n.result.dir))) return false;  // begun
+    const auto& members = groups_.at(t.group);
+    const double spent = group_cpu_seconds(members);
+    if (spent < e_.search.cpu_seconds) return false;
+    std::ostringstream why;
+    why << "not begun: its search spent its budget (" << spent << " of " << e_.search.cpu_seconds
+        << " training CPU seconds)";
+    for (size_t node : {i, i + 1}) {  // the training, and the evaluation add_run added after it
+      nodes_[node].result.state = NodeState::Pruned;
+      nodes_[node].result.reason = why.str();
+      write_state(node);
+    }
+    display_.event("skip   " + n.result.label + ": " + why.str());
+    return true;
   }
 
   std::string rung_text(const AshaTrial& t, size_t rung) const {
@@ -484,7 +526,7 @@ class Scheduler {
 
   void start(size_t i) {
     Node& n = nodes_[i];
-    if (n.result.kind == NodeKind::Train && !set_rung_target(i)) return;
+    if (n.result.kind == NodeKind::Train && (over_budget(i) || !set_rung_target(i))) return;
     // A promoted trial goes on from the checkpoint of its rung.
     const bool interrupted =
         !n.promoted && n.result.kind == NodeKind::Train && fs::exists(checkpoint_file(n.result.dir));
@@ -627,6 +669,7 @@ class Scheduler {
   std::vector<Node> nodes_;
   std::vector<AshaTrial> trials_;                      // [search] strategy = "asha": its trials
   std::map<std::string, std::vector<size_t>> groups_;  // search group -> its trials (in trials_)
+  std::map<size_t, size_t> trial_of_;                  // a trial's train node -> its index in trials_
   bool stopping_ = false;
   bool interrupted_ = false;
   int signal_ = 0;  // the signal that interrupted this run (SIGINT or SIGTERM); 0: none

@@ -72,6 +72,7 @@ struct SearchSettings {
   std::string goal;                 // "min" or "max"; empty: the metric's own direction
   int64_t min_steps = 0;            // ASHA's first rung r; the rungs are r, r*eta, ... below the steps
   int64_t eta = 3;                  // ASHA: the top 1/eta of a rung go on to the next
+  double cpu_seconds = 0;           // budget: no new trial of a group begins once its training CPU seconds reach it
   bool asha() const { return strategy == "asha"; }
   // ASHA's rungs for a run of `steps` steps: r, r*eta, ... (each below `steps`), then `steps`.
   std::vector<int64_t> rungs(int64_t steps) const;
