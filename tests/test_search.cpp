@@ -86,6 +86,19 @@ TEST_CASE("ASHA promotes the best 1/eta of the trials that reached a rung, each 
   CHECK(asha_promotions({{{}, false}, {{}, false}, {{}, false}}, 2, 3, true).empty());
 }
 
+TEST_CASE("when nothing more is promoted, ASHA sends on the best at the highest rung, unless one finished",
+          "[search]") {
+  using genlab::asha_leader;
+  // Two trials reached the second rung of six: floor(2/3) = 0 would promote none to the end.
+  std::vector<TrialProgress> trials = {{{0.3, 0.2}, false}, {{0.1, 0.4}, false}, {{0.5}, false},
+                                       {{0.6}, false},      {{0.7}, false},      {{0.8}, false}};
+  CHECK(asha_leader(trials, true) == std::optional<size_t>{0});
+  CHECK(asha_leader(trials, false) == std::optional<size_t>{1});
+  trials[1].busy = true;  // finished
+  CHECK_FALSE(asha_leader(trials, true).has_value());
+  CHECK_FALSE(asha_leader({{{}, false}, {{}, false}}, true).has_value());  // none at a rung yet
+}
+
 TEST_CASE("a search's trials draw their values from the seed, the parameter and the trial only", "[search]") {
   ExperimentDir three(asha_manifest(3, "random"));
   ExperimentDir five(asha_manifest(5, "random"));

@@ -8,6 +8,7 @@
 #      to the job instead of submitting a second one;
 #   4. `genlab cancel` cancels an experiment's running job;
 #   5. trains one run over two processes (srun, c10d Gloo) through Slurm;
+#   6. runs an ASHA search ([search]) whose trials stop at rungs and resume, through Slurm;
 # and stops the daemons it started (by pid). Not as root, it skips (exit 77: the daemons
 # and the packages need root); as root, where Slurm cannot start, it fails with the
 # daemons' logs.
@@ -176,5 +177,47 @@ sum0=$(grep -o "final state checksum [0-9a-f]*" "$run_dir/train.log" | tail -1)
 sum1=$(grep -o "final state checksum [0-9a-f]*" "$run_dir/train.rank1.log" | tail -1)
 [ -n "$sum0" ] && [ "$sum0" = "$sum1" ] || fail "the ranks' final states differ: rank 0 '$sum0', rank 1 '$sum1'"
 pass "a 2-process run trained as one Slurm job of 2 tasks; both ranks ended with the same state ($sum0)"
+
+# 6. An ASHA search through Slurm: every trial stops at its first rung (its worker reads
+#    train.until.toml), the best third go on from their checkpoints, one or more to the end.
+cat > "$work/search.toml" << 'EOF'
+[experiment]
+name = "slurm-search"
+steps = 270
+batch_size = 64
+[datasets.ring]
+plugin = "example-toy2d"
+train_size = 512
+test_size = 128
+[models.gmm]
+plugin = "example-gmm"
+lr = {log_uniform = [0.001, 0.3]}
+[metrics.mmd]
+plugin = "example-mmd"
+[evaluation]
+samples = 128
+every = 30
+during = ["mmd"]
+during_samples = 64
+[search]
+trials = 6
+strategy = "asha"
+metric = "mmd.mmd2"
+min_steps = 30
+eta = 3
+[executor]
+poll_seconds = 0.5
+EOF
+"$genlab" run "$work/search.toml" --quiet --executor slurm --jobs 3 --set "experiment.workspace=\"$work/ws-search\"" \
+  > "$work/search.out" 2>&1 || { cat "$work/search.out"; fail "the ASHA search failed on Slurm"; }
+runs="$work/ws-search/slurm-search/runs"
+at_first=$(ls "$runs"/*/rung-00000030.toml | wc -l)
+finished=$(ls "$runs"/*/train.done.toml | wc -l)
+[ "$at_first" = 6 ] || { cat "$work/search.out"; fail "$at_first of 6 trials reached the first rung"; }
+[ "$finished" -ge 1 ] && [ "$finished" -lt 6 ] || { cat "$work/search.out"; fail "$finished of 6 trials trained to the end"; }
+grep -q "resuming from its checkpoint" "$work/search.out" || fail "no promoted trial resumed from its checkpoint"
+grep -q "search gmm-ring-s0: 6 trial(s), $finished trained to the end" "$work/search.out" ||
+  { cat "$work/search.out"; fail "the search's line is missing"; }
+pass "an ASHA search ran on Slurm: 6 trials at the first rung, $finished to the end"
 
 echo "slurm executor: all checks passed"

@@ -36,6 +36,27 @@ std::vector<size_t> asha_promotions(const std::vector<TrialProgress>& trials, si
   return promote;
 }
 
+std::optional<size_t> asha_leader(const std::vector<TrialProgress>& trials, bool lower_is_better) {
+  size_t top = 0;
+  for (const auto& t : trials) {
+    if (t.busy) return std::nullopt;
+    top = std::max(top, t.values.size());
+  }
+  if (top == 0) return std::nullopt;
+  std::optional<size_t> best;
+  for (size_t i = 0; i < trials.size(); ++i) {
+    if (trials[i].values.size() != top) continue;
+    const double v = trials[i].values[top - 1];
+    if (std::isnan(v)) {
+      if (!best) best = i;
+      continue;
+    }
+    const double b = best ? trials[*best].values[top - 1] : NAN;
+    if (!best || std::isnan(b) || (lower_is_better ? v < b : v > b)) best = i;
+  }
+  return best;
+}
+
 TrialRungs read_trial_rungs(const fs::path& run_dir, const std::vector<int64_t>& rungs, const std::string& metric) {
   TrialRungs out;
   for (int64_t step : rungs) {

@@ -392,17 +392,38 @@ class Scheduler {
       for (size_t t : members)
         progress.push_back({trials_[t].values, nodes_[trials_[t].train].result.state != NodeState::Paused});
       const size_t rungs = trials_[members.front()].rungs.size() - 1;
-      for (size_t k : asha_promotions(progress, rungs, e_.search.eta, lower_is_better(members))) {
-        AshaTrial& t = trials_[members[k]];
-        Node& n = nodes_[t.train];
-        const size_t next = t.values.size();
-        n.job.until = next + 1 < t.rungs.size() ? t.rungs[next] : 0;
-        n.result.state = NodeState::Pending;
-        n.promoted = true;
-        display_.event("promote " + n.result.label + " to step " + std::to_string(t.rungs[next]) + " (" +
-                       rung_text(t, next - 1) + ", among the best 1/" + std::to_string(e_.search.eta) + ")");
-      }
+      for (size_t k : asha_promotions(progress, rungs, e_.search.eta, lower_is_better(members)))
+        send_on(trials_[members[k]], "among the best 1/" + std::to_string(e_.search.eta));
     }
+  }
+
+  // Nothing runs and nothing was promoted: each group without a finished trial sends on the
+  // best of its highest rung. True when it promoted one.
+  bool promote_leaders() {
+    bool promoted = false;
+    for (const auto& [group, members] : groups_) {
+      std::vector<TrialProgress> progress;
+      for (size_t t : members)
+        progress.push_back({trials_[t].values, nodes_[trials_[t].train].result.state == NodeState::Finished});
+      const auto leader = asha_leader(progress, lower_is_better(members));
+      if (!leader) continue;
+      AshaTrial& t = trials_[members[*leader]];
+      if (nodes_[t.train].result.state != NodeState::Paused) continue;
+      send_on(t, "the best at the highest rung: no trial of its search went further");
+      promoted = true;
+    }
+    return promoted;
+  }
+
+  // A paused trial promoted to its next rung (or to the end): it resumes from its checkpoint.
+  void send_on(AshaTrial& t, const std::string& why) {
+    Node& n = nodes_[t.train];
+    const size_t next = t.values.size();
+    n.job.until = next + 1 < t.rungs.size() ? t.rungs[next] : 0;
+    n.result.state = NodeState::Pending;
+    n.promoted = true;
+    display_.event("promote " + n.result.label + " to step " + std::to_string(t.rungs[next]) + " (" +
+                   rung_text(t, next - 1) + ", " + why + ")");
   }
 
   // The trials still paused when nothing more can be promoted: the search stops them there.
@@ -480,7 +501,8 @@ class Scheduler {
   void loop() {
     while (true) {
       if (!stopping_) launch_ready();
-      if (running_count() == 0) break;
+      if (running_count() == 0 && (stopping_ || !promote_leaders())) break;
+      if (running_count() == 0) continue;
       for (auto& [id, outcome] : executor_->poll(100)) ended(nodes_[id], outcome);
       if (const int sig = stop_signal.exchange(0); sig != 0 && !stopping_) {
         interrupted_ = true;

@@ -3,11 +3,14 @@
 // Parallel Hyperparameter Tuning", MLSys 2020) every trial's training stops at the rungs
 // r, r*eta, ... below its steps; a trial goes on from its checkpoint to the next rung when
 // it is among the best floor(n/eta) of the n trials of its group that reached its rung so
-// far, and the trials left at a rung when nothing more can be promoted are stopped there.
+// far; when nothing runs and none is promoted, the best at the highest rung goes on (so that
+// each group ends with a trial trained to the end), and the trials left at a rung then are
+// stopped there.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,12 @@ struct TrialProgress {
 // below the end (a trial that reached all of them is promoted to the end). NaN ranks last.
 std::vector<size_t> asha_promotions(const std::vector<TrialProgress>& trials, size_t rungs, int64_t eta,
                                     bool lower_is_better);
+
+// When nothing runs and nothing more is promoted: the trial that ASHA sends on so that its
+// group ends with a trial trained to the end (with few trials, floor(n/eta) is 0 at the
+// higher rungs): the best of those at the highest rung reached. nullopt when a trial is
+// finished (`busy` here means finished) or none reached a rung.
+std::optional<size_t> asha_leader(const std::vector<TrialProgress>& trials, bool lower_is_better);
 
 // The rungs a trial's folder records (rung-<step>.toml), read in order up to the first
 // missing one, with the value of `metric` at each.
