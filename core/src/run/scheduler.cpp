@@ -119,7 +119,7 @@ struct Node {
 
 // A trial of [search]: its train node, the rungs of its run (ASHA's, then its steps; the
 // steps alone otherwise) and the metric at those it reached.
-struct AshaTrial {
+struct SearchTrial {
   size_t train = 0;
   std::string group;           // its search group
   std::vector<int64_t> rungs;  // below the end, then the run's steps
@@ -306,11 +306,11 @@ class Scheduler {
     }
   }
 
-  // A trial of ASHA, where its folder says it is: finished, stopped at its last rung
-  // (paused until the search promotes it), or to start towards its first rung.
+  // A trial of [search], where its folder says it is: finished, stopped at its last rung
+  // (paused until ASHA promotes it), or to start (towards ASHA's first rung).
   void add_trial(const RunPlan& r, size_t train) {
     Node& n = nodes_[train];
-    AshaTrial t;
+    SearchTrial t;
     t.train = train;
     t.group = r.search_group;
     t.rungs = e_.search.rungs(r.settings.budget.steps);
@@ -354,7 +354,7 @@ class Scheduler {
     const auto it = trial_of_.find(i);
     if (e_.search.cpu_seconds <= 0 || it == trial_of_.end()) return false;
     Node& n = nodes_[i];
-    const AshaTrial& t = trials_[it->second];
+    const SearchTrial& t = trials_[it->second];
     if (n.promoted || !t.values.empty() || fs::exists(checkpoint_file(n.result.dir))) return false;  // begun
     const auto& members = groups_.at(t.group);
     const double spent = group_cpu_seconds(members);
@@ -371,7 +371,7 @@ class Scheduler {
     return true;
   }
 
-  std::string rung_text(const AshaTrial& t, size_t rung) const {
+  std::string rung_text(const SearchTrial& t, size_t rung) const {
     std::ostringstream out;
     out << "rung " << rung + 1 << " of " << t.rungs.size() - 1 << " (step " << t.rungs[rung]
         << "): " << e_.search.metric << " = " << t.values[rung];
@@ -407,7 +407,7 @@ class Scheduler {
         progress.push_back({trials_[t].values, nodes_[trials_[t].train].result.state == NodeState::Finished});
       const auto leader = asha_leader(progress, lower_is_better(members));
       if (!leader) continue;
-      AshaTrial& t = trials_[members[*leader]];
+      SearchTrial& t = trials_[members[*leader]];
       if (nodes_[t.train].result.state != NodeState::Paused) continue;
       send_on(t, "the best at the highest rung: no trial of its search went further");
       promoted = true;
@@ -416,7 +416,7 @@ class Scheduler {
   }
 
   // A paused trial promoted to its next rung (or to the end): it resumes from its checkpoint.
-  void send_on(AshaTrial& t, const std::string& why) {
+  void send_on(SearchTrial& t, const std::string& why) {
     Node& n = nodes_[t.train];
     const size_t next = t.values.size();
     n.job.until = next + 1 < t.rungs.size() ? t.rungs[next] : 0;
@@ -468,12 +468,22 @@ class Scheduler {
   void reattach() {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       Node& n = nodes_[i];
-      if (n.result.state != NodeState::Pending) continue;
+      // A trial the search had promoted reads as paused at its last rung: it runs to the next.
+      if (n.result.state != NodeState::Pending && n.result.state != NodeState::Paused) continue;
       const auto state = read_toml(state_file(n.result.dir, n.result.kind));
       if (!state || (*state)["state"].value_or(std::string()) != "running") continue;
       n.progress = NodeProgress{};
       n.progress.started = Clock::now();
-      if (!executor_->reattach(i, n.job, *state, n.progress)) continue;
+      const NodeJob before = n.job;
+      if (const auto t = trial_of_.find(i); t != trial_of_.end()) {
+        const SearchTrial& trial = trials_[t->second];
+        const size_t next = trial.values.size();
+        n.job.until = next + 1 < trial.rungs.size() ? trial.rungs[next] : 0;
+      }
+      if (!executor_->reattach(i, n.job, *state, n.progress)) {
+        n.job = before;
+        continue;
+      }
       n.last_plain_line = n.progress.started;
       n.result.state = NodeState::Running;
       display_.event("attach " + n.result.label + " (still running: " + where_text(i) + ")");
@@ -605,7 +615,7 @@ class Scheduler {
   // A trial that reached a rung: paused there with its value, and the group's promotions.
   void reached_rung(size_t i) {
     Node& n = nodes_[i];
-    auto it = std::find_if(trials_.begin(), trials_.end(), [&](const AshaTrial& t) { return t.train == i; });
+    SearchTrial* it = &trials_[trial_of_.at(i)];
     const TrialRungs reached =
         read_trial_rungs(n.result.dir, {it->rungs.begin(), it->rungs.end() - 1}, e_.search.metric);
     it->values = reached.values;
@@ -689,7 +699,7 @@ class Scheduler {
   Display display_;
   std::unique_ptr<Executor> executor_;
   std::vector<Node> nodes_;
-  std::vector<AshaTrial> trials_;                      // [search] strategy = "asha": its trials
+  std::vector<SearchTrial> trials_;                    // the trials of [search]
   std::map<std::string, std::vector<size_t>> groups_;  // search group -> its trials (in trials_)
   std::map<size_t, size_t> trial_of_;                  // a trial's train node -> its index in trials_
   bool stopping_ = false;
