@@ -261,19 +261,8 @@ TEST_CASE("validate refuses a malformed search with its line and column", "[sear
 TEST_CASE("--settle adds seeds to the cells of an open claim until it is decided; validate estimates how many",
           "[search][claims][settle]") {
   // Two seeds leave this claim open (t at 1 degree of freedom is 12.7); more decide it.
-  const std::string body = R"(steps = 60
-seeds = [0, 1]
-[datasets.ring]
-plugin = "example-toy2d"
-train_size = 512
-test_size = 128
-[metrics.mmd]
-plugin = "example-mmd"
-bandwidth = 0.3
-[models.gmm]
-plugin = "example-gmm"
-components = {sweep = [2, 8]}
-[evaluation]
+  const std::string body =
+      "steps = 60\nseeds = [0, 1]\n" + std::string(kRingGmmMmd) + "components = {sweep = [2, 8]}\n" + R"([evaluation]
 samples = 128
 [[claims]]
 id = 1
