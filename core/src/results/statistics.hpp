@@ -4,6 +4,7 @@
 // hold them and defined in statistics.cpp.
 #pragma once
 
+#include <cmath>
 #include <string>
 
 #include "genlab/core/claims.hpp"
@@ -14,6 +15,8 @@ namespace genlab {
 // A number as the report and the claims write it: `digits` significant digits, NaN and
 // infinities by name.
 std::string number_text(double v, int digits = 4);
+// A number in a chart's JSON data: 8 significant digits, null when not finite.
+inline std::string json_number(double v) { return std::isfinite(v) ? number_text(v, 8) : "null"; }
 // Student's t at 0.975 with `df` degrees of freedom (NaN for 0).
 double t_quantile_975(size_t df);
 

@@ -22,9 +22,10 @@
 #include "genlab/core/executor.hpp"
 #include "genlab/core/json.hpp"
 #include "genlab/core/report.hpp"
-#include "genlab/core/search.hpp"
 #include "genlab/util/files.hpp"
 #include "genlab/util/sha256.hpp"
+#include "display.hpp"
+#include "trials.hpp"
 
 namespace genlab {
 namespace fs = std::filesystem;
@@ -103,101 +104,8 @@ void NodeProgress::feed(const char* data, size_t size) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 std::atomic<int> stop_signal{0};
 extern "C" void on_host_signal(int signal) { stop_signal.store(signal); }
-
-struct Node {
-  NodeResult result;
-  std::vector<size_t> deps;
-  NodeJob job;
-  NodeProgress progress;
-  Clock::time_point last_plain_line;
-  bool promoted = false;  // a trial of ASHA sent on from a rung: resumes its checkpoint, starts first
-};
-
-// A trial of [search]: its train node, the rungs of its run (ASHA's, then its steps; the
-// steps alone otherwise) and the metric at those it reached.
-struct SearchTrial {
-  size_t train = 0;
-  std::string group;           // its search group
-  std::vector<int64_t> rungs;  // below the end, then the run's steps
-  std::vector<double> values;
-  std::string direction;
-};
-
-// Live progress on a terminal; plain periodic lines otherwise or with --quiet.
-class Display {
- public:
-  explicit Display(bool live) : live_(live) {}
-  void event(const std::string& line) {
-    clear();
-    std::cerr << line << "\n";
-    drawn_ = 0;
-  }
-  void update(std::vector<Node>& nodes) {
-    const auto now = Clock::now();
-    if (live_) {
-      if (now - last_draw_ < std::chrono::milliseconds(250)) return;
-      last_draw_ = now;
-      clear();
-      for (auto& n : nodes)
-        if (n.result.state == NodeState::Running) {
-          std::cerr << bar(n, now) << "\n";
-          ++drawn_;
-        }
-      std::cerr.flush();
-      return;
-    }
-    for (auto& n : nodes) {
-      if (n.result.state != NodeState::Running || now - n.last_plain_line < std::chrono::seconds(10)) continue;
-      n.last_plain_line = now;
-      std::cerr << text(n, now) << "\n";
-    }
-  }
-  void finish() { clear(); }
-
- private:
-  static std::string text(const Node& n, Clock::time_point now) {
-    const NodeProgress& p = n.progress;
-    std::ostringstream out;
-    const double seconds = std::chrono::duration<double>(now - p.started).count();
-    out << n.result.label << ": ";
-    if (p.step > 0) {
-      out << "step " << p.step;
-      if (p.total > 0) out << "/" << p.total;
-      if (!p.loss_name.empty()) out << " " << p.loss_name << " " << std::setprecision(4) << p.loss;
-      const double since = std::chrono::duration<double>(now - p.first_step_time).count();
-      if (p.step > p.first_step && since > 0) {
-        const double rate = (p.step - p.first_step) / since;
-        out << " " << std::fixed << std::setprecision(1) << rate << " steps/s";
-        if (p.total > 0) out << " ETA " << format_duration((p.total - p.step) / rate);
-      }
-    } else if (!p.status.empty()) {
-      out << p.status << " (" << format_duration(seconds) << ")";
-    } else {
-      out << "starting (" << format_duration(seconds) << ")";
-    }
-    return out.str();
-  }
-  static std::string bar(const Node& n, Clock::time_point now) {
-    const int width = 20;
-    const NodeProgress& p = n.progress;
-    const double fraction = p.total > 0 ? std::min(1.0, double(p.step) / double(p.total)) : 0.0;
-    const int filled = static_cast<int>(fraction * width);
-    std::string b = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] ";
-    return b + text(n, now);
-  }
-  void clear() {
-    if (!live_) return;
-    for (int i = 0; i < drawn_; ++i) std::cerr << "\x1b[1A\x1b[2K";
-    drawn_ = 0;
-  }
-  bool live_;
-  int drawn_ = 0;
-  Clock::time_point last_draw_;
-};
 
 // The runs with each one's first seed first, then every one's second, ...: the families
 // of a comparison alternate, so that a slow spell of the machine falls on all of them
@@ -232,11 +140,11 @@ class Scheduler {
     sigaction(SIGINT, &action, &old_int);
     sigaction(SIGTERM, &action, &old_term);
     reattach();
-    promote();
+    trials_.promote();
     loop();
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
-    if (!stopping_) prune();
+    if (!stopping_) trials_.prune();
     display_.finish();
 
     ScheduleResult out;
@@ -302,143 +210,7 @@ class Scheduler {
       std::vector<size_t> eval_deps;
       if (!r.features_id.empty()) eval_deps.push_back(feature_nets.at(r.features_id));
       const size_t train = add_run(r, folder / "runs" / r.folder_name(), std::move(eval_deps));
-      if (r.trial >= 0) add_trial(r, train);
-    }
-  }
-
-  // A trial of [search], where its folder says it is: finished, stopped at its last rung
-  // (paused until ASHA promotes it), or to start (towards ASHA's first rung).
-  void add_trial(const RunPlan& r, size_t train) {
-    Node& n = nodes_[train];
-    SearchTrial t;
-    t.train = train;
-    t.group = r.search_group;
-    t.rungs = e_.search.rungs(r.settings.budget.steps);
-    const TrialRungs reached = read_trial_rungs(n.result.dir, {t.rungs.begin(), t.rungs.end() - 1}, e_.search.metric);
-    t.values = reached.values;
-    t.direction = reached.direction;
-    if (n.result.state == NodeState::Pending) {
-      if (!reached.problem.empty()) {
-        n.result.state = NodeState::Failed;
-        n.result.reason = reached.problem;
-      } else if (!t.values.empty()) {
-        n.result.state = NodeState::Paused;
-        n.result.reason = rung_text(t, t.values.size() - 1);
-      } else {
-        n.job.until = t.rungs.size() > 1 ? t.rungs.front() : 0;
-      }
-    }
-    groups_[r.search_group].push_back(trials_.size());
-    trial_of_[train] = trials_.size();
-    trials_.push_back(std::move(t));
-  }
-
-  // The training CPU seconds a group's trials spent so far, from their folders.
-  double group_cpu_seconds(const std::vector<size_t>& members) const {
-    double sum = 0;
-    for (size_t t : members) {
-      const fs::path& dir = nodes_[trials_[t].train].result.dir;
-      if (const auto done = read_toml(done_file(dir, NodeKind::Train))) {
-        sum += (*done)["cpu_seconds"].value_or(0.0);
-      } else {
-        const auto& rungs = trials_[t].rungs;
-        sum += read_trial_rungs(dir, {rungs.begin(), rungs.end() - 1}, e_.search.metric).cpu_seconds;
-      }
-    }
-    return sum;
-  }
-
-  // search.budget.cpu_seconds: a trial not begun when its group has spent the budget is
-  // not begun at all (it and its evaluation end "pruned", saying so).
-  bool over_budget(size_t i) {
-    const auto it = trial_of_.find(i);
-    if (e_.search.cpu_seconds <= 0 || it == trial_of_.end()) return false;
-    Node& n = nodes_[i];
-    const SearchTrial& t = trials_[it->second];
-    if (n.promoted || !t.values.empty() || fs::exists(checkpoint_file(n.result.dir))) return false;  // begun
-    const auto& members = groups_.at(t.group);
-    const double spent = group_cpu_seconds(members);
-    if (spent < e_.search.cpu_seconds) return false;
-    std::ostringstream why;
-    why << "not begun: its search spent its budget (" << spent << " of " << e_.search.cpu_seconds
-        << " training CPU seconds)";
-    for (size_t node : {i, i + 1}) {  // the training, and the evaluation add_run added after it
-      nodes_[node].result.state = NodeState::Pruned;
-      nodes_[node].result.reason = why.str();
-      write_state(node);
-    }
-    display_.event("skip   " + n.result.label + ": " + why.str());
-    return true;
-  }
-
-  std::string rung_text(const SearchTrial& t, size_t rung) const {
-    std::ostringstream out;
-    out << "rung " << rung + 1 << " of " << t.rungs.size() - 1 << " (step " << t.rungs[rung]
-        << "): " << e_.search.metric << " = " << t.values[rung];
-    return out.str();
-  }
-
-  bool lower_is_better(const std::vector<size_t>& group) const {
-    if (!e_.search.goal.empty()) return e_.search.goal == "min";
-    for (size_t t : group)
-      if (!trials_[t].direction.empty() && trials_[t].direction != "none") return trials_[t].direction == "lower";
-    return true;
-  }
-
-  // ASHA's promotions of every group: paused trials sent on to their next rung.
-  void promote() {
-    for (const auto& [group, members] : groups_) {
-      std::vector<TrialProgress> progress;
-      for (size_t t : members)
-        progress.push_back({trials_[t].values, nodes_[trials_[t].train].result.state != NodeState::Paused});
-      const size_t rungs = trials_[members.front()].rungs.size() - 1;
-      for (size_t k : asha_promotions(progress, rungs, e_.search.eta, lower_is_better(members)))
-        send_on(trials_[members[k]], "among the best 1/" + std::to_string(e_.search.eta));
-    }
-  }
-
-  // Nothing runs and nothing was promoted: each group without a finished trial sends on the
-  // best of its highest rung. True when it promoted one.
-  bool promote_leaders() {
-    bool promoted = false;
-    for (const auto& [group, members] : groups_) {
-      std::vector<TrialProgress> progress;
-      for (size_t t : members)
-        progress.push_back({trials_[t].values, nodes_[trials_[t].train].result.state == NodeState::Finished});
-      const auto leader = asha_leader(progress, lower_is_better(members));
-      if (!leader) continue;
-      SearchTrial& t = trials_[members[*leader]];
-      if (nodes_[t.train].result.state != NodeState::Paused) continue;
-      send_on(t, "the best at the highest rung: no trial of its search went further");
-      promoted = true;
-    }
-    return promoted;
-  }
-
-  // A paused trial promoted to its next rung (or to the end): it resumes from its checkpoint.
-  void send_on(SearchTrial& t, const std::string& why) {
-    Node& n = nodes_[t.train];
-    const size_t next = t.values.size();
-    n.job.until = next + 1 < t.rungs.size() ? t.rungs[next] : 0;
-    n.result.state = NodeState::Pending;
-    n.promoted = true;
-    display_.event("promote " + n.result.label + " to step " + std::to_string(t.rungs[next]) + " (" +
-                   rung_text(t, next - 1) + ", " + why + ")");
-  }
-
-  // The trials still paused when nothing more can be promoted: the search stops them there.
-  void prune() {
-    for (const auto& t : trials_) {
-      Node& train = nodes_[t.train];
-      if (train.result.state != NodeState::Paused) continue;
-      train.result.state = NodeState::Pruned;
-      train.result.reason = "stopped by ASHA at " + rung_text(t, t.values.size() - 1) + ": not among the best 1/" +
-                            std::to_string(e_.search.eta) + " there";
-      write_state(t.train);
-      Node& evaluate = nodes_[t.train + 1];  // add_run adds a run's evaluation right after its training
-      evaluate.result.state = NodeState::Pruned;
-      evaluate.result.reason = "its training was " + train.result.reason;
-      write_state(t.train + 1);
+      if (r.trial >= 0) trials_.add(r, train);
     }
   }
 
@@ -475,11 +247,7 @@ class Scheduler {
       n.progress = NodeProgress{};
       n.progress.started = Clock::now();
       const NodeJob before = n.job;
-      if (const auto t = trial_of_.find(i); t != trial_of_.end()) {
-        const SearchTrial& trial = trials_[t->second];
-        const size_t next = trial.values.size();
-        n.job.until = next + 1 < trial.rungs.size() ? trial.rungs[next] : 0;
-      }
+      trials_.set_next_rung(i);
       if (!executor_->reattach(i, n.job, *state, n.progress)) {
         n.job = before;
         continue;
@@ -511,7 +279,7 @@ class Scheduler {
   void loop() {
     while (true) {
       if (!stopping_) launch_ready();
-      if (running_count() == 0 && (stopping_ || !promote_leaders())) break;
+      if (running_count() == 0 && (stopping_ || !trials_.promote_leaders())) break;
       if (running_count() == 0) continue;
       for (auto& [id, outcome] : executor_->poll(100)) ended(nodes_[id], outcome);
       if (const int sig = stop_signal.exchange(0); sig != 0 && !stopping_) {
@@ -558,7 +326,7 @@ class Scheduler {
 
   void start(size_t i) {
     Node& n = nodes_[i];
-    if (n.result.kind == NodeKind::Train && (over_budget(i) || !set_rung_target(i))) return;
+    if (n.result.kind == NodeKind::Train && (trials_.over_budget(i) || !set_rung_target(i))) return;
     // A promoted trial goes on from the checkpoint of its rung.
     const bool interrupted =
         !n.promoted && n.result.kind == NodeKind::Train && fs::exists(checkpoint_file(n.result.dir));
@@ -612,35 +380,11 @@ class Scheduler {
     return true;
   }
 
-  // A trial that reached a rung: paused there with its value, and the group's promotions.
-  void reached_rung(size_t i) {
-    Node& n = nodes_[i];
-    SearchTrial* it = &trials_[trial_of_.at(i)];
-    const TrialRungs reached =
-        read_trial_rungs(n.result.dir, {it->rungs.begin(), it->rungs.end() - 1}, e_.search.metric);
-    it->values = reached.values;
-    it->direction = reached.direction;
-    n.promoted = false;
-    n.job.until = 0;
-    if (!reached.problem.empty() || reached.values.empty()) {
-      n.result.state = NodeState::Failed;
-      n.result.reason = reached.problem.empty() ? "its rung's file was not written" : reached.problem;
-      write_state(i);
-      display_.event("FAILED " + n.result.label + ": " + n.result.reason);
-      return;
-    }
-    n.result.state = NodeState::Paused;
-    n.result.reason = rung_text(*it, it->values.size() - 1);
-    write_state(i);
-    display_.event("rung   " + n.result.label + ": " + n.result.reason);
-    promote();
-  }
-
   void ended(Node& n, const NodeOutcome& outcome) {
     const size_t i = static_cast<size_t>(&n - nodes_.data());
     if (outcome.kind == NodeOutcome::Kind::Finished && n.job.until > 0) {
       n.result.seconds += outcome.seconds;
-      reached_rung(i);
+      trials_.reached_rung(i);
       return;
     }
     n.promoted = false;
@@ -699,9 +443,8 @@ class Scheduler {
   Display display_;
   std::unique_ptr<Executor> executor_;
   std::vector<Node> nodes_;
-  std::vector<SearchTrial> trials_;                    // the trials of [search]
-  std::map<std::string, std::vector<size_t>> groups_;  // search group -> its trials (in trials_)
-  std::map<size_t, size_t> trial_of_;                  // a trial's train node -> its index in trials_
+  Trials trials_{e_, nodes_, [this](size_t i) { write_state(i); },
+                 [this](const std::string& line) { display_.event(line); }};
   bool stopping_ = false;
   bool interrupted_ = false;
   int signal_ = 0;  // the signal that interrupted this run (SIGINT or SIGTERM); 0: none
