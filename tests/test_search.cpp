@@ -258,7 +258,7 @@ TEST_CASE("validate refuses a malformed search with its line and column", "[sear
   }
 }
 
-TEST_CASE("--settle adds seeds to the cells of an open claim until it is decided; validate estimates how many",
+TEST_CASE("--settle adds seeds to the cells of an open claim until it is decided, and validate estimates how many",
           "[search][claims][settle]") {
   // Two seeds leave this claim open (t at 1 degree of freedom is 12.7); more decide it.
   const std::string body =
