@@ -258,8 +258,9 @@ TEST_CASE("validate refuses a malformed search with its line and column", "[sear
   }
 }
 
-TEST_CASE("--settle adds seeds to the cells of an open claim until it is decided, and validate estimates how many",
-          "[search][claims][settle]") {
+TEST_CASE(
+    "genlab run --settle adds seeds to the cells of an open claim until it is decided, and validate estimates how many",
+    "[search][claims][settle]") {
   // Two seeds leave this claim open (t at 1 degree of freedom is 12.7); more decide it.
   const std::string body =
       "steps = 60\nseeds = [0, 1]\n" + std::string(kRingGmmMmd) + "components = {sweep = [2, 8]}\n" + R"([evaluation]
