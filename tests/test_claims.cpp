@@ -215,6 +215,18 @@ bar = 0.9
   const auto missed = judge_claims(tenfold, groups);
   CHECK(missed[0].verdict == Verdict::not_supported);
   CHECK_THAT(missed[0].reason, Contains("a is above 0.1 × b, intervals apart"));
+  // A cell whose runs record a convention for the metric beside runs (older evaluations)
+  // that record none for it: not comparable, so not judged. Where no run records one, as
+  // above, nothing changes.
+  std::vector<RunGroup> mixed = groups;
+  for (auto& g : mixed)
+    for (auto& run : g.runs) {
+      run.conventions["other.value"] = "recorded";  // every run records conventions
+      if (run.plan->model.name == "big" && run.plan->seed > 1) run.conventions["mmd.mmd2"] = "counted anew";
+    }
+  const auto unlike = judge_claims({e.claims[0]}, mixed);
+  CHECK(unlike[0].verdict == Verdict::inconclusive);
+  CHECK_THAT(unlike[0].reason, Contains("not comparable") && Contains("counted anew | none recorded"));
   const std::string table = claims_markdown(results);
   CHECK_THAT(table, Contains("| 1 | More components fit the ring better. | **supported** |") &&
                         Contains("| rate | The small GMM never fails. | **inconclusive** |"));

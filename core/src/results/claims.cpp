@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include "genlab/core/discovery.hpp"
@@ -234,12 +235,15 @@ Estimate estimate(const Check& check, const Cell& cell, const std::vector<RunGro
   size_t ended = 0, failed = 0, reporting = 0;
   std::vector<std::string> reported;  // what the cell's runs do report, for a misspelt metric
   std::string convention;
+  std::set<std::string> conventions_seen;
   for (const auto& group : groups)
     for (const auto& run : group.runs) {
       if (!cell_holds(cell, *run.plan)) continue;
-      if (auto c = run.conventions.find(check.metric);
-          c != run.conventions.end() && convention.find(c->second) == std::string::npos)
-        convention += (convention.empty() ? "" : " | ") + c->second;
+      // A run that records no convention for the metric (an evaluation older than them)
+      // beside one that does: the cell mixes conventions too.
+      const auto c = run.conventions.find(check.metric);
+      const std::string mine = c == run.conventions.end() ? "none recorded" : c->second;
+      if (!run.conventions.empty() || c != run.conventions.end()) conventions_seen.insert(mine);
       // A run ends finished or "<step> failed"; one not run, running or cancelled is no evidence.
       const bool finished = run.state == "finished";
       const bool crashed = run.state.size() > 7 && run.state.compare(run.state.size() - 7, 7, " failed") == 0;
@@ -271,6 +275,9 @@ Estimate estimate(const Check& check, const Cell& cell, const std::vector<RunGro
     case Statistic::cv: out = cv_estimate(values); break;
     case Statistic::failure_rate: out = rate_estimate(failed, ended); break;
   }
+  // "none recorded" alone is no convention (metrics and costs that record none).
+  if (!(conventions_seen.size() == 1 && *conventions_seen.begin() == "none recorded"))
+    for (const auto& c : conventions_seen) convention += (convention.empty() ? "" : " | ") + c;
   out.convention = convention;
   return out;
 }

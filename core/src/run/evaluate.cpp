@@ -318,6 +318,12 @@ void put_training_costs(const fs::path& run_dir, Values& values) {
   if (const auto trained = read_toml(done_file(run_dir, NodeKind::Train))) {
     values.put("cost.train_seconds", (*trained)["seconds"].value_or(NAN), GENLAB_DIRECTION_LOWER);
     values.put("cost.train_cpu_seconds", (*trained)["cpu_seconds"].value_or(NAN), GENLAB_DIRECTION_LOWER);
+    // Trainings recorded before the count began at the first step are not comparable with
+    // later ones: the report and the claims never rank the two conventions together.
+    values.conventions.insert_or_assign("cost.train_cpu_seconds",
+                                        (*trained)["cpu_from"].value_or(std::string()) == kCpuFromFirstStep
+                                            ? "training CPU from the first step"
+                                            : "training CPU with start-up (recorded before 2026-12)");
     values.put("cost.train_peak_rss_mb", (*trained)["peak_rss_mb"].value_or(NAN), GENLAB_DIRECTION_LOWER);
   }
   if (const int64_t parameters = checkpoint_trainable_parameters(checkpoint_file(run_dir)); parameters >= 0)

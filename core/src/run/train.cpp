@@ -394,6 +394,7 @@ void TrainingLoop::write_done() const {
   toml::table done{{"steps", s_.step},
                    {"seconds", elapsed()},
                    {"cpu_seconds", train_cpu_seconds()},
+                   {"cpu_from", kCpuFromFirstStep},
                    {"peak_rss_mb", peak_rss_mb()},
                    {"final_losses", std::move(final_losses)}};
   if (world_ > 1) done.insert("processes", world_);

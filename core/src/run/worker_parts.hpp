@@ -40,6 +40,10 @@ void load_weights(ModelInstance& model, const RunPlan& r, const std::filesystem:
 
 // The prepare node of the dataset folder `dir` (prepare.cpp).
 int prepare(const std::filesystem::path& dir);
+// How train.done.toml's cpu_seconds were counted: from the first step, leaving out the
+// loading of plugins and data (since 2026-12). A done file without it counted them.
+inline constexpr const char* kCpuFromFirstStep = "first step";
+
 // The train node of the run folder `dir`, from its checkpoint when `resume` (train.cpp).
 int train(const std::filesystem::path& dir, bool resume);
 // The evaluate node of the evaluation folder `dir` (evaluate.cpp).
